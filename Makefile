@@ -1,0 +1,67 @@
+# tracelink — PGXS build.
+#
+#   make && make install          build and install the extension
+#   make installcheck             pg_regress + isolation + TAP against a running server
+#   scripts/test.sh               everything, against throw-away clusters (what CI runs)
+#   make bench                    benchmarks (never part of the tests)
+
+EXTENSION = tracelink
+EXTVERSION = 0.1.0
+
+MODULE_big = tracelink
+OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
+
+# The install script is assembled from the ordered pieces in sqlsrc/, so that
+# each concept keeps its SQL next to its neighbours rather than in one huge file.
+DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+
+PG_CONFIG ?= pg_config
+SHLIB_LINK += -lsodium
+
+# pg_regress tests: every sql/*.sql, in name order.
+REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))
+REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
+
+# isolation specs: every specs/*.spec.
+ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
+ISOLATION_OPTS = --inputdir=specs --outputdir=output_iso --load-extension=$(EXTENSION)
+
+TAP_TESTS = 1
+
+EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql tools/tracelink-verify results output_iso tmp_check regression.* fuzz/out
+
+# Warnings are errors in CI (CI=true) and whenever WERROR=1 is given.
+PG_CFLAGS = -Wall -Wextra -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+ifneq ($(filter true 1,$(CI) $(WERROR)),)
+PG_CFLAGS += -Werror
+endif
+
+PGXS := $(shell $(PG_CONFIG) --pgxs)
+include $(PGXS)
+
+$(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sqlsrc/*.sql))
+	cat $^ > $@
+
+$(OBJS): src/tracelink.h
+
+.PHONY: bench fuzz
+bench: install
+	bash bench/run.sh
+
+fuzz:
+	$(MAKE) -C fuzz
+
+# One suite at a time, for scripts/test.sh (installcheck stops at the first
+# failing suite; these let every suite report).
+.PHONY: regresscheck isolationcheck tapcheck
+regresscheck:
+	$(pg_regress_installcheck) $(REGRESS_OPTS) $(REGRESS)
+isolationcheck:
+ifneq ($(ISOLATION),)
+	$(pg_isolation_regress_installcheck) $(ISOLATION_OPTS) $(ISOLATION)
+endif
+tapcheck:
+	$(prove_installcheck)
+
+# TAP helpers live in t/.
+PG_PROVE_FLAGS += -I $(srcdir)/t

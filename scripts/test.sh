@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Run every tracelink test: pg_regress and isolation specs against a
+# throw-away cluster, then the TAP tests (which start their own clusters).
+# Installs what is missing and builds first.  Ends with one summary line,
+# "N passed, N failed, N skipped", and exits non-zero on any failure.
+#
+#   sudo bash scripts/test.sh
+#
+# Environment: TRACELINK_VECTORS (default ../shared/vectors next to the
+# repository) points at the public conformance vectors; tests that need
+# them say they are skipped when the folder is missing.
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+tl_install_packages || exit 1
+tl_build_install || exit 1
+
+if [ -z "${TRACELINK_VECTORS:-}" ] && [ -d "$TL_ROOT/../shared/vectors" ]; then
+	TRACELINK_VECTORS=$(cd "$TL_ROOT/../shared/vectors" && pwd)
+fi
+export TRACELINK_VECTORS=${TRACELINK_VECTORS:-}
+
+# pg_regress and prove write into the tree they run from, and the servers run
+# as postgres: work in a copy that postgres owns.
+work=$(tl_postgres_tmpdir test)
+trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
+cp -a "$TL_ROOT/." "$work/tree"
+chown -R postgres: "$work/tree"
+logs="$TL_ROOT/test-logs"
+rm -rf "$logs"
+mkdir -p "$logs"
+
+passed=0
+failed=0
+skipped=0
+
+port=$(tl_free_port 54400)
+tl_cluster_start "$work/cluster" "$port"
+export PGHOST="$work/cluster" PGPORT="$port" PGUSER=postgres
+
+# pg_regress: "ok N - name" / "not ok N - name" (PG 15 prints "ok" or "FAILED")
+run_suite() {
+	local name=$1 target=$2
+	echo "== $name"
+	as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
+		TRACELINK_VECTORS="$TRACELINK_VECTORS" \
+		make -C "$work/tree" -s "$target" PG_CONFIG="$PG_BIN/pg_config" \
+		>"$logs/$name.log" 2>&1
+	local rc=$?
+	# PG 15 pg_regress lines: "test name ... ok" / "... FAILED" (or "failed (ignored)")
+	local ok bad
+	ok=$(grep -cE '^(test| +| ?[a-z0-9_]+) .*\.\.\. +ok' "$logs/$name.log")
+	bad=$(grep -cE '\.\.\. +FAILED' "$logs/$name.log")
+	passed=$((passed + ok))
+	failed=$((failed + bad))
+	if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+		failed=$((failed + 1))
+		echo "   $name did not run cleanly (exit $rc); see $logs/$name.log"
+	fi
+	echo "   $ok passed, $bad failed"
+	for f in regression.diffs output_iso/regression.diffs; do
+		[ -s "$work/tree/$f" ] && cp "$work/tree/$f" "$logs/$name.$(basename "$f")" && head -c 6000 "$work/tree/$f"
+	done
+}
+
+run_suite regress regresscheck
+run_suite isolation isolationcheck
+tl_cluster_stop_all
+
+# TAP: count assertions from prove's verbose output.
+echo "== tap"
+as_postgres env TRACELINK_VECTORS="$TRACELINK_VECTORS" \
+	make -C "$work/tree" -s tapcheck PROVE_FLAGS=--verbose PG_CONFIG="$PG_BIN/pg_config" \
+	>"$logs/tap.log" 2>&1
+rc=$?
+ok=$(grep -cE '^ok [0-9]+' "$logs/tap.log")
+skip=$(grep -cE '^ok [0-9]+ # skip' "$logs/tap.log")
+bad=$(grep -cE '^not ok [0-9]+' "$logs/tap.log")
+ok=$((ok - skip))
+passed=$((passed + ok))
+failed=$((failed + bad))
+skipped=$((skipped + skip))
+if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+	failed=$((failed + 1))
+	echo "   TAP did not run cleanly (exit $rc)"
+fi
+grep -E '^(# skip|ok [0-9]+ # skip)|^t/.*skipped' "$logs/tap.log" | sed 's/^/   /'
+echo "   $ok passed, $bad failed, $skip skipped"
+if [ "$bad" -ne 0 ] || [ "$rc" -ne 0 ]; then
+	grep -E -B2 -A12 '^not ok|Dubious|Failed test' "$logs/tap.log" | head -150
+	cp -r "$work/tree/tmp_check/log" "$logs/tap-server-logs" 2>/dev/null
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

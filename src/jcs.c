@@ -1,0 +1,926 @@
+/*-------------------------------------------------------------------------
+ *
+ * jcs.c
+ *	  RFC 8785 JSON Canonicalization Scheme (JCS).
+ *
+ * Every hash and signature in tracelink is computed over canonical bytes so
+ * that any node, PostgreSQL version or outside verifier gets the same result.
+ * jsonb's text output is not canonical (key order is by length, numbers keep
+ * their scale), hence this file.
+ *
+ * We reuse what PostgreSQL has: its JSON lexer/parser (common/jsonapi.h)
+ * builds a small tree, and its shortest round-trip double formatting
+ * (common/shortest_dec.h) gives the digits that ECMAScript's
+ * Number.prototype.toString lays out.  Object members are sorted by UTF-16
+ * code units, duplicate keys, lone surrogates and numbers outside IEEE-754
+ * double are refused.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tracelink.h"
+
+#include <errno.h>
+#include <math.h>
+
+#include "common/jsonapi.h"
+#include "common/shortest_dec.h"
+#include "fmgr.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+
+PG_FUNCTION_INFO_V1(tl_jcs_text);
+PG_FUNCTION_INFO_V1(tl_jcs_jsonb);
+PG_FUNCTION_INFO_V1(tl_digest_jsonb);
+
+/* ----------------------------------------------------------------
+ * Building values
+ * ----------------------------------------------------------------
+ */
+
+static JcsValue *
+jcs_new(JcsKind kind)
+{
+	JcsValue   *v = palloc0(sizeof(JcsValue));
+
+	v->kind = kind;
+	return v;
+}
+
+JcsValue *
+jcs_make_null(void)
+{
+	return jcs_new(JCS_NULL);
+}
+
+JcsValue *
+jcs_make_bool(bool value)
+{
+	return jcs_new(value ? JCS_TRUE : JCS_FALSE);
+}
+
+JcsValue *
+jcs_make_number(double value)
+{
+	JcsValue   *v = jcs_new(JCS_NUMBER);
+
+	v->u.number = value;
+	return v;
+}
+
+JcsValue *
+jcs_make_string(const char *str, int len)
+{
+	JcsValue   *v = jcs_new(JCS_STRING);
+
+	v->u.string.str = pnstrdup(str, len);
+	v->u.string.len = len;
+	return v;
+}
+
+JcsValue *
+jcs_make_array(int capacity)
+{
+	JcsValue   *v = jcs_new(JCS_ARRAY);
+
+	v->u.array.capacity = Max(capacity, 4);
+	v->u.array.elems = palloc(sizeof(JcsValue *) * v->u.array.capacity);
+	return v;
+}
+
+JcsValue *
+jcs_make_object(int capacity)
+{
+	JcsValue   *v = jcs_new(JCS_OBJECT);
+
+	v->u.object.capacity = Max(capacity, 4);
+	v->u.object.members = palloc(sizeof(JcsMember) * v->u.object.capacity);
+	return v;
+}
+
+void
+jcs_array_append(JcsValue *array, JcsValue *elem)
+{
+	Assert(array->kind == JCS_ARRAY);
+	if (array->u.array.count == array->u.array.capacity)
+	{
+		array->u.array.capacity *= 2;
+		array->u.array.elems = repalloc(array->u.array.elems,
+										sizeof(JcsValue *) * array->u.array.capacity);
+	}
+	array->u.array.elems[array->u.array.count++] = elem;
+}
+
+/*
+ * Add a member; the caller sorts the object (jcs_object_sort) when done.
+ */
+void
+jcs_object_put(JcsValue *object, const char *key, JcsValue *value)
+{
+	JcsMember  *m;
+
+	Assert(object->kind == JCS_OBJECT);
+	if (object->u.object.count == object->u.object.capacity)
+	{
+		object->u.object.capacity *= 2;
+		object->u.object.members = repalloc(object->u.object.members,
+											sizeof(JcsMember) * object->u.object.capacity);
+	}
+	m = &object->u.object.members[object->u.object.count++];
+	m->keylen = strlen(key);
+	m->key = pnstrdup(key, m->keylen);
+	m->value = value;
+}
+
+/*
+ * Compare two UTF-8 strings by their UTF-16 code units, as RFC 8785 §3.2.3
+ * orders object members.  UTF-8 byte order equals code point order; the two
+ * orders only disagree between U+E000..U+FFFF (lead byte 0xEE/0xEF) and the
+ * supplementary planes (lead byte 0xF0..0xF4), whose surrogate code units
+ * sort below U+E000.  Since the strings agree up to the first differing
+ * byte, that byte is either a lead byte in both or a continuation byte of
+ * the same-length sequence in both.
+ */
+int
+jcs_key_compare(const char *a, int alen, const char *b, int blen)
+{
+	int			n = Min(alen, blen);
+	int			i;
+
+	for (i = 0; i < n; i++)
+	{
+		unsigned char ca = (unsigned char) a[i];
+		unsigned char cb = (unsigned char) b[i];
+
+		if (ca == cb)
+			continue;
+		if ((ca == 0xEE || ca == 0xEF) && cb >= 0xF0)
+			return 1;
+		if ((cb == 0xEE || cb == 0xEF) && ca >= 0xF0)
+			return -1;
+		return (int) ca - (int) cb;
+	}
+	return (alen > blen) - (alen < blen);
+}
+
+static int
+jcs_member_cmp(const void *x, const void *y)
+{
+	const JcsMember *a = x;
+	const JcsMember *b = y;
+
+	return jcs_key_compare(a->key, a->keylen, b->key, b->keylen);
+}
+
+/*
+ * Sort an object's members into canonical order and refuse duplicates.
+ */
+void
+jcs_object_sort(JcsValue *object)
+{
+	JcsMember  *m = object->u.object.members;
+	int			n = object->u.object.count;
+	int			i;
+
+	if (n > 1)
+		qsort(m, n, sizeof(JcsMember), jcs_member_cmp);
+	for (i = 1; i < n; i++)
+	{
+		if (m[i - 1].keylen == m[i].keylen &&
+			memcmp(m[i - 1].key, m[i].key, m[i].keylen) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+					 errmsg("duplicate key \"%s\" in JSON object",
+							pnstrdup(m[i].key, m[i].keylen)),
+					 errdetail("RFC 8785 canonical JSON requires unique member names.")));
+	}
+}
+
+/*
+ * Look up a member of a sorted object (binary search).
+ */
+JcsValue *
+jcs_object_get(const JcsValue *object, const char *key)
+{
+	int			lo = 0;
+	int			hi;
+	int			keylen = strlen(key);
+
+	if (object == NULL || object->kind != JCS_OBJECT)
+		return NULL;
+	hi = object->u.object.count - 1;
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		JcsMember  *m = &object->u.object.members[mid];
+		int			c = jcs_key_compare(m->key, m->keylen, key, keylen);
+
+		if (c == 0)
+			return m->value;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
+bool
+jcs_equal(const JcsValue *a, const JcsValue *b)
+{
+	int			i;
+
+	if (a->kind != b->kind)
+		return false;
+	switch (a->kind)
+	{
+		case JCS_NULL:
+		case JCS_TRUE:
+		case JCS_FALSE:
+			return true;
+		case JCS_NUMBER:
+			return a->u.number == b->u.number;
+		case JCS_STRING:
+			return a->u.string.len == b->u.string.len &&
+				memcmp(a->u.string.str, b->u.string.str, a->u.string.len) == 0;
+		case JCS_ARRAY:
+			if (a->u.array.count != b->u.array.count)
+				return false;
+			for (i = 0; i < a->u.array.count; i++)
+				if (!jcs_equal(a->u.array.elems[i], b->u.array.elems[i]))
+					return false;
+			return true;
+		case JCS_OBJECT:
+			if (a->u.object.count != b->u.object.count)
+				return false;
+			for (i = 0; i < a->u.object.count; i++)
+			{
+				JcsMember  *ma = &a->u.object.members[i];
+				JcsMember  *mb = &b->u.object.members[i];
+
+				if (ma->keylen != mb->keylen ||
+					memcmp(ma->key, mb->key, ma->keylen) != 0 ||
+					!jcs_equal(ma->value, mb->value))
+					return false;
+			}
+			return true;
+	}
+	return false;
+}
+
+const char *
+jcs_kind_name(JcsKind kind)
+{
+	switch (kind)
+	{
+		case JCS_NULL:
+			return "null";
+		case JCS_TRUE:
+		case JCS_FALSE:
+			return "boolean";
+		case JCS_NUMBER:
+			return "number";
+		case JCS_STRING:
+			return "string";
+		case JCS_ARRAY:
+			return "array";
+		case JCS_OBJECT:
+			return "object";
+	}
+	return "unknown";
+}
+
+/* ----------------------------------------------------------------
+ * Numbers
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Convert a JSON number token (already checked by the lexer, or produced by
+ * numeric_out) to a double, refusing values that IEEE-754 double precision
+ * cannot hold: overflow to infinity, or a non-zero literal that rounds to 0.
+ */
+/* quote at most 40 characters of a number in messages */
+#define JCS_SHOWN(token) \
+	(strlen(token) > 40 ? psprintf("%.37s...", (token)) : (token))
+
+static double
+jcs_parse_number(const char *token)
+{
+	double		d;
+	char	   *end;
+	const char *p;
+
+	errno = 0;
+	d = strtod(token, &end);
+	if (*end != '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid JSON number \"%s\"", JCS_SHOWN(token))));
+	if (isinf(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+				 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision",
+						JCS_SHOWN(token)),
+				 errhint("Store such values as JSON strings.")));
+	if (d == 0.0)
+	{
+		for (p = token; *p && *p != 'e' && *p != 'E'; p++)
+		{
+			if (*p >= '1' && *p <= '9')
+				ereport(ERROR,
+						(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+						 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision",
+								JCS_SHOWN(token)),
+						 errdetail("The value underflows to zero."),
+						 errhint("Store such values as JSON strings.")));
+		}
+	}
+	return d;
+}
+
+/*
+ * Does the decimal 0.digits[0..k-1] × 10^n parse back to exactly |value|?
+ */
+static bool
+jcs_digits_round_trip(double absvalue, const char *digits, int k, int n)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN + 16];
+
+	snprintf(buf, sizeof(buf), "0.%.*se%d", k, digits, n);
+	return strtod(buf, NULL) == absvalue;
+}
+
+/*
+ * PostgreSQL builds Ryu without STRICTLY_SHORTEST: it never picks a decimal
+ * lying exactly on the boundary of the rounding interval, so for about one
+ * double in 5000 (1e23, for one) it prints a digit more than ECMAScript,
+ * whose shortest form may sit on that boundary (round-half-even input gets
+ * it back).  Ryu's k digits are the shortest strictly inside the interval,
+ * so a shorter form on the boundary, padded to k-1 digits, is either the
+ * truncation t of our digits or t plus one unit; we try both and keep the
+ * one that round-trips, then drop trailing zeros.
+ */
+static void
+jcs_shorten_digits(double absvalue, char *digits, int *k, int *n)
+{
+	char		up[DOUBLE_SHORTEST_DECIMAL_LEN + 2];
+	int			m = *k - 1;
+	int			upn = *n;
+	int			i;
+	bool		down_ok;
+	bool		up_ok;
+
+	if (m < 1)
+		return;
+
+	/* t + one unit in the last of m digits, carrying */
+	memcpy(up, digits, m);
+	for (i = m - 1; i >= 0 && up[i] == '9'; i--)
+		up[i] = '0';
+	if (i >= 0)
+		up[i]++;
+	else
+	{
+		/* all nines: 99..9 + 1 = 100..0, one more decimal place */
+		memmove(up + 1, up, m - 1);
+		up[0] = '1';
+		upn++;
+	}
+
+	down_ok = jcs_digits_round_trip(absvalue, digits, m, *n);
+	up_ok = jcs_digits_round_trip(absvalue, up, m, upn);
+	if (up_ok && (!down_ok || ((up[m - 1] - '0') % 2 == 0)))
+	{
+		/* both on the boundary can only mean a tie: ECMAScript takes even */
+		memcpy(digits, up, m);
+		*n = upn;
+	}
+	else if (!down_ok)
+		return;
+	while (m > 1 && digits[m - 1] == '0')
+		m--;
+	*k = m;
+	digits[m] = '\0';
+}
+
+/*
+ * Append a double as ECMAScript's Number.prototype.toString does (RFC 8785
+ * §3.2.2.3).  PostgreSQL's shortest round-trip conversion gives the digits;
+ * it prints either "d.ddde±x" or a plain decimal, from which we take the
+ * significant digits s (k of them) and the exponent n with
+ * value = 0.s × 10^n, then lay them out by ECMAScript's rules.
+ */
+void
+jcs_append_number(StringInfo out, double value)
+{
+	char		buf[DOUBLE_SHORTEST_DECIMAL_LEN + 1];
+	char		digits[DOUBLE_SHORTEST_DECIMAL_LEN + 2];
+	int			len;
+	int			k = 0;
+	int			n = 0;
+	int			point = -1;
+	int			i;
+	const char *p;
+
+	if (value == 0.0)
+	{
+		/* covers -0 too */
+		appendStringInfoChar(out, '0');
+		return;
+	}
+	Assert(!isnan(value) && !isinf(value));
+
+	len = double_to_shortest_decimal_bufn(value, buf);
+	buf[len] = '\0';
+	p = buf;
+	if (*p == '-')
+	{
+		appendStringInfoChar(out, '-');
+		p++;
+	}
+
+	/*
+	 * Collect significant digits.  Every zero before the first significant
+	 * digit moves the point one place left ("0.001" = 0.1 × 10^-2: three
+	 * leading zeros, point after the first character).
+	 */
+	for (i = 0; p[i] && p[i] != 'e'; i++)
+	{
+		if (p[i] == '.')
+			point = i;
+		else if (k == 0 && p[i] == '0')
+			n--;
+		else
+			digits[k++] = p[i];
+	}
+	n += (point >= 0) ? point : i;
+	if (p[i] == 'e')
+		n += atoi(p + i + 1);
+	while (k > 1 && digits[k - 1] == '0')
+		k--;
+	digits[k] = '\0';
+
+	jcs_shorten_digits(fabs(value), digits, &k, &n);
+
+	if (k <= n && n <= 21)
+	{
+		/* integer: digits then zeros */
+		appendBinaryStringInfo(out, digits, k);
+		for (i = 0; i < n - k; i++)
+			appendStringInfoChar(out, '0');
+	}
+	else if (0 < n && n <= 21)
+	{
+		/* point inside the digits */
+		appendBinaryStringInfo(out, digits, n);
+		appendStringInfoChar(out, '.');
+		appendBinaryStringInfo(out, digits + n, k - n);
+	}
+	else if (-6 < n && n <= 0)
+	{
+		/* small: 0.000ddd */
+		appendStringInfoString(out, "0.");
+		for (i = 0; i < -n; i++)
+			appendStringInfoChar(out, '0');
+		appendBinaryStringInfo(out, digits, k);
+	}
+	else
+	{
+		/* exponential: d.ddde±x */
+		appendStringInfoChar(out, digits[0]);
+		if (k > 1)
+		{
+			appendStringInfoChar(out, '.');
+			appendBinaryStringInfo(out, digits + 1, k - 1);
+		}
+		appendStringInfo(out, "e%c%d", (n - 1) >= 0 ? '+' : '-', abs(n - 1));
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Strings
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Append a JSON string with RFC 8785 escaping: only '"', '\\' and control
+ * characters are escaped, with the two-character forms where JSON has them
+ * and lower-case \u00xx otherwise; everything else is copied as UTF-8.
+ */
+void
+jcs_append_string(StringInfo out, const char *str, int len)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			start = 0;
+	int			i;
+
+	appendStringInfoChar(out, '"');
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) str[i];
+
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		if (i > start)
+			appendBinaryStringInfo(out, str + start, i - start);
+		start = i + 1;
+		switch (c)
+		{
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			default:
+				appendStringInfoString(out, "\\u00");
+				appendStringInfoChar(out, hex[c >> 4]);
+				appendStringInfoChar(out, hex[c & 0xF]);
+				break;
+		}
+	}
+	if (len > start)
+		appendBinaryStringInfo(out, str + start, len - start);
+	appendStringInfoChar(out, '"');
+}
+
+/* ----------------------------------------------------------------
+ * Serialising
+ * ----------------------------------------------------------------
+ */
+
+void
+jcs_serialize(StringInfo out, const JcsValue *value)
+{
+	int			i;
+
+	check_stack_depth();
+	switch (value->kind)
+	{
+		case JCS_NULL:
+			appendStringInfoString(out, "null");
+			break;
+		case JCS_TRUE:
+			appendStringInfoString(out, "true");
+			break;
+		case JCS_FALSE:
+			appendStringInfoString(out, "false");
+			break;
+		case JCS_NUMBER:
+			jcs_append_number(out, value->u.number);
+			break;
+		case JCS_STRING:
+			jcs_append_string(out, value->u.string.str, value->u.string.len);
+			break;
+		case JCS_ARRAY:
+			appendStringInfoChar(out, '[');
+			for (i = 0; i < value->u.array.count; i++)
+			{
+				if (i > 0)
+					appendStringInfoChar(out, ',');
+				jcs_serialize(out, value->u.array.elems[i]);
+			}
+			appendStringInfoChar(out, ']');
+			break;
+		case JCS_OBJECT:
+			appendStringInfoChar(out, '{');
+			for (i = 0; i < value->u.object.count; i++)
+			{
+				const JcsMember *m = &value->u.object.members[i];
+
+				if (i > 0)
+					appendStringInfoChar(out, ',');
+				jcs_append_string(out, m->key, m->keylen);
+				appendStringInfoChar(out, ':');
+				jcs_serialize(out, m->value);
+			}
+			appendStringInfoChar(out, '}');
+			break;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * Parsing JSON text (PostgreSQL's parser, our semantic actions)
+ * ----------------------------------------------------------------
+ */
+
+typedef struct JcsParseState
+{
+	JcsValue  **stack;			/* open containers, innermost last */
+	int			depth;
+	int			stack_size;
+	JcsValue   *root;
+	char	   *pending_key;	/* member name awaiting its value */
+} JcsParseState;
+
+static void
+jcs_attach(JcsParseState *st, JcsValue *v)
+{
+	JcsValue   *parent;
+
+	if (st->depth == 0)
+	{
+		st->root = v;
+		return;
+	}
+	parent = st->stack[st->depth - 1];
+	if (parent->kind == JCS_ARRAY)
+		jcs_array_append(parent, v);
+	else
+	{
+		jcs_object_put(parent, st->pending_key, v);
+		pfree(st->pending_key);
+		st->pending_key = NULL;
+	}
+}
+
+static void
+jcs_push(JcsParseState *st, JcsValue *v)
+{
+	jcs_attach(st, v);
+	if (st->depth == st->stack_size)
+	{
+		st->stack_size *= 2;
+		st->stack = repalloc(st->stack, sizeof(JcsValue *) * st->stack_size);
+	}
+	st->stack[st->depth++] = v;
+}
+
+static void
+jcs_sem_object_start(void *state)
+{
+	jcs_push(state, jcs_make_object(4));
+}
+
+static void
+jcs_sem_object_end(void *state)
+{
+	JcsParseState *st = state;
+
+	jcs_object_sort(st->stack[--st->depth]);
+}
+
+static void
+jcs_sem_array_start(void *state)
+{
+	jcs_push(state, jcs_make_array(4));
+}
+
+static void
+jcs_sem_array_end(void *state)
+{
+	JcsParseState *st = state;
+
+	st->depth--;
+}
+
+static void
+jcs_sem_field_start(void *state, char *fname, bool isnull)
+{
+	JcsParseState *st = state;
+
+	st->pending_key = fname;
+}
+
+static void
+jcs_sem_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	JcsParseState *st = state;
+	JcsValue   *v;
+
+	switch (tokentype)
+	{
+		case JSON_TOKEN_STRING:
+			v = jcs_new(JCS_STRING);
+			v->u.string.str = token;
+			v->u.string.len = strlen(token);
+			break;
+		case JSON_TOKEN_NUMBER:
+			v = jcs_make_number(jcs_parse_number(token));
+			pfree(token);
+			break;
+		case JSON_TOKEN_TRUE:
+			v = jcs_make_bool(true);
+			break;
+		case JSON_TOKEN_FALSE:
+			v = jcs_make_bool(false);
+			break;
+		default:
+			v = jcs_make_null();
+			break;
+	}
+	jcs_attach(st, v);
+}
+
+/*
+ * Parse JSON text into a tree whose objects are sorted canonically.
+ * Errors are raised with PostgreSQL's own JSON error details.
+ */
+JcsValue *
+jcs_parse(const char *json, int len)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	JcsParseState st;
+	JsonParseErrorType rc;
+	char	   *copy = pnstrdup(json, len);
+
+	memset(&st, 0, sizeof(st));
+	st.stack_size = 16;
+	st.stack = palloc(sizeof(JcsValue *) * st.stack_size);
+
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &st;
+	sem.object_start = jcs_sem_object_start;
+	sem.object_end = jcs_sem_object_end;
+	sem.array_start = jcs_sem_array_start;
+	sem.array_end = jcs_sem_array_end;
+	sem.object_field_start = jcs_sem_field_start;
+	sem.scalar = jcs_sem_scalar;
+
+	lex = makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true);
+	rc = pg_parse_json(lex, &sem);
+	if (rc != JSON_SUCCESS)
+		ereport(ERROR,
+				(errcode(rc == JSON_UNICODE_CODE_POINT_ZERO ?
+						 ERRCODE_UNTRANSLATABLE_CHARACTER :
+						 ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for canonical JSON"),
+				 errdetail("%s", json_errdetail(rc, lex))));
+	pfree(st.stack);
+	return st.root;
+}
+
+/*
+ * Canonical bytes of JSON text, palloc'd and NUL-terminated.
+ */
+char *
+jcs_canonical_text(const char *json, int len, int *outlen)
+{
+	StringInfoData out;
+
+	initStringInfo(&out);
+	jcs_serialize(&out, jcs_parse(json, len));
+	if (outlen)
+		*outlen = out.len;
+	return out.data;
+}
+
+/* ----------------------------------------------------------------
+ * From jsonb
+ * ----------------------------------------------------------------
+ */
+
+static JcsValue *
+jcs_from_jsonb_scalar(JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			return jcs_make_null();
+		case jbvBool:
+			return jcs_make_bool(v->val.boolean);
+		case jbvString:
+			return jcs_make_string(v->val.string.val, v->val.string.len);
+		case jbvNumeric:
+			{
+				char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
+																	NumericGetDatum(v->val.numeric)));
+
+				if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 ||
+					strcmp(s, "-Infinity") == 0)
+					ereport(ERROR,
+							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
+							 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision", s)));
+				return jcs_make_number(jcs_parse_number(s));
+			}
+		default:
+			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
+	}
+	return NULL;				/* keep compiler quiet */
+}
+
+/*
+ * Build a canonical tree from jsonb.  jsonb already merged duplicate keys,
+ * but sorts keys by length first, so every object is sorted again.
+ */
+JcsValue *
+jcs_from_jsonb(Jsonb *jb)
+{
+	JsonbIterator *it;
+	JsonbValue	v;
+	JsonbIteratorToken tok;
+	JcsParseState st;
+
+	memset(&st, 0, sizeof(st));
+	st.stack_size = 16;
+	st.stack = palloc(sizeof(JcsValue *) * st.stack_size);
+
+	it = JsonbIteratorInit(&jb->root);
+	while ((tok = JsonbIteratorNext(&it, &v, false)) != WJB_DONE)
+	{
+		switch (tok)
+		{
+			case WJB_BEGIN_ARRAY:
+				if (v.val.array.rawScalar)
+				{
+					/* a scalar document: [elem] wrapper, skip it */
+					tok = JsonbIteratorNext(&it, &v, false);
+					Assert(tok == WJB_ELEM);
+					st.root = jcs_from_jsonb_scalar(&v);
+					tok = JsonbIteratorNext(&it, &v, false);
+					Assert(tok == WJB_END_ARRAY);
+					break;
+				}
+				jcs_push(&st, jcs_make_array(v.val.array.nElems));
+				break;
+			case WJB_BEGIN_OBJECT:
+				jcs_push(&st, jcs_make_object(v.val.object.nPairs));
+				break;
+			case WJB_KEY:
+				st.pending_key = pnstrdup(v.val.string.val, v.val.string.len);
+				break;
+			case WJB_VALUE:
+			case WJB_ELEM:
+				jcs_attach(&st, jcs_from_jsonb_scalar(&v));
+				break;
+			case WJB_END_ARRAY:
+				st.depth--;
+				break;
+			case WJB_END_OBJECT:
+				jcs_object_sort(st.stack[--st.depth]);
+				break;
+			case WJB_DONE:
+				break;
+		}
+	}
+	pfree(st.stack);
+	return st.root;
+}
+
+/* ----------------------------------------------------------------
+ * SQL-callable
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * tracelink.jcs(text) returns text
+ */
+Datum
+tl_jcs_text(PG_FUNCTION_ARGS)
+{
+	text	   *in = PG_GETARG_TEXT_PP(0);
+	int			len;
+	char	   *out;
+
+	out = jcs_canonical_text(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), &len);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, len));
+}
+
+/*
+ * tracelink.jcs(jsonb) returns text
+ */
+Datum
+tl_jcs_jsonb(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	StringInfoData out;
+
+	initStringInfo(&out);
+	jcs_serialize(&out, jcs_from_jsonb(in));
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/*
+ * tracelink.digest(jsonb) returns bytea: SHA-256 of the canonical bytes.
+ */
+Datum
+tl_digest_jsonb(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	StringInfoData out;
+	uint8		hash[TL_HASH_LEN];
+
+	initStringInfo(&out);
+	jcs_serialize(&out, jcs_from_jsonb(in));
+	tl_sha256(out.data, out.len, hash);
+	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));
+}
