@@ -2,7 +2,12 @@
 # Shared by scripts/setup.sh, demo.sh and test.sh: packages, build, and
 # throw-away PostgreSQL clusters run as the postgres user.
 
-PG_BIN=/usr/lib/postgresql/15/bin
+# TL_PG_PREFIX: install into, and run servers from, a relocated copy of the
+# PostgreSQL installation under that directory instead of the system one
+# (for developers working on several copies of the tree at once).
+TL_PG_PREFIX=${TL_PG_PREFIX:-}
+PG_CONFIG_BUILD=/usr/lib/postgresql/15/bin/pg_config
+PG_BIN=$TL_PG_PREFIX/usr/lib/postgresql/15/bin
 export PATH="$PG_BIN:$PATH"
 TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -39,8 +44,17 @@ tl_install_packages() {
 # Build and install the extension.
 tl_build_install() {
 	echo "== building tracelink"
-	make -C "$TL_ROOT" -s -j2 PG_CONFIG="$PG_BIN/pg_config"
-	as_root make -C "$TL_ROOT" -s install PG_CONFIG="$PG_BIN/pg_config" >/dev/null
+	make -C "$TL_ROOT" -s -j2 PG_CONFIG="$PG_CONFIG_BUILD"
+	if [ -n "$TL_PG_PREFIX" ]; then
+		if [ ! -x "$PG_BIN/postgres" ]; then
+			mkdir -p "$TL_PG_PREFIX/usr/lib/postgresql" "$TL_PG_PREFIX/usr/share/postgresql"
+			cp -a /usr/lib/postgresql/15 "$TL_PG_PREFIX/usr/lib/postgresql/"
+			cp -a /usr/share/postgresql/15 "$TL_PG_PREFIX/usr/share/postgresql/"
+		fi
+		make -C "$TL_ROOT" -s install PG_CONFIG="$PG_CONFIG_BUILD" DESTDIR="$TL_PG_PREFIX" >/dev/null
+	else
+		as_root make -C "$TL_ROOT" -s install PG_CONFIG="$PG_CONFIG_BUILD" >/dev/null
+	fi
 }
 
 TL_CLUSTERS=()

@@ -44,7 +44,7 @@ run_suite() {
 	echo "== $name"
 	as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
 		TRACELINK_VECTORS="$TRACELINK_VECTORS" \
-		make -C "$work/tree" -s "$target" PG_CONFIG="$PG_BIN/pg_config" \
+		make -C "$work/tree" -s "$target" PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" \
 		>"$logs/$name.log" 2>&1
 	local rc=$?
 	# PG 15 pg_regress lines: "test name ... ok" / "... FAILED" (or "failed (ignored)")
@@ -70,7 +70,7 @@ tl_cluster_stop_all
 # TAP: count assertions from prove's verbose output.
 echo "== tap"
 as_postgres env TRACELINK_VECTORS="$TRACELINK_VECTORS" \
-	make -C "$work/tree" -s tapcheck PROVE_FLAGS=--verbose PG_CONFIG="$PG_BIN/pg_config" \
+	make -C "$work/tree" -s tapcheck PROVE_FLAGS=--verbose PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" \
 	>"$logs/tap.log" 2>&1
 rc=$?
 ok=$(grep -cE '^ok [0-9]+' "$logs/tap.log")
