@@ -16,6 +16,10 @@
 #include "lib/stringinfo.h"
 #include "utils/elog.h"
 #include "utils/jsonb.h"
+#include "utils/relcache.h"
+#include "utils/snapshot.h"
+#include "utils/timestamp.h"
+#include "storage/itemptr.h"
 
 /*
  * SQLSTATEs of our own, class "TL" (implementation-defined classes start
@@ -37,6 +41,8 @@
 #define ERRCODE_TL_BAD_VOTING_RULE		MAKE_SQLSTATE('T','L','0','1','2')
 #define ERRCODE_TL_PROCESS_ORDER		MAKE_SQLSTATE('T','L','0','1','3')
 #define ERRCODE_TL_BAD_INVITATION		MAKE_SQLSTATE('T','L','0','1','4')
+/* ledger */
+#define ERRCODE_TL_APPEND_ONLY			MAKE_SQLSTATE('T','L','0','2','0')
 
 /* ----------------------------------------------------------------
  * jcs.c: RFC 8785 canonical JSON
@@ -124,5 +130,87 @@ extern void tl_sha256_begin(TlSha256 *h);
 extern void tl_sha256_update(TlSha256 *h, const void *data, size_t len);
 extern void tl_sha256_end(TlSha256 *h, uint8 *out);
 extern struct varlena *tl_bytea_from(const uint8 *data, size_t len);
+
+/* ----------------------------------------------------------------
+ * rowwriter.c: direct writes to tracelink's own tables
+ * ----------------------------------------------------------------
+ */
+typedef struct TlRowWriter
+{
+	Relation	rel;
+	struct EState *estate;
+	struct ResultRelInfo *rri;
+	struct TupleTableSlot *slot;
+} TlRowWriter;
+
+extern TlRowWriter *tl_writer_open(Oid relid);
+extern void tl_writer_close(TlRowWriter *w);
+extern void tl_writer_insert(TlRowWriter *w, const Datum *values, const bool *nulls);
+extern void tl_writer_update(TlRowWriter *w, ItemPointer tid, const Datum *values,
+							 const bool *nulls, Snapshot snapshot);
+
+/* ----------------------------------------------------------------
+ * keys.c: the node's Ed25519 key
+ * ----------------------------------------------------------------
+ */
+extern char *tl_key_directory;
+extern void tl_keys_init(void);
+extern void tl_keys_create(const char *node, uint8 *public_key);
+extern void tl_keys_begin_rotation(const char *node, uint8 *new_public_key);
+extern void tl_keys_sign(const char *node, const uint8 *expected_public,
+						 const uint8 *message, size_t len, uint8 *signature);
+
+/* ----------------------------------------------------------------
+ * ledger.c: entries, blocks, heads
+ * ----------------------------------------------------------------
+ */
+typedef struct TlBlockHeader
+{
+	char		origin[NAMEDATALEN];
+	int64		block_no;
+	int64		tx;
+	int32		entry_count;
+	uint8		entries_root[TL_HASH_LEN];
+	int64		tree_size;
+	uint8		tree_root[TL_HASH_LEN];
+	uint8		prev_hash[TL_HASH_LEN];
+	TimestampTz sealed_at;
+	uint8		signer_key[TL_ED25519_PK_LEN];
+} TlBlockHeader;
+
+typedef struct TlHead
+{
+	int64		block_no;
+	uint8		block_hash[TL_HASH_LEN];
+	int64		tree_size;
+	TlMerkleFrontier frontier;
+	uint8		signer_key[TL_ED25519_PK_LEN];
+	ItemPointerData tid;		/* of the heads row */
+} TlHead;
+
+extern void tl_ledger_init(void);
+extern Oid	tl_relid(const char *relname);
+extern bool tl_valid_node_name(const char *name);
+extern void tl_hex_encode(const uint8 *data, int len, char *out);
+extern char *tl_local_node(void);
+extern char *tl_require_local_node(void);
+extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
+extern int64 tl_unix_micros(TimestampTz ts);
+extern void tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int32 seq,
+							  const char *kind, const char *payload, int payload_len,
+							  const uint8 *deps, int ndeps,
+							  const char *const *audience, int naudience);
+extern void tl_block_preimage(StringInfo out, const TlBlockHeader *h);
+extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
+extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
+							 int payload_len, uint8 *deps, int ndeps,
+							 const char *const *audience, int naudience, uint8 *hash_out);
+extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
+extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
+						  bool exists, Snapshot snapshot);
+extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *entry_hashes,
+						   const uint8 *block_hash, const uint8 *signature);
+extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
+						   uint8 *entries_root, uint8 *tree_root);
 
 #endif							/* TRACELINK_H */

@@ -1,0 +1,1137 @@
+/*-------------------------------------------------------------------------
+ *
+ * ledger.c
+ *	  Appending entries to this node's chain and sealing them into blocks.
+ *
+ * An entry is written the moment it is appended (so the rest of the
+ * transaction sees it), identified by (origin, tx, seq): tx numbers the
+ * appending transaction, seq counts its entries from 0.  Its hash covers
+ * those and its content, so it is known at once and returned to the caller.
+ *
+ * Block number, ordinals and tree head are only assigned when the
+ * transaction commits: the pre-commit callback takes the origin's seal lock,
+ * reads the head, computes the block's Merkle root and the origin's new tree
+ * head, signs the block and writes it with the head.  Concurrent writers thus
+ * serialise only for the seal, never fork the chain (the lock orders them,
+ * and each reads the head its predecessor committed) and never leave a gap
+ * (a transaction that aborts takes its block with it).  Savepoints that roll
+ * back take their entries with them: seq is rewound so a block's entries are
+ * always numbered 0..n-1.
+ *
+ * Locking: the seal lock is a transaction-duration ExclusiveLock on the
+ * database object (pg_extension, tracelink's oid, 1); only sealing takes it.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tracelink.h"
+
+#include "access/genam.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_extension.h"
+#include "commands/extension.h"
+#include "commands/sequence.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "storage/lmgr.h"
+#include "tcop/utility.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tl_append);
+PG_FUNCTION_INFO_V1(tl_init_node);
+PG_FUNCTION_INFO_V1(tl_node_name);
+PG_FUNCTION_INFO_V1(tl_node_public_key);
+PG_FUNCTION_INFO_V1(tl_rotate_key);
+PG_FUNCTION_INFO_V1(tl_entry_preimage_sql);
+PG_FUNCTION_INFO_V1(tl_refuse_ledger_change);
+PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
+
+#define MAX_DEPS 1024
+
+/* Columns of tracelink.ledger_entries, ledger_blocks and ledger_heads */
+enum
+{
+	ENTRY_ORIGIN, ENTRY_TX, ENTRY_SEQ, ENTRY_KIND, ENTRY_PAYLOAD, ENTRY_DEPS,
+	ENTRY_AUDIENCE, ENTRY_HASH, ENTRY_NATTS
+};
+enum
+{
+	BLOCK_ORIGIN, BLOCK_NO, BLOCK_TX, BLOCK_ENTRY_COUNT, BLOCK_ENTRY_HASHES,
+	BLOCK_ENTRIES_ROOT, BLOCK_TREE_SIZE, BLOCK_TREE_ROOT, BLOCK_PREV_HASH,
+	BLOCK_SEALED_AT, BLOCK_SIGNER_KEY, BLOCK_HASH, BLOCK_SIGNATURE, BLOCK_NATTS
+};
+enum
+{
+	HEAD_ORIGIN, HEAD_BLOCK_NO, HEAD_BLOCK_HASH, HEAD_TREE_SIZE, HEAD_FRONTIER,
+	HEAD_SIGNER_KEY, HEAD_NATTS
+};
+
+/*
+ * This transaction's unsealed block, in TopTransactionContext.
+ */
+typedef struct PendingBlock
+{
+	char	   *origin;
+	int64		tx;
+	int32		count;			/* entries appended so far = next seq */
+	int32		capacity;
+	uint8	   *hashes;			/* count entry hashes */
+	bool		genesis;		/* first block of a node created now */
+	uint8		genesis_key[TL_ED25519_PK_LEN];
+	bool		rotation;		/* hands over to next_key */
+	uint8		next_key[TL_ED25519_PK_LEN];
+	TlRowWriter *entries;		/* open on ledger_entries */
+} PendingBlock;
+
+/* what a savepoint must restore if it rolls back */
+typedef struct SavepointMark
+{
+	SubTransactionId subid;
+	bool		had_block;
+	int32		count;
+	bool		genesis;
+	bool		rotation;
+} SavepointMark;
+
+static PendingBlock *pending = NULL;
+static List *savepoint_marks = NIL;
+
+static void ledger_xact_callback(XactEvent event, void *arg);
+static void ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+									SubTransactionId parentSubid, void *arg);
+
+void
+tl_ledger_init(void)
+{
+	RegisterXactCallback(ledger_xact_callback, NULL);
+	RegisterSubXactCallback(ledger_subxact_callback, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * Catalog helpers
+ * ----------------------------------------------------------------
+ */
+
+Oid
+tl_relid(const char *relname)
+{
+	Oid			nsp = get_namespace_oid("tracelink", false);
+	Oid			relid = get_relname_relid(relname, nsp);
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "tracelink relation \"%s\" is missing", relname);
+	return relid;
+}
+
+static Oid
+tl_extension_oid(void)
+{
+	return get_extension_oid("tracelink", false);
+}
+
+/*
+ * Node and kind names are identifiers ([a-z][a-z0-9_]*, dot-separated for
+ * kinds), so that they need no escaping in canonical JSON and an outside
+ * verifier can rebuild the hashed bytes without a JSON library.
+ */
+bool
+tl_valid_node_name(const char *name)
+{
+	int			i;
+
+	if (name[0] < 'a' || name[0] > 'z')
+		return false;
+	for (i = 1; name[i]; i++)
+	{
+		if (i >= 63)
+			return false;
+		if (!((name[i] >= 'a' && name[i] <= 'z') ||
+			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
+			return false;
+	}
+	return true;
+}
+
+static bool
+valid_kind(const char *kind)
+{
+	bool		at_start = true;
+	int			i;
+
+	for (i = 0; kind[i]; i++)
+	{
+		char		c = kind[i];
+
+		if (i >= 63)
+			return false;
+		if (at_start)
+		{
+			if (c < 'a' || c > 'z')
+				return false;
+			at_start = false;
+		}
+		else if (c == '.')
+			at_start = true;
+		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+			return false;
+	}
+	return i > 0 && !at_start;
+}
+
+void
+tl_hex_encode(const uint8 *data, int len, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		out[2 * i] = hex[data[i] >> 4];
+		out[2 * i + 1] = hex[data[i] & 0xF];
+	}
+	out[2 * len] = '\0';
+}
+
+/* ----------------------------------------------------------------
+ * Canonical preimages
+ * ----------------------------------------------------------------
+ */
+
+static void
+append_hex_string(StringInfo out, const uint8 *data, int len)
+{
+	char		hex[2 * 64 + 1];
+
+	Assert(len <= 64);
+	tl_hex_encode(data, len, hex);
+	appendStringInfoChar(out, '"');
+	appendBinaryStringInfo(out, hex, 2 * len);
+	appendStringInfoChar(out, '"');
+}
+
+/*
+ * The canonical JSON whose SHA-256 is an entry's hash (RFC 8785 key order):
+ * {"audience":null|[..],"deps":[..],"kind":..,"origin":..,"payload":..,
+ *  "seq":n,"tx":n,"type":"entry"}.  deps are sorted 32-byte hashes, the
+ * payload is already canonical.
+ */
+void
+tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int32 seq,
+				  const char *kind, const char *payload, int payload_len,
+				  const uint8 *deps, int ndeps,
+				  const char *const *audience, int naudience)
+{
+	int			i;
+
+	appendStringInfoString(out, "{\"audience\":");
+	if (audience == NULL)
+		appendStringInfoString(out, "null");
+	else
+	{
+		appendStringInfoChar(out, '[');
+		for (i = 0; i < naudience; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(out, ',');
+			jcs_append_string(out, audience[i], strlen(audience[i]));
+		}
+		appendStringInfoChar(out, ']');
+	}
+	appendStringInfoString(out, ",\"deps\":[");
+	for (i = 0; i < ndeps; i++)
+	{
+		if (i > 0)
+			appendStringInfoChar(out, ',');
+		append_hex_string(out, deps + i * TL_HASH_LEN, TL_HASH_LEN);
+	}
+	appendStringInfoString(out, "],\"kind\":");
+	jcs_append_string(out, kind, strlen(kind));
+	appendStringInfoString(out, ",\"origin\":");
+	jcs_append_string(out, origin, strlen(origin));
+	appendStringInfoString(out, ",\"payload\":");
+	appendBinaryStringInfo(out, payload, payload_len);
+	appendStringInfo(out, ",\"seq\":%d,\"tx\":" INT64_FORMAT ",\"type\":\"entry\"}",
+					 seq, tx);
+}
+
+/*
+ * Unix-epoch microseconds of a timestamptz, as block headers carry them.
+ */
+int64
+tl_unix_micros(TimestampTz ts)
+{
+	return ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+}
+
+/*
+ * The canonical JSON of a block header, whose SHA-256 is the block hash:
+ * {"block_no","entries_root","entry_count","origin","prev_hash","sealed_at",
+ *  "signer_key","tree_root","tree_size","tx","type":"block"}.
+ */
+void
+tl_block_preimage(StringInfo out, const TlBlockHeader *h)
+{
+	appendStringInfo(out, "{\"block_no\":" INT64_FORMAT ",\"entries_root\":",
+					 h->block_no);
+	append_hex_string(out, h->entries_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"entry_count\":%d,\"origin\":", h->entry_count);
+	jcs_append_string(out, h->origin, strlen(h->origin));
+	appendStringInfoString(out, ",\"prev_hash\":");
+	append_hex_string(out, h->prev_hash, TL_HASH_LEN);
+	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signer_key\":",
+					 tl_unix_micros(h->sealed_at));
+	append_hex_string(out, h->signer_key, TL_ED25519_PK_LEN);
+	appendStringInfoString(out, ",\"tree_root\":");
+	append_hex_string(out, h->tree_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
+					 ",\"type\":\"block\"}", h->tree_size, h->tx);
+}
+
+void
+tl_block_hash(const TlBlockHeader *h, uint8 *out)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	tl_block_preimage(&buf, h);
+	tl_sha256(buf.data, buf.len, out);
+	pfree(buf.data);
+}
+
+/* ----------------------------------------------------------------
+ * The pending block
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The local node's name, or NULL if this database is not a node yet.
+ */
+char *
+tl_local_node(void)
+{
+	char	   *name = NULL;
+
+	if (pending != NULL)
+		return pstrdup(pending->origin);
+	SPI_connect();
+	if (SPI_execute("SELECT name FROM tracelink.nodes WHERE is_local", true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the local node");
+	if (SPI_processed > 0)
+	{
+		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		name = MemoryContextStrdup(CurrentMemoryContext, v);
+	}
+	SPI_finish();
+	/* SPI_finish freed SPI memory; name was copied into the caller's context
+	 * only if CurrentMemoryContext was the caller's: make sure */
+	return name ? pstrdup(name) : NULL;
+}
+
+/*
+ * Start this transaction's block for `origin` if not started yet.
+ */
+static PendingBlock *
+pending_block(const char *origin)
+{
+	MemoryContext old;
+	ResourceOwner save_owner;
+
+	if (pending != NULL)
+		return pending;
+
+	PreventCommandIfReadOnly("tracelink.append()");
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot append to the ledger during recovery")));
+
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pending = palloc0(sizeof(PendingBlock));
+	pending->origin = pstrdup(origin);
+	pending->tx = nextval_internal(tl_relid("ledger_tx_seq"), false);
+	pending->capacity = 16;
+	pending->hashes = palloc(TL_HASH_LEN * pending->capacity);
+
+	/*
+	 * The writer belongs to the top transaction, so that a savepoint rolling
+	 * back does not close the relation under it.
+	 */
+	save_owner = CurrentResourceOwner;
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		pending->entries = tl_writer_open(tl_relid("ledger_entries"));
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save_owner;
+	}
+	PG_END_TRY();
+	if (RelationGetDescr(pending->entries->rel)->natts != ENTRY_NATTS)
+		elog(ERROR, "tracelink.ledger_entries has an unexpected shape");
+	MemoryContextSwitchTo(old);
+	return pending;
+}
+
+/*
+ * Does an entry with this hash exist (committed, or written earlier by this
+ * transaction)?
+ */
+static bool
+entry_exists(const uint8 *hash)
+{
+	Relation	rel;
+	SysScanDesc scan;
+	ScanKeyData key;
+	bool		found;
+	bytea	   *value = (bytea *) tl_bytea_from(hash, TL_HASH_LEN);
+
+	rel = table_open(tl_relid("ledger_entries"), AccessShareLock);
+	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(value));
+	scan = systable_beginscan(rel, tl_relid("ledger_entries_hash"), true,
+							  SnapshotSelf, 1, &key);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	pfree(value);
+	return found;
+}
+
+static int
+hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, TL_HASH_LEN);
+}
+
+/*
+ * Sort, de-duplicate and check dependencies: each must be a 32-byte hash of
+ * an existing entry.  Returns the number kept (in place).
+ */
+static int
+normalise_deps(uint8 *deps, int ndeps)
+{
+	int			kept = 0;
+	int			i;
+
+	if (ndeps > 1)
+		qsort(deps, ndeps, TL_HASH_LEN, hash_cmp);
+	for (i = 0; i < ndeps; i++)
+	{
+		uint8	   *d = deps + i * TL_HASH_LEN;
+
+		if (kept > 0 && memcmp(deps + (kept - 1) * TL_HASH_LEN, d, TL_HASH_LEN) == 0)
+			continue;
+		if (!entry_exists(d))
+		{
+			char		hex[2 * TL_HASH_LEN + 1];
+
+			tl_hex_encode(d, TL_HASH_LEN, hex);
+			ereport(ERROR,
+					(errcode(ERRCODE_FOREIGN_KEY_VIOLATION),
+					 errmsg("dependency \\x%s is not a ledger entry", hex),
+					 errdetail("An entry may only depend on entries already in the ledger.")));
+		}
+		if (kept != i)
+			memmove(deps + kept * TL_HASH_LEN, d, TL_HASH_LEN);
+		kept++;
+	}
+	return kept;
+}
+
+/*
+ * Append an entry to the local chain (any kind, reserved ones included: this
+ * is the internal entry point).  The payload must be canonical JSON.
+ * Returns the entry hash in `hash_out`.
+ */
+void
+tl_ledger_append(const char *origin, const char *kind, const char *payload,
+				 int payload_len, uint8 *deps, int ndeps,
+				 const char *const *audience, int naudience, uint8 *hash_out)
+{
+	PendingBlock *pb;
+	StringInfoData pre;
+	Datum		values[ENTRY_NATTS];
+	bool		nulls[ENTRY_NATTS];
+	Datum	   *dep_datums;
+	int			i;
+
+	if (ndeps > MAX_DEPS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an entry may have at most %d dependencies", MAX_DEPS)));
+	ndeps = normalise_deps(deps, ndeps);
+
+	pb = pending_block(origin);
+	if (strcmp(pb->origin, origin) != 0)
+		elog(ERROR, "entries of one transaction must share one origin");
+
+	initStringInfo(&pre);
+	tl_entry_preimage(&pre, origin, pb->tx, pb->count, kind, payload,
+					  payload_len, deps, ndeps, audience, naudience);
+	tl_sha256(pre.data, pre.len, hash_out);
+	pfree(pre.data);
+
+	memset(nulls, false, sizeof(nulls));
+	values[ENTRY_ORIGIN] = CStringGetTextDatum(origin);
+	values[ENTRY_TX] = Int64GetDatum(pb->tx);
+	values[ENTRY_SEQ] = Int32GetDatum(pb->count);
+	values[ENTRY_KIND] = CStringGetTextDatum(kind);
+	values[ENTRY_PAYLOAD] = PointerGetDatum(cstring_to_text_with_len(payload, payload_len));
+	dep_datums = palloc(sizeof(Datum) * Max(ndeps, 1));
+	for (i = 0; i < ndeps; i++)
+		dep_datums[i] = PointerGetDatum(tl_bytea_from(deps + i * TL_HASH_LEN, TL_HASH_LEN));
+	values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, ndeps, BYTEAOID,
+														 -1, false, TYPALIGN_INT));
+	if (audience == NULL)
+		nulls[ENTRY_AUDIENCE] = true;
+	else
+	{
+		Datum	   *aud = palloc(sizeof(Datum) * Max(naudience, 1));
+
+		for (i = 0; i < naudience; i++)
+			aud[i] = CStringGetTextDatum(audience[i]);
+		values[ENTRY_AUDIENCE] = PointerGetDatum(construct_array(aud, naudience, TEXTOID,
+																 -1, false, TYPALIGN_INT));
+	}
+	values[ENTRY_HASH] = PointerGetDatum(tl_bytea_from(hash_out, TL_HASH_LEN));
+
+	tl_writer_insert(pb->entries, values, nulls);
+
+	if (pb->count == pb->capacity)
+	{
+		pb->capacity *= 2;
+		pb->hashes = repalloc(pb->hashes, TL_HASH_LEN * pb->capacity);
+	}
+	memcpy(pb->hashes + pb->count * TL_HASH_LEN, hash_out, TL_HASH_LEN);
+	pb->count++;
+}
+
+/* ----------------------------------------------------------------
+ * Heads
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Read an origin's head with `snapshot`; false if it has none yet.  The
+ * heads table holds one row per origin, so a scan is as cheap as an index
+ * probe.
+ */
+bool
+tl_read_head(Relation heads, Snapshot snapshot, const char *origin,
+			 TlHead *head)
+{
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		found = false;
+
+	slot = table_slot_create(heads, NULL);
+	scan = table_beginscan(heads, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		text	   *o = DatumGetTextPP(slot_getattr(slot, HEAD_ORIGIN + 1, &isnull));
+
+		if (VARSIZE_ANY_EXHDR(o) != strlen(origin) ||
+			memcmp(VARDATA_ANY(o), origin, VARSIZE_ANY_EXHDR(o)) != 0)
+			continue;
+		{
+			bytea	   *bh = DatumGetByteaPP(slot_getattr(slot, HEAD_BLOCK_HASH + 1, &isnull));
+			bytea	   *fr = DatumGetByteaPP(slot_getattr(slot, HEAD_FRONTIER + 1, &isnull));
+			bytea	   *sk = DatumGetByteaPP(slot_getattr(slot, HEAD_SIGNER_KEY + 1, &isnull));
+
+			head->block_no = DatumGetInt64(slot_getattr(slot, HEAD_BLOCK_NO + 1, &isnull));
+			head->tree_size = DatumGetInt64(slot_getattr(slot, HEAD_TREE_SIZE + 1, &isnull));
+			if (VARSIZE_ANY_EXHDR(bh) != TL_HASH_LEN ||
+				VARSIZE_ANY_EXHDR(sk) != TL_ED25519_PK_LEN)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("ledger head of origin \"%s\" is corrupt", origin)));
+			memcpy(head->block_hash, VARDATA_ANY(bh), TL_HASH_LEN);
+			memcpy(head->signer_key, VARDATA_ANY(sk), TL_ED25519_PK_LEN);
+			tl_frontier_from_bytes(&head->frontier, head->tree_size,
+								   (uint8 *) VARDATA_ANY(fr), VARSIZE_ANY_EXHDR(fr));
+			head->tid = slot->tts_tid;
+			found = true;
+		}
+		break;
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	return found;
+}
+
+/*
+ * Insert or update an origin's head.
+ */
+void
+tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
+			  bool exists, Snapshot snapshot)
+{
+	Datum		values[HEAD_NATTS];
+	bool		nulls[HEAD_NATTS];
+
+	memset(nulls, false, sizeof(nulls));
+	values[HEAD_ORIGIN] = CStringGetTextDatum(origin);
+	values[HEAD_BLOCK_NO] = Int64GetDatum(head->block_no);
+	values[HEAD_BLOCK_HASH] = PointerGetDatum(tl_bytea_from(head->block_hash, TL_HASH_LEN));
+	values[HEAD_TREE_SIZE] = Int64GetDatum(head->tree_size);
+	values[HEAD_FRONTIER] = PointerGetDatum(tl_frontier_to_bytea(&head->frontier));
+	values[HEAD_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(head->signer_key, TL_ED25519_PK_LEN));
+	if (exists)
+		tl_writer_update(w, (ItemPointer) &head->tid, values, nulls, snapshot);
+	else
+		tl_writer_insert(w, values, nulls);
+}
+
+/*
+ * Write a block row.
+ */
+void
+tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *entry_hashes,
+			   const uint8 *block_hash, const uint8 *signature)
+{
+	Datum		values[BLOCK_NATTS];
+	bool		nulls[BLOCK_NATTS];
+
+	memset(nulls, false, sizeof(nulls));
+	values[BLOCK_ORIGIN] = CStringGetTextDatum(h->origin);
+	values[BLOCK_NO] = Int64GetDatum(h->block_no);
+	values[BLOCK_TX] = Int64GetDatum(h->tx);
+	values[BLOCK_ENTRY_COUNT] = Int32GetDatum(h->entry_count);
+	values[BLOCK_ENTRY_HASHES] = PointerGetDatum(tl_bytea_from(entry_hashes,
+															   (size_t) h->entry_count * TL_HASH_LEN));
+	values[BLOCK_ENTRIES_ROOT] = PointerGetDatum(tl_bytea_from(h->entries_root, TL_HASH_LEN));
+	values[BLOCK_TREE_SIZE] = Int64GetDatum(h->tree_size);
+	values[BLOCK_TREE_ROOT] = PointerGetDatum(tl_bytea_from(h->tree_root, TL_HASH_LEN));
+	values[BLOCK_PREV_HASH] = PointerGetDatum(tl_bytea_from(h->prev_hash, TL_HASH_LEN));
+	values[BLOCK_SEALED_AT] = TimestampTzGetDatum(h->sealed_at);
+	values[BLOCK_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(h->signer_key, TL_ED25519_PK_LEN));
+	values[BLOCK_HASH] = PointerGetDatum(tl_bytea_from(block_hash, TL_HASH_LEN));
+	values[BLOCK_SIGNATURE] = PointerGetDatum(tl_bytea_from(signature, TL_ED25519_SIG_LEN));
+	tl_writer_insert(w, values, nulls);
+}
+
+/*
+ * Extend a tree (given by its frontier) by the entries of a block, giving
+ * the block's own root and the new tree root.
+ */
+void
+tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
+			   uint8 *entries_root, uint8 *tree_root)
+{
+	uint8	   *leaves = palloc((size_t) Max(count, 1) * TL_HASH_LEN);
+	int			i;
+
+	for (i = 0; i < count; i++)
+	{
+		tl_merkle_leaf_hash(entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN,
+							leaves + (size_t) i * TL_HASH_LEN);
+		tl_frontier_append(frontier, leaves + (size_t) i * TL_HASH_LEN);
+	}
+	tl_merkle_root(leaves, count, entries_root);
+	tl_frontier_root(frontier, tree_root);
+	pfree(leaves);
+}
+
+/* ----------------------------------------------------------------
+ * Sealing
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Seal the pending block: runs in the pre-commit callback, so it writes with
+ * rowwriter (no triggers, no user code) and any error aborts the commit.
+ */
+static void
+seal_pending_block(void)
+{
+	PendingBlock *pb = pending;
+	Relation	heads;
+	Snapshot	snapshot;
+	TlHead		head;
+	bool		have_head;
+	TlBlockHeader h;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+	TlRowWriter *blocks;
+	TlRowWriter *heads_writer;
+
+	/* serialise sealers, then read what the previous one committed */
+	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), 1, ExclusiveLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+
+	heads = table_open(tl_relid("ledger_heads"), RowExclusiveLock);
+	have_head = tl_read_head(heads, snapshot, pb->origin, &head);
+
+	memset(&h, 0, sizeof(h));
+	strlcpy(h.origin, pb->origin, sizeof(h.origin));
+	h.tx = pb->tx;
+	h.entry_count = pb->count;
+	if (have_head)
+	{
+		h.block_no = head.block_no + 1;
+		memcpy(h.prev_hash, head.block_hash, TL_HASH_LEN);
+		memcpy(h.signer_key, head.signer_key, TL_ED25519_PK_LEN);
+	}
+	else
+	{
+		if (!pb->genesis)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("node \"%s\" has no genesis block", pb->origin),
+					 errdetail("tracelink.ledger_heads has no row for this node.")));
+		tl_frontier_init(&head.frontier);
+		h.block_no = 0;
+		memcpy(h.signer_key, pb->genesis_key, TL_ED25519_PK_LEN);
+	}
+	tl_extend_tree(&head.frontier, pb->hashes, pb->count, h.entries_root, h.tree_root);
+	h.tree_size = head.frontier.size;
+	h.sealed_at = GetCurrentTimestamp();
+
+	tl_block_hash(&h, block_hash);
+	tl_keys_sign(pb->origin, h.signer_key, block_hash, TL_HASH_LEN, signature);
+
+	blocks = tl_writer_open(tl_relid("ledger_blocks"));
+	tl_write_block(blocks, &h, pb->hashes, block_hash, signature);
+	tl_writer_close(blocks);
+
+	head.block_no = h.block_no;
+	memcpy(head.block_hash, block_hash, TL_HASH_LEN);
+	head.tree_size = h.tree_size;
+	memcpy(head.signer_key, pb->rotation ? pb->next_key : h.signer_key,
+		   TL_ED25519_PK_LEN);
+	heads_writer = tl_writer_open(RelationGetRelid(heads));
+	tl_write_head(heads_writer, pb->origin, &head, have_head, snapshot);
+	tl_writer_close(heads_writer);
+
+	table_close(heads, NoLock);
+	UnregisterSnapshot(snapshot);
+}
+
+static void
+ledger_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+			if (pending != NULL)
+			{
+				if (pending->count > 0)
+					seal_pending_block();
+				tl_writer_close(pending->entries);
+			}
+			pending = NULL;
+			savepoint_marks = NIL;
+			break;
+		case XACT_EVENT_PRE_PREPARE:
+			if (pending != NULL && pending->count > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot prepare a transaction that appended ledger entries"),
+						 errdetail("Blocks are sealed and signed at commit.")));
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
+			/* memory went with TopTransactionContext, resources with the owner */
+			pending = NULL;
+			savepoint_marks = NIL;
+			break;
+		default:
+			break;
+	}
+}
+
+/*
+ * Savepoints: remember the pending block's state when one starts, restore
+ * it when it rolls back.
+ */
+static void
+ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+						SubTransactionId parentSubid, void *arg)
+{
+	SavepointMark *mark;
+	MemoryContext old;
+
+	switch (event)
+	{
+		case SUBXACT_EVENT_START_SUB:
+			old = MemoryContextSwitchTo(TopTransactionContext);
+			mark = palloc(sizeof(SavepointMark));
+			mark->subid = mySubid;
+			mark->had_block = pending != NULL;
+			mark->count = pending ? pending->count : 0;
+			mark->genesis = pending ? pending->genesis : false;
+			mark->rotation = pending ? pending->rotation : false;
+			savepoint_marks = lcons(mark, savepoint_marks);
+			MemoryContextSwitchTo(old);
+			break;
+		case SUBXACT_EVENT_COMMIT_SUB:
+		case SUBXACT_EVENT_ABORT_SUB:
+			while (savepoint_marks != NIL)
+			{
+				mark = linitial(savepoint_marks);
+				if (mark->subid < mySubid)
+					break;
+				savepoint_marks = list_delete_first(savepoint_marks);
+				if (event == SUBXACT_EVENT_ABORT_SUB && mark->subid == mySubid &&
+					pending != NULL)
+				{
+					/* the block itself may outlive the savepoint, empty */
+					pending->count = mark->count;
+					pending->genesis = mark->genesis;
+					pending->rotation = mark->rotation;
+				}
+				pfree(mark);
+			}
+			break;
+		default:
+			break;
+	}
+}
+
+/* ----------------------------------------------------------------
+ * SQL: appending
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The local node, or an error saying how to become one.
+ */
+char *
+tl_require_local_node(void)
+{
+	char	   *node = tl_local_node();
+
+	if (node == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database is not a tracelink node yet"),
+				 errhint("Run SELECT tracelink.init_node('name') first.")));
+	return node;
+}
+
+/*
+ * Copy a bytea[] of 32-byte hashes into contiguous memory.
+ */
+int
+tl_hash_array(ArrayType *arr, const char *what, uint8 **out)
+{
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n;
+	int			i;
+
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", what)));
+	deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	*out = palloc((size_t) Max(n, 1) * TL_HASH_LEN);
+	for (i = 0; i < n; i++)
+	{
+		bytea	   *b;
+
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain NULL", what)));
+		b = DatumGetByteaPP(elems[i]);
+		if (VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("%s must hold 32-byte SHA-256 hashes", what),
+					 errdetail("Element %d has %d bytes.", i + 1,
+							   (int) VARSIZE_ANY_EXHDR(b))));
+		memcpy(*out + (size_t) i * TL_HASH_LEN, VARDATA_ANY(b), TL_HASH_LEN);
+	}
+	return n;
+}
+
+/*
+ * tracelink.append(kind text, payload jsonb, deps bytea[] default '{}')
+ */
+Datum
+tl_append(PG_FUNCTION_ARGS)
+{
+	char	   *kind;
+	Jsonb	   *payload;
+	StringInfoData canon;
+	uint8	   *deps = NULL;
+	int			ndeps = 0;
+	uint8		hash[TL_HASH_LEN];
+	char	   *origin;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("kind and payload of a ledger entry must not be null")));
+	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (!valid_kind(kind))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid entry kind \"%s\"", kind),
+				 errdetail("A kind is up to 63 characters: lowercase words of letters, digits and underscores, separated by dots, e.g. \"acme.scan\".")));
+	if (strncmp(kind, "tl.", 3) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("entry kind \"%s\" is reserved", kind),
+				 errdetail("Kinds starting with \"tl.\" are written only by tracelink's own functions.")));
+	payload = PG_GETARG_JSONB_P(1);
+	if (!PG_ARGISNULL(2))
+		ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
+
+	origin = tl_require_local_node();
+	initStringInfo(&canon);
+	jcs_serialize(&canon, jcs_from_jsonb(payload));
+	tl_ledger_append(origin, kind, canon.data, canon.len, deps, ndeps, NULL, 0, hash);
+	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));
+}
+
+/*
+ * tracelink.entry_preimage(kind, payload, deps, origin, tx, seq, audience)
+ */
+Datum
+tl_entry_preimage_sql(PG_FUNCTION_ARGS)
+{
+	StringInfoData canon;
+	StringInfoData out;
+	uint8	   *deps = NULL;
+	int			ndeps = 0;
+	const char **audience = NULL;
+	int			naudience = 0;
+	int			i;
+
+	for (i = 0; i < 6; i++)
+		if (PG_ARGISNULL(i))
+			PG_RETURN_NULL();
+	initStringInfo(&canon);
+	jcs_serialize(&canon, jcs_from_jsonb(PG_GETARG_JSONB_P(1)));
+	ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
+	if (ndeps > 1)
+		qsort(deps, ndeps, TL_HASH_LEN, hash_cmp);
+	if (!PG_ARGISNULL(6))
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(6), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &naudience);
+		audience = palloc(sizeof(char *) * Max(naudience, 1));
+		for (i = 0; i < naudience; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("audience must not contain NULL")));
+			audience[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	initStringInfo(&out);
+	tl_entry_preimage(&out, text_to_cstring(PG_GETARG_TEXT_PP(3)),
+					  PG_GETARG_INT64(4), PG_GETARG_INT32(5),
+					  text_to_cstring(PG_GETARG_TEXT_PP(0)), canon.data, canon.len,
+					  deps, ndeps, audience, naudience);
+	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+}
+
+/* ----------------------------------------------------------------
+ * SQL: node identity
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * tracelink.init_node(name text) returns bytea
+ */
+Datum
+tl_init_node(PG_FUNCTION_ARGS)
+{
+	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *existing;
+	uint8		pk[TL_ED25519_PK_LEN];
+	char		pkhex[2 * TL_ED25519_PK_LEN + 1];
+	Oid			argtypes[2] = {TEXTOID, BYTEAOID};
+	Datum		args[2];
+	StringInfoData payload;
+	uint8		hash[TL_HASH_LEN];
+	PendingBlock *pb;
+
+	if (!tl_valid_node_name(name))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid node name \"%s\"", name),
+				 errdetail("A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.")));
+	existing = tl_local_node();
+	if (existing != NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("this database is already node \"%s\"", existing)));
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(name);
+	if (SPI_execute_with_args("SELECT 1 FROM tracelink.nodes WHERE name = $1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up node \"%s\"", name);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DUPLICATE_OBJECT),
+				 errmsg("node name \"%s\" is already used by a peer", name)));
+
+	tl_keys_create(name, pk);
+	args[1] = PointerGetDatum(tl_bytea_from(pk, TL_ED25519_PK_LEN));
+	if (SPI_execute_with_args("INSERT INTO tracelink.nodes (name, public_key, is_local) "
+							  "VALUES ($1, $2, true)",
+							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not register node \"%s\"", name);
+	SPI_finish();
+
+	pb = pending_block(name);
+	pb->genesis = true;
+	memcpy(pb->genesis_key, pk, TL_ED25519_PK_LEN);
+
+	tl_hex_encode(pk, TL_ED25519_PK_LEN, pkhex);
+	initStringInfo(&payload);
+	appendStringInfo(&payload, "{\"node\":\"%s\",\"public_key\":\"%s\"}", name, pkhex);
+	tl_ledger_append(name, "tl.genesis", payload.data, payload.len, NULL, 0, NULL, 0, hash);
+
+	PG_RETURN_BYTEA_P(tl_bytea_from(pk, TL_ED25519_PK_LEN));
+}
+
+/*
+ * tracelink.node_name() returns text
+ */
+Datum
+tl_node_name(PG_FUNCTION_ARGS)
+{
+	char	   *node = tl_local_node();
+
+	if (node == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(node));
+}
+
+/*
+ * The key that signs the local node's next block: the head's, or for a node
+ * created in this transaction its genesis key.
+ */
+static bool
+current_signer_key(const char *node, uint8 *key)
+{
+	Relation	heads;
+	TlHead		head;
+	bool		found;
+
+	if (pending != NULL && pending->genesis)
+	{
+		memcpy(key, pending->genesis_key, TL_ED25519_PK_LEN);
+		return true;
+	}
+	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	found = tl_read_head(heads, GetActiveSnapshot(), node, &head);
+	table_close(heads, AccessShareLock);
+	if (found)
+		memcpy(key, head.signer_key, TL_ED25519_PK_LEN);
+	return found;
+}
+
+/*
+ * tracelink.node_public_key() returns bytea
+ */
+Datum
+tl_node_public_key(PG_FUNCTION_ARGS)
+{
+	char	   *node = tl_local_node();
+	uint8		key[TL_ED25519_PK_LEN];
+
+	if (node == NULL || !current_signer_key(node, key))
+		PG_RETURN_NULL();
+	PG_RETURN_BYTEA_P(tl_bytea_from(key, TL_ED25519_PK_LEN));
+}
+
+/*
+ * tracelink.rotate_key() returns bytea
+ */
+Datum
+tl_rotate_key(PG_FUNCTION_ARGS)
+{
+	char	   *node = tl_require_local_node();
+	uint8		new_key[TL_ED25519_PK_LEN];
+	char		hex[2 * TL_ED25519_PK_LEN + 1];
+	StringInfoData payload;
+	uint8		hash[TL_HASH_LEN];
+	PendingBlock *pb;
+
+	tl_keys_begin_rotation(node, new_key);
+	tl_hex_encode(new_key, TL_ED25519_PK_LEN, hex);
+	initStringInfo(&payload);
+	appendStringInfo(&payload, "{\"public_key\":\"%s\"}", hex);
+	tl_ledger_append(node, "tl.key_rotation", payload.data, payload.len,
+					 NULL, 0, NULL, 0, hash);
+	pb = pending_block(node);
+	pb->rotation = true;
+	memcpy(pb->next_key, new_key, TL_ED25519_PK_LEN);
+	PG_RETURN_BYTEA_P(tl_bytea_from(new_key, TL_ED25519_PK_LEN));
+}
+
+/* ----------------------------------------------------------------
+ * Triggers guarding the ledger tables
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * BEFORE UPDATE/DELETE (row) and TRUNCATE (statement): always refused.
+ */
+Datum
+tl_refuse_ledger_change(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+	const char *op;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tl_refuse_ledger_change: not called by trigger manager");
+	if (TRIGGER_FIRED_BY_UPDATE(trigdata->tg_event))
+		op = "UPDATE";
+	else if (TRIGGER_FIRED_BY_DELETE(trigdata->tg_event))
+		op = "DELETE";
+	else
+		op = "TRUNCATE";
+	ereport(ERROR,
+			(errcode(ERRCODE_TL_APPEND_ONLY),
+			 errmsg("ledger table \"%s\" is append-only",
+					RelationGetRelationName(trigdata->tg_relation)),
+			 errdetail("%s is refused: the ledger only grows, through tracelink's functions.", op)));
+	PG_RETURN_NULL();
+}
+
+/*
+ * BEFORE INSERT (row): tracelink writes ledger rows without the executor, so
+ * a row arriving here was written by SQL.  The logical replication apply
+ * worker hands rows from peers to the apply path; anyone else is refused.
+ */
+Datum
+tl_ledger_row_inserted(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
+	ereport(ERROR,
+			(errcode(ERRCODE_TL_APPEND_ONLY),
+			 errmsg("rows of ledger table \"%s\" are written only by tracelink",
+					RelationGetRelationName(trigdata->tg_relation)),
+			 errhint("Use tracelink.append() or the tracelink API functions.")));
+	PG_RETURN_NULL();
+}
