@@ -20,5 +20,6 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	tl_crypto_init();
 	MarkGUCPrefixReserved("tracelink");
 }
