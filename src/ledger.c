@@ -26,13 +26,16 @@
 #include "tracelink.h"
 
 #include "access/genam.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "commands/sequence.h"
+#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -40,6 +43,7 @@
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -319,6 +323,7 @@ tl_block_hash(const TlBlockHeader *h, uint8 *out)
 char *
 tl_local_node(void)
 {
+	MemoryContext caller = CurrentMemoryContext;
 	char	   *name = NULL;
 
 	if (pending != NULL)
@@ -327,15 +332,11 @@ tl_local_node(void)
 	if (SPI_execute("SELECT name FROM tracelink.nodes WHERE is_local", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the local node");
 	if (SPI_processed > 0)
-	{
-		char	   *v = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		name = MemoryContextStrdup(CurrentMemoryContext, v);
-	}
+		name = MemoryContextStrdup(caller,
+								   SPI_getvalue(SPI_tuptable->vals[0],
+												SPI_tuptable->tupdesc, 1));
 	SPI_finish();
-	/* SPI_finish freed SPI memory; name was copied into the caller's context
-	 * only if CurrentMemoryContext was the caller's: make sure */
-	return name ? pstrdup(name) : NULL;
+	return name;
 }
 
 /*

@@ -20,5 +20,8 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	tl_crypto_init();
+	tl_keys_init();
+	tl_ledger_init();
 	MarkGUCPrefixReserved("tracelink");
 }

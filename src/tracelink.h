@@ -132,6 +132,61 @@ extern void tl_sha256_end(TlSha256 *h, uint8 *out);
 extern struct varlena *tl_bytea_from(const uint8 *data, size_t len);
 
 /* ----------------------------------------------------------------
+ * merkle.c: RFC 6962 / RFC 9162 Merkle trees, SHA-256
+ * ----------------------------------------------------------------
+ *
+ * leaf hash = SHA-256(0x00 || data), node hash = SHA-256(0x01 || left ||
+ * right), the root of the empty tree = SHA-256("").  Leaf hashes are
+ * TL_HASH_LEN bytes each, stored contiguously.
+ */
+#define TL_MERKLE_MAX_PATH 64
+extern void tl_merkle_leaf_hash(const uint8 *data, size_t len, uint8 *out);
+extern void tl_merkle_node_hash(const uint8 *left, const uint8 *right, uint8 *out);
+extern void tl_merkle_root(const uint8 *leaf_hashes, uint64 n, uint8 *out);
+/* path of sibling hashes for leaf `index` in a tree of size n (RFC 9162 2.1.3.1);
+ * returns the number of hashes written to out (capacity TL_MERKLE_MAX_PATH hashes) */
+extern int	tl_merkle_inclusion_path(const uint8 *leaf_hashes, uint64 n, uint64 index, uint8 *out);
+/* consistency proof from size m to size n (RFC 9162 2.1.4.1), 0 < m <= n */
+extern int	tl_merkle_consistency_path(const uint8 *leaf_hashes, uint64 n, uint64 m, uint8 *out);
+extern bool tl_merkle_verify_inclusion(uint64 index, uint64 size, const uint8 *leaf_hash,
+									   const uint8 *path, int path_len, const uint8 *root);
+extern bool tl_merkle_verify_consistency(uint64 old_size, uint64 new_size,
+										 const uint8 *old_root, const uint8 *new_root,
+										 const uint8 *path, int path_len);
+
+/*
+ * A compact range / "frontier": the roots of the perfect subtrees that make
+ * up a tree of `size` leaves, largest first (one per set bit of size).  Lets
+ * the ledger extend an origin's tree head in O(log n) per appended leaf.
+ */
+typedef struct TlMerkleFrontier
+{
+	uint64		size;
+	int			count;
+	uint8		hashes[TL_MERKLE_MAX_PATH][TL_HASH_LEN];
+} TlMerkleFrontier;
+extern void tl_frontier_init(TlMerkleFrontier *f);
+extern void tl_frontier_append(TlMerkleFrontier *f, const uint8 *leaf_hash);
+extern void tl_frontier_root(const TlMerkleFrontier *f, uint8 *out);
+/* (de)serialise as count*32 bytes; size is stored by the caller */
+extern bytea *tl_frontier_to_bytea(const TlMerkleFrontier *f);
+extern void tl_frontier_from_bytes(TlMerkleFrontier *f, uint64 size, const uint8 *data, int len);
+
+/* ----------------------------------------------------------------
+ * crypto.c: Ed25519 (libsodium) and the SQL functions for hashes,
+ * signatures and Merkle proofs.  Lengths are checked before libsodium is
+ * called.
+ * ----------------------------------------------------------------
+ */
+#define TL_ED25519_PK_LEN 32
+#define TL_ED25519_SK_LEN 64
+#define TL_ED25519_SEED_LEN 32
+#define TL_ED25519_SIG_LEN 64
+extern void tl_crypto_init(void);	/* sodium_init(); called from _PG_init */
+extern bool tl_ed25519_verify(const uint8 *public_key, const uint8 *message, size_t len,
+							  const uint8 *signature);
+
+/* ----------------------------------------------------------------
  * rowwriter.c: direct writes to tracelink's own tables
  * ----------------------------------------------------------------
  */
