@@ -167,6 +167,88 @@ CREATE FUNCTION tracelink.entry_preimage(kind text, payload jsonb, deps bytea[],
 COMMENT ON FUNCTION tracelink.entry_preimage(text, jsonb, bytea[], text, bigint, integer, text[]) IS
     'the canonical JSON whose SHA-256 is the entry hash (for auditors and tests)';
 
+-- Verification, export and proofs
+
+CREATE TYPE tracelink.verification AS (
+    origin     text,
+    entries    bigint,
+    blocks     bigint,
+    ok         boolean,
+    first_bad  text,
+    reason     text
+);
+COMMENT ON TYPE tracelink.verification IS 'one origin''s result from tracelink.verify()';
+
+CREATE FUNCTION tracelink.verify(origin text DEFAULT NULL) RETURNS SETOF tracelink.verification
+    AS 'MODULE_PATHNAME', 'tl_verify'
+    LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.verify(text) IS
+    'recomputes every entry hash, Merkle root, tree head, block link and signature of each origin (or one), checks the recorded head, and names the first thing that does not fit';
+
+CREATE FUNCTION tracelink.export(origin text, from_block bigint DEFAULT 0) RETURNS SETOF text
+    AS 'MODULE_PATHNAME', 'tl_export'
+    LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.export(text, bigint) IS
+    'an origin''s ledger as JSON Lines (docs/ledger.md) for the standalone verifier tools/tracelink-verify';
+
+CREATE FUNCTION tracelink.signed_tree_head(origin text DEFAULT NULL, tree_size bigint DEFAULT NULL) RETURNS jsonb
+    AS 'MODULE_PATHNAME', 'tl_signed_tree_head'
+    LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.signed_tree_head(text, bigint) IS
+    'the signed tree head of an origin (default: this node) at a block boundary (default: the latest block): the block header, its hash and signature';
+
+CREATE FUNCTION tracelink.tree_root(origin text, tree_size bigint) RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tl_tree_root'
+    LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.tree_root(text, bigint) IS
+    'RFC 6962 root over the first tree_size entries of an origin (unsigned; signed heads exist at block boundaries)';
+
+CREATE TYPE tracelink.inclusion AS (
+    origin            text,
+    leaf_index        bigint,
+    tree_size         bigint,
+    leaf_hash         bytea,
+    proof             bytea[],
+    tree_root         bytea,
+    signed_tree_head  jsonb
+);
+COMMENT ON TYPE tracelink.inclusion IS 'an entry''s RFC 6962 inclusion proof against a signed tree head';
+
+CREATE FUNCTION tracelink.inclusion_proof(entry_hash bytea, tree_size bigint DEFAULT NULL) RETURNS SETOF tracelink.inclusion
+    AS 'MODULE_PATHNAME', 'tl_inclusion_proof'
+    LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.inclusion_proof(bytea, bigint) IS
+    'proof that an entry is in its origin''s tree of the given size (default: latest); check with verify_inclusion(leaf_index, tree_size, leaf_hash, proof, tree_root) and verify_tree_head()';
+
+CREATE TYPE tracelink.consistency AS (
+    old_size          bigint,
+    new_size          bigint,
+    old_root          bytea,
+    new_root          bytea,
+    proof             bytea[],
+    signed_tree_head  jsonb
+);
+COMMENT ON TYPE tracelink.consistency IS 'an RFC 6962 consistency proof between two sizes of an origin''s tree';
+
+CREATE FUNCTION tracelink.consistency_proof(origin text, old_size bigint, new_size bigint DEFAULT NULL) RETURNS SETOF tracelink.consistency
+    AS 'MODULE_PATHNAME', 'tl_consistency_proof'
+    LANGUAGE C STABLE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.consistency_proof(text, bigint, bigint) IS
+    'proof that an origin''s tree of new_size (a block boundary; default latest) extends its tree of old_size; check with verify_consistency()';
+
+CREATE FUNCTION tracelink.verify_tree_head(tree_head jsonb, public_key bytea) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'tl_verify_tree_head'
+    LANGUAGE C IMMUTABLE PARALLEL SAFE;
+COMMENT ON FUNCTION tracelink.verify_tree_head(jsonb, bytea) IS
+    'true when a signed tree head is well formed, its block hash matches its fields and public_key signed it; false (never an error) otherwise';
+
+GRANT EXECUTE ON FUNCTION tracelink.verify(text), tracelink.export(text, bigint),
+                 tracelink.signed_tree_head(text, bigint), tracelink.tree_root(text, bigint),
+                 tracelink.inclusion_proof(bytea, bigint),
+                 tracelink.consistency_proof(text, bigint, bigint),
+                 tracelink.verify_tree_head(jsonb, bytea)
+    TO tracelink_reader;
+
 GRANT SELECT ON tracelink.nodes, tracelink.ledger_entries, tracelink.ledger_blocks,
                 tracelink.ledger_heads, tracelink.ledger TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.node_name(), tracelink.node_public_key(),

@@ -82,7 +82,7 @@ tl_keys_init(void)
 											"Files in it are readable only by the server's OS user."),
 							   &tl_key_directory,
 							   "pg_tracelink",
-							   PGC_SIGHUP,
+							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	RegisterXactCallback(keys_xact_callback, NULL);

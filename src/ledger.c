@@ -399,7 +399,8 @@ entry_exists(const uint8 *hash)
 	bytea	   *value = (bytea *) tl_bytea_from(hash, TL_HASH_LEN);
 
 	rel = table_open(tl_relid("ledger_entries"), AccessShareLock);
-	ScanKeyInit(&key, 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(value));
+	ScanKeyInit(&key, ENTRY_HASH + 1, BTEqualStrategyNumber, F_BYTEAEQ,
+				PointerGetDatum(value));
 	scan = systable_beginscan(rel, tl_relid("ledger_entries_hash"), true,
 							  SnapshotSelf, 1, &key);
 	found = HeapTupleIsValid(systable_getnext(scan));

@@ -1,0 +1,1214 @@
+/*-------------------------------------------------------------------------
+ *
+ * verify.c
+ *	  Checking the ledger, exporting it, and proving entries to auditors.
+ *
+ * verify() trusts nothing but each origin's pinned genesis key: it rebuilds
+ * every entry hash from the entry's content, every block's Merkle roots,
+ * header hash, chain link and signature, follows key rotations, and
+ * compares the result with the recorded heads, naming the first thing that
+ * does not fit.  A superuser can bypass the append-only triggers; this is
+ * what makes such tampering visible.
+ *
+ * export() writes an origin's ledger as JSON Lines that the standalone
+ * verifier (tools/tracelink-verify) checks outside PostgreSQL; the format is
+ * in docs/ledger.md.  The proof functions read an origin's entry hashes from
+ * its blocks (which every node holds, private entries included) and answer
+ * with RFC 6962 proofs against signed tree heads, which are simply blocks:
+ * a block's hash covers its tree size and tree root and is signed.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tracelink.h"
+
+#include "access/htup_details.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(tl_verify);
+PG_FUNCTION_INFO_V1(tl_export);
+PG_FUNCTION_INFO_V1(tl_signed_tree_head);
+PG_FUNCTION_INFO_V1(tl_tree_root);
+PG_FUNCTION_INFO_V1(tl_inclusion_proof);
+PG_FUNCTION_INFO_V1(tl_consistency_proof);
+PG_FUNCTION_INFO_V1(tl_verify_tree_head);
+
+#define FETCH_BATCH 1000
+
+/* ----------------------------------------------------------------
+ * Reading blocks and entries through SPI cursors
+ * ----------------------------------------------------------------
+ */
+
+static const char *const blocks_query =
+"SELECT block_no, tx, entry_count, entry_hashes, entries_root, tree_size,"
+"       tree_root, prev_hash, sealed_at, signer_key, block_hash, signature"
+"  FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
+" ORDER BY block_no";
+
+static const char *const entries_query =
+"SELECT b.block_no, e.seq, e.kind, e.payload, e.deps, e.audience, e.entry_hash"
+"  FROM tracelink.ledger_blocks b"
+"  JOIN tracelink.ledger_entries e ON e.origin = b.origin AND e.tx = b.tx"
+" WHERE b.origin = $1 AND b.block_no >= $2"
+" ORDER BY b.block_no, e.seq";
+
+/* A block as read back, with its entry hashes */
+typedef struct StoredBlock
+{
+	TlBlockHeader h;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+	uint8	   *entry_hashes;	/* entry_count * 32, or NULL if malformed */
+	const char *malformed;		/* why a column had the wrong size */
+} StoredBlock;
+
+/* An entry as read back */
+typedef struct StoredEntry
+{
+	int64		block_no;
+	int32		seq;
+	char	   *kind;
+	char	   *payload;
+	uint8	   *deps;
+	int			ndeps;
+	char	  **audience;
+	int			naudience;
+	uint8		entry_hash[TL_HASH_LEN];
+	bool		hash_ok_size;
+} StoredEntry;
+
+/* A forward cursor over query results, fetched in batches */
+typedef struct RowCursor
+{
+	Portal		portal;
+	SPITupleTable *batch;
+	uint64		n;
+	uint64		pos;
+	bool		done;
+} RowCursor;
+
+static void
+cursor_open(RowCursor *c, const char *query, const char *origin, int64 from_block)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(from_block);
+	memset(c, 0, sizeof(*c));
+	c->portal = SPI_cursor_open_with_args(NULL, query, 2, types, args, NULL, true, 0);
+}
+
+/* next row, or NULL at the end; valid until the next call */
+static HeapTuple
+cursor_next(RowCursor *c, TupleDesc *desc)
+{
+	if (c->done)
+		return NULL;
+	if (c->batch == NULL || c->pos >= c->n)
+	{
+		if (c->batch)
+			SPI_freetuptable(c->batch);
+		SPI_cursor_fetch(c->portal, true, FETCH_BATCH);
+		c->batch = SPI_tuptable;
+		c->n = SPI_processed;
+		c->pos = 0;
+		if (c->n == 0)
+		{
+			c->done = true;
+			return NULL;
+		}
+	}
+	*desc = c->batch->tupdesc;
+	return c->batch->vals[c->pos++];
+}
+
+static void
+cursor_close(RowCursor *c)
+{
+	if (c->batch)
+		SPI_freetuptable(c->batch);
+	SPI_cursor_close(c->portal);
+}
+
+/* copy a fixed-size bytea column; false if NULL or of another size */
+static bool
+get_fixed_bytea(HeapTuple tup, TupleDesc desc, int col, uint8 *out, int len)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(b) != len)
+		return false;
+	memcpy(out, VARDATA_ANY(b), len);
+	return true;
+}
+
+static void
+read_block(HeapTuple tup, TupleDesc desc, const char *origin, StoredBlock *b)
+{
+	bool		isnull;
+	bytea	   *hashes;
+
+	memset(b, 0, sizeof(*b));
+	strlcpy(b->h.origin, origin, sizeof(b->h.origin));
+	b->h.block_no = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	b->h.tx = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
+	b->h.entry_count = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+	b->h.tree_size = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
+	b->h.sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
+	if (!get_fixed_bytea(tup, desc, 5, b->h.entries_root, TL_HASH_LEN) ||
+		!get_fixed_bytea(tup, desc, 7, b->h.tree_root, TL_HASH_LEN) ||
+		!get_fixed_bytea(tup, desc, 8, b->h.prev_hash, TL_HASH_LEN) ||
+		!get_fixed_bytea(tup, desc, 10, b->h.signer_key, TL_ED25519_PK_LEN) ||
+		!get_fixed_bytea(tup, desc, 11, b->block_hash, TL_HASH_LEN) ||
+		!get_fixed_bytea(tup, desc, 12, b->signature, TL_ED25519_SIG_LEN))
+		b->malformed = "a hash, key or signature column has the wrong length";
+	hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
+	if (b->h.entry_count < 0 ||
+		VARSIZE_ANY_EXHDR(hashes) != (size_t) b->h.entry_count * TL_HASH_LEN)
+		b->malformed = "entry_hashes does not hold entry_count hashes";
+	else
+	{
+		b->entry_hashes = palloc((size_t) Max(b->h.entry_count, 1) * TL_HASH_LEN);
+		memcpy(b->entry_hashes, VARDATA_ANY(hashes), VARSIZE_ANY_EXHDR(hashes));
+	}
+}
+
+static void
+read_entry(HeapTuple tup, TupleDesc desc, StoredEntry *e)
+{
+	bool		isnull;
+	Datum		d;
+
+	memset(e, 0, sizeof(*e));
+	e->block_no = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+	e->seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+	e->kind = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+	e->payload = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+	d = SPI_getbinval(tup, desc, 5, &isnull);
+	e->ndeps = isnull ? 0 : tl_hash_array(DatumGetArrayTypeP(d), "deps", &e->deps);
+	d = SPI_getbinval(tup, desc, 6, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &e->naudience);
+		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+		for (i = 0; i < e->naudience; i++)
+			e->audience[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
+	}
+	e->hash_ok_size = get_fixed_bytea(tup, desc, 7, e->entry_hash, TL_HASH_LEN);
+}
+
+static void
+entry_hash_of(const char *origin, int64 tx, const StoredEntry *e, uint8 *out)
+{
+	StringInfoData pre;
+
+	initStringInfo(&pre);
+	tl_entry_preimage(&pre, origin, tx, e->seq, e->kind, e->payload,
+					  strlen(e->payload), e->deps, e->ndeps,
+					  (const char *const *) e->audience,
+					  e->audience ? e->naudience : 0);
+	tl_sha256(pre.data, pre.len, out);
+	pfree(pre.data);
+}
+
+/*
+ * Pull "public_key" (64 hex characters) out of a genesis or rotation
+ * payload; false if absent or malformed.
+ */
+static bool
+payload_public_key(const char *payload, uint8 *key)
+{
+	JcsValue   *v;
+	JcsValue   *pk;
+	int			i;
+	volatile bool ok = false;
+	MemoryContext ctx = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		v = jcs_parse(payload, strlen(payload));
+		pk = jcs_object_get(v, "public_key");
+		if (pk != NULL && pk->kind == JCS_STRING &&
+			pk->u.string.len == 2 * TL_ED25519_PK_LEN)
+		{
+			ok = true;
+			for (i = 0; i < TL_ED25519_PK_LEN && ok; i++)
+			{
+				unsigned int byte;
+
+				if (sscanf(pk->u.string.str + 2 * i, "%2x", &byte) != 1)
+					ok = false;
+				key[i] = (uint8) byte;
+			}
+		}
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok;
+}
+
+/* ----------------------------------------------------------------
+ * verify()
+ * ----------------------------------------------------------------
+ */
+
+typedef struct VerifyResult
+{
+	int64		entries;
+	int64		blocks;
+	char	   *first_bad;
+	char	   *reason;
+} VerifyResult;
+
+#define BAD(res, where, ...) \
+	do { \
+		(res)->first_bad = (where); \
+		(res)->reason = psprintf(__VA_ARGS__); \
+	} while (0)
+
+/*
+ * Verify one block's entries (those present) against the block; advance
+ * the entries cursor past them.  Returns false and fills res on a problem.
+ */
+static bool
+verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
+					 const char *origin, const StoredBlock *b, bool local,
+					 uint8 *next_key, bool *rotated, VerifyResult *res)
+{
+	int32		expect_seq = 0;
+	int64		first_ordinal = b->h.tree_size - b->h.entry_count;
+
+	*rotated = false;
+	while (*etup != NULL)
+	{
+		StoredEntry e;
+		uint8		computed[TL_HASH_LEN];
+		char	   *where;
+
+		read_entry(*etup, *edesc, &e);
+		if (e.block_no != b->h.block_no)
+			break;
+		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
+		if (e.seq < 0 || e.seq >= b->h.entry_count)
+		{
+			BAD(res, where, "seq %d is outside the block's %d entries", e.seq,
+				b->h.entry_count);
+			return false;
+		}
+		if (e.seq != expect_seq && local)
+		{
+			BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+							  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
+				"entry is missing from the ledger (deleted?)");
+			return false;
+		}
+		entry_hash_of(origin, b->h.tx, &e, computed);
+		if (!e.hash_ok_size || memcmp(computed, e.entry_hash, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "entry hash does not match the entry's content");
+			return false;
+		}
+		if (memcmp(computed, b->entry_hashes + (size_t) e.seq * TL_HASH_LEN, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "entry is not the one the block sealed at this position (moved or replaced)");
+			return false;
+		}
+		if (b->h.block_no == 0 && e.seq == 0 && strcmp(e.kind, "tl.genesis") != 0)
+		{
+			BAD(res, where, "the first entry of a chain must be its genesis entry");
+			return false;
+		}
+		if (strcmp(e.kind, "tl.key_rotation") == 0)
+		{
+			if (!payload_public_key(e.payload, next_key))
+			{
+				BAD(res, where, "key rotation entry does not name a 32-byte public key");
+				return false;
+			}
+			*rotated = true;
+		}
+		res->entries++;
+		expect_seq = e.seq + 1;
+		*etup = cursor_next(ec, edesc);
+	}
+	if (expect_seq != b->h.entry_count && local)
+	{
+		BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+						  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
+			"entry is missing from the ledger (deleted?)");
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Verify an origin's whole chain.
+ */
+static void
+verify_origin(const char *origin, const uint8 *pinned_key, bool local,
+			  VerifyResult *res)
+{
+	RowCursor	bc;
+	RowCursor	ec;
+	HeapTuple	btup;
+	HeapTuple	etup;
+	TupleDesc	bdesc;
+	TupleDesc	edesc = NULL;
+	TlMerkleFrontier frontier;
+	uint8		prev_hash[TL_HASH_LEN];
+	uint8		key[TL_ED25519_PK_LEN];
+	int64		expect_block = 0;
+	bool		ok = true;
+	MemoryContext percall = AllocSetContextCreate(CurrentMemoryContext,
+												  "tracelink verify block",
+												  ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
+
+	memset(res, 0, sizeof(*res));
+	memset(prev_hash, 0, sizeof(prev_hash));
+	memcpy(key, pinned_key, TL_ED25519_PK_LEN);
+	tl_frontier_init(&frontier);
+
+	cursor_open(&bc, blocks_query, origin, 0);
+	cursor_open(&ec, entries_query, origin, 0);
+	etup = cursor_next(&ec, &edesc);
+	while (ok && (btup = cursor_next(&bc, &bdesc)) != NULL)
+	{
+		StoredBlock b;
+		uint8		computed[TL_HASH_LEN];
+		uint8		entries_root[TL_HASH_LEN];
+		uint8		tree_root[TL_HASH_LEN];
+		uint8		next_key[TL_ED25519_PK_LEN];
+		bool		rotated;
+		char	   *where;
+
+		old = MemoryContextSwitchTo(percall);
+		read_block(btup, bdesc, origin, &b);
+		MemoryContextSwitchTo(old);
+		where = psprintf("block " INT64_FORMAT, b.h.block_no);
+
+		if (b.h.block_no != expect_block)
+		{
+			BAD(res, psprintf("block " INT64_FORMAT, expect_block),
+				"block is missing: the chain jumps from block " INT64_FORMAT " to " INT64_FORMAT,
+				expect_block - 1, b.h.block_no);
+			ok = false;
+			break;
+		}
+		if (b.malformed)
+		{
+			BAD(res, where, "%s", b.malformed);
+			ok = false;
+			break;
+		}
+		if (memcmp(b.h.prev_hash, prev_hash, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "block does not link to block " INT64_FORMAT
+				" (prev_hash differs): the chain was forked or rewritten", expect_block - 1);
+			ok = false;
+			break;
+		}
+		if (memcmp(b.h.signer_key, key, TL_ED25519_PK_LEN) != 0)
+		{
+			BAD(res, where, "block is signed by a key that is not the origin's current key");
+			ok = false;
+			break;
+		}
+		tl_block_hash(&b.h, computed);
+		if (memcmp(computed, b.block_hash, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "block hash does not match the block header");
+			ok = false;
+			break;
+		}
+		if (!tl_ed25519_verify(b.h.signer_key, b.block_hash, TL_HASH_LEN, b.signature))
+		{
+			BAD(res, where, "signature does not verify with the origin's key");
+			ok = false;
+			break;
+		}
+		old = MemoryContextSwitchTo(percall);
+		tl_extend_tree(&frontier, b.entry_hashes, b.h.entry_count, entries_root, tree_root);
+		MemoryContextSwitchTo(old);
+		if (memcmp(entries_root, b.h.entries_root, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "entries_root is not the Merkle root of the block's entry hashes");
+			ok = false;
+			break;
+		}
+		if ((uint64) b.h.tree_size != frontier.size ||
+			memcmp(tree_root, b.h.tree_root, TL_HASH_LEN) != 0)
+		{
+			BAD(res, where, "tree head (tree_size, tree_root) does not follow from the blocks before it");
+			ok = false;
+			break;
+		}
+		old = MemoryContextSwitchTo(percall);
+		ok = verify_block_entries(&ec, &etup, &edesc, origin, &b, local,
+								  next_key, &rotated, res);
+		MemoryContextSwitchTo(old);
+		if (!ok)
+			break;
+		if (rotated)
+			memcpy(key, next_key, TL_ED25519_PK_LEN);
+		memcpy(prev_hash, b.block_hash, TL_HASH_LEN);
+		expect_block++;
+		res->blocks++;
+		MemoryContextReset(percall);
+	}
+	cursor_close(&bc);
+	cursor_close(&ec);
+	MemoryContextDelete(percall);
+
+	if (ok)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1];
+
+		/* entries that no block seals */
+		args[0] = CStringGetTextDatum(origin);
+		if (SPI_execute_with_args("SELECT e.tx, e.seq FROM tracelink.ledger_entries e"
+								  " WHERE e.origin = $1 AND NOT EXISTS"
+								  " (SELECT 1 FROM tracelink.ledger_blocks b"
+								  "   WHERE b.origin = e.origin AND b.tx = e.tx)"
+								  " ORDER BY e.tx, e.seq LIMIT 1",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look for unsealed entries");
+		if (SPI_processed > 0)
+		{
+			BAD(res, psprintf("entry %s tx %s seq %s", origin,
+							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1),
+							  SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2)),
+				"entry belongs to no block (inserted behind tracelink's back?)");
+			ok = false;
+		}
+	}
+	if (ok)
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1];
+
+		/* the recorded head must be where the chain ends */
+		args[0] = CStringGetTextDatum(origin);
+		if (SPI_execute_with_args("SELECT block_no, block_hash, tree_size FROM tracelink.ledger_heads"
+								  " WHERE origin = $1",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read the head of origin \"%s\"", origin);
+		if (SPI_processed == 0 && expect_block > 0)
+		{
+			BAD(res, "head", "origin has blocks but no recorded head");
+			ok = false;
+		}
+		else if (SPI_processed > 0)
+		{
+			bool		isnull;
+			HeapTuple	t = SPI_tuptable->vals[0];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			int64		head_block = DatumGetInt64(SPI_getbinval(t, d, 1, &isnull));
+			uint8		head_hash[TL_HASH_LEN];
+			int64		head_size = DatumGetInt64(SPI_getbinval(t, d, 3, &isnull));
+
+			if (head_block != expect_block - 1)
+			{
+				BAD(res, psprintf("block " INT64_FORMAT, expect_block),
+					"ledger is truncated: its head records block " INT64_FORMAT
+					" but the chain ends at block " INT64_FORMAT,
+					head_block, expect_block - 1);
+				ok = false;
+			}
+			else if (!get_fixed_bytea(t, d, 2, head_hash, TL_HASH_LEN) ||
+					 memcmp(head_hash, prev_hash, TL_HASH_LEN) != 0 ||
+					 (uint64) head_size != frontier.size)
+			{
+				BAD(res, "head", "the recorded head does not match the last block");
+				ok = false;
+			}
+		}
+	}
+}
+
+/*
+ * tracelink.verify(origin text default null)
+ *	returns table(origin, entries, blocks, ok, first_bad, reason)
+ */
+Datum
+tl_verify(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	MemoryContext caller = CurrentMemoryContext;
+	uint64		norigins;
+	uint64		i;
+	char	  **origins;
+	uint8	   *keys;
+	bool	   *known;
+	bool	   *local;
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	SPI_connect();
+	/* every origin that has anything, and every known node */
+	if (SPI_execute("SELECT o.origin, n.public_key, n.is_local"
+					"  FROM (SELECT origin FROM tracelink.ledger_blocks"
+					"        UNION SELECT origin FROM tracelink.ledger_entries"
+					"        UNION SELECT origin FROM tracelink.ledger_heads"
+					"        UNION SELECT name FROM tracelink.nodes) o"
+					"  LEFT JOIN tracelink.nodes n ON n.name = o.origin"
+					" ORDER BY n.is_local DESC NULLS LAST, o.origin",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not list ledger origins");
+	norigins = SPI_processed;
+	origins = MemoryContextAlloc(caller, sizeof(char *) * Max(norigins, 1));
+	keys = MemoryContextAlloc(caller, (size_t) TL_ED25519_PK_LEN * Max(norigins, 1));
+	known = MemoryContextAlloc(caller, sizeof(bool) * Max(norigins, 1));
+	local = MemoryContextAlloc(caller, sizeof(bool) * Max(norigins, 1));
+	for (i = 0; i < norigins; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		bool		isnull;
+
+		origins[i] = MemoryContextStrdup(caller, SPI_getvalue(t, SPI_tuptable->tupdesc, 1));
+		known[i] = get_fixed_bytea(t, SPI_tuptable->tupdesc, 2,
+								   keys + i * TL_ED25519_PK_LEN, TL_ED25519_PK_LEN);
+		local[i] = DatumGetBool(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull)) && !isnull;
+	}
+
+	for (i = 0; i < norigins; i++)
+	{
+		VerifyResult res;
+		Datum		values[6];
+		bool		nulls[6] = {false, false, false, false, false, false};
+		MemoryContext old;
+
+		if (only != NULL && strcmp(only, origins[i]) != 0)
+			continue;
+		if (!known[i])
+		{
+			memset(&res, 0, sizeof(res));
+			res.first_bad = "origin";
+			res.reason = "origin is not a known node: its blocks cannot be checked against a pinned key";
+		}
+		else
+			verify_origin(origins[i], keys + i * TL_ED25519_PK_LEN, local[i], &res);
+
+		old = MemoryContextSwitchTo(caller);
+		values[0] = CStringGetTextDatum(origins[i]);
+		values[1] = Int64GetDatum(res.entries);
+		values[2] = Int64GetDatum(res.blocks);
+		values[3] = BoolGetDatum(res.first_bad == NULL);
+		if (res.first_bad)
+		{
+			values[4] = CStringGetTextDatum(res.first_bad);
+			values[5] = CStringGetTextDatum(res.reason);
+		}
+		else
+			nulls[4] = nulls[5] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+	}
+	if (only != NULL)
+	{
+		bool		seen = false;
+
+		for (i = 0; i < norigins; i++)
+			seen |= strcmp(only, origins[i]) == 0;
+		if (!seen)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("unknown origin \"%s\"", only),
+					 errdetail("No node of that name and no ledger rows from it.")));
+	}
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * export()
+ * ----------------------------------------------------------------
+ */
+
+static void
+append_hex_json(StringInfo out, const uint8 *data, int len)
+{
+	char	   *hex = palloc(2 * len + 1);
+
+	tl_hex_encode(data, len, hex);
+	appendStringInfoChar(out, '"');
+	appendStringInfoString(out, hex);
+	appendStringInfoChar(out, '"');
+	pfree(hex);
+}
+
+/*
+ * A block as one canonical JSON line: its header fields plus block_hash,
+ * entry_hashes and signature (docs/ledger.md).
+ */
+static void
+block_line(StringInfo out, const StoredBlock *b, bool with_entry_hashes)
+{
+	int			i;
+
+	appendStringInfoString(out, "{\"block_hash\":");
+	append_hex_json(out, b->block_hash, TL_HASH_LEN);
+	appendStringInfo(out, ",\"block_no\":" INT64_FORMAT ",\"entries_root\":", b->h.block_no);
+	append_hex_json(out, b->h.entries_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"entry_count\":%d", b->h.entry_count);
+	if (with_entry_hashes)
+	{
+		appendStringInfoString(out, ",\"entry_hashes\":[");
+		for (i = 0; i < b->h.entry_count; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(out, ',');
+			append_hex_json(out, b->entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN);
+		}
+		appendStringInfoChar(out, ']');
+	}
+	appendStringInfoString(out, ",\"origin\":");
+	jcs_append_string(out, b->h.origin, strlen(b->h.origin));
+	appendStringInfoString(out, ",\"prev_hash\":");
+	append_hex_json(out, b->h.prev_hash, TL_HASH_LEN);
+	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signature\":",
+					 tl_unix_micros(b->h.sealed_at));
+	append_hex_json(out, b->signature, TL_ED25519_SIG_LEN);
+	appendStringInfoString(out, ",\"signer_key\":");
+	append_hex_json(out, b->h.signer_key, TL_ED25519_PK_LEN);
+	appendStringInfoString(out, ",\"tree_root\":");
+	append_hex_json(out, b->h.tree_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
+					 ",\"type\":\"block\"}", b->h.tree_size, b->h.tx);
+}
+
+/*
+ * tracelink.export(origin text, from_block bigint default 0) returns setof text
+ *
+ * A header line, then for each block its entries (their hashed canonical
+ * JSON, verbatim) followed by the block line.
+ */
+Datum
+tl_export(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *origin;
+	int64		from_block = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	MemoryContext caller = CurrentMemoryContext;
+	RowCursor	bc;
+	RowCursor	ec;
+	HeapTuple	btup;
+	HeapTuple	etup;
+	TupleDesc	bdesc;
+	TupleDesc	edesc = NULL;
+	uint8		genesis_key[TL_ED25519_PK_LEN];
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	StringInfoData line;
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("origin must not be null")));
+	if (from_block < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("from_block must not be negative")));
+	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+
+	SPI_connect();
+	args[0] = CStringGetTextDatum(origin);
+	if (SPI_execute_with_args("SELECT public_key FROM tracelink.nodes WHERE name = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up node \"%s\"", origin);
+	if (SPI_processed == 0 ||
+		!get_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+						 genesis_key, TL_ED25519_PK_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("unknown node \"%s\"", origin)));
+
+	initStringInfo(&line);
+	appendStringInfoString(&line, "{\"format\":\"tracelink-ledger\",\"from_block\":");
+	appendStringInfo(&line, INT64_FORMAT ",\"genesis_key\":", from_block);
+	append_hex_json(&line, genesis_key, TL_ED25519_PK_LEN);
+	appendStringInfoString(&line, ",\"origin\":");
+	jcs_append_string(&line, origin, strlen(origin));
+	appendStringInfoString(&line, ",\"type\":\"header\",\"version\":1}");
+	{
+		Datum		v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
+		bool		n = false;
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
+	}
+
+	cursor_open(&bc, blocks_query, origin, from_block);
+	cursor_open(&ec, entries_query, origin, from_block);
+	etup = cursor_next(&ec, &edesc);
+	while ((btup = cursor_next(&bc, &bdesc)) != NULL)
+	{
+		StoredBlock b;
+		Datum		v;
+		bool		n = false;
+
+		read_block(btup, bdesc, origin, &b);
+		if (b.malformed)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("block " INT64_FORMAT " of origin \"%s\" is malformed: %s",
+							b.h.block_no, origin, b.malformed),
+					 errhint("Run tracelink.verify() for details.")));
+		while (etup != NULL)
+		{
+			StoredEntry e;
+
+			read_entry(etup, edesc, &e);
+			if (e.block_no != b.h.block_no)
+				break;
+			resetStringInfo(&line);
+			tl_entry_preimage(&line, origin, b.h.tx, e.seq, e.kind, e.payload,
+							  strlen(e.payload), e.deps, e.ndeps,
+							  (const char *const *) e.audience,
+							  e.audience ? e.naudience : 0);
+			v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
+			etup = cursor_next(&ec, &edesc);
+		}
+		resetStringInfo(&line);
+		block_line(&line, &b, true);
+		v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
+	}
+	cursor_close(&bc);
+	cursor_close(&ec);
+	SPI_finish();
+	MemoryContextSwitchTo(caller);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Tree heads and proofs
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Resolve origin (NULL = this node) and tree size (NULL = the latest) to the
+ * block whose tree head that is.  Errors if there is no such block.
+ */
+static void
+find_tree_head_block(char **origin, int64 *tree_size, bool latest,
+					 StoredBlock *b)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+
+	if (*origin == NULL)
+		*origin = tl_require_local_node();
+	args[0] = CStringGetTextDatum(*origin);
+	args[1] = Int64GetDatum(latest ? 0 : *tree_size);
+	if (SPI_execute_with_args(latest ?
+							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
+							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
+							  " block_hash, signature FROM tracelink.ledger_blocks"
+							  " WHERE origin = $1 AND $2 = 0 ORDER BY block_no DESC LIMIT 1" :
+							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
+							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
+							  " block_hash, signature FROM tracelink.ledger_blocks"
+							  " WHERE origin = $1 AND tree_size = $2",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a tree head");
+	if (SPI_processed == 0)
+	{
+		if (latest)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("origin \"%s\" has no blocks", *origin)));
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("origin \"%s\" has no signed tree head of size " INT64_FORMAT,
+						*origin, *tree_size),
+				 errdetail("Tree heads are signed at block boundaries."),
+				 errhint("Use tracelink.tree_root() for an unsigned root at any size, or the size of a block's tree.")));
+	}
+	read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, *origin, b);
+	if (b->malformed)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("block " INT64_FORMAT " of origin \"%s\" is malformed: %s",
+						b->h.block_no, *origin, b->malformed)));
+	*tree_size = b->h.tree_size;
+}
+
+/*
+ * The leaf hashes of an origin's first n entries, read from its blocks.
+ */
+static uint8 *
+load_leaf_hashes(const char *origin, int64 n)
+{
+	uint8	   *leaves = palloc((size_t) Max(n, 1) * TL_HASH_LEN);
+	int64		have = 0;
+	RowCursor	bc;
+	HeapTuple	tup;
+	TupleDesc	desc;
+
+	cursor_open(&bc, blocks_query, origin, 0);
+	while (have < n && (tup = cursor_next(&bc, &desc)) != NULL)
+	{
+		bool		isnull;
+		bytea	   *hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
+		int64		count = VARSIZE_ANY_EXHDR(hashes) / TL_HASH_LEN;
+		int64		i;
+
+		for (i = 0; i < count && have < n; i++, have++)
+			tl_merkle_leaf_hash((uint8 *) VARDATA_ANY(hashes) + i * TL_HASH_LEN,
+								TL_HASH_LEN, leaves + have * TL_HASH_LEN);
+		CHECK_FOR_INTERRUPTS();
+	}
+	cursor_close(&bc);
+	if (have < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("origin \"%s\" has only " INT64_FORMAT " entries", origin, have)));
+	return leaves;
+}
+
+/*
+ * A block's tree head as jsonb: the header fields, block_hash and signature
+ * (everything needed to check the signature; no entry hashes).
+ */
+static Datum
+tree_head_jsonb(const StoredBlock *b)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	block_line(&s, b, false);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+}
+
+/*
+ * tracelink.signed_tree_head(origin text default null, tree_size bigint default null)
+ */
+Datum
+tl_signed_tree_head(PG_FUNCTION_ARGS)
+{
+	char	   *origin = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	StoredBlock b;
+	Datum		result;
+	MemoryContext caller = CurrentMemoryContext;
+
+	SPI_connect();
+	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), &b);
+	MemoryContextSwitchTo(caller);
+	result = tree_head_jsonb(&b);
+	SPI_finish();
+	PG_RETURN_DATUM(result);
+}
+
+/*
+ * tracelink.tree_root(origin text, tree_size bigint) returns bytea: the
+ * (unsigned) root at any size.
+ */
+Datum
+tl_tree_root(PG_FUNCTION_ARGS)
+{
+	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	int64		size = PG_GETARG_INT64(1);
+	uint8	   *leaves;
+	uint8		root[TL_HASH_LEN];
+	bytea	   *result;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tree_size must not be negative")));
+	SPI_connect();
+	leaves = load_leaf_hashes(origin, size);
+	tl_merkle_root(leaves, size, root);
+	result = (bytea *) MemoryContextAlloc(caller, VARHDRSZ + TL_HASH_LEN);
+	SET_VARSIZE(result, VARHDRSZ + TL_HASH_LEN);
+	memcpy(VARDATA(result), root, TL_HASH_LEN);
+	SPI_finish();
+	PG_RETURN_BYTEA_P(result);
+}
+
+static Datum
+hashes_to_array(const uint8 *hashes, int n)
+{
+	Datum	   *elems = palloc(sizeof(Datum) * Max(n, 1));
+	int			i;
+
+	for (i = 0; i < n; i++)
+		elems[i] = PointerGetDatum(tl_bytea_from(hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN));
+	return PointerGetDatum(construct_array(elems, n, BYTEAOID, -1, false, TYPALIGN_INT));
+}
+
+/*
+ * tracelink.inclusion_proof(entry_hash bytea, tree_size bigint default null)
+ *	returns table(origin, leaf_index, tree_size, leaf_hash, proof, tree_root,
+ *				  signed_tree_head)
+ */
+Datum
+tl_inclusion_proof(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	bytea	   *entry_hash;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *origin;
+	int64		leaf_index;
+	int64		size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
+	StoredBlock b;
+	uint8	   *leaves;
+	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];
+	int			npath;
+	Oid			types[1] = {BYTEAOID};
+	Datum		args[1];
+	Datum		values[7];
+	bool		nulls[7] = {false, false, false, false, false, false, false};
+	bool		isnull;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("entry_hash must not be null")));
+	entry_hash = PG_GETARG_BYTEA_PP(0);
+	if (VARSIZE_ANY_EXHDR(entry_hash) != TL_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entry_hash must be a 32-byte SHA-256 hash")));
+
+	SPI_connect();
+	args[0] = PointerGetDatum(entry_hash);
+	if (SPI_execute_with_args("SELECT e.origin, b.tree_size - b.entry_count + e.seq"
+							  "  FROM tracelink.ledger_entries e"
+							  "  JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx"
+							  " WHERE e.entry_hash = $1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up an entry");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("no sealed ledger entry has this hash")));
+	origin = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+	leaf_index = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), &b);
+	if (leaf_index >= size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entry " INT64_FORMAT " of origin \"%s\" is not in the tree of size " INT64_FORMAT,
+						leaf_index, origin, size)));
+	leaves = load_leaf_hashes(origin, size);
+	npath = tl_merkle_inclusion_path(leaves, size, leaf_index, path);
+
+	MemoryContextSwitchTo(caller);
+	values[0] = CStringGetTextDatum(origin);
+	values[1] = Int64GetDatum(leaf_index);
+	values[2] = Int64GetDatum(size);
+	values[3] = PointerGetDatum(tl_bytea_from(leaves + leaf_index * TL_HASH_LEN, TL_HASH_LEN));
+	values[4] = hashes_to_array(path, npath);
+	values[5] = PointerGetDatum(tl_bytea_from(b.h.tree_root, TL_HASH_LEN));
+	values[6] = tree_head_jsonb(&b);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/*
+ * tracelink.consistency_proof(origin text, old_size bigint, new_size bigint default null)
+ *	returns table(old_size, new_size, old_root, new_root, proof, signed_tree_head)
+ */
+Datum
+tl_consistency_proof(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext caller = CurrentMemoryContext;
+	char	   *origin;
+	int64		old_size;
+	int64		new_size = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
+	StoredBlock b;
+	uint8	   *leaves;
+	uint8		old_root[TL_HASH_LEN];
+	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];
+	int			npath;
+	Datum		values[6];
+	bool		nulls[6] = {false, false, false, false, false, false};
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("origin and old_size must not be null")));
+	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	old_size = PG_GETARG_INT64(1);
+
+	SPI_connect();
+	find_tree_head_block(&origin, &new_size, PG_ARGISNULL(2), &b);
+	if (old_size < 1 || old_size > new_size)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("old_size must be between 1 and the new tree size " INT64_FORMAT, new_size)));
+	leaves = load_leaf_hashes(origin, new_size);
+	tl_merkle_root(leaves, old_size, old_root);
+	npath = tl_merkle_consistency_path(leaves, new_size, old_size, path);
+
+	MemoryContextSwitchTo(caller);
+	values[0] = Int64GetDatum(old_size);
+	values[1] = Int64GetDatum(new_size);
+	values[2] = PointerGetDatum(tl_bytea_from(old_root, TL_HASH_LEN));
+	values[3] = PointerGetDatum(tl_bytea_from(b.h.tree_root, TL_HASH_LEN));
+	values[4] = hashes_to_array(path, npath);
+	values[5] = tree_head_jsonb(&b);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	SPI_finish();
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Checking a signed tree head
+ * ----------------------------------------------------------------
+ */
+
+static bool
+json_int64(JcsValue *obj, const char *key, int64 *out)
+{
+	JcsValue   *v = jcs_object_get(obj, key);
+
+	if (v == NULL || v->kind != JCS_NUMBER || v->u.number != (double) (int64) v->u.number)
+		return false;
+	*out = (int64) v->u.number;
+	return true;
+}
+
+static bool
+json_hex(JcsValue *obj, const char *key, uint8 *out, int len)
+{
+	JcsValue   *v = jcs_object_get(obj, key);
+	int			i;
+
+	if (v == NULL || v->kind != JCS_STRING || v->u.string.len != 2 * len)
+		return false;
+	for (i = 0; i < 2 * len; i++)
+	{
+		char		c = v->u.string.str[i];
+		int			nibble;
+
+		if (c >= '0' && c <= '9')
+			nibble = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			nibble = c - 'a' + 10;
+		else
+			return false;
+		if (i % 2 == 0)
+			out[i / 2] = nibble << 4;
+		else
+			out[i / 2] |= nibble;
+	}
+	return true;
+}
+
+/*
+ * The tree of a jsonb tree head, or NULL if it cannot be one (say, a number
+ * no double can hold).
+ */
+static JcsValue *
+tree_head_fields(Jsonb *jb)
+{
+	MemoryContext ctx = CurrentMemoryContext;
+	JcsValue   *volatile v = NULL;
+
+	PG_TRY();
+	{
+		v = jcs_from_jsonb(jb);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(ctx);
+		FlushErrorState();
+		v = NULL;
+	}
+	PG_END_TRY();
+	return v;
+}
+
+/*
+ * tracelink.verify_tree_head(tree_head jsonb, public_key bytea) returns boolean
+ *
+ * True when the tree head (as signed_tree_head() gives it) is well formed,
+ * its block hash matches its fields, and public_key signed it.  Never raises
+ * on malformed input.
+ */
+Datum
+tl_verify_tree_head(PG_FUNCTION_ARGS)
+{
+	JcsValue   *v;
+	JcsValue   *origin;
+	TlBlockHeader h;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		computed[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+	int64		entry_count;
+	int64		sealed_at;
+	bytea	   *key;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_BOOL(false);
+	key = PG_GETARG_BYTEA_PP(1);
+	if (VARSIZE_ANY_EXHDR(key) != TL_ED25519_PK_LEN)
+		PG_RETURN_BOOL(false);
+	v = tree_head_fields(PG_GETARG_JSONB_P(0));
+	if (v == NULL)
+		PG_RETURN_BOOL(false);
+	origin = jcs_object_get(v, "origin");
+	memset(&h, 0, sizeof(h));
+	if (v->kind != JCS_OBJECT || origin == NULL || origin->kind != JCS_STRING ||
+		origin->u.string.len >= NAMEDATALEN ||
+		!json_int64(v, "block_no", &h.block_no) ||
+		!json_int64(v, "tx", &h.tx) ||
+		!json_int64(v, "entry_count", &entry_count) ||
+		entry_count < 0 || entry_count > PG_INT32_MAX ||
+		!json_int64(v, "tree_size", &h.tree_size) ||
+		!json_int64(v, "sealed_at", &sealed_at) ||
+		!json_hex(v, "entries_root", h.entries_root, TL_HASH_LEN) ||
+		!json_hex(v, "tree_root", h.tree_root, TL_HASH_LEN) ||
+		!json_hex(v, "prev_hash", h.prev_hash, TL_HASH_LEN) ||
+		!json_hex(v, "signer_key", h.signer_key, TL_ED25519_PK_LEN) ||
+		!json_hex(v, "block_hash", block_hash, TL_HASH_LEN) ||
+		!json_hex(v, "signature", signature, TL_ED25519_SIG_LEN))
+		PG_RETURN_BOOL(false);
+	memcpy(h.origin, origin->u.string.str, origin->u.string.len);
+	h.entry_count = (int32) entry_count;
+	h.sealed_at = sealed_at - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+	if (memcmp(h.signer_key, VARDATA_ANY(key), TL_ED25519_PK_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	tl_block_hash(&h, computed);
+	if (memcmp(computed, block_hash, TL_HASH_LEN) != 0)
+		PG_RETURN_BOOL(false);
+	PG_RETURN_BOOL(tl_ed25519_verify(h.signer_key, block_hash, TL_HASH_LEN, signature));
+}
