@@ -24,7 +24,7 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 
 # isolation specs: every specs/*.spec.
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
-ISOLATION_OPTS = --inputdir=specs --outputdir=output_iso --load-extension=$(EXTENSION)
+ISOLATION_OPTS = --inputdir=. --outputdir=output_iso --load-extension=$(EXTENSION)
 
 TAP_TESTS = 1
 
