@@ -214,3 +214,7 @@ SELECT label, tracelink.verify_consistency(os, ns, r1, r2, pr) AS result
     ('8 -> 8, other root',         n,    n,    new_root,         old_root,         '{}'::bytea[]),
     ('8 -> 8, non-empty proof',    n,    n,    new_root,         new_root,         ARRAY[new_root])
   ) AS v(label, os, ns, r1, r2, pr);
+
+-- the database is shared with the later tests: leave nothing behind
+DROP TABLE ref_leaves, incl, cons, good, good_c;
+DROP FUNCTION ref(int), leaves(int), ref_mth(bytea[]), flip(bytea[], int), flip(bytea), hex(bytea[]);
