@@ -1721,7 +1721,9 @@ graph_output(DefGraph *g, int node, const JcsValue *name)
 /*
  * Build the data graph of a normalised link, reporting repeated process
  * names (TL002), inputs whose producer or output does not exist (TL008)
- * and inputs whose level differs from their output's (TL009).
+ * and inputs whose level differs from their output's (TL009; levels out of
+ * range are check_levels' business, and are not compared).  An input with
+ * a problem gives no edge.
  */
 static void
 graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
@@ -1808,7 +1810,9 @@ graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 				continue;
 			}
 			out_level = int_of(elem_of(g->node_process[p], "outputs", o), "level");
-			if (out_level != level)
+			if (out_level != level &&
+				level >= TL_LEVEL_MIN && level <= TL_LEVEL_MAX &&
+				out_level >= TL_LEVEL_MIN && out_level <= TL_LEVEL_MAX)
 			{
 				frame_key(&kf, &inf, "level", 5);
 				report(vs, &kf, ERRCODE_TL_DATA_LEVEL,
@@ -1818,6 +1822,8 @@ graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 					   from->u.string.str, out_level);
 				continue;
 			}
+			if (out_level != level)
+				continue;		/* out of range: reported by check_levels */
 			if (g->nedges == g->edges_capacity)
 			{
 				g->edges_capacity *= 2;
