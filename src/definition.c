@@ -192,7 +192,13 @@ name_problem(const char *str, int len)
 }
 
 /* ----------------------------------------------------------------
- * Name index: open addressing over (string, length) keys
+ * Name index: the strings of an array, sorted, for lookups by name
+ *
+ * Definitions come from other members of the consortium, so the cost of
+ * checking one must not depend on how its names are chosen: a hash table
+ * with a fixed hash function degrades to quadratic time on names crafted
+ * to collide.  Sorting (a bottom-up merge sort, O(n log n) for any input)
+ * and binary search have no such worst case.
  * ----------------------------------------------------------------
  */
 
@@ -200,103 +206,125 @@ typedef struct NameEntry
 {
 	const char *str;
 	int			len;
-	int			value;
+	int			position;		/* index in the array */
 } NameEntry;
 
 typedef struct NameIndex
 {
-	int			mask;			/* number of slots - 1 (a power of two) */
 	int			count;
-	int		   *slots;			/* entry number + 1; 0 when empty */
-	NameEntry  *entries;
+	NameEntry  *entries;		/* by bytes, then position */
 } NameIndex;
 
-/* FNV-1a: names are short and come from one document. */
-static uint32
-name_hash(const char *str, int len)
+/* Byte order of two strings; a prefix sorts first. */
+static int
+name_cmp(const char *a, int alen, const char *b, int blen)
 {
-	uint32		h = 2166136261u;
-	int			i;
+	int			c = memcmp(a, b, Min(alen, blen));
 
-	for (i = 0; i < len; i++)
-	{
-		h ^= (unsigned char) str[i];
-		h *= 16777619u;
-	}
-	return h;
+	if (c != 0)
+		return c;
+	return (alen > blen) - (alen < blen);
 }
 
+static int
+name_entry_cmp(const NameEntry *a, const NameEntry *b)
+{
+	int			c = name_cmp(a->str, a->len, b->str, b->len);
+
+	if (c != 0)
+		return c;
+	return (a->position > b->position) - (a->position < b->position);
+}
+
+/* Bottom-up merge sort of the entries. */
 static void
-nameindex_init(NameIndex *ix, int expected)
+name_sort(NameEntry *entries, int n)
 {
-	int			size = 8;
+	NameEntry  *from = entries;
+	NameEntry  *to = palloc(sizeof(NameEntry) * Max(n, 1));
+	int			width;
 
-	while (size < expected * 2)
-		size *= 2;
-	ix->mask = size - 1;
-	ix->count = 0;
-	ix->slots = palloc0(sizeof(int) * size);
-	ix->entries = palloc(sizeof(NameEntry) * (ix->mask / 2 + 1));
-}
-
-/* The slot holding str, or the empty slot where it would go. */
-static int
-nameindex_slot(const NameIndex *ix, const char *str, int len)
-{
-	int			slot = name_hash(str, len) & ix->mask;
-
-	for (;;)
+	for (width = 1; width < n; width *= 2)
 	{
-		int			e = ix->slots[slot];
+		NameEntry  *swap;
+		int			lo;
 
-		if (e == 0)
-			return slot;
-		if (ix->entries[e - 1].len == len &&
-			memcmp(ix->entries[e - 1].str, str, len) == 0)
-			return slot;
-		slot = (slot + 1) & ix->mask;
+		for (lo = 0; lo < n; lo += 2 * width)
+		{
+			int			mid = Min(lo + width, n);
+			int			hi = Min(lo + 2 * width, n);
+			int			i = lo;
+			int			j = mid;
+			int			k = lo;
+
+			while (i < mid && j < hi)
+				to[k++] = name_entry_cmp(&from[i], &from[j]) <= 0 ?
+					from[i++] : from[j++];
+			while (i < mid)
+				to[k++] = from[i++];
+			while (j < hi)
+				to[k++] = from[j++];
+		}
+		swap = from;
+		from = to;
+		to = swap;
 	}
-}
-
-/* The value stored for str, or -1. */
-static int
-nameindex_find(const NameIndex *ix, const char *str, int len)
-{
-	int			e = ix->slots[nameindex_slot(ix, str, len)];
-
-	return e == 0 ? -1 : ix->entries[e - 1].value;
+	if (from != entries)
+		memcpy(entries, from, sizeof(NameEntry) * n);
+	pfree(from == entries ? to : from);
 }
 
 /*
- * Add str with a value; when str is already there, keep the first value
- * and return false.  The table stays at most half full.
+ * Index the strings of an array: the elements themselves, or when field is
+ * given the string member of that name of each element.
  */
-static bool
-nameindex_add(NameIndex *ix, const char *str, int len, int value)
+static void
+nameindex_build(NameIndex *ix, const JcsValue *arr, const char *field)
 {
-	int			slot;
+	int			i;
 
-	if (ix->count >= (ix->mask + 1) / 2)
+	ix->count = arr->u.array.count;
+	ix->entries = palloc(sizeof(NameEntry) * Max(ix->count, 1));
+	for (i = 0; i < ix->count; i++)
 	{
-		NameIndex	bigger;
-		int			i;
+		const JcsValue *s = arr->u.array.elems[i];
 
-		nameindex_init(&bigger, ix->mask + 1);
-		for (i = 0; i < ix->count; i++)
-			nameindex_add(&bigger, ix->entries[i].str, ix->entries[i].len,
-						  ix->entries[i].value);
-		pfree(ix->slots);
-		pfree(ix->entries);
-		*ix = bigger;
+		if (field != NULL)
+			s = jcs_object_get(s, field);
+		ix->entries[i].str = s->u.string.str;
+		ix->entries[i].len = s->u.string.len;
+		ix->entries[i].position = i;
 	}
-	slot = nameindex_slot(ix, str, len);
-	if (ix->slots[slot] != 0)
-		return false;
-	ix->entries[ix->count].str = str;
-	ix->entries[ix->count].len = len;
-	ix->entries[ix->count].value = value;
-	ix->slots[slot] = ++ix->count;
-	return true;
+	name_sort(ix->entries, ix->count);
+}
+
+/* The first position holding str, or -1. */
+static int
+nameindex_find(const NameIndex *ix, const char *str, int len)
+{
+	int			lo = 0;
+	int			hi = ix->count;
+
+	while (lo < hi)
+	{
+		int			mid = lo + (hi - lo) / 2;
+
+		if (name_cmp(ix->entries[mid].str, ix->entries[mid].len, str, len) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < ix->count &&
+		name_cmp(ix->entries[lo].str, ix->entries[lo].len, str, len) == 0)
+		return ix->entries[lo].position;
+	return -1;
+}
+
+/* Does the string value s at position i occur earlier in the array? */
+static bool
+nameindex_is_repeat(const NameIndex *ix, const JcsValue *s, int i)
+{
+	return nameindex_find(ix, s->u.string.str, s->u.string.len) != i;
 }
 
 /* ----------------------------------------------------------------
@@ -1092,24 +1120,18 @@ norm_link(JcsValue *v, DefFrame *f)
 	if (order == NULL)
 	{
 		order = jcs_make_array(n);
-		nameindex_init(&ix, n);
+		nameindex_build(&ix, processes, "name");
 		for (i = 0; i < n; i++)
 		{
 			JcsValue   *name = jcs_object_get(processes->u.array.elems[i], "name");
 
-			if (nameindex_add(&ix, name->u.string.str, name->u.string.len, i))
+			if (!nameindex_is_repeat(&ix, name, i))
 				jcs_array_append(order, name);
 		}
 	}
 	jcs_object_put(out, "process_order", order);
 
-	nameindex_init(&ix, order->u.array.count);
-	for (i = 0; i < order->u.array.count; i++)
-	{
-		const JcsValue *name = order->u.array.elems[i];
-
-		nameindex_add(&ix, name->u.string.str, name->u.string.len, i);
-	}
+	nameindex_build(&ix, order, NULL);
 	ranked = palloc(sizeof(RankedProcess) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
@@ -1377,14 +1399,14 @@ check_repeats(Validator *vs, const JcsValue *obj, const char *key,
 	int			i;
 
 	frame_key(&kf, f, key, strlen(key));
-	nameindex_init(&ix, arr->u.array.count);
+	nameindex_build(&ix, arr, field);
 	for (i = 0; i < arr->u.array.count; i++)
 	{
 		const JcsValue *e = arr->u.array.elems[i];
 		const JcsValue *s = field ? member_of(e, field) : e;
 		DefFrame	ef;
 
-		if (nameindex_add(&ix, s->u.string.str, s->u.string.len, i))
+		if (!nameindex_is_repeat(&ix, s, i))
 			continue;
 		frame_index(&ef, &kf, i, element);
 		if (field)
@@ -1687,7 +1709,8 @@ typedef struct DefGraph
 	int			nnodes;
 	const JcsValue **node_process;	/* node -> process object */
 	int		   *node_index;		/* node -> index in "processes" */
-	NameIndex	byname;			/* process name -> node */
+	int		   *process_node;	/* index in "processes" -> node, or -1 */
+	NameIndex	byname;			/* process name -> index in "processes" */
 	NameIndex **outputs;		/* node -> output name -> index, built lazily */
 	int			nedges;
 	int			edges_capacity;
@@ -1702,17 +1725,8 @@ graph_output(DefGraph *g, int node, const JcsValue *name)
 
 	if (g->outputs[node] == NULL)
 	{
-		int			n = count_of(process, "outputs");
-		int			i;
-
 		g->outputs[node] = palloc(sizeof(NameIndex));
-		nameindex_init(g->outputs[node], n);
-		for (i = 0; i < n; i++)
-		{
-			const JcsValue *o = member_of(elem_of(process, "outputs", i), "name");
-
-			nameindex_add(g->outputs[node], o->u.string.str, o->u.string.len, i);
-		}
+		nameindex_build(g->outputs[node], member_of(process, "outputs"), "name");
 	}
 	return nameindex_find(g->outputs[node], name->u.string.str,
 						  name->u.string.len);
@@ -1739,16 +1753,18 @@ graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 	g->root.name = name_of(link);
 	g->node_process = palloc(sizeof(JcsValue *) * Max(n, 1));
 	g->node_index = palloc(sizeof(int) * Max(n, 1));
+	g->process_node = palloc(sizeof(int) * Max(n, 1));
 	g->outputs = palloc0(sizeof(NameIndex *) * Max(n, 1));
-	nameindex_init(&g->byname, n);
+	nameindex_build(&g->byname, processes, "name");
 	for (i = 0; i < n; i++)
 	{
 		const JcsValue *process = processes->u.array.elems[i];
 		const JcsValue *name = member_of(process, "name");
 
-		if (nameindex_add(&g->byname, name->u.string.str, name->u.string.len,
-						  g->nnodes))
+		g->process_node[i] = -1;
+		if (!nameindex_is_repeat(&g->byname, name, i))
 		{
+			g->process_node[i] = g->nnodes;
 			g->node_process[g->nnodes] = process;
 			g->node_index[g->nnodes] = i;
 			g->nnodes++;
@@ -1791,6 +1807,8 @@ graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 
 			frame_element(&inf, &ikf, &pf, "inputs", i, "input", input);
 			p = nameindex_find(&g->byname, from->u.string.str, from->u.string.len);
+			if (p >= 0)
+				p = g->process_node[p];
 			if (p < 0)
 			{
 				frame_key(&kf, &inf, "from", 4);
@@ -2062,18 +2080,12 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 		report(vs, f, ERRCODE_TL_EMPTY, NULL,
 			   "link \"%s\" has no processes", f->name);
 
-	nameindex_init(&built, processes->u.array.count);
-	for (i = 0; i < processes->u.array.count; i++)
-	{
-		const JcsValue *name = member_of(processes->u.array.elems[i], "name");
-
-		nameindex_add(&built, name->u.string.str, name->u.string.len, i);
-	}
+	nameindex_build(&built, processes, "name");
 
 	/* process_order: no repeats, every name built, everything invited */
 	frame_key(&okf, f, "process_order", 13);
 	frame_key(&ikf, f, "invitations", 11);
-	nameindex_init(&in_order, order->u.array.count);
+	nameindex_build(&in_order, order, NULL);
 	for (i = 0; i < order->u.array.count; i++)
 	{
 		const JcsValue *name = order->u.array.elems[i];
@@ -2081,7 +2093,7 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 		DefFrame	ef;
 
 		frame_index(&ef, &okf, i, NULL);
-		if (!nameindex_add(&in_order, name->u.string.str, name->u.string.len, i))
+		if (nameindex_is_repeat(&in_order, name, i))
 		{
 			report(vs, &ef, ERRCODE_TL_DUPLICATE_NAME, NULL,
 				   "process order of link \"%s\" lists process \"%s\" twice",
@@ -2295,13 +2307,7 @@ tl_mesh_from_tree(const JcsValue *link)
 	mesh->nedges = g.nedges;
 	mesh->edges = g.edges;
 
-	nameindex_init(&positions, order->u.array.count);
-	for (i = 0; i < order->u.array.count; i++)
-	{
-		const JcsValue *name = order->u.array.elems[i];
-
-		nameindex_add(&positions, name->u.string.str, name->u.string.len, i + 1);
-	}
+	nameindex_build(&positions, order, NULL);
 	for (i = 0; i < g.nnodes; i++)
 	{
 		const JcsValue *name = member_of(g.node_process[i], "name");
@@ -2310,7 +2316,7 @@ tl_mesh_from_tree(const JcsValue *link)
 
 		mesh->processes[i].name = name->u.string.str;
 		mesh->processes[i].layer = 0;
-		mesh->processes[i].position = pos > 0 ? pos : 0;
+		mesh->processes[i].position = pos + 1;	/* 0 when absent */
 	}
 
 	/* Kahn: a node leaves the queue once all its producers have */
