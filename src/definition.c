@@ -473,7 +473,8 @@ element_chain(const DefFrame *f)
  */
 
 static void def_syntax_error(const DefFrame *f, const char *hint,
-							 const char *fmt,...) pg_attribute_printf(3, 4) pg_attribute_noreturn();
+							 const char *fmt,...)
+			pg_attribute_printf(3, 4) pg_attribute_noreturn();
 
 /*
  * Raise the input error for the value at frame f: "invalid input syntax for
@@ -1136,7 +1137,8 @@ norm_link(JcsValue *v, DefFrame *f)
 	for (i = 0; i < n; i++)
 	{
 		const JcsValue *name = jcs_object_get(processes->u.array.elems[i], "name");
-		int			pos = nameindex_find(&ix, name->u.string.str, name->u.string.len);
+		int			pos = nameindex_find(&ix, name->u.string.str,
+										 name->u.string.len);
 
 		ranked[i].rank = pos >= 0 ? pos : order->u.array.count + i;
 		ranked[i].index = i;
@@ -1221,7 +1223,8 @@ typedef struct Validator
 } Validator;
 
 static TlDefProblem *report(Validator *vs, const DefFrame *f, int sqlstate,
-							const char *hint, const char *fmt,...) pg_attribute_printf(5, 6);
+							const char *hint, const char *fmt,...)
+			pg_attribute_printf(5, 6);
 
 /*
  * Record a problem found at frame f: its code, path, message (lowercase,
@@ -1806,7 +1809,8 @@ graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 			DefFrame	kf;
 
 			frame_element(&inf, &ikf, &pf, "inputs", i, "input", input);
-			p = nameindex_find(&g->byname, from->u.string.str, from->u.string.len);
+			p = nameindex_find(&g->byname, from->u.string.str,
+							   from->u.string.len);
 			if (p >= 0)
 				p = g->process_node[p];
 			if (p < 0)
@@ -2149,7 +2153,8 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 		DefFrame	ef;
 
 		frame_element(&ef, &kf, f, "processes", i, "process", process);
-		if (nameindex_find(&in_order, name->u.string.str, name->u.string.len) < 0)
+		if (nameindex_find(&in_order, name->u.string.str,
+						   name->u.string.len) < 0)
 			report(vs, &ef, ERRCODE_TL_PROCESS_ORDER,
 				   "Every process of a link has its place in \"process_order\".",
 				   "process \"%s\" is not in the process order of link \"%s\"",
@@ -2352,8 +2357,9 @@ tl_mesh_from_tree(const JcsValue *link)
 TlMesh *
 tl_definition_mesh(const char *json, int len)
 {
-	return tl_mesh_from_tree(tl_definition_normalise_tree(TL_DEF_LINK,
-														  jcs_parse(json, len)));
+	JcsValue   *link = jcs_parse(json, len);
+
+	return tl_mesh_from_tree(tl_definition_normalise_tree(TL_DEF_LINK, link));
 }
 
 /* The first process of a normalised link with that name, or NULL. */
@@ -2423,15 +2429,17 @@ char *
 tl_link_with_process(const char *link, int linklen, const char *process,
 					 int processlen, int *outlen)
 {
-	JcsValue   *ltree = tl_definition_normalise_tree(TL_DEF_LINK,
-													 jcs_parse(link, linklen));
-	JcsValue   *ptree = tl_definition_normalise_tree(TL_DEF_PROCESS,
-													 jcs_parse(process, processlen));
-	JcsValue   *processes = jcs_object_get(ltree, "processes");
-	const char *name = name_of(ptree);
+	JcsValue   *ltree = jcs_parse(link, linklen);
+	JcsValue   *ptree = jcs_parse(process, processlen);
+	JcsValue   *processes;
+	const char *name;
 	StringInfoData out;
 	int			i;
 
+	ltree = tl_definition_normalise_tree(TL_DEF_LINK, ltree);
+	ptree = tl_definition_normalise_tree(TL_DEF_PROCESS, ptree);
+	processes = jcs_object_get(ltree, "processes");
+	name = name_of(ptree);
 	for (i = 0; i < processes->u.array.count; i++)
 	{
 		if (strcmp(name_of(processes->u.array.elems[i]), name) == 0)

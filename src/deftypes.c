@@ -101,7 +101,9 @@ definition_make(TlDefKind kind, const char *json, int len)
 static TlDefinition *
 definition_arg(FunctionCallInfo fcinfo, int argno)
 {
-	TlDefinition *def = (TlDefinition *) PG_DETOAST_DATUM(PG_GETARG_DATUM(argno));
+	TlDefinition *def;
+
+	def = (TlDefinition *) PG_DETOAST_DATUM(PG_GETARG_DATUM(argno));
 
 	if (VARSIZE(def) < TL_DEF_HEADER_SIZE || def->format != TL_DEF_FORMAT ||
 		def->kind > TL_DEF_LINK)
@@ -492,8 +494,11 @@ definition_elements_srf(FunctionCallInfo fcinfo, const char *key,
 		arr = tree_get(definition_tree(definition_arg(fcinfo, 0)), key);
 		values = palloc(sizeof(Datum) * Max(arr->u.array.count, 1));
 		for (i = 0; i < arr->u.array.count; i++)
-			values[i] = PointerGetDatum(definition_from_normalised(child,
-																   arr->u.array.elems[i]));
+		{
+			const JcsValue *elem = arr->u.array.elems[i];
+
+			values[i] = PointerGetDatum(definition_from_normalised(child, elem));
+		}
 		funcctx->user_fctx = values;
 		funcctx->max_calls = arr->u.array.count;
 		MemoryContextSwitchTo(old);
@@ -914,7 +919,8 @@ tl_definition_merge_patch(PG_FUNCTION_ARGS)
 				 errdetail("A merge patch that is not an object would replace the whole definition.")));
 	args.def = def;
 	args.changes = changes;
-	PG_RETURN_POINTER(definition_from_tree(def->kind, build_merge_patch, &args));
+	PG_RETURN_POINTER(definition_from_tree(def->kind, build_merge_patch,
+										   &args));
 }
 
 /* ----------------------------------------------------------------
