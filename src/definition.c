@@ -536,19 +536,26 @@ kind_with_article(JcsKind kind)
 }
 
 /*
- * Refuse members of obj that the shape does not list.  The members are
- * sorted, so the first unknown key in canonical order is reported.
+ * Refuse members of obj that the shape does not list.  Both lists are
+ * sorted (the members canonically, the shape's keys are ASCII), so one
+ * merge pass finds the first unknown key in canonical order.
  */
 static void
 check_keys(const JcsValue *obj, const DefShape *shape, const DefFrame *f)
 {
+	int			k = 0;
 	int			i;
 
 	for (i = 0; i < obj->u.object.count; i++)
 	{
 		const JcsMember *m = &obj->u.object.members[i];
+		int			c = 1;
 
-		if (!word_in(m->key, m->keylen, shape->keys, shape->nkeys))
+		while (k < shape->nkeys &&
+			   (c = jcs_key_compare(m->key, m->keylen, shape->keys[k],
+									strlen(shape->keys[k]))) > 0)
+			k++;
+		if (c != 0)
 		{
 			DefFrame	kf;
 

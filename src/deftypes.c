@@ -134,16 +134,22 @@ definition_from_normalised(TlDefKind kind, const JcsValue *tree)
 }
 
 /*
- * A value from JSON text: the common path of input and receive.  The parse
- * and normalised trees live in a context of their own, deleted once the
- * canonical text is copied out.
+ * A context for the parse and normalised trees of one definition, deleted
+ * once the canonical text is copied out.
  */
+static MemoryContext
+definition_work_context(void)
+{
+	return AllocSetContextCreate(CurrentMemoryContext,
+								 "tracelink definition input",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* A value from JSON text: the common path of input and receive. */
 static TlDefinition *
 definition_from_text(TlDefKind kind, const char *json, int len)
 {
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext,
-											   "tracelink definition input",
-											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext work = definition_work_context();
 	MemoryContext old = MemoryContextSwitchTo(work);
 	char	   *canonical;
 	int			canonical_len;
@@ -160,9 +166,7 @@ definition_from_text(TlDefKind kind, const char *json, int len)
 static TlDefinition *
 definition_from_tree(TlDefKind kind, JcsValue *(*build) (void *), void *arg)
 {
-	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext,
-											   "tracelink definition input",
-											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext work = definition_work_context();
 	MemoryContext old = MemoryContextSwitchTo(work);
 	StringInfoData buf;
 	TlDefinition *result;
