@@ -91,5 +91,6 @@ SELECT count(*) FROM tracelink.templates;
 -- (the detail shows the row with its timestamp: only the message is kept)
 SELECT split_part(err($$ INSERT INTO tracelink.templates (name, definition) VALUES (' x', '{"name":"x"}') $$), ' [', 1);
 
-REVOKE SELECT ON tea FROM PUBLIC;
+-- the database is shared with later tests: leave nothing behind
+DROP TABLE tea;
 DROP ROLE regress_tl_reader, regress_tl_member, regress_tl_member2, regress_tl_admin;

@@ -108,3 +108,6 @@ SELECT a.attname AS column_without_comment FROM pg_attribute a
  WHERE a.attrelid = 'tracelink.templates'::regclass AND a.attnum > 0
    AND col_description(a.attrelid, a.attnum) IS NULL;
 SELECT obj_description('tracelink.templates'::regclass, 'pg_class') IS NOT NULL AS table_commented;
+
+-- the database is shared with later tests: leave nothing behind
+DROP FUNCTION hint_of(text);
