@@ -80,15 +80,17 @@ static const char *const link_keys[] = {
 static const char *const voting_keys[] = {"adoption", "modification"};
 static const char *const rule_keys[] = {"denominator", "k", "numerator", "rule"};
 
-static const DefShape item_shape = {"an item", item_keys, lengthof(item_keys)};
-static const DefShape form_shape = {"a form", form_keys, lengthof(form_keys)};
-static const DefShape stage_shape = {"a stage", stage_keys, lengthof(stage_keys)};
-static const DefShape process_shape = {"a process", process_keys, lengthof(process_keys)};
-static const DefShape output_shape = {"an output", output_keys, lengthof(output_keys)};
-static const DefShape input_shape = {"an input", input_keys, lengthof(input_keys)};
-static const DefShape link_shape = {"a link", link_keys, lengthof(link_keys)};
-static const DefShape voting_shape = {"\"voting\"", voting_keys, lengthof(voting_keys)};
-static const DefShape rule_shape = {"a voting rule", rule_keys, lengthof(rule_keys)};
+#define DEF_SHAPE(noun, keys) {(noun), (keys), lengthof(keys)}
+
+static const DefShape item_shape = DEF_SHAPE("an item", item_keys);
+static const DefShape form_shape = DEF_SHAPE("a form", form_keys);
+static const DefShape stage_shape = DEF_SHAPE("a stage", stage_keys);
+static const DefShape process_shape = DEF_SHAPE("a process", process_keys);
+static const DefShape output_shape = DEF_SHAPE("an output", output_keys);
+static const DefShape input_shape = DEF_SHAPE("an input", input_keys);
+static const DefShape link_shape = DEF_SHAPE("a link", link_keys);
+static const DefShape voting_shape = DEF_SHAPE("\"voting\"", voting_keys);
+static const DefShape rule_shape = DEF_SHAPE("a voting rule", rule_keys);
 
 /*
  * The word naming a definition kind ("stage", "process", "link"), as used
@@ -1131,7 +1133,8 @@ norm_link(JcsValue *v, DefFrame *f)
 		nameindex_build(&ix, processes, "name");
 		for (i = 0; i < n; i++)
 		{
-			JcsValue   *name = jcs_object_get(processes->u.array.elems[i], "name");
+			JcsValue   *name = jcs_object_get(processes->u.array.elems[i],
+											  "name");
 
 			if (!nameindex_is_repeat(&ix, name, i))
 				jcs_array_append(order, name);
@@ -1143,7 +1146,8 @@ norm_link(JcsValue *v, DefFrame *f)
 	ranked = palloc(sizeof(RankedProcess) * Max(n, 1));
 	for (i = 0; i < n; i++)
 	{
-		const JcsValue *name = jcs_object_get(processes->u.array.elems[i], "name");
+		const JcsValue *name = jcs_object_get(processes->u.array.elems[i],
+											  "name");
 		int			pos = nameindex_find(&ix, name->u.string.str,
 										 name->u.string.len);
 
