@@ -105,8 +105,13 @@ definition_arg(FunctionCallInfo fcinfo, int argno)
 
 	def = (TlDefinition *) PG_DETOAST_DATUM(PG_GETARG_DATUM(argno));
 
-	if (VARSIZE(def) < TL_DEF_HEADER_SIZE || def->format != TL_DEF_FORMAT ||
-		def->kind > TL_DEF_LINK)
+	if (VARSIZE(def) < TL_DEF_HEADER_SIZE)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("invalid tracelink definition value"),
+				 errdetail("The value has %d bytes, less than its header.",
+						   (int) VARSIZE(def))));
+	if (def->format != TL_DEF_FORMAT || def->kind > TL_DEF_LINK)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("invalid tracelink definition value"),
@@ -880,12 +885,18 @@ tl_link_with_process_sql(PG_FUNCTION_ARGS)
 {
 	TlDefinition *link = definition_arg(fcinfo, 0);
 	TlDefinition *process = definition_arg(fcinfo, 1);
+	MemoryContext work = definition_work_context();
+	MemoryContext old = MemoryContextSwitchTo(work);
+	TlDefinition *result;
 	char	   *json;
 	int			len;
 
 	json = tl_link_with_process(link->json, TL_DEF_JSON_LEN(link),
 								process->json, TL_DEF_JSON_LEN(process), &len);
-	PG_RETURN_POINTER(definition_make(TL_DEF_LINK, json, len));
+	MemoryContextSwitchTo(old);
+	result = definition_make(TL_DEF_LINK, json, len);
+	MemoryContextDelete(work);
+	PG_RETURN_POINTER(result);
 }
 
 typedef struct MergePatchArgs
