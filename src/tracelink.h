@@ -268,4 +268,96 @@ extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *
 extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
 						   uint8 *entries_root, uint8 *tree_root);
 
+/* ----------------------------------------------------------------
+ * definition.c, deftypes.c: trace link definitions
+ *
+ * definition.c parses, normalises and validates definitions and builds
+ * the mesh; it uses only palloc, StringInfo, ereport, check_stack_depth
+ * and jcs_*, so the fuzzing harness links it outside the server.
+ * deftypes.c holds the SQL-callable side.  Format: docs/definitions.md.
+ * ----------------------------------------------------------------
+ */
+typedef enum TlDefKind
+{
+	TL_DEF_STAGE,
+	TL_DEF_PROCESS,
+	TL_DEF_LINK
+} TlDefKind;
+
+/*
+ * On-disk form of tracelink.stage, tracelink.process and tracelink.link:
+ * the canonical (normalised, RFC 8785) JSON text behind a small header.
+ */
+typedef struct TlDefinition
+{
+	int32		vl_len_;		/* varlena header (do not touch directly!) */
+	uint8		kind;			/* TlDefKind */
+	uint8		format;			/* TL_DEF_FORMAT */
+	uint16		reserved;		/* always zero, for future use */
+	char		json[FLEXIBLE_ARRAY_MEMBER];	/* canonical text, no NUL */
+} TlDefinition;
+
+#define TL_DEF_FORMAT		1
+#define TL_DEF_HEADER_SIZE	offsetof(TlDefinition, json)
+#define TL_DEF_JSON_LEN(d)	(VARSIZE(d) - TL_DEF_HEADER_SIZE)
+
+#define TL_NAME_MAX_BYTES	200 /* longest name in a definition */
+#define TL_LEVEL_MIN		1	/* finest data level */
+#define TL_LEVEL_MAX		99	/* coarsest data level */
+
+/* One problem found by validation (see tl_definition_validate). */
+typedef struct TlDefProblem
+{
+	int			sqlstate;		/* ERRCODE_TL_* */
+	char		code[6];		/* the same as text, e.g. "TL001" */
+	char	   *path;			/* SQL/JSON path into the canonical form */
+	char	   *message;		/* lowercase, names the element */
+	char	   *detail;			/* element chain and path, a sentence */
+	char	   *hint;			/* or NULL */
+} TlDefProblem;
+
+/* The mesh of a link: data edges between processes and their layering. */
+typedef struct TlMeshProcess
+{
+	const char *name;
+	int			layer;			/* 0 without inputs, else 1 + max(producers) */
+	int			position;		/* 1-based place in process_order, 0 if absent */
+} TlMeshProcess;
+
+typedef struct TlMeshEdge
+{
+	int			producer;		/* index into TlMesh.processes */
+	int			consumer;		/* index into TlMesh.processes */
+	const char *output;			/* producer's output name */
+	const char *input;			/* consumer's input name */
+	int			level;			/* data level of the edge */
+} TlMeshEdge;
+
+typedef struct TlMesh
+{
+	int			nprocesses;
+	TlMeshProcess *processes;	/* in canonical (process) order */
+	int			nedges;
+	TlMeshEdge *edges;			/* by consumer, then input order */
+} TlMesh;
+
+extern const char *tl_definition_kind_name(TlDefKind kind);
+extern char *tl_definition_normalise(TlDefKind kind, const char *json, int len,
+									 int *outlen);
+extern JcsValue *tl_definition_normalise_tree(TlDefKind kind, JcsValue *root);
+extern TlDefProblem *tl_definition_validate(TlDefKind kind, const char *json,
+											int len, int *nproblems);
+extern TlDefProblem *tl_definition_validate_tree(TlDefKind kind,
+												 const JcsValue *tree,
+												 int *nproblems);
+extern void tl_definition_raise(const TlDefProblem *problem) pg_attribute_noreturn();
+extern TlMesh *tl_definition_mesh(const char *json, int len);
+extern TlMesh *tl_mesh_from_tree(const JcsValue *link);
+extern bool tl_mesh_has_edge(const JcsValue *link, const char *producer,
+							 const char *consumer);
+extern char *tl_link_with_process(const char *link, int linklen,
+								  const char *process, int processlen,
+								  int *outlen);
+extern JcsValue *tl_json_merge_patch(JcsValue *target, JcsValue *patch);
+
 #endif							/* TRACELINK_H */
