@@ -20,6 +20,7 @@
 #include "tracelink.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 
 #include "common/jsonapi.h"
@@ -373,7 +374,12 @@ jcs_shorten_digits(double absvalue, char *digits, int *k, int *n)
 	bool		down_ok;
 	bool		up_ok;
 
-	if (m < 1)
+	/*
+	 * With k <= 15 digits no shorter form can sit on the boundary: it would
+	 * be a second k-digit decimal within one ulp of the first, closer than
+	 * 15-digit decimals can be (DBL_DIG).
+	 */
+	if (*k <= DBL_DIG)
 		return;
 
 	/* t + one unit in the last of m digits, carrying */
@@ -404,6 +410,127 @@ jcs_shorten_digits(double absvalue, char *digits, int *k, int *n)
 		m--;
 	*k = m;
 	digits[m] = '\0';
+}
+
+/*
+ * Lay out significant digits d (k of them, value 0.d × 10^n, sign already
+ * written) as ECMAScript's Number.prototype.toString does.
+ */
+static void
+jcs_layout_digits(StringInfo out, const char *digits, int k, int n)
+{
+	int			i;
+
+	if (k <= n && n <= 21)
+	{
+		/* integer: digits then zeros */
+		appendBinaryStringInfo(out, digits, k);
+		for (i = 0; i < n - k; i++)
+			appendStringInfoChar(out, '0');
+	}
+	else if (0 < n && n <= 21)
+	{
+		/* point inside the digits */
+		appendBinaryStringInfo(out, digits, n);
+		appendStringInfoChar(out, '.');
+		appendBinaryStringInfo(out, digits + n, k - n);
+	}
+	else if (-6 < n && n <= 0)
+	{
+		/* small: 0.000ddd */
+		appendStringInfoString(out, "0.");
+		for (i = 0; i < -n; i++)
+			appendStringInfoChar(out, '0');
+		appendBinaryStringInfo(out, digits, k);
+	}
+	else
+	{
+		/* exponential: d.ddde±x */
+		appendStringInfoChar(out, digits[0]);
+		if (k > 1)
+		{
+			appendStringInfoChar(out, '.');
+			appendBinaryStringInfo(out, digits + 1, k - 1);
+		}
+		appendStringInfo(out, "e%c%d", (n - 1) >= 0 ? '+' : '-', abs(n - 1));
+	}
+}
+
+/*
+ * Canonical text of a number literal (JSON grammar, or numeric_out's plain
+ * decimals) straight from its digits, when it has at most 15 significant
+ * digits and a moderate exponent.  Such a decimal is the shortest form of
+ * the double nearest to it, since no two decimals of 15 digits or fewer
+ * share a double (DBL_DIG), so ECMAScript prints exactly its digits and no
+ * binary round trip is needed.  Returns NULL when the general path must
+ * decide.
+ */
+static char *
+jcs_number_text_fast(const char *token)
+{
+	char		digits[40];
+	int			len = 0;
+	int			int_digits = 0;
+	int			leading_zeros = 0;
+	bool		in_fraction = false;
+	bool		negative = false;
+	int			exponent = 0;
+	const char *p = token;
+	StringInfoData out;
+
+	if (*p == '-')
+	{
+		negative = true;
+		p++;
+	}
+	for (; (*p >= '0' && *p <= '9') || *p == '.'; p++)
+	{
+		if (*p == '.')
+		{
+			in_fraction = true;
+			continue;
+		}
+		if (!in_fraction)
+			int_digits++;
+		if (len == 0 && *p == '0')
+			leading_zeros++;
+		else if (len < (int) sizeof(digits))
+			digits[len++] = *p;
+		else
+			return NULL;
+	}
+	if (*p == 'e' || *p == 'E')
+	{
+		bool		exp_negative = false;
+		int			exp_digits = 0;
+
+		p++;
+		if (*p == '+' || *p == '-')
+			exp_negative = (*p++ == '-');
+		for (; *p >= '0' && *p <= '9'; p++)
+		{
+			if (++exp_digits > 4)
+				return NULL;
+			exponent = exponent * 10 + (*p - '0');
+		}
+		if (exp_negative)
+			exponent = -exponent;
+	}
+	if (*p != '\0')
+		return NULL;
+	while (len > 0 && digits[len - 1] == '0')
+		len--;
+	if (len == 0)
+		return pstrdup("0");
+	if (len > DBL_DIG ||
+		abs(int_digits - leading_zeros + exponent) > 290)
+		return NULL;
+
+	initStringInfo(&out);
+	if (negative)
+		appendStringInfoChar(&out, '-');
+	jcs_layout_digits(&out, digits, len, int_digits - leading_zeros + exponent);
+	return out.data;
 }
 
 /*
@@ -464,40 +591,7 @@ jcs_append_number(StringInfo out, double value)
 	digits[k] = '\0';
 
 	jcs_shorten_digits(fabs(value), digits, &k, &n);
-
-	if (k <= n && n <= 21)
-	{
-		/* integer: digits then zeros */
-		appendBinaryStringInfo(out, digits, k);
-		for (i = 0; i < n - k; i++)
-			appendStringInfoChar(out, '0');
-	}
-	else if (0 < n && n <= 21)
-	{
-		/* point inside the digits */
-		appendBinaryStringInfo(out, digits, n);
-		appendStringInfoChar(out, '.');
-		appendBinaryStringInfo(out, digits + n, k - n);
-	}
-	else if (-6 < n && n <= 0)
-	{
-		/* small: 0.000ddd */
-		appendStringInfoString(out, "0.");
-		for (i = 0; i < -n; i++)
-			appendStringInfoChar(out, '0');
-		appendBinaryStringInfo(out, digits, k);
-	}
-	else
-	{
-		/* exponential: d.ddde±x */
-		appendStringInfoChar(out, digits[0]);
-		if (k > 1)
-		{
-			appendStringInfoChar(out, '.');
-			appendBinaryStringInfo(out, digits + 1, k - 1);
-		}
-		appendStringInfo(out, "e%c%d", (n - 1) >= 0 ? '+' : '-', abs(n - 1));
-	}
+	jcs_layout_digits(out, digits, k, n);
 }
 
 /* ----------------------------------------------------------------
@@ -585,7 +679,10 @@ jcs_serialize(StringInfo out, const JcsValue *value)
 			appendStringInfoString(out, "false");
 			break;
 		case JCS_NUMBER:
-			jcs_append_number(out, value->u.number);
+			if (value->number_text)
+				appendStringInfoString(out, value->number_text);
+			else
+				jcs_append_number(out, value->u.number);
 			break;
 		case JCS_STRING:
 			jcs_append_string(out, value->u.string.str, value->u.string.len);
@@ -715,6 +812,7 @@ jcs_sem_scalar(void *state, char *token, JsonTokenType tokentype)
 			break;
 		case JSON_TOKEN_NUMBER:
 			v = jcs_make_number(jcs_parse_number(token));
+			v->number_text = jcs_number_text_fast(token);
 			pfree(token);
 			break;
 		case JSON_TOKEN_TRUE:
@@ -810,7 +908,12 @@ jcs_from_jsonb_scalar(JsonbValue *v)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision", s)));
-				return jcs_make_number(jcs_parse_number(s));
+				{
+					JcsValue   *n = jcs_make_number(jcs_parse_number(s));
+
+					n->number_text = jcs_number_text_fast(s);
+					return n;
+				}
 			}
 		default:
 			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);

@@ -26,6 +26,8 @@
 #include "tracelink.h"
 
 #include "access/genam.h"
+#include "access/relscan.h"
+#include "executor/tuptable.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
@@ -392,20 +394,33 @@ pending_block(const char *origin)
 static bool
 entry_exists(const uint8 *hash)
 {
-	Relation	rel;
-	SysScanDesc scan;
+	Relation	heap;
+	Relation	index;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
 	ScanKeyData key;
-	bool		found;
+	bool		found = false;
 	bytea	   *value = (bytea *) tl_bytea_from(hash, TL_HASH_LEN);
 
-	rel = table_open(tl_relid("ledger_entries"), AccessShareLock);
-	ScanKeyInit(&key, ENTRY_HASH + 1, BTEqualStrategyNumber, F_BYTEAEQ,
-				PointerGetDatum(value));
-	scan = systable_beginscan(rel, tl_relid("ledger_entries_hash"), true,
-							  SnapshotSelf, 1, &key);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
+	heap = table_open(tl_relid("ledger_entries"), AccessShareLock);
+	index = index_open(tl_relid("ledger_entries_hash"), AccessShareLock);
+	slot = table_slot_create(heap, NULL);
+	ScanKeyInit(&key, 1, HTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(value));
+	scan = index_beginscan(heap, index, SnapshotSelf, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		bytea	   *h = DatumGetByteaPP(slot_getattr(slot, ENTRY_HASH + 1, &isnull));
+
+		/* a hash index is lossy: compare the real values */
+		found = !isnull && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
+			memcmp(VARDATA_ANY(h), hash, TL_HASH_LEN) == 0;
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(index, AccessShareLock);
+	table_close(heap, AccessShareLock);
 	pfree(value);
 	return found;
 }
@@ -490,11 +505,16 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	values[ENTRY_SEQ] = Int32GetDatum(pb->count);
 	values[ENTRY_KIND] = CStringGetTextDatum(kind);
 	values[ENTRY_PAYLOAD] = PointerGetDatum(cstring_to_text_with_len(payload, payload_len));
-	dep_datums = palloc(sizeof(Datum) * Max(ndeps, 1));
-	for (i = 0; i < ndeps; i++)
-		dep_datums[i] = PointerGetDatum(tl_bytea_from(deps + i * TL_HASH_LEN, TL_HASH_LEN));
-	values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, ndeps, BYTEAOID,
-														 -1, false, TYPALIGN_INT));
+	if (ndeps == 0)
+		nulls[ENTRY_DEPS] = true;
+	else
+	{
+		dep_datums = palloc(sizeof(Datum) * ndeps);
+		for (i = 0; i < ndeps; i++)
+			dep_datums[i] = PointerGetDatum(tl_bytea_from(deps + i * TL_HASH_LEN, TL_HASH_LEN));
+		values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, ndeps, BYTEAOID,
+															 -1, false, TYPALIGN_INT));
+	}
 	if (audience == NULL)
 		nulls[ENTRY_AUDIENCE] = true;
 	else
@@ -917,12 +937,14 @@ tl_entry_preimage_sql(PG_FUNCTION_ARGS)
 	int			naudience = 0;
 	int			i;
 
+	/* deps NULL means none, as in the ledger */
 	for (i = 0; i < 6; i++)
-		if (PG_ARGISNULL(i))
+		if (i != 2 && PG_ARGISNULL(i))
 			PG_RETURN_NULL();
 	initStringInfo(&canon);
 	jcs_serialize(&canon, jcs_from_jsonb(PG_GETARG_JSONB_P(1)));
-	ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
+	if (!PG_ARGISNULL(2))
+		ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
 	if (ndeps > 1)
 		qsort(deps, ndeps, TL_HASH_LEN, hash_cmp);
 	if (!PG_ARGISNULL(6))

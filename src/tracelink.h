@@ -71,6 +71,7 @@ typedef struct JcsMember
 struct JcsValue
 {
 	JcsKind		kind;
+	char	   *number_text;	/* canonical text of a parsed number, or NULL */
 	union
 	{
 		double		number;
