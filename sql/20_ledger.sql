@@ -125,9 +125,11 @@ SELECT err($$ SELECT tracelink.rotate_key() $$);
 COMMIT;
 SELECT tracelink.node_public_key() = :'new_key'::bytea AS new_key_current;
 SELECT tracelink.append('acme.after_rotation', '{}') IS NOT NULL AS appended;
-SELECT b.block_no, e.kind, b.signer_key = :'old_key'::bytea AS by_old, b.signer_key = :'new_key'::bytea AS by_new
+SELECT b.block_no, e.kind, b.signer_key = :'old_key'::bytea AS by_old, b.signer_key = :'new_key'::bytea AS by_new,
+       b.next_key = :'new_key'::bytea AS hands_over
   FROM tracelink.ledger_blocks b JOIN tracelink.ledger_entries e USING (origin, tx)
  WHERE e.kind IN ('tl.key_rotation', 'acme.after_rotation') ORDER BY b.block_no;
+SELECT count(*) AS blocks_naming_a_next_key FROM tracelink.ledger_blocks WHERE next_key IS NOT NULL;
 -- a rotation that rolls back changes nothing
 BEGIN;
 SELECT tracelink.rotate_key() IS NOT NULL AS rotated;

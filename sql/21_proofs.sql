@@ -11,7 +11,7 @@ SELECT count(*) AS blocks,
   FROM tracelink.ledger_blocks WHERE origin = 'alpha';
 SELECT (tracelink.signed_tree_head() ->> 'tree_size')::bigint = max(tree_size) AS latest_by_default
   FROM tracelink.ledger_blocks;
-SELECT tracelink.signed_tree_head() ?& ARRAY['origin', 'block_no', 'tree_size', 'tree_root', 'block_hash', 'signature', 'signer_key', 'prev_hash', 'entries_root', 'entry_count', 'sealed_at', 'tx', 'type'] AS has_all_fields,
+SELECT tracelink.signed_tree_head() ?& ARRAY['origin', 'block_no', 'tree_size', 'tree_root', 'block_hash', 'signature', 'signer_key', 'prev_hash', 'entries_root', 'entry_count', 'next_key', 'sealed_at', 'tx', 'type'] AS has_all_fields,
        NOT (tracelink.signed_tree_head() ? 'entry_hashes') AS no_entry_hashes;
 
 -- tree_root agrees with merkle_root over the entry hashes in ordinal order

@@ -53,6 +53,7 @@ CREATE TABLE tracelink.ledger_blocks (
     prev_hash     bytea NOT NULL,
     sealed_at     timestamptz NOT NULL,
     signer_key    bytea NOT NULL,
+    next_key      bytea,
     block_hash    bytea NOT NULL,
     signature     bytea NOT NULL,
     PRIMARY KEY (origin, block_no),
@@ -65,6 +66,7 @@ COMMENT ON COLUMN tracelink.ledger_blocks.entry_hashes IS 'the hashes of the blo
 COMMENT ON COLUMN tracelink.ledger_blocks.entries_root IS 'RFC 6962 root over the block''s entry hashes';
 COMMENT ON COLUMN tracelink.ledger_blocks.tree_size IS 'entries of this origin up to and including this block';
 COMMENT ON COLUMN tracelink.ledger_blocks.tree_root IS 'RFC 6962 root over all entry hashes of this origin up to this block: with the signature, a signed tree head';
+COMMENT ON COLUMN tracelink.ledger_blocks.next_key IS 'set when the block hands over to a new key (a key rotation): it signs the blocks that follow';
 COMMENT ON COLUMN tracelink.ledger_blocks.block_hash IS 'SHA-256 of the block''s canonical JSON header (docs/ledger.md)';
 COMMENT ON COLUMN tracelink.ledger_blocks.signature IS 'Ed25519 signature of block_hash by signer_key';
 

@@ -74,7 +74,8 @@ enum
 {
 	BLOCK_ORIGIN, BLOCK_NO, BLOCK_TX, BLOCK_ENTRY_COUNT, BLOCK_ENTRY_HASHES,
 	BLOCK_ENTRIES_ROOT, BLOCK_TREE_SIZE, BLOCK_TREE_ROOT, BLOCK_PREV_HASH,
-	BLOCK_SEALED_AT, BLOCK_SIGNER_KEY, BLOCK_HASH, BLOCK_SIGNATURE, BLOCK_NATTS
+	BLOCK_SEALED_AT, BLOCK_SIGNER_KEY, BLOCK_NEXT_KEY, BLOCK_HASH, BLOCK_SIGNATURE,
+	BLOCK_NATTS
 };
 enum
 {
@@ -281,8 +282,10 @@ tl_unix_micros(TimestampTz ts)
 
 /*
  * The canonical JSON of a block header, whose SHA-256 is the block hash:
- * {"block_no","entries_root","entry_count","origin","prev_hash","sealed_at",
- *  "signer_key","tree_root","tree_size","tx","type":"block"}.
+ * {"block_no","entries_root","entry_count","next_key","origin","prev_hash",
+ *  "sealed_at","signer_key","tree_root","tree_size","tx","type":"block"}.
+ * next_key is null unless the block hands over to a new key; it is in the
+ * header so that a key's successor is known from blocks alone.
  */
 void
 tl_block_preimage(StringInfo out, const TlBlockHeader *h)
@@ -290,7 +293,12 @@ tl_block_preimage(StringInfo out, const TlBlockHeader *h)
 	appendStringInfo(out, "{\"block_no\":" INT64_FORMAT ",\"entries_root\":",
 					 h->block_no);
 	append_hex_string(out, h->entries_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"entry_count\":%d,\"origin\":", h->entry_count);
+	appendStringInfo(out, ",\"entry_count\":%d,\"next_key\":", h->entry_count);
+	if (h->has_next_key)
+		append_hex_string(out, h->next_key, TL_ED25519_PK_LEN);
+	else
+		appendStringInfoString(out, "null");
+	appendStringInfoString(out, ",\"origin\":");
 	jcs_append_string(out, h->origin, strlen(h->origin));
 	appendStringInfoString(out, ",\"prev_hash\":");
 	append_hex_string(out, h->prev_hash, TL_HASH_LEN);
@@ -639,6 +647,10 @@ tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *entry_hashes
 	values[BLOCK_PREV_HASH] = PointerGetDatum(tl_bytea_from(h->prev_hash, TL_HASH_LEN));
 	values[BLOCK_SEALED_AT] = TimestampTzGetDatum(h->sealed_at);
 	values[BLOCK_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(h->signer_key, TL_ED25519_PK_LEN));
+	if (h->has_next_key)
+		values[BLOCK_NEXT_KEY] = PointerGetDatum(tl_bytea_from(h->next_key, TL_ED25519_PK_LEN));
+	else
+		nulls[BLOCK_NEXT_KEY] = true;
 	values[BLOCK_HASH] = PointerGetDatum(tl_bytea_from(block_hash, TL_HASH_LEN));
 	values[BLOCK_SIGNATURE] = PointerGetDatum(tl_bytea_from(signature, TL_ED25519_SIG_LEN));
 	tl_writer_insert(w, values, nulls);
@@ -719,6 +731,9 @@ seal_pending_block(void)
 	}
 	tl_extend_tree(&head.frontier, pb->hashes, pb->count, h.entries_root, h.tree_root);
 	h.tree_size = head.frontier.size;
+	h.has_next_key = pb->rotation;
+	if (pb->rotation)
+		memcpy(h.next_key, pb->next_key, TL_ED25519_PK_LEN);
 	h.sealed_at = GetCurrentTimestamp();
 
 	tl_block_hash(&h, block_hash);
@@ -731,7 +746,7 @@ seal_pending_block(void)
 	head.block_no = h.block_no;
 	memcpy(head.block_hash, block_hash, TL_HASH_LEN);
 	head.tree_size = h.tree_size;
-	memcpy(head.signer_key, pb->rotation ? pb->next_key : h.signer_key,
+	memcpy(head.signer_key, h.has_next_key ? h.next_key : h.signer_key,
 		   TL_ED25519_PK_LEN);
 	heads_writer = tl_writer_open(RelationGetRelid(heads));
 	tl_write_head(heads_writer, pb->origin, &head, have_head, snapshot);

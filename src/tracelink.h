@@ -232,6 +232,8 @@ typedef struct TlBlockHeader
 	uint8		prev_hash[TL_HASH_LEN];
 	TimestampTz sealed_at;
 	uint8		signer_key[TL_ED25519_PK_LEN];
+	bool		has_next_key;	/* the block hands over to next_key */
+	uint8		next_key[TL_ED25519_PK_LEN];
 } TlBlockHeader;
 
 typedef struct TlHead

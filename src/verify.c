@@ -49,7 +49,7 @@ PG_FUNCTION_INFO_V1(tl_verify_tree_head);
 
 static const char *const blocks_query =
 "SELECT block_no, tx, entry_count, entry_hashes, entries_root, tree_size,"
-"       tree_root, prev_hash, sealed_at, signer_key, block_hash, signature"
+"       tree_root, prev_hash, sealed_at, signer_key, block_hash, signature, next_key"
 "  FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
 " ORDER BY block_no";
 
@@ -176,6 +176,11 @@ read_block(HeapTuple tup, TupleDesc desc, const char *origin, StoredBlock *b)
 		!get_fixed_bytea(tup, desc, 11, b->block_hash, TL_HASH_LEN) ||
 		!get_fixed_bytea(tup, desc, 12, b->signature, TL_ED25519_SIG_LEN))
 		b->malformed = "a hash, key or signature column has the wrong length";
+	SPI_getbinval(tup, desc, 13, &isnull);
+	b->h.has_next_key = !isnull;
+	if (b->h.has_next_key &&
+		!get_fixed_bytea(tup, desc, 13, b->h.next_key, TL_ED25519_PK_LEN))
+		b->malformed = "next_key has the wrong length";
 	hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
 	if (b->h.entry_count < 0 ||
 		VARSIZE_ANY_EXHDR(hashes) != (size_t) b->h.entry_count * TL_HASH_LEN)
@@ -297,12 +302,12 @@ typedef struct VerifyResult
 static bool
 verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 					 const char *origin, const StoredBlock *b, bool local,
-					 uint8 *next_key, bool *rotated, VerifyResult *res)
+					 VerifyResult *res)
 {
 	int32		expect_seq = 0;
 	int64		first_ordinal = b->h.tree_size - b->h.entry_count;
-
-	*rotated = false;
+	int32		present = 0;
+	bool		rotation_entry = false;
 	while (*etup != NULL)
 	{
 		StoredEntry e;
@@ -345,14 +350,23 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 		}
 		if (strcmp(e.kind, "tl.key_rotation") == 0)
 		{
-			if (!payload_public_key(e.payload, next_key))
+			uint8		announced[TL_ED25519_PK_LEN];
+
+			if (!payload_public_key(e.payload, announced))
 			{
 				BAD(res, where, "key rotation entry does not name a 32-byte public key");
 				return false;
 			}
-			*rotated = true;
+			if (!b->h.has_next_key ||
+				memcmp(announced, b->h.next_key, TL_ED25519_PK_LEN) != 0)
+			{
+				BAD(res, where, "key rotation entry names another key than its block's next_key");
+				return false;
+			}
+			rotation_entry = true;
 		}
 		res->entries++;
+		present++;
 		expect_seq = e.seq + 1;
 		*etup = cursor_next(ec, edesc);
 	}
@@ -361,6 +375,13 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 		BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
 						  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
 			"entry is missing from the ledger (deleted?)");
+		return false;
+	}
+	/* rotation entries are public, so a complete block must hold one */
+	if (b->h.has_next_key && !rotation_entry && present == b->h.entry_count)
+	{
+		BAD(res, psprintf("block " INT64_FORMAT, b->h.block_no),
+			"block hands over to a new key but holds no key rotation entry");
 		return false;
 	}
 	return true;
@@ -403,8 +424,6 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 		uint8		computed[TL_HASH_LEN];
 		uint8		entries_root[TL_HASH_LEN];
 		uint8		tree_root[TL_HASH_LEN];
-		uint8		next_key[TL_ED25519_PK_LEN];
-		bool		rotated;
 		char	   *where;
 
 		old = MemoryContextSwitchTo(percall);
@@ -469,13 +488,12 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 			break;
 		}
 		old = MemoryContextSwitchTo(percall);
-		ok = verify_block_entries(&ec, &etup, &edesc, origin, &b, local,
-								  next_key, &rotated, res);
+		ok = verify_block_entries(&ec, &etup, &edesc, origin, &b, local, res);
 		MemoryContextSwitchTo(old);
 		if (!ok)
 			break;
-		if (rotated)
-			memcpy(key, next_key, TL_ED25519_PK_LEN);
+		if (b.h.has_next_key)
+			memcpy(key, b.h.next_key, TL_ED25519_PK_LEN);
 		memcpy(prev_hash, b.block_hash, TL_HASH_LEN);
 		expect_block++;
 		res->blocks++;
@@ -689,6 +707,11 @@ block_line(StringInfo out, const StoredBlock *b, bool with_entry_hashes)
 		}
 		appendStringInfoChar(out, ']');
 	}
+	appendStringInfoString(out, ",\"next_key\":");
+	if (b->h.has_next_key)
+		append_hex_json(out, b->h.next_key, TL_ED25519_PK_LEN);
+	else
+		appendStringInfoString(out, "null");
 	appendStringInfoString(out, ",\"origin\":");
 	jcs_append_string(out, b->h.origin, strlen(b->h.origin));
 	appendStringInfoString(out, ",\"prev_hash\":");
@@ -832,11 +855,11 @@ find_tree_head_block(char **origin, int64 *tree_size, bool latest,
 	if (SPI_execute_with_args(latest ?
 							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
 							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
-							  " block_hash, signature FROM tracelink.ledger_blocks"
+							  " block_hash, signature, next_key FROM tracelink.ledger_blocks"
 							  " WHERE origin = $1 AND $2 = 0 ORDER BY block_no DESC LIMIT 1" :
 							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
 							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
-							  " block_hash, signature FROM tracelink.ledger_blocks"
+							  " block_hash, signature, next_key FROM tracelink.ledger_blocks"
 							  " WHERE origin = $1 AND tree_size = $2",
 							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a tree head");
@@ -1202,6 +1225,15 @@ tl_verify_tree_head(PG_FUNCTION_ARGS)
 		!json_hex(v, "block_hash", block_hash, TL_HASH_LEN) ||
 		!json_hex(v, "signature", signature, TL_ED25519_SIG_LEN))
 		PG_RETURN_BOOL(false);
+	{
+		JcsValue   *nk = jcs_object_get(v, "next_key");
+
+		if (nk == NULL)
+			PG_RETURN_BOOL(false);
+		h.has_next_key = nk->kind != JCS_NULL;
+		if (h.has_next_key && !json_hex(v, "next_key", h.next_key, TL_ED25519_PK_LEN))
+			PG_RETURN_BOOL(false);
+	}
 	memcpy(h.origin, origin->u.string.str, origin->u.string.len);
 	h.entry_count = (int32) entry_count;
 	h.sealed_at = sealed_at - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
