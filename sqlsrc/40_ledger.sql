@@ -57,7 +57,7 @@ CREATE TABLE tracelink.ledger_blocks (
     block_hash    bytea NOT NULL,
     signature     bytea NOT NULL,
     PRIMARY KEY (origin, block_no),
-    UNIQUE (origin, tx)
+    CONSTRAINT ledger_blocks_tx UNIQUE (origin, tx)
 );
 CREATE INDEX ledger_blocks_tree_size ON tracelink.ledger_blocks (origin, tree_size);
 COMMENT ON TABLE tracelink.ledger_blocks IS
@@ -76,10 +76,12 @@ CREATE TABLE tracelink.ledger_heads (
     block_hash  bytea NOT NULL,
     tree_size   bigint NOT NULL,
     frontier    bytea NOT NULL,
-    signer_key  bytea NOT NULL
+    signer_key  bytea NOT NULL,
+    applied_at  timestamptz NOT NULL
 );
 COMMENT ON TABLE tracelink.ledger_heads IS
     'Latest block of each origin, the compact Merkle range of its tree, and the key that signs its next block; kept by tracelink, checked by verify()';
+COMMENT ON COLUMN tracelink.ledger_heads.applied_at IS 'when this node sealed (own chain) or applied (a peer''s) the latest block';
 
 -- A view giving each entry its ordinal (leaf index in its origin's tree).
 CREATE VIEW tracelink.ledger AS

@@ -26,6 +26,7 @@
 #include "tracelink.h"
 
 #include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relscan.h"
 #include "executor/tuptable.h"
 #include "access/stratnum.h"
@@ -41,6 +42,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "replication/logicalworker.h"
 #include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
@@ -63,25 +65,6 @@ PG_FUNCTION_INFO_V1(tl_refuse_ledger_change);
 PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
 
 #define MAX_DEPS 1024
-
-/* Columns of tracelink.ledger_entries, ledger_blocks and ledger_heads */
-enum
-{
-	ENTRY_ORIGIN, ENTRY_TX, ENTRY_SEQ, ENTRY_KIND, ENTRY_PAYLOAD, ENTRY_DEPS,
-	ENTRY_AUDIENCE, ENTRY_HASH, ENTRY_NATTS
-};
-enum
-{
-	BLOCK_ORIGIN, BLOCK_NO, BLOCK_TX, BLOCK_ENTRY_COUNT, BLOCK_ENTRY_HASHES,
-	BLOCK_ENTRIES_ROOT, BLOCK_TREE_SIZE, BLOCK_TREE_ROOT, BLOCK_PREV_HASH,
-	BLOCK_SEALED_AT, BLOCK_SIGNER_KEY, BLOCK_NEXT_KEY, BLOCK_HASH, BLOCK_SIGNATURE,
-	BLOCK_NATTS
-};
-enum
-{
-	HEAD_ORIGIN, HEAD_BLOCK_NO, HEAD_BLOCK_HASH, HEAD_TREE_SIZE, HEAD_FRONTIER,
-	HEAD_SIGNER_KEY, HEAD_NATTS
-};
 
 /*
  * This transaction's unsealed block, in TopTransactionContext.
@@ -169,8 +152,8 @@ tl_valid_node_name(const char *name)
 	return true;
 }
 
-static bool
-valid_kind(const char *kind)
+bool
+tl_valid_kind(const char *kind)
 {
 	bool		at_start = true;
 	int			i;
@@ -322,6 +305,53 @@ tl_block_hash(const TlBlockHeader *h, uint8 *out)
 	pfree(buf.data);
 }
 
+/*
+ * A block as canonical JSON: its header fields plus block_hash, signature
+ * and (when entry_hashes is given) entry_hashes.  The export format's block
+ * line; without entry hashes, a signed tree head (docs/ledger.md).
+ */
+void
+tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
+			  const uint8 *signature, const uint8 *entry_hashes)
+{
+	int			i;
+
+	appendStringInfoString(out, "{\"block_hash\":");
+	append_hex_string(out, block_hash, TL_HASH_LEN);
+	appendStringInfo(out, ",\"block_no\":" INT64_FORMAT ",\"entries_root\":", h->block_no);
+	append_hex_string(out, h->entries_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"entry_count\":%d", h->entry_count);
+	if (entry_hashes != NULL)
+	{
+		appendStringInfoString(out, ",\"entry_hashes\":[");
+		for (i = 0; i < h->entry_count; i++)
+		{
+			if (i > 0)
+				appendStringInfoChar(out, ',');
+			append_hex_string(out, entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN);
+		}
+		appendStringInfoChar(out, ']');
+	}
+	appendStringInfoString(out, ",\"next_key\":");
+	if (h->has_next_key)
+		append_hex_string(out, h->next_key, TL_ED25519_PK_LEN);
+	else
+		appendStringInfoString(out, "null");
+	appendStringInfoString(out, ",\"origin\":");
+	jcs_append_string(out, h->origin, strlen(h->origin));
+	appendStringInfoString(out, ",\"prev_hash\":");
+	append_hex_string(out, h->prev_hash, TL_HASH_LEN);
+	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signature\":",
+					 tl_unix_micros(h->sealed_at));
+	append_hex_string(out, signature, TL_ED25519_SIG_LEN);
+	appendStringInfoString(out, ",\"signer_key\":");
+	append_hex_string(out, h->signer_key, TL_ED25519_PK_LEN);
+	appendStringInfoString(out, ",\"tree_root\":");
+	append_hex_string(out, h->tree_root, TL_HASH_LEN);
+	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
+					 ",\"type\":\"block\"}", h->tree_size, h->tx);
+}
+
 /* ----------------------------------------------------------------
  * The pending block
  * ----------------------------------------------------------------
@@ -389,8 +419,6 @@ pending_block(const char *origin)
 		CurrentResourceOwner = save_owner;
 	}
 	PG_END_TRY();
-	if (RelationGetDescr(pending->entries->rel)->natts != ENTRY_NATTS)
-		elog(ERROR, "tracelink.ledger_entries has an unexpected shape");
 	MemoryContextSwitchTo(old);
 	return pending;
 }
@@ -475,6 +503,122 @@ normalise_deps(uint8 *deps, int ndeps)
 }
 
 /*
+ * An entry's hash: SHA-256 of its canonical preimage.
+ */
+void
+tl_entry_hash(const TlEntry *e, uint8 *out)
+{
+	StringInfoData pre;
+
+	initStringInfo(&pre);
+	tl_entry_preimage(&pre, e->origin, e->tx, e->seq, e->kind, e->payload,
+					  e->payload_len, e->deps, e->ndeps,
+					  (const char *const *) e->audience, e->naudience);
+	tl_sha256(pre.data, pre.len, out);
+	pfree(pre.data);
+}
+
+/*
+ * Write an entry row (its hash already computed).
+ */
+void
+tl_write_entry(TlRowWriter *w, const TlEntry *e)
+{
+	Datum		values[ENTRY_NATTS];
+	bool		nulls[ENTRY_NATTS];
+	int			i;
+
+	if (RelationGetDescr(w->rel)->natts != ENTRY_NATTS)
+		elog(ERROR, "tracelink.ledger_entries has an unexpected shape");
+	memset(nulls, false, sizeof(nulls));
+	values[ENTRY_ORIGIN] = CStringGetTextDatum(e->origin);
+	values[ENTRY_TX] = Int64GetDatum(e->tx);
+	values[ENTRY_SEQ] = Int32GetDatum(e->seq);
+	values[ENTRY_KIND] = CStringGetTextDatum(e->kind);
+	values[ENTRY_PAYLOAD] = PointerGetDatum(cstring_to_text_with_len(e->payload, e->payload_len));
+	if (e->ndeps == 0)
+		nulls[ENTRY_DEPS] = true;
+	else
+	{
+		Datum	   *dep_datums = palloc(sizeof(Datum) * e->ndeps);
+
+		for (i = 0; i < e->ndeps; i++)
+			dep_datums[i] = PointerGetDatum(tl_bytea_from(e->deps + i * TL_HASH_LEN, TL_HASH_LEN));
+		values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, e->ndeps, BYTEAOID,
+															 -1, false, TYPALIGN_INT));
+	}
+	if (e->audience == NULL)
+		nulls[ENTRY_AUDIENCE] = true;
+	else
+	{
+		Datum	   *aud = palloc(sizeof(Datum) * Max(e->naudience, 1));
+
+		for (i = 0; i < e->naudience; i++)
+			aud[i] = CStringGetTextDatum(e->audience[i]);
+		values[ENTRY_AUDIENCE] = PointerGetDatum(construct_array(aud, e->naudience, TEXTOID,
+																 -1, false, TYPALIGN_INT));
+	}
+	values[ENTRY_HASH] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
+	tl_writer_insert(w, values, nulls);
+}
+
+/*
+ * Read an entry row back into a TlEntry (palloc'd copies).
+ */
+void
+tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *h;
+
+	memset(e, 0, sizeof(*e));
+	/* rows from peers reach the trigger before NOT NULL is checked */
+	for (int att = 0; att < ENTRY_NATTS; att++)
+	{
+		if (att != ENTRY_DEPS && att != ENTRY_AUDIENCE &&
+			heap_attisnull(tup, att + 1, desc))
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("ledger entry has a null in column %d", att + 1)));
+	}
+	e->origin = TextDatumGetCString(heap_getattr(tup, ENTRY_ORIGIN + 1, desc, &isnull));
+	e->tx = DatumGetInt64(heap_getattr(tup, ENTRY_TX + 1, desc, &isnull));
+	e->seq = DatumGetInt32(heap_getattr(tup, ENTRY_SEQ + 1, desc, &isnull));
+	e->kind = TextDatumGetCString(heap_getattr(tup, ENTRY_KIND + 1, desc, &isnull));
+	e->payload = TextDatumGetCString(heap_getattr(tup, ENTRY_PAYLOAD + 1, desc, &isnull));
+	e->payload_len = strlen(e->payload);
+	d = heap_getattr(tup, ENTRY_DEPS + 1, desc, &isnull);
+	if (!isnull)
+		e->ndeps = tl_hash_array(DatumGetArrayTypeP(d), "deps", &e->deps);
+	d = heap_getattr(tup, ENTRY_AUDIENCE + 1, desc, &isnull);
+	if (!isnull)
+	{
+		Datum	   *elems;
+		bool	   *elem_nulls;
+		int			i;
+
+		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elem_nulls, &e->naudience);
+		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+		for (i = 0; i < e->naudience; i++)
+		{
+			if (elem_nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("audience must not contain NULL")));
+			e->audience[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	h = DatumGetByteaPP(heap_getattr(tup, ENTRY_HASH + 1, desc, &isnull));
+	if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("entry_hash must be a 32-byte SHA-256 hash")));
+	memcpy(e->hash, VARDATA_ANY(h), TL_HASH_LEN);
+}
+
+/*
  * Append an entry to the local chain (any kind, reserved ones included: this
  * is the internal entry point).  The payload must be canonical JSON.
  * Returns the entry hash in `hash_out`.
@@ -485,11 +629,7 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 				 const char *const *audience, int naudience, uint8 *hash_out)
 {
 	PendingBlock *pb;
-	StringInfoData pre;
-	Datum		values[ENTRY_NATTS];
-	bool		nulls[ENTRY_NATTS];
-	Datum	   *dep_datums;
-	int			i;
+	TlEntry		e;
 
 	if (ndeps > MAX_DEPS)
 		ereport(ERROR,
@@ -501,42 +641,21 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	if (strcmp(pb->origin, origin) != 0)
 		elog(ERROR, "entries of one transaction must share one origin");
 
-	initStringInfo(&pre);
-	tl_entry_preimage(&pre, origin, pb->tx, pb->count, kind, payload,
-					  payload_len, deps, ndeps, audience, naudience);
-	tl_sha256(pre.data, pre.len, hash_out);
-	pfree(pre.data);
-
-	memset(nulls, false, sizeof(nulls));
-	values[ENTRY_ORIGIN] = CStringGetTextDatum(origin);
-	values[ENTRY_TX] = Int64GetDatum(pb->tx);
-	values[ENTRY_SEQ] = Int32GetDatum(pb->count);
-	values[ENTRY_KIND] = CStringGetTextDatum(kind);
-	values[ENTRY_PAYLOAD] = PointerGetDatum(cstring_to_text_with_len(payload, payload_len));
-	if (ndeps == 0)
-		nulls[ENTRY_DEPS] = true;
-	else
-	{
-		dep_datums = palloc(sizeof(Datum) * ndeps);
-		for (i = 0; i < ndeps; i++)
-			dep_datums[i] = PointerGetDatum(tl_bytea_from(deps + i * TL_HASH_LEN, TL_HASH_LEN));
-		values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, ndeps, BYTEAOID,
-															 -1, false, TYPALIGN_INT));
-	}
-	if (audience == NULL)
-		nulls[ENTRY_AUDIENCE] = true;
-	else
-	{
-		Datum	   *aud = palloc(sizeof(Datum) * Max(naudience, 1));
-
-		for (i = 0; i < naudience; i++)
-			aud[i] = CStringGetTextDatum(audience[i]);
-		values[ENTRY_AUDIENCE] = PointerGetDatum(construct_array(aud, naudience, TEXTOID,
-																 -1, false, TYPALIGN_INT));
-	}
-	values[ENTRY_HASH] = PointerGetDatum(tl_bytea_from(hash_out, TL_HASH_LEN));
-
-	tl_writer_insert(pb->entries, values, nulls);
+	e.origin = (char *) origin;
+	e.tx = pb->tx;
+	e.seq = pb->count;
+	e.kind = (char *) kind;
+	e.payload = (char *) payload;
+	e.payload_len = payload_len;
+	e.deps = deps;
+	e.ndeps = ndeps;
+	e.audience = (char **) audience;
+	e.naudience = naudience;
+	tl_entry_hash(&e, e.hash);
+	tl_write_entry(pb->entries, &e);
+	memcpy(hash_out, e.hash, TL_HASH_LEN);
+	if (strncmp(kind, "tl.", 3) == 0)
+		tl_project_entry(&e, true);
 
 	if (pb->count == pb->capacity)
 	{
@@ -618,6 +737,7 @@ tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
 	values[HEAD_TREE_SIZE] = Int64GetDatum(head->tree_size);
 	values[HEAD_FRONTIER] = PointerGetDatum(tl_frontier_to_bytea(&head->frontier));
 	values[HEAD_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(head->signer_key, TL_ED25519_PK_LEN));
+	values[HEAD_APPLIED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
 	if (exists)
 		tl_writer_update(w, (ItemPointer) &head->tid, values, nulls, snapshot);
 	else
@@ -917,7 +1037,7 @@ tl_append(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("kind and payload of a ledger entry must not be null")));
 	kind = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	if (!valid_kind(kind))
+	if (!tl_valid_kind(kind))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid entry kind \"%s\"", kind),
@@ -1167,6 +1287,8 @@ tl_ledger_row_inserted(PG_FUNCTION_ARGS)
 
 	if (!CALLED_AS_TRIGGER(fcinfo))
 		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
+	if (IsLogicalWorker())
+		return PointerGetDatum(tl_apply_incoming(trigdata));
 	ereport(ERROR,
 			(errcode(ERRCODE_TL_APPEND_ONLY),
 			 errmsg("rows of ledger table \"%s\" are written only by tracelink",

@@ -23,5 +23,6 @@ _PG_init(void)
 	tl_crypto_init();
 	tl_keys_init();
 	tl_ledger_init();
+	tl_apply_init();
 	MarkGUCPrefixReserved("tracelink");
 }

@@ -20,6 +20,8 @@
 #include "utils/snapshot.h"
 #include "utils/timestamp.h"
 #include "storage/itemptr.h"
+#include "access/htup.h"
+#include "access/tupdesc.h"
 
 /*
  * SQLSTATEs of our own, class "TL" (implementation-defined classes start
@@ -246,9 +248,51 @@ typedef struct TlHead
 	ItemPointerData tid;		/* of the heads row */
 } TlHead;
 
+/* Columns of tracelink.ledger_entries, ledger_blocks (and the inbox tables
+ * shaped like them) and ledger_heads */
+enum
+{
+	ENTRY_ORIGIN, ENTRY_TX, ENTRY_SEQ, ENTRY_KIND, ENTRY_PAYLOAD, ENTRY_DEPS,
+	ENTRY_AUDIENCE, ENTRY_HASH, ENTRY_NATTS
+};
+enum
+{
+	BLOCK_ORIGIN, BLOCK_NO, BLOCK_TX, BLOCK_ENTRY_COUNT, BLOCK_ENTRY_HASHES,
+	BLOCK_ENTRIES_ROOT, BLOCK_TREE_SIZE, BLOCK_TREE_ROOT, BLOCK_PREV_HASH,
+	BLOCK_SEALED_AT, BLOCK_SIGNER_KEY, BLOCK_NEXT_KEY, BLOCK_HASH, BLOCK_SIGNATURE,
+	BLOCK_NATTS
+};
+enum
+{
+	HEAD_ORIGIN, HEAD_BLOCK_NO, HEAD_BLOCK_HASH, HEAD_TREE_SIZE, HEAD_FRONTIER,
+	HEAD_SIGNER_KEY, HEAD_APPLIED_AT, HEAD_NATTS
+};
+
+/* an entry as the ledger stores it */
+typedef struct TlEntry
+{
+	char	   *origin;
+	int64		tx;
+	int32		seq;
+	char	   *kind;
+	char	   *payload;		/* canonical JSON */
+	int			payload_len;
+	uint8	   *deps;			/* ndeps sorted 32-byte hashes */
+	int			ndeps;
+	char	  **audience;		/* NULL: every peer */
+	int			naudience;
+	uint8		hash[TL_HASH_LEN];
+} TlEntry;
+
 extern void tl_ledger_init(void);
+extern void tl_entry_hash(const TlEntry *e, uint8 *out);
+extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
+extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern Oid	tl_relid(const char *relname);
 extern bool tl_valid_node_name(const char *name);
+extern bool tl_valid_kind(const char *kind);
+extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
+						  const uint8 *signature, const uint8 *entry_hashes);
 extern void tl_hex_encode(const uint8 *data, int len, char *out);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
@@ -362,5 +406,14 @@ extern char *tl_link_with_process(const char *link, int linklen,
 								  const char *process, int processlen,
 								  int *outlen);
 extern JcsValue *tl_json_merge_patch(JcsValue *target, JcsValue *patch);
+
+/* ----------------------------------------------------------------
+ * apply.c, project.c: rows from peers, projections
+ * ----------------------------------------------------------------
+ */
+struct TriggerData;
+extern void tl_apply_init(void);
+extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
+extern void tl_project_entry(const TlEntry *e, bool local);
 
 #endif							/* TRACELINK_H */

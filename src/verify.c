@@ -683,51 +683,6 @@ append_hex_json(StringInfo out, const uint8 *data, int len)
 }
 
 /*
- * A block as one canonical JSON line: its header fields plus block_hash,
- * entry_hashes and signature (docs/ledger.md).
- */
-static void
-block_line(StringInfo out, const StoredBlock *b, bool with_entry_hashes)
-{
-	int			i;
-
-	appendStringInfoString(out, "{\"block_hash\":");
-	append_hex_json(out, b->block_hash, TL_HASH_LEN);
-	appendStringInfo(out, ",\"block_no\":" INT64_FORMAT ",\"entries_root\":", b->h.block_no);
-	append_hex_json(out, b->h.entries_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"entry_count\":%d", b->h.entry_count);
-	if (with_entry_hashes)
-	{
-		appendStringInfoString(out, ",\"entry_hashes\":[");
-		for (i = 0; i < b->h.entry_count; i++)
-		{
-			if (i > 0)
-				appendStringInfoChar(out, ',');
-			append_hex_json(out, b->entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN);
-		}
-		appendStringInfoChar(out, ']');
-	}
-	appendStringInfoString(out, ",\"next_key\":");
-	if (b->h.has_next_key)
-		append_hex_json(out, b->h.next_key, TL_ED25519_PK_LEN);
-	else
-		appendStringInfoString(out, "null");
-	appendStringInfoString(out, ",\"origin\":");
-	jcs_append_string(out, b->h.origin, strlen(b->h.origin));
-	appendStringInfoString(out, ",\"prev_hash\":");
-	append_hex_json(out, b->h.prev_hash, TL_HASH_LEN);
-	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signature\":",
-					 tl_unix_micros(b->h.sealed_at));
-	append_hex_json(out, b->signature, TL_ED25519_SIG_LEN);
-	appendStringInfoString(out, ",\"signer_key\":");
-	append_hex_json(out, b->h.signer_key, TL_ED25519_PK_LEN);
-	appendStringInfoString(out, ",\"tree_root\":");
-	append_hex_json(out, b->h.tree_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
-					 ",\"type\":\"block\"}", b->h.tree_size, b->h.tx);
-}
-
-/*
  * tracelink.export(origin text, from_block bigint default 0) returns setof text
  *
  * A header line, then for each block its entries (their hashed canonical
@@ -821,7 +776,7 @@ tl_export(PG_FUNCTION_ARGS)
 			etup = cursor_next(&ec, &edesc);
 		}
 		resetStringInfo(&line);
-		block_line(&line, &b, true);
+		tl_block_json(&line, &b.h, b.block_hash, b.signature, b.entry_hashes);
 		v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
 	}
@@ -928,7 +883,7 @@ tree_head_jsonb(const StoredBlock *b)
 	StringInfoData s;
 
 	initStringInfo(&s);
-	block_line(&s, b, false);
+	tl_block_json(&s, &b->h, b->block_hash, b->signature, NULL);
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
 }
 

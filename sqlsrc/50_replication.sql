@@ -1,0 +1,312 @@
+-- Synchronising nodes by logical replication: peers, what waits, what was
+-- refused, and how far each peer is.  docs/operations.md explains the setup.
+
+-- Rows from peers that wait: entries for their block, blocks for their
+-- predecessor.  Same columns as the ledger tables.
+CREATE TABLE tracelink.inbox_entries (LIKE tracelink.ledger_entries INCLUDING DEFAULTS);
+ALTER TABLE tracelink.inbox_entries ADD PRIMARY KEY (origin, tx, seq);
+COMMENT ON TABLE tracelink.inbox_entries IS
+    'entries received from peers whose block has not been applied yet';
+
+CREATE TABLE tracelink.inbox_blocks (LIKE tracelink.ledger_blocks INCLUDING DEFAULTS);
+ALTER TABLE tracelink.inbox_blocks ADD PRIMARY KEY (origin, block_no);
+COMMENT ON TABLE tracelink.inbox_blocks IS
+    'blocks received from peers ahead of their origin''s head, waiting for their predecessor';
+
+CREATE TABLE tracelink.apply_queue (
+    entry_hash   bytea PRIMARY KEY,
+    origin       text COLLATE "C" NOT NULL,
+    tx           bigint NOT NULL,
+    seq          integer NOT NULL,
+    waiting_for  bytea[] NOT NULL,
+    queued_at    timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp()
+);
+COMMENT ON TABLE tracelink.apply_queue IS
+    'verified entries from peers that take effect once the entries they depend on have';
+
+CREATE TABLE tracelink.quarantine (
+    id              bigserial PRIMARY KEY,
+    quarantined_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    source          text,
+    what            text NOT NULL CHECK (what IN ('entry', 'block')),
+    origin          text,
+    block_no        bigint,
+    tx              bigint,
+    seq             integer,
+    entry_hash      bytea,
+    reason          text NOT NULL,
+    row_data        jsonb NOT NULL
+);
+CREATE INDEX quarantine_origin ON tracelink.quarantine (origin);
+COMMENT ON TABLE tracelink.quarantine IS
+    'rows from peers that were refused, with the reason and the row as received; never applied';
+COMMENT ON COLUMN tracelink.quarantine.source IS 'the subscription (peer) the row came through';
+
+CREATE TABLE tracelink.equivocations (
+    origin        text NOT NULL,
+    block_no      bigint NOT NULL,
+    first_hash    bytea NOT NULL,
+    second_hash   bytea NOT NULL,
+    first_block   jsonb,
+    second_block  jsonb NOT NULL,
+    detected_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (origin, block_no, second_hash)
+);
+COMMENT ON TABLE tracelink.equivocations IS
+    'an origin showed two different blocks with the same number: both headers, with their signatures, are kept as evidence';
+
+CREATE TABLE tracelink.peer_connections (
+    name      text COLLATE "C" PRIMARY KEY REFERENCES tracelink.nodes (name),
+    conninfo  text NOT NULL
+);
+COMMENT ON TABLE tracelink.peer_connections IS
+    'how to reach each peer (may hold a password: superuser only, like pg_subscription.subconninfo)';
+REVOKE ALL ON tracelink.peer_connections FROM PUBLIC;
+
+-- Names of the replication objects.  A slot name is cluster-wide, so it
+-- names both ends; long names fall back to a hash.
+CREATE FUNCTION tracelink.peer_slot_name(publisher text, subscriber text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.length('tl_' || publisher || '_' || subscriber) <= 63
+                THEN 'tl_' || publisher || '_' || subscriber
+                ELSE 'tl_' || pg_catalog.md5(publisher || '/' || subscriber) END;
+COMMENT ON FUNCTION tracelink.peer_slot_name(text, text) IS
+    'name of the replication slot on "publisher" from which "subscriber" streams';
+
+CREATE FUNCTION tracelink.connect_peers(only_peer text DEFAULT NULL)
+    RETURNS TABLE (peer text, status text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    p record;
+    sub text;
+BEGIN
+    FOR p IN SELECT c.name, c.conninfo FROM tracelink.peer_connections c
+              WHERE only_peer IS NULL OR c.name = only_peer ORDER BY c.name
+    LOOP
+        peer := p.name;
+        sub := 'tracelink_from_' || p.name;
+        IF EXISTS (SELECT 1 FROM pg_subscription s
+                    WHERE s.subname = sub
+                      AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
+            status := 'subscribed';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I '
+                           'WITH (create_slot = false, slot_name = %L, copy_data = true)',
+                           sub, p.conninfo, 'tracelink_to_' || me,
+                           tracelink.peer_slot_name(p.name, me));
+        EXCEPTION WHEN OTHERS THEN
+            status := 'unreachable: ' || SQLERRM;
+            RETURN NEXT;
+            CONTINUE;
+        END;
+        -- No tables means the peer has not published for us yet: undo,
+        -- without touching a slot on the peer.
+        IF NOT EXISTS (SELECT 1 FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+                        WHERE s.subname = sub) THEN
+            EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', sub);
+            EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
+            EXECUTE format('DROP SUBSCRIPTION %I', sub);
+            status := 'waiting for the peer to add this node';
+        ELSE
+            status := 'subscribed';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF only_peer IS NOT NULL AND NOT FOUND AND peer IS NULL THEN
+        RAISE EXCEPTION 'unknown peer "%"', only_peer USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink.connect_peers(text) IS
+    'subscribes to every peer (or one) that has published for this node and is not subscribed yet; returns each peer''s status';
+
+CREATE PROCEDURE tracelink.add_peer(name text, conninfo text, public_key bytea)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    peer text := add_peer.name;
+    login text := 'tracelink_peer_' || add_peer.name;
+    s record;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Run SELECT tracelink.init_node(''name'') first.';
+    END IF;
+    IF peer IS NULL OR peer !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        RAISE EXCEPTION 'invalid node name "%"', peer
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';
+    END IF;
+    IF peer = me THEN
+        RAISE EXCEPTION 'a node cannot be its own peer' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF add_peer.public_key IS NULL OR pg_catalog.length(add_peer.public_key) <> 32 THEN
+        RAISE EXCEPTION 'the public key of peer "%" must be 32 bytes', peer
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Pin the key the peer''s tracelink.init_node() returned, obtained out of band.';
+    END IF;
+    IF add_peer.conninfo IS NULL OR add_peer.conninfo = '' THEN
+        RAISE EXCEPTION 'a connection string for peer "%" is required', peer
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tracelink.nodes n WHERE n.name = peer) THEN
+        RAISE EXCEPTION 'node "%" is already known', peer USING ERRCODE = 'duplicate_object';
+    END IF;
+
+    INSERT INTO tracelink.nodes (name, public_key) VALUES (peer, add_peer.public_key);
+    INSERT INTO tracelink.peer_connections (name, conninfo) VALUES (peer, add_peer.conninfo);
+
+    -- the login the peer replicates with: reads the two ledger tables, nothing else
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = login) THEN
+        EXECUTE format('CREATE ROLE %I LOGIN REPLICATION', login);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA tracelink TO %I', login);
+    EXECUTE format('GRANT SELECT ON tracelink.ledger_entries, tracelink.ledger_blocks TO %I', login);
+
+    -- what the peer receives: this node's blocks, and its entries meant for the peer
+    EXECUTE format('CREATE PUBLICATION %I FOR TABLE '
+                   'tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
+                   'tracelink.ledger_blocks WHERE (origin = %L) '
+                   'WITH (publish = ''insert'')',
+                   'tracelink_to_' || peer, me, peer, me);
+    COMMIT;
+
+    -- the slot the peer streams from, created once the publication exists
+    PERFORM pg_catalog.pg_create_logical_replication_slot(tracelink.peer_slot_name(me, peer), 'pgoutput');
+    COMMIT;
+
+    FOR s IN SELECT * FROM tracelink.connect_peers(peer) LOOP
+        RAISE NOTICE 'peer "%": %', s.peer, s.status;
+    END LOOP;
+END
+$$;
+COMMENT ON PROCEDURE tracelink.add_peer(text, text, bytea) IS
+    'adds a peer: pins its public key, publishes this node''s rows for it (with a replication slot and a least-privilege login), and subscribes to it if it has already added this node';
+
+CREATE PROCEDURE tracelink.remove_peer(name text)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    peer text := remove_peer.name;
+    sub text := 'tracelink_from_' || remove_peer.name;
+    slot text;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = peer) THEN
+        RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
+    END IF;
+    slot := tracelink.peer_slot_name(me, peer);
+    IF EXISTS (SELECT 1 FROM pg_subscription s WHERE s.subname = sub
+                  AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
+        EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', sub);
+        EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
+        EXECUTE format('DROP SUBSCRIPTION %I', sub);
+    END IF;
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I', 'tracelink_to_' || peer);
+    DELETE FROM tracelink.peer_connections c WHERE c.name = peer;
+    BEGIN
+        EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I',
+                       'tracelink_peer_' || peer);
+        EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', 'tracelink_peer_' || peer);
+    EXCEPTION WHEN undefined_object THEN
+        NULL;
+    END;
+    COMMIT;
+    -- the peer's slot here: stop its walsender, then drop it
+    PERFORM pg_catalog.pg_terminate_backend(active_pid)
+       FROM pg_catalog.pg_replication_slots WHERE slot_name = slot AND active_pid IS NOT NULL;
+    PERFORM pg_catalog.pg_drop_replication_slot(slot_name)
+       FROM pg_catalog.pg_replication_slots WHERE slot_name = slot AND NOT active;
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE tracelink.remove_peer(text) IS
+    'stops replicating with a peer (subscription, publication, slot, login grants); its blocks stay in the ledger and still verify against its pinned key';
+
+-- Views
+
+CREATE VIEW tracelink.peers AS
+SELECT n.name,
+       n.public_key AS pinned_key,
+       h.signer_key AS current_key,
+       n.added_at,
+       pub.pubname IS NOT NULL AS publishing,
+       coalesce(slot.active, false) AS peer_streaming,
+       coalesce(sub.subenabled, false) AS subscribed,
+       st.pid IS NOT NULL AS receiving,
+       st.last_msg_receipt_time AS last_message_at,
+       CASE
+           WHEN c.name IS NULL THEN 'removed'
+           WHEN sub.oid IS NULL THEN 'waiting for the peer'
+           WHEN NOT sub.subenabled THEN 'disabled'
+           WHEN st.pid IS NULL THEN 'down'
+           ELSE 'streaming'
+       END AS status
+  FROM tracelink.nodes n
+  LEFT JOIN tracelink.peer_connections c ON c.name = n.name
+  LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
+  LEFT JOIN pg_catalog.pg_publication pub ON pub.pubname = 'tracelink_to_' || n.name
+  LEFT JOIN pg_catalog.pg_replication_slots slot
+         ON slot.slot_name = tracelink.peer_slot_name(tracelink.node_name(), n.name)
+  LEFT JOIN pg_catalog.pg_subscription sub
+         ON sub.subname = 'tracelink_from_' || n.name
+        AND sub.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
+  LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = sub.oid AND st.relid IS NULL
+ WHERE NOT n.is_local;
+COMMENT ON VIEW tracelink.peers IS
+    'each peer: pinned and current key, whether this node publishes to it, whether it streams from this node, whether this node receives from it';
+
+CREATE VIEW tracelink.sync_status AS
+SELECT n.name AS peer,
+       h.block_no AS last_block,
+       h.tree_size AS entries,
+       b.sealed_at AS last_block_sealed_at,
+       h.applied_at AS last_block_applied_at,
+       h.applied_at - b.sealed_at AS lag,
+       (SELECT count(*) FROM tracelink.inbox_blocks i WHERE i.origin = n.name) AS parked_blocks,
+       (SELECT count(*) FROM tracelink.inbox_entries i WHERE i.origin = n.name) AS parked_entries,
+       (SELECT count(*) FROM tracelink.apply_queue q WHERE q.origin = n.name) AS waiting_entries,
+       (SELECT count(*) FROM tracelink.quarantine q
+         WHERE q.origin = n.name OR q.source = 'tracelink_from_' || n.name) AS quarantined,
+       (SELECT count(*) FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocations
+  FROM tracelink.nodes n
+  LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
+  LEFT JOIN tracelink.ledger_blocks b ON b.origin = n.name AND b.block_no = h.block_no
+ WHERE NOT n.is_local;
+COMMENT ON VIEW tracelink.sync_status IS
+    'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen';
+
+CREATE VIEW tracelink.quarantined AS
+SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, reason
+  FROM tracelink.quarantine;
+COMMENT ON VIEW tracelink.quarantined IS 'refused rows from peers and why (the rows themselves: tracelink.quarantine.row_data)';
+
+-- Convergence
+
+CREATE FUNCTION tracelink.state_digest() RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT tracelink.digest(jsonb_build_object(
+    'heads', (SELECT coalesce(jsonb_agg(jsonb_build_array(origin, block_no, encode(block_hash, 'hex'), tree_size)
+                                        ORDER BY origin), '[]')
+                FROM tracelink.ledger_heads),
+    'nodes', (SELECT coalesce(jsonb_agg(jsonb_build_array(name, encode(public_key, 'hex')) ORDER BY name), '[]')
+                FROM tracelink.nodes)
+))
+$$;
+COMMENT ON FUNCTION tracelink.state_digest() IS
+    'SHA-256 of the canonical projected state shared by the group; nodes holding the same entries have the same digest';
+
+GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply_queue,
+                tracelink.quarantine, tracelink.equivocations, tracelink.peers,
+                tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.state_digest() TO tracelink_reader;

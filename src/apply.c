@@ -1,0 +1,910 @@
+/*-------------------------------------------------------------------------
+ *
+ * apply.c
+ *	  Ledger rows arriving from peers by logical replication.
+ *
+ * The apply worker inserts a peer's ledger_entries and ledger_blocks rows;
+ * an ENABLE ALWAYS trigger hands each to this file, which writes it itself
+ * (or not) and always tells the executor to skip the row.  Nothing here may
+ * stop replication: an ERROR in the apply worker would make it retry the
+ * same row forever, so every row is handled in a subtransaction and anything
+ * wrong with it - bad signature, broken chain, unknown or impersonated
+ * origin, replay, malformed content, even an unexpected error - lands in
+ * tracelink.quarantine with the reason, and replication goes on.
+ *
+ * A block is verified on its own (chain link, key, hash, signature, Merkle
+ * roots, tree head) against the origin's head and applied; a block ahead of
+ * the head waits in inbox_blocks for its predecessor.  An entry is applied
+ * once its block is: its hash must follow from its content and be the hash
+ * the block sealed at its position.  Entries reach us before their block
+ * within a streamed transaction, so they wait in memory; whatever is still
+ * waiting at commit (initial table sync copies entries and blocks
+ * separately) goes to inbox_entries.  Entries addressed to other nodes never
+ * reach us, which is why blocks must verify without their entries.
+ *
+ * Locking: the first row of a transaction takes the apply lock (pg_extension
+ * object, subid 2), so that the table-sync workers of the two ledger tables
+ * and the main apply worker see each other's parked rows.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tracelink.h"
+
+#include "access/genam.h"
+#include "access/htup_details.h"
+#include "access/table.h"
+#include "access/xact.h"
+#include "catalog/pg_collation.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "replication/worker_internal.h"
+#include "storage/lmgr.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/fmgroids.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/resowner.h"
+#include "utils/snapmgr.h"
+
+/* A block as received */
+typedef struct TlBlock
+{
+	TlBlockHeader h;
+	uint8	   *entry_hashes;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+} TlBlock;
+
+/* This transaction's apply state, in TopTransactionContext */
+typedef struct ApplyState
+{
+	char	   *local_node;
+	char	   *source;			/* subscription the rows came through */
+	List	   *waiting_entries;	/* TlEntry *, waiting for their block */
+	TlRowWriter *entries;
+	TlRowWriter *blocks;
+	TlRowWriter *heads;
+} ApplyState;
+
+static ApplyState *apply_state = NULL;
+
+static void apply_xact_callback(XactEvent event, void *arg);
+static void apply_block_and_successors(TlBlock *b);
+
+void
+tl_apply_init(void)
+{
+	RegisterXactCallback(apply_xact_callback, NULL);
+}
+
+/* ----------------------------------------------------------------
+ * State, writers, lock
+ * ----------------------------------------------------------------
+ */
+
+static TlRowWriter *
+open_writer(const char *relname)
+{
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	TlRowWriter *w;
+
+	/* owned by the top transaction: subtransactions come and go around it */
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		w = tl_writer_open(tl_relid(relname));
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save;
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	return w;
+}
+
+static ApplyState *
+state(void)
+{
+	MemoryContext old;
+
+	if (apply_state != NULL)
+		return apply_state;
+
+	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
+					   2, ExclusiveLock);
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	apply_state = palloc0(sizeof(ApplyState));
+	apply_state->local_node = tl_local_node();
+	apply_state->source = MySubscription ? pstrdup(MySubscription->name) : NULL;
+	MemoryContextSwitchTo(old);
+	apply_state->entries = open_writer("ledger_entries");
+	apply_state->blocks = open_writer("ledger_blocks");
+	apply_state->heads = open_writer("ledger_heads");
+	return apply_state;
+}
+
+/* ----------------------------------------------------------------
+ * Decoding and encoding rows
+ * ----------------------------------------------------------------
+ */
+
+static bool
+fixed_bytea(HeapTuple tup, TupleDesc desc, int attnum, uint8 *out, int len)
+{
+	bool		isnull;
+	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
+	bytea	   *b;
+
+	if (isnull)
+		return false;
+	b = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(b) != len)
+		return false;
+	memcpy(out, VARDATA_ANY(b), len);
+	return true;
+}
+
+/*
+ * Decode a ledger_blocks (or inbox_blocks) row; returns why it cannot be a
+ * block, or NULL.
+ */
+static const char *
+decode_block(HeapTuple tup, TupleDesc desc, TlBlock *b)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *hashes;
+
+	memset(b, 0, sizeof(*b));
+	d = heap_getattr(tup, BLOCK_ORIGIN + 1, desc, &isnull);
+	if (isnull || strlen(TextDatumGetCString(d)) >= NAMEDATALEN)
+		return "block has no valid origin";
+	strlcpy(b->h.origin, TextDatumGetCString(d), NAMEDATALEN);
+	b->h.block_no = DatumGetInt64(heap_getattr(tup, BLOCK_NO + 1, desc, &isnull));
+	b->h.tx = DatumGetInt64(heap_getattr(tup, BLOCK_TX + 1, desc, &isnull));
+	b->h.entry_count = DatumGetInt32(heap_getattr(tup, BLOCK_ENTRY_COUNT + 1, desc, &isnull));
+	b->h.tree_size = DatumGetInt64(heap_getattr(tup, BLOCK_TREE_SIZE + 1, desc, &isnull));
+	b->h.sealed_at = DatumGetTimestampTz(heap_getattr(tup, BLOCK_SEALED_AT + 1, desc, &isnull));
+	if (!fixed_bytea(tup, desc, BLOCK_ENTRIES_ROOT + 1, b->h.entries_root, TL_HASH_LEN) ||
+		!fixed_bytea(tup, desc, BLOCK_TREE_ROOT + 1, b->h.tree_root, TL_HASH_LEN) ||
+		!fixed_bytea(tup, desc, BLOCK_PREV_HASH + 1, b->h.prev_hash, TL_HASH_LEN) ||
+		!fixed_bytea(tup, desc, BLOCK_SIGNER_KEY + 1, b->h.signer_key, TL_ED25519_PK_LEN) ||
+		!fixed_bytea(tup, desc, BLOCK_HASH + 1, b->block_hash, TL_HASH_LEN) ||
+		!fixed_bytea(tup, desc, BLOCK_SIGNATURE + 1, b->signature, TL_ED25519_SIG_LEN))
+		return "a hash, key or signature of the block has the wrong length";
+	heap_getattr(tup, BLOCK_NEXT_KEY + 1, desc, &isnull);
+	b->h.has_next_key = !isnull;
+	if (b->h.has_next_key &&
+		!fixed_bytea(tup, desc, BLOCK_NEXT_KEY + 1, b->h.next_key, TL_ED25519_PK_LEN))
+		return "next_key of the block has the wrong length";
+	if (b->h.entry_count < 0)
+		return "entry_count is negative";
+	d = heap_getattr(tup, BLOCK_ENTRY_HASHES + 1, desc, &isnull);
+	if (isnull)
+		return "block has no entry hashes";
+	hashes = DatumGetByteaPP(d);
+	if (VARSIZE_ANY_EXHDR(hashes) != (size_t) b->h.entry_count * TL_HASH_LEN)
+		return "entry_hashes does not hold entry_count hashes";
+	b->entry_hashes = palloc((size_t) Max(b->h.entry_count, 1) * TL_HASH_LEN);
+	memcpy(b->entry_hashes, VARDATA_ANY(hashes), VARSIZE_ANY_EXHDR(hashes));
+	return NULL;
+}
+
+/* a row as jsonb, for the quarantine */
+static Datum
+row_jsonb(HeapTuple tup, TupleDesc desc)
+{
+	Datum		composite = heap_copy_tuple_as_datum(tup, desc);
+	Datum		json = DirectFunctionCall1(row_to_json, composite);
+
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+}
+
+static Datum
+entry_jsonb(const TlEntry *e)
+{
+	JcsValue   *o = jcs_make_object(8);
+	JcsValue   *deps = jcs_make_array(e->ndeps);
+	char		hex[2 * TL_HASH_LEN + 1];
+	StringInfoData s;
+	int			i;
+
+	jcs_object_put(o, "origin", jcs_make_string(e->origin, strlen(e->origin)));
+	jcs_object_put(o, "tx", jcs_make_number((double) e->tx));
+	jcs_object_put(o, "seq", jcs_make_number((double) e->seq));
+	jcs_object_put(o, "kind", jcs_make_string(e->kind, strlen(e->kind)));
+	jcs_object_put(o, "payload", jcs_make_string(e->payload, e->payload_len));
+	for (i = 0; i < e->ndeps; i++)
+	{
+		tl_hex_encode(e->deps + i * TL_HASH_LEN, TL_HASH_LEN, hex);
+		jcs_array_append(deps, jcs_make_string(hex, strlen(hex)));
+	}
+	jcs_object_put(o, "deps", deps);
+	if (e->audience)
+	{
+		JcsValue   *aud = jcs_make_array(e->naudience);
+
+		for (i = 0; i < e->naudience; i++)
+			jcs_array_append(aud, jcs_make_string(e->audience[i], strlen(e->audience[i])));
+		jcs_object_put(o, "audience", aud);
+	}
+	tl_hex_encode(e->hash, TL_HASH_LEN, hex);
+	jcs_object_put(o, "entry_hash", jcs_make_string(hex, strlen(hex)));
+	jcs_object_sort(o);
+	initStringInfo(&s);
+	jcs_serialize(&s, o);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+}
+
+static Datum
+block_jsonb(const TlBlock *b)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	tl_block_json(&s, &b->h, b->block_hash, b->signature, b->entry_hashes);
+	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+}
+
+/* ----------------------------------------------------------------
+ * Quarantine
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Record a rejected row with its reason.  Identifying columns may be
+ * unknown (NULL) when the row could not even be decoded.
+ */
+static void
+quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
+		   int32 *seq, const uint8 *entry_hash, const char *reason, Datum row)
+{
+	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID,
+	BYTEAOID, TEXTOID, JSONBOID};
+	Datum		values[9];
+	char		nulls[9];
+	const char *source = apply_state ? apply_state->source : NULL;
+
+	memset(nulls, ' ', sizeof(nulls));
+	values[0] = source ? CStringGetTextDatum(source) : (Datum) 0;
+	nulls[0] = source ? ' ' : 'n';
+	values[1] = CStringGetTextDatum(what);
+	values[2] = origin ? CStringGetTextDatum(origin) : (Datum) 0;
+	nulls[2] = origin ? ' ' : 'n';
+	values[3] = block_no ? Int64GetDatum(*block_no) : (Datum) 0;
+	nulls[3] = block_no ? ' ' : 'n';
+	values[4] = tx ? Int64GetDatum(*tx) : (Datum) 0;
+	nulls[4] = tx ? ' ' : 'n';
+	values[5] = seq ? Int32GetDatum(*seq) : (Datum) 0;
+	nulls[5] = seq ? ' ' : 'n';
+	values[6] = entry_hash ? PointerGetDatum(tl_bytea_from(entry_hash, TL_HASH_LEN)) : (Datum) 0;
+	nulls[6] = entry_hash ? ' ' : 'n';
+	values[7] = CStringGetTextDatum(reason);
+	values[8] = row;
+
+	SPI_connect();
+	if (SPI_execute_with_args("INSERT INTO tracelink.quarantine"
+							  " (source, what, origin, block_no, tx, seq, entry_hash, reason, row_data)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+							  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record a quarantined row");
+	SPI_finish();
+	ereport(LOG,
+			(errmsg("tracelink quarantined a %s from origin \"%s\": %s",
+					what, origin ? origin : "?", reason)));
+}
+
+static void
+quarantine_block(const TlBlock *b, const char *reason)
+{
+	quarantine("block", b->h.origin, (int64 *) &b->h.block_no, (int64 *) &b->h.tx,
+			   NULL, NULL, reason, block_jsonb(b));
+}
+
+static void
+quarantine_entry(const TlEntry *e, const char *reason)
+{
+	quarantine("entry", e->origin, NULL, (int64 *) &e->tx, (int32 *) &e->seq,
+			   e->hash, reason, entry_jsonb(e));
+}
+
+/* ----------------------------------------------------------------
+ * Lookups (SnapshotSelf: committed rows and this transaction's own)
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * The applied block of (origin, tx), or of (origin, block_no) when tx < 0.
+ */
+static bool
+find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
+{
+	Relation	rel = table_open(tl_relid("ledger_blocks"), AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], BLOCK_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(origin));
+	keys[0].sk_collation = C_COLLATION_OID;
+	if (tx >= 0)
+	{
+		ScanKeyInit(&keys[1], BLOCK_TX + 1, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(tx));
+		scan = systable_beginscan(rel, tl_relid("ledger_blocks_tx"), true,
+								  SnapshotSelf, 2, keys);
+	}
+	else
+	{
+		ScanKeyInit(&keys[1], BLOCK_NO + 1, BTEqualStrategyNumber, F_INT8EQ,
+					Int64GetDatum(block_no));
+		scan = systable_beginscan(rel, tl_relid("ledger_blocks_pkey"), true,
+								  SnapshotSelf, 2, keys);
+	}
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = decode_block(tup, RelationGetDescr(rel), out) == NULL;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+static bool
+entry_present(const char *origin, int64 tx, int32 seq)
+{
+	Relation	rel = table_open(tl_relid("ledger_entries"), AccessShareLock);
+	ScanKeyData keys[3];
+	SysScanDesc scan;
+	bool		found;
+
+	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
+	keys[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(tx));
+	ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(seq));
+	scan = systable_beginscan(rel, tl_relid("ledger_entries_pkey"), true,
+							  SnapshotSelf, 3, keys);
+	found = HeapTupleIsValid(systable_getnext(scan));
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* the pinned genesis key of a peer; false if the origin is not a peer */
+static bool
+peer_key(const char *origin, uint8 *key)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		found = false;
+
+	args[0] = CStringGetTextDatum(origin);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT public_key FROM tracelink.nodes WHERE name = $1 AND NOT is_local",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up node \"%s\"", origin);
+	if (SPI_processed > 0)
+		found = fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, key,
+							TL_ED25519_PK_LEN);
+	SPI_finish();
+	return found;
+}
+
+/*
+ * Why a row of `origin` must not be accepted through this subscription, or
+ * NULL.  Each peer publishes only its own rows: anything else is a forgery
+ * or a relay.
+ */
+static const char *
+origin_problem(const char *origin, uint8 *pinned_key)
+{
+	ApplyState *st = state();
+
+	if (!tl_valid_node_name(origin))
+		return "origin is not a valid node name";
+	if (st->local_node && strcmp(origin, st->local_node) == 0)
+		return "row claims to come from this node";
+	if (!peer_key(origin, pinned_key))
+		return "origin is not a known peer (no pinned key)";
+	if (st->source &&
+		strcmp(st->source, psprintf("tracelink_from_%s", origin)) != 0)
+		return psprintf("row of origin \"%s\" arrived through subscription \"%s\", which carries only its own peer's rows",
+						origin, st->source);
+	return NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Blocks
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Check a block that should follow the head; returns why not, or NULL.
+ * On success `frontier` has been extended to the block's tree.
+ */
+static const char *
+check_block(const TlBlock *b, bool have_head, const TlHead *head,
+			const uint8 *pinned_key, TlMerkleFrontier *frontier)
+{
+	static const uint8 zero[TL_HASH_LEN] = {0};
+	uint8		computed[TL_HASH_LEN];
+	uint8		entries_root[TL_HASH_LEN];
+	uint8		tree_root[TL_HASH_LEN];
+
+	if (memcmp(b->h.prev_hash, have_head ? head->block_hash : zero, TL_HASH_LEN) != 0)
+		return "block does not link to the origin's previous block (broken chain)";
+	if (memcmp(b->h.signer_key, have_head ? head->signer_key : pinned_key,
+			   TL_ED25519_PK_LEN) != 0)
+		return "block is signed by a key that is not the origin's current key";
+	tl_block_hash(&b->h, computed);
+	if (memcmp(computed, b->block_hash, TL_HASH_LEN) != 0)
+		return "block hash does not match the block header";
+	if (!tl_ed25519_verify(b->h.signer_key, b->block_hash, TL_HASH_LEN, b->signature))
+		return "signature does not verify with the origin's key";
+	if (have_head)
+		*frontier = head->frontier;
+	else
+		tl_frontier_init(frontier);
+	tl_extend_tree(frontier, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
+	if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
+		return "entries_root is not the Merkle root of the block's entry hashes";
+	if ((uint64) b->h.tree_size != frontier->size ||
+		memcmp(tree_root, b->h.tree_root, TL_HASH_LEN) != 0)
+		return "tree head (tree_size, tree_root) does not follow from the origin's tree";
+	return NULL;
+}
+
+/*
+ * A block whose number is already taken: the same block again, or a
+ * different one (equivocation, recorded as evidence).
+ */
+static void
+reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char *where)
+{
+	if (memcmp(stored_hash, b->block_hash, TL_HASH_LEN) == 0)
+	{
+		quarantine_block(b, psprintf("replayed block: block " INT64_FORMAT " of \"%s\" is already %s",
+									 b->h.block_no, b->h.origin, where));
+		return;
+	}
+	{
+		Oid			types[4] = {TEXTOID, INT8OID, BYTEAOID, JSONBOID};
+		Datum		args[4];
+
+		args[0] = CStringGetTextDatum(b->h.origin);
+		args[1] = Int64GetDatum(b->h.block_no);
+		args[2] = PointerGetDatum(tl_bytea_from(stored_hash, TL_HASH_LEN));
+		args[3] = block_jsonb(b);
+		SPI_connect();
+		if (SPI_execute_with_args("INSERT INTO tracelink.equivocations"
+								  " (origin, block_no, first_hash, second_hash, first_block, second_block)"
+								  " SELECT $1, $2, $3, decode($4->>'block_hash', 'hex'),"
+								  "        coalesce((SELECT to_jsonb(b) - 'entry_hashes' FROM tracelink.ledger_blocks b"
+								  "                   WHERE b.origin = $1 AND b.block_no = $2),"
+								  "                 (SELECT to_jsonb(b) - 'entry_hashes' FROM tracelink.inbox_blocks b"
+								  "                   WHERE b.origin = $1 AND b.block_no = $2)),"
+								  "        $4 - 'entry_hashes'",
+								  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
+			elog(ERROR, "could not record an equivocation");
+		SPI_finish();
+	}
+	quarantine_block(b, psprintf("equivocation: origin \"%s\" shows two different blocks numbered " INT64_FORMAT,
+								 b->h.origin, b->h.block_no));
+}
+
+/*
+ * Park a block that is ahead of its origin's head.
+ */
+static void
+park_block(const TlBlock *b)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	TlRowWriter *w;
+
+	args[0] = CStringGetTextDatum(b->h.origin);
+	args[1] = Int64GetDatum(b->h.block_no);
+	SPI_connect();
+	if (SPI_execute_with_args("SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up parked blocks");
+	if (SPI_processed > 0)
+	{
+		uint8		parked[TL_HASH_LEN];
+
+		fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, parked, TL_HASH_LEN);
+		SPI_finish();
+		reject_known_block_number(b, parked, "waiting for its predecessor");
+		return;
+	}
+	SPI_finish();
+	w = tl_writer_open(tl_relid("inbox_blocks"));
+	tl_write_block(w, &b->h, b->entry_hashes, b->block_hash, b->signature);
+	tl_writer_close(w);
+}
+
+/*
+ * Take the parked block that follows the origin's head out of the inbox.
+ */
+static bool
+unpark_block(const char *origin, int64 block_no, TlBlock *b)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	bool		found = false;
+	MemoryContext caller = CurrentMemoryContext;
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(block_no);
+	SPI_connect();
+	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
+							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not take a block from the inbox");
+	if (SPI_processed > 0)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		const char *problem = decode_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, b);
+
+		MemoryContextSwitchTo(old);
+		found = problem == NULL;
+	}
+	SPI_finish();
+	return found;
+}
+
+/* ----------------------------------------------------------------
+ * Entries
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Why an entry cannot be the entry its block sealed at its position, or
+ * NULL.  May raise on content so broken that checking it fails; the caller's
+ * subtransaction turns that into a quarantine too.
+ */
+static const char *
+check_entry(const TlEntry *e, const TlBlock *b)
+{
+	ApplyState *st = state();
+	uint8		computed[TL_HASH_LEN];
+	int			canon_len;
+	char	   *canon;
+	int			i;
+
+	if (e->seq < 0 || e->seq >= b->h.entry_count)
+		return "seq is outside its block";
+	if (!tl_valid_kind(e->kind))
+		return "kind is not a valid entry kind";
+	for (i = 1; i < e->ndeps; i++)
+		if (memcmp(e->deps + (i - 1) * TL_HASH_LEN, e->deps + i * TL_HASH_LEN, TL_HASH_LEN) >= 0)
+			return "deps are not sorted and unique";
+	if (e->audience != NULL)
+	{
+		bool		for_us = false;
+
+		for (i = 0; i < e->naudience; i++)
+			for_us |= st->local_node && strcmp(e->audience[i], st->local_node) == 0;
+		if (!for_us)
+			return "entry is not addressed to this node";
+	}
+	canon = jcs_canonical_text(e->payload, e->payload_len, &canon_len);
+	if (canon_len != e->payload_len || memcmp(canon, e->payload, canon_len) != 0)
+		return "payload is not RFC 8785 canonical JSON";
+	tl_entry_hash(e, computed);
+	if (memcmp(computed, e->hash, TL_HASH_LEN) != 0)
+		return "entry hash does not match the entry's content";
+	if (memcmp(e->hash, b->entry_hashes + (size_t) e->seq * TL_HASH_LEN, TL_HASH_LEN) != 0)
+		return "entry is not the one its block sealed at this position";
+	if (entry_present(e->origin, e->tx, e->seq))
+		return "replayed entry: it is already in the ledger";
+	return NULL;
+}
+
+/*
+ * Check and apply an entry whose block is applied.
+ */
+static void
+apply_entry(const TlEntry *e, const TlBlock *b)
+{
+	const char *problem = check_entry(e, b);
+
+	if (problem)
+	{
+		quarantine_entry(e, problem);
+		return;
+	}
+	tl_write_entry(state()->entries, e);
+	tl_project_entry(e, false);
+}
+
+static TlEntry *
+copy_entry(const TlEntry *e, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TlEntry    *c = palloc(sizeof(TlEntry));
+	int			i;
+
+	*c = *e;
+	c->origin = pstrdup(e->origin);
+	c->kind = pstrdup(e->kind);
+	c->payload = pnstrdup(e->payload, e->payload_len);
+	if (e->ndeps > 0)
+	{
+		c->deps = palloc((size_t) e->ndeps * TL_HASH_LEN);
+		memcpy(c->deps, e->deps, (size_t) e->ndeps * TL_HASH_LEN);
+	}
+	if (e->audience)
+	{
+		c->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+		for (i = 0; i < e->naudience; i++)
+			c->audience[i] = pstrdup(e->audience[i]);
+	}
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/*
+ * Apply every waiting entry of a block just applied: those waiting in
+ * memory since earlier in this transaction, then those parked in the inbox
+ * by earlier transactions.
+ */
+static void
+apply_waiting_entries(const TlBlock *b)
+{
+	ApplyState *st = state();
+	ListCell   *lc;
+	List	   *still = NIL;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
+	SPITupleTable *tuptable;
+	uint64		n;
+
+	foreach(lc, st->waiting_entries)
+	{
+		TlEntry    *e = lfirst(lc);
+
+		if (strcmp(e->origin, b->h.origin) == 0 && e->tx == b->h.tx)
+			apply_entry(e, b);
+		else
+			still = lappend(still, e);
+	}
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		st->waiting_entries = list_copy(still);
+		MemoryContextSwitchTo(old);
+	}
+
+	args[0] = CStringGetTextDatum(b->h.origin);
+	args[1] = Int64GetDatum(b->h.tx);
+	SPI_connect();
+	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
+							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not take entries from the inbox");
+	tuptable = SPI_tuptable;
+	n = SPI_processed;
+	for (i = 0; i < n; i++)
+	{
+		TlEntry		e;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		tl_read_entry(tuptable->vals[i], tuptable->tupdesc, &e);
+		MemoryContextSwitchTo(old);
+		apply_entry(&e, b);
+	}
+	SPI_finish();
+}
+
+/* ----------------------------------------------------------------
+ * Receiving rows
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Apply a block known to follow its origin's head, and then any parked
+ * blocks that now follow it.
+ */
+static void
+apply_block_and_successors(TlBlock *b)
+{
+	ApplyState *st = state();
+	Relation	heads = table_open(tl_relid("ledger_heads"), RowExclusiveLock);
+	uint8		pinned[TL_ED25519_PK_LEN];
+	TlBlock		next;
+
+	for (;;)
+	{
+		TlHead		head;
+		bool		have_head = tl_read_head(heads, SnapshotSelf, b->h.origin, &head);
+		TlMerkleFrontier frontier;
+		const char *problem;
+
+		if (!peer_key(b->h.origin, pinned))
+			problem = "origin is not a known peer (no pinned key)";
+		else
+			problem = check_block(b, have_head, &head, pinned, &frontier);
+		if (problem)
+		{
+			quarantine_block(b, problem);
+			break;
+		}
+
+		tl_write_block(st->blocks, &b->h, b->entry_hashes, b->block_hash, b->signature);
+		head.block_no = b->h.block_no;
+		memcpy(head.block_hash, b->block_hash, TL_HASH_LEN);
+		head.tree_size = b->h.tree_size;
+		head.frontier = frontier;
+		memcpy(head.signer_key, b->h.has_next_key ? b->h.next_key : b->h.signer_key,
+			   TL_ED25519_PK_LEN);
+		tl_write_head(st->heads, b->h.origin, &head, have_head, SnapshotSelf);
+		CommandCounterIncrement();
+
+		apply_waiting_entries(b);
+
+		if (!unpark_block(b->h.origin, b->h.block_no + 1, &next))
+			break;
+		b = &next;
+	}
+	table_close(heads, NoLock);
+}
+
+static void
+receive_block(HeapTuple tup, TupleDesc desc)
+{
+	TlBlock		b;
+	const char *problem = decode_block(tup, desc, &b);
+	uint8		pinned[TL_ED25519_PK_LEN];
+	Relation	heads;
+	TlHead		head;
+	bool		have_head;
+	int64		expected;
+
+	if (problem == NULL)
+		problem = origin_problem(b.h.origin, pinned);
+	if (problem)
+	{
+		quarantine("block", b.h.origin[0] ? b.h.origin : NULL, NULL, NULL, NULL, NULL,
+				   problem, row_jsonb(tup, desc));
+		return;
+	}
+
+	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	have_head = tl_read_head(heads, SnapshotSelf, b.h.origin, &head);
+	table_close(heads, AccessShareLock);
+	expected = have_head ? head.block_no + 1 : 0;
+
+	if (b.h.block_no < expected)
+	{
+		TlBlock		stored;
+
+		if (find_block(b.h.origin, -1, b.h.block_no, &stored))
+			reject_known_block_number(&b, stored.block_hash, "in the ledger");
+		else
+			quarantine_block(&b, "block number is below the origin's head but no such block is stored");
+		return;
+	}
+	if (b.h.block_no > expected)
+	{
+		park_block(&b);
+		return;
+	}
+	apply_block_and_successors(&b);
+}
+
+static void
+receive_entry(HeapTuple tup, TupleDesc desc)
+{
+	ApplyState *st = state();
+	TlEntry		e;
+	TlBlock		b;
+	uint8		pinned[TL_ED25519_PK_LEN];
+	const char *problem;
+
+	tl_read_entry(tup, desc, &e);
+	problem = origin_problem(e.origin, pinned);
+	if (problem)
+	{
+		quarantine("entry", e.origin, NULL, &e.tx, &e.seq, e.hash, problem,
+				   row_jsonb(tup, desc));
+		return;
+	}
+	if (find_block(e.origin, e.tx, -1, &b))
+	{
+		apply_entry(&e, &b);
+		return;
+	}
+	/* its block comes later: wait */
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		st->waiting_entries = lappend(st->waiting_entries,
+									  copy_entry(&e, TopTransactionContext));
+		MemoryContextSwitchTo(old);
+	}
+}
+
+/*
+ * Entry point from the ledger tables' BEFORE INSERT trigger, in the apply
+ * worker.  Returns NULL: the row is written here or not at all.
+ */
+HeapTuple
+tl_apply_incoming(TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	HeapTuple	tup = trigdata->tg_trigtuple;
+	TupleDesc	desc = RelationGetDescr(rel);
+	bool		is_block = RelationGetRelid(rel) == tl_relid("ledger_blocks");
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	state();
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		if (is_block)
+			receive_block(tup, desc);
+		else
+			receive_entry(tup, desc);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
+				   psprintf("row could not be processed: %s", edata->message),
+				   row_jsonb(tup, desc));
+	}
+	PG_END_TRY();
+	return NULL;
+}
+
+/*
+ * At commit, entries still waiting for their block go to the inbox, and
+ * the writers are closed.
+ */
+static void
+apply_xact_callback(XactEvent event, void *arg)
+{
+	ListCell   *lc;
+
+	if (apply_state == NULL)
+		return;
+	if (event == XACT_EVENT_PRE_COMMIT)
+	{
+		if (apply_state->waiting_entries != NIL)
+		{
+			TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
+
+			foreach(lc, apply_state->waiting_entries)
+				tl_write_entry(w, lfirst(lc));
+			tl_writer_close(w);
+		}
+		tl_writer_close(apply_state->entries);
+		tl_writer_close(apply_state->blocks);
+		tl_writer_close(apply_state->heads);
+		apply_state = NULL;
+	}
+	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
+			 event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
+		apply_state = NULL;
+}
