@@ -89,28 +89,6 @@ tl_apply_init(void)
  * ----------------------------------------------------------------
  */
 
-static TlRowWriter *
-open_writer(const char *relname)
-{
-	ResourceOwner save = CurrentResourceOwner;
-	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-	TlRowWriter *w;
-
-	/* owned by the top transaction: subtransactions come and go around it */
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	PG_TRY();
-	{
-		w = tl_writer_open(tl_relid(relname));
-	}
-	PG_FINALLY();
-	{
-		CurrentResourceOwner = save;
-		MemoryContextSwitchTo(old);
-	}
-	PG_END_TRY();
-	return w;
-}
-
 static ApplyState *
 state(void)
 {
@@ -126,9 +104,9 @@ state(void)
 	apply_state->local_node = tl_local_node();
 	apply_state->source = MySubscription ? pstrdup(MySubscription->name) : NULL;
 	MemoryContextSwitchTo(old);
-	apply_state->entries = open_writer("ledger_entries");
-	apply_state->blocks = open_writer("ledger_blocks");
-	apply_state->heads = open_writer("ledger_heads");
+	apply_state->entries = tl_writer_open_for_xact(tl_relid("ledger_entries"));
+	apply_state->blocks = tl_writer_open_for_xact(tl_relid("ledger_blocks"));
+	apply_state->heads = tl_writer_open_for_xact(tl_relid("ledger_heads"));
 	return apply_state;
 }
 
@@ -891,6 +869,10 @@ apply_xact_callback(XactEvent event, void *arg)
 		return;
 	if (event == XACT_EVENT_PRE_COMMIT)
 	{
+		/* as for the seal: work under the top transaction's owner */
+		ResourceOwner save_owner = CurrentResourceOwner;
+
+		CurrentResourceOwner = TopTransactionResourceOwner;
 		if (apply_state->waiting_entries != NIL)
 		{
 			TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
@@ -902,6 +884,7 @@ apply_xact_callback(XactEvent event, void *arg)
 		tl_writer_close(apply_state->entries);
 		tl_writer_close(apply_state->blocks);
 		tl_writer_close(apply_state->heads);
+		CurrentResourceOwner = save_owner;
 		apply_state = NULL;
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||

@@ -386,7 +386,6 @@ static PendingBlock *
 pending_block(const char *origin)
 {
 	MemoryContext old;
-	ResourceOwner save_owner;
 
 	if (pending != NULL)
 		return pending;
@@ -404,21 +403,8 @@ pending_block(const char *origin)
 	pending->capacity = 16;
 	pending->hashes = palloc(TL_HASH_LEN * pending->capacity);
 
-	/*
-	 * The writer belongs to the top transaction, so that a savepoint rolling
-	 * back does not close the relation under it.
-	 */
-	save_owner = CurrentResourceOwner;
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	PG_TRY();
-	{
-		pending->entries = tl_writer_open(tl_relid("ledger_entries"));
-	}
-	PG_FINALLY();
-	{
-		CurrentResourceOwner = save_owner;
-	}
-	PG_END_TRY();
+	/* the writer outlives savepoints that roll back */
+	pending->entries = tl_writer_open_for_xact(tl_relid("ledger_entries"));
 	MemoryContextSwitchTo(old);
 	return pending;
 }
@@ -884,9 +870,18 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_COMMIT:
 			if (pending != NULL)
 			{
+				/*
+				 * Under a procedure's COMMIT the current owner is the
+				 * portal's, which is being detached: seal under the top
+				 * transaction's.
+				 */
+				ResourceOwner save_owner = CurrentResourceOwner;
+
+				CurrentResourceOwner = TopTransactionResourceOwner;
 				if (pending->count > 0)
 					seal_pending_block();
 				tl_writer_close(pending->entries);
+				CurrentResourceOwner = save_owner;
 			}
 			pending = NULL;
 			savepoint_marks = NIL;

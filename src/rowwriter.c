@@ -19,7 +19,9 @@
 #include "access/tableam.h"
 #include "executor/executor.h"
 #include "nodes/execnodes.h"
+#include "utils/memutils.h"
 #include "utils/rel.h"
+#include "utils/resowner.h"
 
 /*
  * Open a writer on a table.  The caller holds no lock yet; RowExclusiveLock
@@ -88,8 +90,41 @@ tl_writer_update(TlRowWriter *w, ItemPointer tid, const Datum *values,
 
 	writer_fill_slot(w, values, nulls);
 	simple_table_tuple_update(w->rel, tid, w->slot, snapshot, &update_indexes);
+
+	/*
+	 * update = false: "true" only hints bottom-up index deletion, and asks
+	 * the executor for the updated columns through a range table this
+	 * minimal executor state does not have.
+	 */
 	if (update_indexes && w->rri->ri_NumIndices > 0)
-		ExecInsertIndexTuples(w->rri, w->slot, w->estate, true, false,
+		ExecInsertIndexTuples(w->rri, w->slot, w->estate, false, false,
 							  NULL, NIL);
 	ResetPerTupleExprContext(w->estate);
+}
+
+/*
+ * A writer for the rest of the transaction: memory and resources belong to
+ * the top transaction, so that savepoints rolling back do not close it under
+ * its user; close it with CurrentResourceOwner set to the top
+ * transaction's (pre-commit callbacks do).
+ */
+TlRowWriter *
+tl_writer_open_for_xact(Oid relid)
+{
+	ResourceOwner save_owner = CurrentResourceOwner;
+	MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+	TlRowWriter *w;
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	PG_TRY();
+	{
+		w = tl_writer_open(relid);
+	}
+	PG_FINALLY();
+	{
+		CurrentResourceOwner = save_owner;
+		MemoryContextSwitchTo(old);
+	}
+	PG_END_TRY();
+	return w;
 }

@@ -203,6 +203,7 @@ typedef struct TlRowWriter
 
 extern TlRowWriter *tl_writer_open(Oid relid);
 extern void tl_writer_close(TlRowWriter *w);
+extern TlRowWriter *tl_writer_open_for_xact(Oid relid);
 extern void tl_writer_insert(TlRowWriter *w, const Datum *values, const bool *nulls);
 extern void tl_writer_update(TlRowWriter *w, ItemPointer tid, const Datum *values,
 							 const bool *nulls, Snapshot snapshot);

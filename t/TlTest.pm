@@ -8,7 +8,8 @@ use File::Spec;
 use PostgreSQL::Test::Cluster;
 use Test::More;
 
-our @EXPORT = qw(tl_node vectors_dir);
+our @EXPORT = qw(tl_node vectors_dir init_nodes connect_nodes mesh wait_converged heads_of
+  state_digests);
 
 # A started node with tracelink created in database "postgres", configured
 # for logical replication.
@@ -28,6 +29,99 @@ CONF
 	$node->start;
 	$node->safe_psql('postgres', 'CREATE EXTENSION tracelink');
 	return $node;
+}
+
+# Make each node a tracelink node named after its cluster; returns
+# name => public key (hex).
+sub init_nodes
+{
+	my (@nodes) = @_;
+	my %keys;
+	for my $node (@nodes)
+	{
+		my $name = $node->name;
+		$keys{$name} = $node->safe_psql('postgres',
+			"SELECT encode(tracelink.init_node('$name'), 'hex')");
+	}
+	return %keys;
+}
+
+# Connection string with which $from subscribes to $to.
+sub peer_conninfo
+{
+	my ($from, $to) = @_;
+	return $to->connstr('postgres') . ' user=tracelink_peer_' . $from->name;
+}
+
+# Let every node in @a and every node in @b add each other as peers (a full
+# mesh when @b is @a).
+sub connect_nodes
+{
+	my ($keys, $a, $b) = @_;
+	for my $x (@$a)
+	{
+		for my $y (@$b)
+		{
+			next if $x->name eq $y->name;
+			for my $pair ([ $x, $y ], [ $y, $x ])
+			{
+				my ($from, $to) = @$pair;
+				my $known = $from->safe_psql('postgres',
+					"SELECT count(*) FROM tracelink.nodes WHERE name = '" . $to->name . "'");
+				next if $known;
+				my $conninfo = peer_conninfo($from, $to);
+				$from->safe_psql('postgres',
+					"CALL tracelink.add_peer('" . $to->name . "', \$\$$conninfo\$\$, '\\x$keys->{$to->name}')");
+			}
+		}
+	}
+	# peers that were added before their counterpart subscribe now
+	$_->safe_psql('postgres', 'SELECT * FROM tracelink.connect_peers()') for (@$a, @$b);
+}
+
+sub mesh
+{
+	my (@nodes) = @_;
+	my %keys = init_nodes(@nodes);
+	connect_nodes(\%keys, \@nodes, \@nodes);
+	return %keys;
+}
+
+# origin => last block number, as $node sees it
+sub heads_of
+{
+	my ($node) = @_;
+	my %heads = map { split /\|/ }
+	  split /\n/, $node->safe_psql('postgres', 'SELECT origin, block_no FROM tracelink.ledger_heads');
+	return %heads;
+}
+
+# Wait until every node has applied every other node's latest block.
+sub wait_converged
+{
+	my (@nodes) = @_;
+	for my $origin (@nodes)
+	{
+		my %own = heads_of($origin);
+		my $head = $own{ $origin->name } // -1;
+		for my $node (@nodes)
+		{
+			next if $node == $origin;
+			$node->poll_query_until('postgres',
+				"SELECT coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '"
+				  . $origin->name . "'), -1) >= $head")
+			  or die $node->name . ' did not catch up with ' . $origin->name;
+		}
+	}
+}
+
+# name => state digest (hex)
+sub state_digests
+{
+	my (@nodes) = @_;
+	return map {
+		$_->name => $_->safe_psql('postgres', "SELECT encode(tracelink.state_digest(), 'hex')")
+	} @nodes;
 }
 
 # The public conformance vectors (../shared/vectors next to the repository,
