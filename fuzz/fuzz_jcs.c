@@ -13,21 +13,18 @@
  * - the output is strict UTF-8 with no raw control character;
  * - the output parses again, to a tree equal to the first (nothing lost
  *	 or changed), and serialises to the same bytes (idempotence);
- * - object members are in strictly increasing UTF-16 code unit order,
- *	 checked with a comparison written here rather than jcs_key_compare();
- * - every number is laid out as an independent ECMAScript
- *	 Number.prototype.toString (es6_number below, on the C library's
- *	 correctly rounded printf/strtod rather than PostgreSQL's Ryu) has it.
+ * - object members are in strictly increasing UTF-16 code unit order, by
+ *	 reference.c's comparison rather than jcs_key_compare();
+ * - every number is laid out as reference.c's independent ECMAScript
+ *	 Number.prototype.toString has it.
  *
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-
 #include "tracelink.h"
 
+#include "reference.h"
 #include "shim.h"
 
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -56,198 +53,6 @@ step_serialize(void *arg)
 
 	initStringInfo(&pass->out);
 	jcs_serialize(&pass->out, pass->tree);
-}
-
-/* ----------------------------------------------------------------
- * Reference ECMAScript number formatting
- * ----------------------------------------------------------------
- */
-
-/*
- * Add (delta = 1) or subtract (delta = -1) one unit in the last of the p
- * digits of d × 10^exp (d read as d[0].d[1]...), staying at p digits.
- */
-static void
-step_digits(char *digits, int p, int *exp, int delta)
-{
-	int			i;
-
-	if (delta > 0)
-	{
-		for (i = p - 1; i >= 0 && digits[i] == '9'; i--)
-			digits[i] = '0';
-		if (i >= 0)
-			digits[i]++;
-		else
-		{
-			digits[0] = '1';	/* 9.99 + 0.01 = 1.00 × 10 */
-			(*exp)++;
-		}
-	}
-	else
-	{
-		for (i = p - 1; i >= 0 && digits[i] == '0'; i--)
-			digits[i] = '9';
-		Assert(i >= 0);
-		digits[i]--;
-		if (digits[0] == '0')
-		{
-			memset(digits, '9', p); /* 1.00 - 0.01 = 9.99 × 10^-1 */
-			(*exp)--;
-		}
-	}
-}
-
-/* does digits[0].digits[1..p-1] × 10^exp read back as value? */
-static bool
-reads_back(double value, const char *digits, int p, int exp)
-{
-	char		buf[64];
-
-	snprintf(buf, sizeof(buf), "%c.%.*se%d", digits[0], p - 1, digits + 1, exp);
-	return strtod(buf, NULL) == value;
-}
-
-/*
- * The p-digit decimal nearest to value that reads back as value, if any.
- * printf's correctly rounded %.*e gives the nearest p-digit decimal; when
- * that misses, only its neighbour on the other side of value can still
- * hit (the rounding interval is lopsided at powers of two).
- */
-static bool
-digits_at_precision(double value, int p, char *digits, int *exp)
-{
-	char		buf[64];
-	char	   *e;
-	double		nearest;
-
-	snprintf(buf, sizeof(buf), "%.*e", p - 1, value);
-	nearest = strtod(buf, NULL);
-	e = strchr(buf, 'e');
-	*exp = atoi(e + 1);
-	digits[0] = buf[0];
-	if (p > 1)
-		memcpy(digits + 1, buf + 2, p - 1);
-	digits[p] = '\0';
-	if (nearest == value)
-		return true;
-	step_digits(digits, p, exp, nearest < value ? 1 : -1);
-	return reads_back(value, digits, p, *exp);
-}
-
-/*
- * ECMAScript Number::toString (ES2015 7.1.12.1, with the note's "closest"
- * choice, as RFC 8785 requires): the fewest significant digits s (k of
- * them) with value = s × 10^(n-k) after rounding, then laid out as an
- * integer, a decimal or an exponent form depending on n.
- */
-static void
-es6_number(double value, StringInfo out)
-{
-	char		digits[32];
-	int			exp = 0;
-	int			k;
-	int			n;
-	int			p;
-	int			i;
-
-	if (value == 0)
-	{
-		appendStringInfoChar(out, '0');
-		return;
-	}
-	if (value < 0)
-	{
-		appendStringInfoChar(out, '-');
-		value = -value;
-	}
-	for (p = 1; p < 17; p++)
-		if (digits_at_precision(value, p, digits, &exp))
-			break;
-	if (p == 17)
-		digits_at_precision(value, 17, digits, &exp);
-	k = strlen(digits);
-	while (k > 1 && digits[k - 1] == '0')
-		k--;
-	n = exp + 1;
-
-	if (k <= n && n <= 21)
-	{
-		appendBinaryStringInfo(out, digits, k);
-		for (i = k; i < n; i++)
-			appendStringInfoChar(out, '0');
-	}
-	else if (0 < n && n <= 21)
-		appendStringInfo(out, "%.*s.%.*s", n, digits, k - n, digits + n);
-	else if (-6 < n && n <= 0)
-	{
-		appendStringInfoString(out, "0.");
-		for (i = n; i < 0; i++)
-			appendStringInfoChar(out, '0');
-		appendBinaryStringInfo(out, digits, k);
-	}
-	else
-	{
-		appendStringInfoChar(out, digits[0]);
-		if (k > 1)
-			appendStringInfo(out, ".%.*s", k - 1, digits + 1);
-		appendStringInfo(out, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
-	}
-}
-
-/* ----------------------------------------------------------------
- * Member order
- * ----------------------------------------------------------------
- */
-
-/* UTF-16 code units of a valid UTF-8 string; returns their number */
-static int
-utf16_units(const char *s, int len, uint16 *units)
-{
-	int			i = 0;
-	int			n = 0;
-
-	while (i < len)
-	{
-		unsigned char c = (unsigned char) s[i];
-		uint32		cp;
-
-		if (c < 0x80)
-			cp = c, i += 1;
-		else if (c < 0xE0)
-			cp = ((c & 0x1F) << 6) | (s[i + 1] & 0x3F), i += 2;
-		else if (c < 0xF0)
-			cp = ((c & 0x0F) << 12) | ((s[i + 1] & 0x3F) << 6) |
-				(s[i + 2] & 0x3F), i += 3;
-		else
-			cp = ((c & 0x07) << 18) | ((s[i + 1] & 0x3F) << 12) |
-				((s[i + 2] & 0x3F) << 6) | (s[i + 3] & 0x3F), i += 4;
-		if (cp >= 0x10000)
-		{
-			cp -= 0x10000;
-			units[n++] = 0xD800 + (cp >> 10);
-			units[n++] = 0xDC00 + (cp & 0x3FF);
-		}
-		else
-			units[n++] = cp;
-	}
-	return n;
-}
-
-/* RFC 8785 §3.2.3 order of two member names: <0, 0, >0 */
-static int
-utf16_compare(const JcsMember *a, const JcsMember *b)
-{
-	uint16	   *ua = palloc(sizeof(uint16) * (a->keylen + 1));
-	uint16	   *ub = palloc(sizeof(uint16) * (b->keylen + 1));
-	int			na = utf16_units(a->key, a->keylen, ua);
-	int			nb = utf16_units(b->key, b->keylen, ub);
-	int			i;
-
-	for (i = 0; i < na && i < nb; i++)
-		if (ua[i] != ub[i])
-			return (int) ua[i] - (int) ub[i];
-	return na - nb;
 }
 
 /* ----------------------------------------------------------------
@@ -286,7 +91,8 @@ check_tree(const JcsValue *v, const char *json, int len)
 			{
 				const JcsMember *m = &v->u.object.members[i];
 
-				if (i > 0 && utf16_compare(m - 1, m) >= 0)
+				if (i > 0 && utf16_compare((m - 1)->key, (m - 1)->keylen,
+										   m->key, m->keylen) >= 0)
 					fuzz_fail(psprintf("members \"%s\" and \"%s\" out of UTF-16 order or duplicate",
 									   (m - 1)->key, m->key),
 							  json, len, NULL, 0, NULL);
