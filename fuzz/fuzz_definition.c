@@ -121,7 +121,9 @@ normalise_and_check(TlDefKind kind, const char *json, int len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const TlDefKind kinds[] = {TL_DEF_STAGE, TL_DEF_PROCESS, TL_DEF_LINK};
+	static const TlDefKind kinds[] = {
+		TL_DEF_STAGE, TL_DEF_PROCESS, TL_DEF_LINK
+	};
 	const char *json = (const char *) data + 1;
 
 	if (size < 1 || size > FUZZ_MAX_INPUT ||

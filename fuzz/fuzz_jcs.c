@@ -168,7 +168,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *json = (const char *) data;
 
-	if (size > FUZZ_MAX_INPUT || fuzz_json_nesting(json, size) > FUZZ_MAX_NESTING)
+	if (size > FUZZ_MAX_INPUT ||
+		fuzz_json_nesting(json, size) > FUZZ_MAX_NESTING)
 		return -1;
 	fuzz_begin_input();
 	canonicalise_and_check(json, (int) size);

@@ -21,7 +21,8 @@
  *	 pulls fe_memutils.o (the frontend palloc) out of libpgcommon.a.
  * - check_stack_depth(): the server's test, stack used since the input began
  *	 against a limit (FUZZ_MAX_STACK).
- * - GetDatabaseEncoding(): UTF8, as tracelink's databases are.
+ * - GetDatabaseEncoding(): UTF8 (RFC 8785 text is UTF-8; other database
+ *	 encodings are not fuzzed).
  * - json_errdetail(): absent from the frontend libpgcommon.a in PostgreSQL
  *	 15; a plain detail naming the parser's error code stands in for it.
  *
@@ -109,6 +110,10 @@ check_request(Size size, void *result)
 				 errdetail("Failed on request of size %zu.", size)));
 }
 
+/*
+ * palloc, palloc0, repalloc, pfree, pstrdup, pnstrdup: the server's
+ * semantics (including its errors) over chunks on the list above.
+ */
 void *
 palloc(Size size)
 {
@@ -200,6 +205,11 @@ pnstrdup(const char *in, Size len)
 		(target) = buf.data; \
 	} while (0)
 
+/*
+ * Start a report.  Below ERROR the server would at most log it, which
+ * changes nothing here: such reports are skipped (returning false means
+ * their arguments are not even evaluated).
+ */
 bool
 errstart(int elevel, const char *domain)
 {
@@ -219,6 +229,10 @@ errstart_cold(int elevel, const char *domain)
 	return errstart(elevel, domain);
 }
 
+/*
+ * Raise the report: ERROR jumps to the innermost PG_TRY(), as in the
+ * server; anything worse would end the backend, so it fails the run.
+ */
 void
 errfinish(const char *filename, int lineno, const char *funcname)
 {
@@ -233,6 +247,7 @@ errfinish(const char *filename, int lineno, const char *funcname)
 	siglongjmp(*PG_exception_stack, 1);
 }
 
+/* PG_RE_THROW(): pass the current error to the next PG_TRY() out */
 void
 pg_re_throw(void)
 {
@@ -242,6 +257,10 @@ pg_re_throw(void)
 	siglongjmp(*PG_exception_stack, 1);
 }
 
+/*
+ * The parts of a report.  Each records its text in the current report and
+ * returns a dummy value, like elog.c's.
+ */
 int
 errcode(int sqlerrcode)
 {
@@ -300,6 +319,7 @@ CopyErrorData(void)
 	return copy;
 }
 
+/* Forget the error being handled, as after recovering from it */
 void
 FlushErrorState(void)
 {
@@ -312,6 +332,10 @@ FlushErrorState(void)
  * ----------------------------------------------------------------
  */
 
+/*
+ * The server's test: stack used since the input began (the stack grows
+ * down on every platform the fuzz build supports) against a limit.
+ */
 void
 check_stack_depth(void)
 {
@@ -325,12 +349,18 @@ check_stack_depth(void)
 						 FUZZ_MAX_STACK)));
 }
 
+/* UTF8: the JSON parser decodes \u escapes to this encoding */
 int
 GetDatabaseEncoding(void)
 {
 	return PG_UTF8;
 }
 
+/*
+ * Detail for a JSON syntax error.  The PostgreSQL 15 frontend library lacks
+ * json_errdetail(); the targets check SQLSTATEs, not wording, so naming the
+ * parser's error code and position is enough.
+ */
 char *
 json_errdetail(JsonParseErrorType error, JsonLexContext *lex)
 {
@@ -445,7 +475,8 @@ print_error(const ErrorData *edata)
 			PGUNSIXBIT(code >> 18), PGUNSIXBIT(code >> 24),
 			edata->filename ? edata->filename : "?", edata->lineno,
 			edata->funcname ? edata->funcname : "?");
-	fprintf(stderr, "message: %s\n", edata->message ? edata->message : "(none)");
+	fprintf(stderr, "message: %s\n",
+			edata->message ? edata->message : "(none)");
 	if (edata->detail)
 		fprintf(stderr, "detail: %s\n", edata->detail);
 }
