@@ -91,5 +91,37 @@ if [ "$bad" -ne 0 ] || [ "$rc" -ne 0 ]; then
 	cp -r "$work/tree/tmp_check/log" "$logs/tap-server-logs" 2>/dev/null
 fi
 
+# ---- fuzz corpus replay (fuzz/, docs/fuzzing.md) ---------------------------
+# Each libFuzzer target runs its seed corpus once through all its oracles
+# (-runs=0: no new fuzzing, a few seconds) and counts as one test.  Skipped
+# when clang or its libFuzzer runtime is missing.
+echo "== fuzz"
+if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
+	clang -fsanitize=fuzzer,address -x c - -o "$work/fuzz-probe" >/dev/null 2>&1; then
+	echo "   skipped: clang with libFuzzer (packages clang, libclang-rt-14-dev) not available"
+	skipped=$((skipped + 1))
+elif ! make -C "$work/tree/fuzz" -s PG_CONFIG="$PG_CONFIG_BUILD" >"$logs/fuzz-build.log" 2>&1; then
+	echo "   fuzz targets did not build; see $logs/fuzz-build.log"
+	tail -20 "$logs/fuzz-build.log"
+	failed=$((failed + 1))
+else
+	for corpus in "$work"/tree/fuzz/corpus/*/; do
+		name=$(basename "$corpus")
+		target="$work/tree/fuzz/out/fuzz_$name"
+		if [ ! -x "$target" ]; then
+			echo "   skipped: fuzz_$name not built (its source is not in src/ yet)"
+			skipped=$((skipped + 1))
+		elif "$target" -runs=0 "$corpus" >"$logs/fuzz_$name.log" 2>&1; then
+			echo "   ok fuzz_$name: $(find "$corpus" -type f | wc -l) inputs replayed"
+			passed=$((passed + 1))
+		else
+			echo "   FAILED fuzz_$name; see $logs/fuzz_$name.log"
+			grep -E -A12 'oracle failed|ERROR: (Address|Leak|libFuzzer)|runtime error' "$logs/fuzz_$name.log" | head -40
+			failed=$((failed + 1))
+		fi
+	done
+fi
+# ---- end of fuzz corpus replay ---------------------------------------------
+
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -25,9 +25,16 @@
 
 #include "common/jsonapi.h"
 #include "common/shortest_dec.h"
-#include "fmgr.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+
+/*
+ * The fuzz harness (fuzz/) compiles this file with FRONTEND defined and links
+ * it outside the server; as in src/common/jsonapi.c, the parts that need the
+ * running backend (jsonb, fmgr) are left out of that build.
+ */
+#ifndef FRONTEND
+#include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
@@ -35,6 +42,7 @@
 PG_FUNCTION_INFO_V1(tl_jcs_text);
 PG_FUNCTION_INFO_V1(tl_jcs_jsonb);
 PG_FUNCTION_INFO_V1(tl_digest_jsonb);
+#endif
 
 /* ----------------------------------------------------------------
  * Building values
@@ -882,6 +890,8 @@ jcs_canonical_text(const char *json, int len, int *outlen)
 	return out.data;
 }
 
+#ifndef FRONTEND
+
 /* ----------------------------------------------------------------
  * From jsonb
  * ----------------------------------------------------------------
@@ -1027,3 +1037,5 @@ tl_digest_jsonb(PG_FUNCTION_ARGS)
 	tl_sha256(out.data, out.len, hash);
 	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));
 }
+
+#endif							/* !FRONTEND */
