@@ -28,7 +28,7 @@ CREATE TABLE tracelink.quarantine (
     id              bigserial PRIMARY KEY,
     quarantined_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     source          text,
-    what            text NOT NULL CHECK (what IN ('entry', 'block')),
+    what            text NOT NULL CHECK (what IN ('entry', 'block', 'effect')),
     origin          text,
     block_no        bigint,
     tx              bigint,
@@ -38,8 +38,9 @@ CREATE TABLE tracelink.quarantine (
     row_data        jsonb NOT NULL
 );
 CREATE INDEX quarantine_origin ON tracelink.quarantine (origin);
+CREATE INDEX quarantine_entry ON tracelink.quarantine (entry_hash);
 COMMENT ON TABLE tracelink.quarantine IS
-    'rows from peers that were refused, with the reason and the row as received; never applied';
+    'rows from peers that were refused, with the reason and the row as received; never applied.  what = ''effect'': the entry is in the ledger (validly signed) but the action it records was not allowed, so it has no effect';
 COMMENT ON COLUMN tracelink.quarantine.source IS 'the subscription (peer) the row came through';
 
 CREATE TABLE tracelink.equivocations (

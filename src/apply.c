@@ -281,6 +281,16 @@ quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 					what, origin ? origin : "?", reason)));
 }
 
+/*
+ * An entry is in the ledger but its projector refused its effect.
+ */
+void
+tl_quarantine_effect(const TlEntry *e, const char *reason)
+{
+	quarantine("effect", e->origin, NULL, (int64 *) &e->tx, (int32 *) &e->seq,
+			   e->hash, reason, entry_jsonb(e));
+}
+
 static void
 quarantine_block(const TlBlock *b, const char *reason)
 {
@@ -600,7 +610,7 @@ apply_entry(const TlEntry *e, const TlBlock *b)
 		return;
 	}
 	tl_write_entry(state()->entries, e);
-	tl_project_entry(e, false);
+	tl_apply_effect(e);
 }
 
 static TlEntry *

@@ -5,45 +5,66 @@
  *
  * The ledger is the only source of truth; the other tables are projections
  * of it, and every node that holds the same entries must hold the same
- * projections.  Each reserved kind ("tl.*") has a projector that applies it;
- * the same projector runs on the node that appended the entry (at once) and
- * on every node that receives it (once its block is verified).
+ * projections.  Each reserved kind ("tl.*") has a projector that checks the
+ * entry is allowed and applies it.  The same projector runs on the node that
+ * appended the entry (at once, so a refusal is an error to the caller: API
+ * functions only shape payloads and append) and on every node that receives
+ * it (once its block verifies; a refusal there quarantines the entry's
+ * effect).
+ *
+ * Most projectors are SQL functions tracelink._project_*(origin, payload,
+ * entry_hash, deps, local); ballots are tallied in C (vote.c).  Projectors
+ * run as the extension's owner: members hold no write privilege on the
+ * projection tables, so the ledger is the only way to change them.
  *
  * An entry takes effect only after the entries it depends on: a received
  * entry whose dependencies have not taken effect yet waits in
  * tracelink.apply_queue and is applied, in turn, by the entry that completes
- * them.  Projectors must not depend on arrival order otherwise: outcomes are
- * a function of the set of entries.
+ * them.  Entries whose effect was refused never complete a dependency.
  *
  *-------------------------------------------------------------------------
  */
 #include "tracelink.h"
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "executor/spi.h"
+#include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+#include "utils/syscache.h"
 
-/* A projector applies one kind of entry */
-typedef void (*TlProjector) (const TlEntry *e, JcsValue *payload, bool local);
+typedef void (*TlProjector) (const TlEntry *e, bool local);
 
 typedef struct TlProjection
 {
 	const char *kind;
-	TlProjector apply;
+	const char *sql_function;	/* tracelink.<name>(origin, payload, hash, deps, local) */
+	TlProjector c_function;		/* or a C projector */
 } TlProjection;
 
-/* Kinds whose projection is the ledger itself (heads, key chain) */
-static void
-project_nothing(const TlEntry *e, JcsValue *payload, bool local)
-{
-}
-
 static const TlProjection projections[] = {
-	{"tl.genesis", project_nothing},
-	{"tl.key_rotation", project_nothing},
-	{NULL, NULL}
+	/* the ledger itself (heads, key chain) is their projection */
+	{"tl.genesis", NULL, NULL},
+	{"tl.key_rotation", NULL, NULL},
+	/* the consortium workflow (sqlsrc/60_workflow.sql, vote.c) */
+	{"tl.link.request", "_project_link_request", NULL},
+	{"tl.link.reply", "_project_invitation_reply", NULL},
+	{"tl.link.reinvite", "_project_reinvite", NULL},
+	{"tl.process.submit", "_project_process_submit", NULL},
+	{"tl.process.confirm", "_project_process_confirm", NULL},
+	{"tl.link.proposal", "_project_proposal", NULL},
+	{"tl.link.ballot", NULL, tl_project_ballot},
+	{"tl.link.close_vote", NULL, tl_project_close_vote},
+	{"tl.link.modify", "_project_modification_request", NULL},
+	{NULL, NULL, NULL}
 };
 
 static Datum
@@ -74,7 +95,9 @@ dependencies_applied(const TlEntry *e)
 	SPI_connect();
 	if (SPI_execute_with_args("SELECT count(*) FROM unnest($1) d"
 							  " WHERE NOT EXISTS (SELECT 1 FROM tracelink.ledger_entries e WHERE e.entry_hash = d)"
-							  "    OR EXISTS (SELECT 1 FROM tracelink.apply_queue q WHERE q.entry_hash = d)",
+							  "    OR EXISTS (SELECT 1 FROM tracelink.apply_queue q WHERE q.entry_hash = d)"
+							  "    OR EXISTS (SELECT 1 FROM tracelink.quarantine q"
+							  "                WHERE q.what = 'effect' AND q.entry_hash = d)",
 							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the dependencies of an entry");
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
@@ -82,19 +105,95 @@ dependencies_applied(const TlEntry *e)
 	return missing == 0;
 }
 
+/*
+ * The extension's owner, whom projectors run as.
+ */
+static Oid
+extension_owner(void)
+{
+	Oid			owner = InvalidOid;
+
+	SPI_connect();
+	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'tracelink'",
+					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	{
+		bool		isnull;
+
+		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
+											   SPI_tuptable->tupdesc, 1, &isnull));
+	}
+	SPI_finish();
+	if (!OidIsValid(owner))
+		elog(ERROR, "tracelink is not installed in this database");
+	return owner;
+}
+
 static void
-run_projector(const TlEntry *e, bool local)
+run_sql_projector(const char *function, const TlEntry *e, bool local)
+{
+	Oid			types[5] = {TEXTOID, JSONBOID, BYTEAOID, BYTEAARRAYOID, BOOLOID};
+	Datum		args[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+
+	args[0] = CStringGetTextDatum(e->origin);
+	args[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(pnstrdup(e->payload, e->payload_len)));
+	args[2] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
+	args[3] = hashes_array(e->deps, e->ndeps);
+	args[4] = BoolGetDatum(local);
+	SPI_connect();
+	if (SPI_execute_with_args(psprintf("SELECT tracelink.%s($1, $2, $3, $4, $5)", function),
+							  5, types, args, nulls, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "projector tracelink.%s failed", function);
+	SPI_finish();
+}
+
+/*
+ * Run the projector of an entry's kind, as the extension's owner.
+ */
+static const TlProjection *
+find_projection(const char *kind)
 {
 	const TlProjection *p;
 
 	for (p = projections; p->kind != NULL; p++)
+		if (strcmp(p->kind, kind) == 0)
+			return p;
+	return NULL;
+}
+
+static void
+run_projector(const TlEntry *e, bool local)
+{
+	const TlProjection *volatile p = find_projection(e->kind);
+	Oid			save_userid;
+	int			save_sec_context;
+
+	if (p == NULL)
 	{
-		if (strcmp(p->kind, e->kind) == 0)
-		{
-			p->apply(e, jcs_parse(e->payload, e->payload_len), local);
-			return;
-		}
+		if (strncmp(e->kind, "tl.", 3) == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+					 errmsg("unknown reserved entry kind \"%s\"", e->kind),
+					 errdetail("This node's tracelink does not know this kind of entry; it may be newer than this node.")));
+		return;
 	}
+	if (p->sql_function == NULL && p->c_function == NULL)
+		return;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		if (p->c_function)
+			p->c_function(e, local);
+		else
+			run_sql_projector(p->sql_function, e, local);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
 }
 
 /*
@@ -112,10 +211,10 @@ release_waiting(const uint8 *hash)
 
 	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT e.* FROM tracelink.apply_queue q"
-							  "  JOIN tracelink.ledger_entries e ON e.entry_hash = q.entry_hash"
-							  " WHERE $1 = ANY (q.waiting_for) ORDER BY q.queued_at, e.origin, e.tx, e.seq",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
+							  " WHERE e.entry_hash = q.entry_hash AND $1 = ANY (q.waiting_for)"
+							  " RETURNING e.*",
+							  1, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not look up waiting entries");
 	waiting = SPI_tuptable;
 	n = SPI_processed;
@@ -126,18 +225,16 @@ release_waiting(const uint8 *hash)
 
 		tl_read_entry(waiting->vals[i], waiting->tupdesc, &e);
 		MemoryContextSwitchTo(old);
-		/* it stays queued until all of its dependencies have taken effect */
-		SPI_execute_with_args("DELETE FROM tracelink.apply_queue WHERE entry_hash = $1",
-							  1, types, (Datum[]) {PointerGetDatum(tl_bytea_from(e.hash, TL_HASH_LEN))},
-							  NULL, false, 0);
-		tl_project_entry(&e, false);
+		/* re-queued by tl_project_entry if other dependencies still miss */
+		tl_apply_effect(&e);
 	}
 	SPI_finish();
 }
 
 /*
  * Give an entry its effect: now if its dependencies have taken effect (a
- * local entry's always have), else once they have.
+ * local entry's always have), else once they have.  Raises if the entry is
+ * not allowed.
  */
 void
 tl_project_entry(const TlEntry *e, bool local)
@@ -163,4 +260,39 @@ tl_project_entry(const TlEntry *e, bool local)
 	run_projector(e, local);
 	if (!local)
 		release_waiting(e->hash);
+}
+
+/*
+ * Give a received entry (already in the ledger) its effect, in a
+ * subtransaction: if the projector refuses it, the refusal is quarantined
+ * (what = 'effect') and the entry stays in the ledger without effect.
+ */
+void
+tl_apply_effect(const TlEntry *e)
+{
+	MemoryContext oldcontext = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcontext);
+	PG_TRY();
+	{
+		tl_project_entry(e, false);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcontext);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcontext);
+		CurrentResourceOwner = oldowner;
+		tl_quarantine_effect(e, edata->message);
+	}
+	PG_END_TRY();
 }

@@ -24,5 +24,6 @@ _PG_init(void)
 	tl_keys_init();
 	tl_ledger_init();
 	tl_apply_init();
+	tl_vote_init();
 	MarkGUCPrefixReserved("tracelink");
 }

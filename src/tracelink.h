@@ -416,5 +416,13 @@ struct TriggerData;
 extern void tl_apply_init(void);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
+extern void tl_apply_effect(const TlEntry *e);
+extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
+
+/* vote.c: tallying ballots */
+extern void tl_vote_init(void);
+extern int	tl_threshold(JcsValue *rule, int n);
+extern void tl_project_ballot(const TlEntry *e, bool local);
+extern void tl_project_close_vote(const TlEntry *e, bool local);
 
 #endif							/* TRACELINK_H */

@@ -1,0 +1,1003 @@
+-- The consortium workflow: link design requests, invitations, process
+-- building, assembly, votes, activation, modification and versions.
+--
+-- Every action is a ledger entry; the API functions below only shape its
+-- payload and append it.  The projectors (tracelink._project_*) decide
+-- whether the action is allowed and apply it, on the node that wrote it
+-- (a refusal is an error to the caller) and on every node that receives it
+-- (a refusal is quarantined).  On receivers they judge only by facts in the
+-- entry's causal past, so that every node ends with the same state whatever
+-- the order entries arrive in (docs/workflow.md).
+
+-- Projected state
+
+CREATE TABLE tracelink.trace_links (
+    link_id         bytea PRIMARY KEY,
+    name            text NOT NULL,
+    creator         text COLLATE "C" NOT NULL,
+    info            jsonb NOT NULL,
+    process_order   text[] NOT NULL,
+    voting          jsonb NOT NULL,
+    status          text NOT NULL DEFAULT 'designing'
+                    CHECK (status IN ('designing', 'voting', 'active', 'modifying')),
+    active_version  integer,
+    requested_at    timestamptz NOT NULL DEFAULT pg_catalog.now()
+);
+CREATE INDEX trace_links_name ON tracelink.trace_links (name);
+COMMENT ON TABLE tracelink.trace_links IS
+    'trace links: requested by a creator node, designed by the invited nodes, adopted by vote';
+COMMENT ON COLUMN tracelink.trace_links.link_id IS 'the hash of the link design request entry';
+COMMENT ON COLUMN tracelink.trace_links.requested_at IS 'when this node applied the request (local time, not part of the shared state)';
+
+CREATE TABLE tracelink.link_invitations (
+    link_id      bytea NOT NULL REFERENCES tracelink.trace_links,
+    process      text NOT NULL,
+    node         text COLLATE "C" NOT NULL,
+    status       text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'accepted', 'declined')),
+    reason       text,
+    invite_entry bytea NOT NULL,
+    reply_entry  bytea,
+    PRIMARY KEY (link_id, process, node)
+);
+COMMENT ON TABLE tracelink.link_invitations IS
+    'who is invited to build which process of a link, and their answer (the first answer counts)';
+
+CREATE TABLE tracelink.link_processes (
+    link_id       bytea NOT NULL REFERENCES tracelink.trace_links,
+    process       text NOT NULL,
+    definition    tracelink.process NOT NULL,
+    submitted_by  text COLLATE "C" NOT NULL,
+    revision      integer NOT NULL,
+    entry_hash    bytea NOT NULL,
+    template      text,
+    PRIMARY KEY (link_id, process)
+);
+COMMENT ON TABLE tracelink.link_processes IS
+    'the working definition of each process of a link: the submission with the highest revision (ties: lowest entry hash)';
+
+CREATE TABLE tracelink.proposals (
+    proposal_id  bytea PRIMARY KEY,
+    link_id      bytea NOT NULL REFERENCES tracelink.trace_links,
+    version      integer NOT NULL,
+    purpose      text NOT NULL CHECK (purpose IN ('adoption', 'modification')),
+    scope        text NOT NULL CHECK (scope IN ('global', 'local')),
+    process      text,
+    definition   tracelink.link NOT NULL,
+    digest       bytea NOT NULL,
+    rule         jsonb NOT NULL,
+    voters       text[] NOT NULL,
+    threshold    integer NOT NULL,
+    approvals    integer NOT NULL DEFAULT 0,
+    rejections   integer NOT NULL DEFAULT 0,
+    status       text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'passed', 'failed')),
+    close_entry  bytea
+);
+CREATE INDEX proposals_link ON tracelink.proposals (link_id);
+COMMENT ON TABLE tracelink.proposals IS
+    'votes: the link version proposed, its eligible voters, rule and threshold (fixed when proposed), and the running tally';
+
+CREATE TABLE tracelink.ballots (
+    proposal_id  bytea NOT NULL REFERENCES tracelink.proposals,
+    voter        text COLLATE "C" NOT NULL,
+    approve      boolean NOT NULL,
+    reason       text,
+    entry_hash   bytea NOT NULL,
+    PRIMARY KEY (proposal_id, voter)
+);
+COMMENT ON TABLE tracelink.ballots IS 'the ballot that counts for each voter of each proposal (its first)';
+
+CREATE TABLE tracelink.link_version_history (
+    link_id      bytea NOT NULL REFERENCES tracelink.trace_links,
+    version      integer NOT NULL,
+    proposal_id  bytea NOT NULL REFERENCES tracelink.proposals,
+    definition   tracelink.link NOT NULL,
+    digest       bytea NOT NULL,
+    status       text NOT NULL CHECK (status IN ('active', 'superseded')),
+    PRIMARY KEY (link_id, version)
+);
+COMMENT ON TABLE tracelink.link_version_history IS
+    'adopted versions of each link; trace codes first recorded under a version stay bound to it';
+
+CREATE TABLE tracelink.modifications (
+    modification_id  bytea PRIMARY KEY,
+    link_id          bytea NOT NULL REFERENCES tracelink.trace_links,
+    process          text,
+    process_order    text[],
+    reason           text,
+    confirmed_by     text[] COLLATE "C" NOT NULL DEFAULT '{}',
+    status           text NOT NULL DEFAULT 'revising'
+                     CHECK (status IN ('revising', 'voting', 'passed', 'failed')),
+    proposal_id      bytea
+);
+COMMENT ON TABLE tracelink.modifications IS
+    'requested changes of an active link: the participants of the process revise and confirm it, then a vote runs';
+
+-- Helpers
+
+CREATE FUNCTION tracelink.vote_threshold(rule jsonb, voters integer) RETURNS integer
+    AS 'MODULE_PATHNAME', 'tl_vote_threshold'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tracelink.vote_threshold(jsonb, integer) IS
+    'approvals a rule needs among this many voters: unanimous = all, majority = more than half, fraction n/d = at least that share (rounded up), k_of_n = k';
+
+CREATE FUNCTION tracelink.link_id(link text) RETURNS bytea
+    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    found bytea[];
+BEGIN
+    IF link ~ '^\\?x?[0-9a-f]{64}$' THEN
+        SELECT array_agg(l.link_id) INTO found FROM tracelink.trace_links l
+         WHERE l.link_id = decode(right(link, 64), 'hex');
+    ELSE
+        SELECT array_agg(l.link_id) INTO found FROM tracelink.trace_links l WHERE l.name = link;
+    END IF;
+    IF found IS NULL THEN
+        RAISE EXCEPTION 'unknown trace link "%"', link USING ERRCODE = 'undefined_object';
+    ELSIF cardinality(found) > 1 THEN
+        RAISE EXCEPTION 'trace link name "%" is ambiguous', link
+            USING ERRCODE = 'ambiguous_parameter',
+                  HINT = 'Several creators used this name: give the link id (hex) instead.';
+    END IF;
+    RETURN found[1];
+END
+$$;
+COMMENT ON FUNCTION tracelink.link_id(text) IS 'a link''s id from its name or its id in hex';
+
+CREATE FUNCTION tracelink._participants(p_link bytea, p_process text DEFAULT NULL) RETURNS text[]
+    LANGUAGE sql STABLE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT coalesce(array_agg(DISTINCT i.node ORDER BY i.node), '{}')
+              FROM tracelink.link_invitations i
+             WHERE i.link_id = p_link AND i.status = 'accepted'
+               AND (p_process IS NULL OR i.process = p_process));
+COMMENT ON FUNCTION tracelink._participants(bytea, text) IS
+    'nodes that accepted to build a process of the link (or the given process)';
+
+-- Does a change from one process definition to another touch a key form?
+CREATE FUNCTION tracelink._touches_key_forms(old_def tracelink.process, new_def tracelink.process) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH o AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+                 FROM tracelink.stages(old_def) s, tracelink.forms(s) f),
+         n AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+                 FROM tracelink.stages(new_def) s, tracelink.forms(s) f)
+    SELECT EXISTS (SELECT 1 FROM o FULL JOIN n USING (stage, form)
+                    WHERE (coalesce(o.key, false) OR coalesce(n.key, false))
+                      AND (o.form IS NULL OR n.form IS NULL OR o.key IS DISTINCT FROM n.key
+                           OR o.items IS DISTINCT FROM n.items OR o.description IS DISTINCT FROM n.description))
+$$;
+COMMENT ON FUNCTION tracelink._touches_key_forms(tracelink.process, tracelink.process) IS
+    'true when a key form is added, removed or changed (or a form becomes or stops being key)';
+
+CREATE FUNCTION tracelink._append_action(kind text, payload jsonb, deps bytea[] DEFAULT '{}') RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tl_append_action'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink._append_action(text, jsonb, bytea[]) IS
+    'appends a workflow entry (tl.link.* / tl.process.*); its projector checks it is allowed';
+
+-- Projectors
+
+CREATE FUNCTION tracelink._project_link_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    draft tracelink.link;
+    problem record;
+    p text;
+    n text;
+BEGIN
+    -- the request is a link definition without built processes
+    draft := (payload - 'type')::tracelink.link;
+    IF tracelink.name(draft) IS NULL OR cardinality(tracelink.process_order(draft)) = 0 THEN
+        RAISE EXCEPTION 'a link design request needs a name and at least one process'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOR problem IN SELECT * FROM tracelink.validate(draft) v
+                    WHERE v.code IN ('TL002', 'TL012', 'TL014') LOOP
+        RAISE EXCEPTION '%', problem.message
+            USING ERRCODE = problem.code, DETAIL = 'At ' || problem.path || '.';
+    END LOOP;
+    IF payload->'voting'->'adoption' IS NULL THEN
+        RAISE EXCEPTION 'a link design request must state its adoption rule'
+            USING ERRCODE = 'TL012';
+    END IF;
+    INSERT INTO tracelink.trace_links (link_id, name, creator, info, process_order, voting)
+    VALUES (entry_hash, tracelink.name(draft), origin, tracelink.link_info(draft),
+            tracelink.process_order(draft),
+            jsonb_build_object('adoption', payload->'voting'->'adoption',
+                               'modification', coalesce(payload->'voting'->'modification',
+                                                        payload->'voting'->'adoption')));
+    FOR p, n IN SELECT i.process, i.node FROM tracelink.invitations(draft) i LOOP
+        INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
+        VALUES (entry_hash, p, n, entry_hash);
+        PERFORM pg_notify('tracelink_invitation',
+                          jsonb_build_object('link', encode(entry_hash, 'hex'), 'name', tracelink.name(draft),
+                                             'process', p, 'node', n)::text);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION tracelink._project_invitation_reply(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    link bytea := decode(payload->>'link', 'hex');
+    inv tracelink.link_invitations;
+    lnk tracelink.trace_links;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT * INTO inv FROM tracelink.link_invitations i
+     WHERE i.link_id = link AND i.process = payload->>'process' AND i.node = origin;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'node "%" is not invited to build process "%" of link "%"',
+                        origin, payload->>'process', lnk.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF inv.status <> 'pending' THEN
+        RAISE EXCEPTION 'node "%" already answered the invitation to build process "%" (%)',
+                        origin, inv.process, inv.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF local AND lnk.status <> 'designing' THEN
+        RAISE EXCEPTION 'link "%" is no longer being designed (it is %)', lnk.name, lnk.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE tracelink.link_invitations i
+       SET status = CASE WHEN (payload->>'accept')::boolean THEN 'accepted' ELSE 'declined' END,
+           reason = payload->>'reason', reply_entry = entry_hash
+     WHERE i.link_id = link AND i.process = inv.process AND i.node = origin;
+END
+$$;
+
+CREATE FUNCTION tracelink._project_reinvite(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    link bytea := decode(payload->>'link', 'hex');
+    lnk tracelink.trace_links;
+    n text;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    IF origin <> lnk.creator THEN
+        RAISE EXCEPTION 'only the creator of link "%" (%) can invite nodes', lnk.name, lnk.creator
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NOT (payload->>'process') = ANY (lnk.process_order) THEN
+        RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process'
+            USING ERRCODE = 'TL007';
+    END IF;
+    IF jsonb_typeof(payload->'nodes') <> 'array' OR jsonb_array_length(payload->'nodes') = 0 THEN
+        RAISE EXCEPTION 'an invitation names at least one node' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF local AND lnk.status <> 'designing' THEN
+        RAISE EXCEPTION 'link "%" is no longer being designed (it is %)', lnk.name, lnk.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    FOR n IN SELECT jsonb_array_elements_text(payload->'nodes') LOOP
+        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+            RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value';
+        END IF;
+        IF EXISTS (SELECT 1 FROM tracelink.link_invitations i
+                    WHERE i.link_id = link AND i.process = payload->>'process' AND i.node = n) THEN
+            RAISE EXCEPTION 'node "%" is already invited to build process "%"', n, payload->>'process'
+                USING ERRCODE = 'duplicate_object';
+        END IF;
+        INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
+        VALUES (link, payload->>'process', n, entry_hash);
+        PERFORM pg_notify('tracelink_invitation',
+                          jsonb_build_object('link', payload->>'link', 'name', lnk.name,
+                                             'process', payload->>'process', 'node', n)::text);
+    END LOOP;
+END
+$$;
+
+CREATE FUNCTION tracelink._project_process_submit(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    link bytea := decode(payload->>'link', 'hex');
+    lnk tracelink.trace_links;
+    def tracelink.process;
+    pname text;
+    cur tracelink.link_processes;
+    rev integer := (payload->>'revision')::integer;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    def := (payload->'definition')::tracelink.process;
+    pname := tracelink.name(def);
+    IF NOT pname = ANY (lnk.process_order) THEN
+        RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, pname USING ERRCODE = 'TL007';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tracelink.link_invitations i
+                    WHERE i.link_id = link AND i.process = pname AND i.node = origin
+                      AND i.status = 'accepted') THEN
+        RAISE EXCEPTION 'node "%" has not accepted to build process "%" of link "%"', origin, pname, lnk.name
+            USING ERRCODE = 'insufficient_privilege',
+                  HINT = 'Only an invited node that accepted can submit a process, and only its own.';
+    END IF;
+    IF (def::jsonb)->>'node' IS DISTINCT FROM origin THEN
+        RAISE EXCEPTION 'the process definition names node "%" as its builder, but "%" submitted it',
+                        (def::jsonb)->>'node', origin
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF local THEN
+        IF lnk.status IN ('voting', 'active') THEN
+            RAISE EXCEPTION 'link "%" is %: its processes can be revised only while it is designed, or when a modification of them is requested',
+                            lnk.name, lnk.status
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        IF lnk.status = 'modifying' AND NOT EXISTS (
+               SELECT 1 FROM tracelink.modifications m
+                WHERE m.link_id = link AND m.status = 'revising' AND m.process = pname) THEN
+            RAISE EXCEPTION 'no modification of process "%" of link "%" is requested', pname, lnk.name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END IF;
+    SELECT * INTO cur FROM tracelink.link_processes p WHERE p.link_id = link AND p.process = pname;
+    IF NOT FOUND THEN
+        INSERT INTO tracelink.link_processes (link_id, process, definition, submitted_by, revision, entry_hash, template)
+        VALUES (link, pname, def, origin, rev, entry_hash, payload->>'template');
+    ELSIF (rev, cur.entry_hash) > (cur.revision, entry_hash) THEN
+        -- a later revision wins; two submissions of one revision: the lower hash
+        UPDATE tracelink.link_processes p
+           SET definition = def, submitted_by = origin, revision = rev, entry_hash = _project_process_submit.entry_hash,
+               template = payload->>'template'
+         WHERE p.link_id = link AND p.process = pname;
+    END IF;
+END
+$$;
+
+-- The definition a proposal puts to the vote: the link with its current
+-- working processes (for a modification of one process: the active version
+-- with that process replaced), and the nodes that accepted as invitees.
+CREATE FUNCTION tracelink._proposed_definition(p_link bytea, p_process text, p_order text[])
+    RETURNS tracelink.link LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lnk tracelink.trace_links;
+    active tracelink.link;
+    procs jsonb;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = p_link;
+    SELECT h.definition INTO active FROM tracelink.link_version_history h
+     WHERE h.link_id = p_link AND h.version = lnk.active_version;
+    SELECT jsonb_agg(CASE WHEN active IS NULL OR w.process = p_process THEN w.definition::jsonb
+                          ELSE tracelink.process(active, w.process)::jsonb END
+                     ORDER BY array_position(coalesce(p_order, lnk.process_order), w.process))
+      INTO procs
+      FROM tracelink.link_processes w WHERE w.link_id = p_link;
+    RETURN jsonb_build_object(
+        'name', lnk.name, 'info', lnk.info, 'creator', lnk.creator,
+        'process_order', to_jsonb(coalesce(p_order, lnk.process_order)),
+        'invitations', (SELECT coalesce(jsonb_object_agg(process, nodes), '{}')
+                          FROM (SELECT i.process, jsonb_agg(i.node ORDER BY i.node) AS nodes
+                                  FROM tracelink.link_invitations i
+                                 WHERE i.link_id = p_link AND i.status = 'accepted'
+                                 GROUP BY i.process) x),
+        'voting', lnk.voting,
+        'processes', coalesce(procs, '[]'))::tracelink.link;
+END
+$$;
+
+-- Put a link version to the vote (the creator's node only).
+CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
+                                   p_modification bytea, p_order text[])
+    RETURNS bytea LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lnk tracelink.trace_links;
+    def tracelink.link;
+    voters text[];
+    scope text := 'global';
+    rule jsonb;
+    old_def tracelink.process;
+    new_def tracelink.process;
+    deps bytea[];
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = p_link;
+    def := tracelink._proposed_definition(p_link, p_process, p_order);
+    PERFORM tracelink.validate_strict(def);
+    PERFORM count(*) FROM tracelink.mesh(def);
+    IF p_purpose = 'modification' AND p_process IS NOT NULL AND p_order IS NULL THEN
+        SELECT tracelink.process(h.definition, p_process) INTO old_def
+          FROM tracelink.link_version_history h
+         WHERE h.link_id = p_link AND h.version = lnk.active_version;
+        new_def := tracelink.process(def, p_process);
+        IF NOT tracelink._touches_key_forms(old_def, new_def) THEN
+            scope := 'local';
+        END IF;
+    END IF;
+    IF scope = 'local' THEN
+        voters := tracelink._participants(p_link, p_process);
+    ELSE
+        SELECT array_agg(DISTINCT v ORDER BY v) INTO voters
+          FROM unnest(tracelink._participants(p_link) || lnk.creator) v;
+    END IF;
+    rule := CASE p_purpose WHEN 'adoption' THEN lnk.voting->'adoption' ELSE lnk.voting->'modification' END;
+    -- what the vote rests on: the request, invitations and answers, the
+    -- processes proposed, the modification and its confirmations, and the
+    -- ballots of earlier votes
+    SELECT array_agg(DISTINCT h) INTO deps FROM (
+        SELECT p_link AS h
+        UNION SELECT i.reply_entry FROM tracelink.link_invitations i
+               WHERE i.link_id = p_link AND i.reply_entry IS NOT NULL
+        UNION SELECT i.invite_entry FROM tracelink.link_invitations i WHERE i.link_id = p_link
+        UNION SELECT w.entry_hash FROM tracelink.link_processes w WHERE w.link_id = p_link
+        UNION SELECT p.proposal_id FROM tracelink.proposals p WHERE p.link_id = p_link
+        UNION SELECT p.close_entry FROM tracelink.proposals p WHERE p.link_id = p_link AND p.close_entry IS NOT NULL
+        UNION SELECT b.entry_hash FROM tracelink.ballots b JOIN tracelink.proposals p USING (proposal_id)
+               WHERE p.link_id = p_link
+        UNION SELECT p_modification WHERE p_modification IS NOT NULL) x
+     WHERE h IS NOT NULL;
+    RETURN tracelink._append_action('tl.link.proposal', jsonb_build_object(
+        'link', encode(p_link, 'hex'),
+        'version', coalesce(lnk.active_version, 0) + 1,
+        'purpose', p_purpose, 'scope', scope, 'process', p_process,
+        'modification', encode(p_modification, 'hex'),
+        'definition', def::jsonb, 'digest', encode(tracelink.digest(def), 'hex'),
+        'rule', rule, 'voters', to_jsonb(voters),
+        'threshold', tracelink.vote_threshold(rule, cardinality(voters))), deps);
+END
+$$;
+
+CREATE FUNCTION tracelink._project_proposal(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    link bytea := decode(payload->>'link', 'hex');
+    lnk tracelink.trace_links;
+    def tracelink.link;
+    voters text[];
+    v text;
+    rule jsonb;
+    mod bytea := decode(payload->>'modification', 'hex');
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    IF origin <> lnk.creator THEN
+        RAISE EXCEPTION 'only the creator of link "%" (%) can put it to the vote', lnk.name, lnk.creator
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    def := (payload->'definition')::tracelink.link;
+    IF encode(tracelink.digest(def), 'hex') IS DISTINCT FROM payload->>'digest' THEN
+        RAISE EXCEPTION 'the proposal''s digest does not match its definition' USING ERRCODE = 'data_corrupted';
+    END IF;
+    PERFORM tracelink.validate_strict(def);
+    IF (SELECT array_agg(x ORDER BY x) FROM unnest(tracelink.process_order(def)) x)
+       IS DISTINCT FROM (SELECT array_agg(x ORDER BY x) FROM unnest(lnk.process_order) x) THEN
+        RAISE EXCEPTION 'a proposal must keep the processes of link "%"', lnk.name USING ERRCODE = 'TL013';
+    END IF;
+    IF payload->>'purpose' NOT IN ('adoption', 'modification')
+       OR payload->>'scope' NOT IN ('global', 'local')
+       OR (payload->>'version')::integer <> coalesce(lnk.active_version, 0) + 1
+       OR (payload->>'purpose' = 'adoption') <> (lnk.active_version IS NULL) THEN
+        RAISE EXCEPTION 'the proposal''s purpose, scope or version does not fit link "%" (version %)',
+                        lnk.name, coalesce(lnk.active_version, 0)
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF payload->>'purpose' = 'modification' AND NOT EXISTS (
+           SELECT 1 FROM tracelink.modifications m WHERE m.modification_id = mod AND m.link_id = link) THEN
+        RAISE EXCEPTION 'a modification proposal must name its modification request' USING ERRCODE = 'undefined_object';
+    END IF;
+    rule := CASE payload->>'purpose' WHEN 'adoption' THEN lnk.voting->'adoption' ELSE lnk.voting->'modification' END;
+    IF payload->'rule' IS DISTINCT FROM rule THEN
+        RAISE EXCEPTION 'the proposal''s rule is not the link''s % rule', payload->>'purpose' USING ERRCODE = 'TL012';
+    END IF;
+    SELECT array_agg(x ORDER BY x) INTO voters FROM jsonb_array_elements_text(payload->'voters') x;
+    IF voters IS NULL OR voters <> (SELECT array_agg(DISTINCT x ORDER BY x) FROM unnest(voters) x) THEN
+        RAISE EXCEPTION 'a proposal needs distinct voters' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    FOREACH v IN ARRAY voters LOOP
+        IF NOT (v = lnk.creator AND payload->>'scope' = 'global')
+           AND NOT v = ANY (tracelink._participants(link, CASE WHEN payload->>'scope' = 'local' THEN payload->>'process' END)) THEN
+            RAISE EXCEPTION 'node "%" is not a participant who may vote on this proposal', v
+                USING ERRCODE = 'insufficient_privilege';
+        END IF;
+    END LOOP;
+    IF (payload->>'threshold')::integer <> tracelink.vote_threshold(rule, cardinality(voters)) THEN
+        RAISE EXCEPTION 'the proposal''s threshold does not follow from its rule' USING ERRCODE = 'TL012';
+    END IF;
+    IF local AND EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.link_id = link AND p.status = 'open') THEN
+        RAISE EXCEPTION 'link "%" already has an open vote', lnk.name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    INSERT INTO tracelink.proposals (proposal_id, link_id, version, purpose, scope, process, definition,
+                                     digest, rule, voters, threshold)
+    VALUES (entry_hash, link, (payload->>'version')::integer, payload->>'purpose', payload->>'scope',
+            payload->>'process', def, tracelink.digest(def), rule, voters,
+            (payload->>'threshold')::integer);
+    UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = link;
+    UPDATE tracelink.modifications SET status = 'voting', proposal_id = entry_hash WHERE modification_id = mod;
+    PERFORM pg_notify('tracelink_ballot',
+                      jsonb_build_object('proposal', encode(entry_hash, 'hex'), 'link', lnk.name,
+                                         'version', payload->'version', 'voters', payload->'voters')::text);
+END
+$$;
+
+-- The outcome of a vote (called by the tally in vote.c).
+CREATE FUNCTION tracelink._decide(p_proposal bytea, p_passed boolean) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prop tracelink.proposals;
+    lnk tracelink.trace_links;
+BEGIN
+    SELECT * INTO prop FROM tracelink.proposals WHERE proposal_id = p_proposal;
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = prop.link_id;
+    UPDATE tracelink.proposals SET status = CASE WHEN p_passed THEN 'passed' ELSE 'failed' END
+     WHERE proposal_id = p_proposal;
+    IF p_passed THEN
+        UPDATE tracelink.link_version_history SET status = 'superseded'
+         WHERE link_id = prop.link_id AND status = 'active';
+        INSERT INTO tracelink.link_version_history (link_id, version, proposal_id, definition, digest, status)
+        VALUES (prop.link_id, prop.version, p_proposal, prop.definition, prop.digest, 'active');
+        UPDATE tracelink.trace_links
+           SET status = 'active', active_version = prop.version,
+               process_order = tracelink.process_order(prop.definition)
+         WHERE link_id = prop.link_id;
+        UPDATE tracelink.modifications SET status = 'passed' WHERE proposal_id = p_proposal;
+        -- the working definitions are now the adopted ones
+        UPDATE tracelink.link_processes w SET definition = tracelink.process(prop.definition, w.process)
+         WHERE w.link_id = prop.link_id;
+    ELSE
+        UPDATE tracelink.trace_links
+           SET status = CASE WHEN lnk.active_version IS NULL THEN 'designing' ELSE 'active' END
+         WHERE link_id = prop.link_id;
+        UPDATE tracelink.modifications SET status = 'failed' WHERE proposal_id = p_proposal;
+        IF lnk.active_version IS NOT NULL THEN
+            UPDATE tracelink.link_processes w
+               SET definition = tracelink.process(h.definition, w.process)
+              FROM tracelink.link_version_history h
+             WHERE w.link_id = prop.link_id AND h.link_id = w.link_id AND h.version = lnk.active_version;
+        END IF;
+    END IF;
+    PERFORM pg_notify('tracelink_link',
+                      jsonb_build_object('link', lnk.name, 'proposal', encode(p_proposal, 'hex'),
+                                         'version', prop.version,
+                                         'outcome', CASE WHEN p_passed THEN 'passed' ELSE 'failed' END)::text);
+END
+$$;
+
+-- Undo a decision that a close of the vote overrules (see vote.c).
+CREATE FUNCTION tracelink._undecide(p_proposal bytea) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    prop tracelink.proposals;
+    previous integer;
+BEGIN
+    SELECT * INTO prop FROM tracelink.proposals WHERE proposal_id = p_proposal;
+    IF prop.status = 'passed' THEN
+        DELETE FROM tracelink.link_version_history WHERE link_id = prop.link_id AND version = prop.version;
+        SELECT max(version) INTO previous FROM tracelink.link_version_history WHERE link_id = prop.link_id;
+        UPDATE tracelink.link_version_history SET status = 'active'
+         WHERE link_id = prop.link_id AND version = previous;
+        UPDATE tracelink.trace_links l
+           SET active_version = previous,
+               process_order = coalesce((SELECT tracelink.process_order(h.definition)
+                                           FROM tracelink.link_version_history h
+                                          WHERE h.link_id = l.link_id AND h.version = previous),
+                                        l.process_order)
+         WHERE l.link_id = prop.link_id;
+    END IF;
+    UPDATE tracelink.proposals SET status = 'open' WHERE proposal_id = p_proposal;
+    UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = prop.link_id;
+    UPDATE tracelink.modifications SET status = 'voting' WHERE proposal_id = p_proposal;
+END
+$$;
+
+CREATE FUNCTION tracelink._project_modification_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    link bytea := decode(payload->>'link', 'hex');
+    lnk tracelink.trace_links;
+    new_order text[];
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    IF origin <> lnk.creator THEN
+        RAISE EXCEPTION 'only the creator of link "%" (%) can request a modification', lnk.name, lnk.creator
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF lnk.active_version IS NULL THEN
+        RAISE EXCEPTION 'link "%" has no adopted version to modify', lnk.name
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF local AND lnk.status <> 'active' THEN
+        RAISE EXCEPTION 'link "%" is % : one change at a time', lnk.name, lnk.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF payload->>'process' IS NULL AND payload->'process_order' IS NULL THEN
+        RAISE EXCEPTION 'a modification names a process to revise, a new process order, or both'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF payload->>'process' IS NOT NULL AND NOT (payload->>'process') = ANY (lnk.process_order) THEN
+        RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process' USING ERRCODE = 'TL007';
+    END IF;
+    IF payload->'process_order' IS NOT NULL THEN
+        SELECT array_agg(x) INTO new_order FROM jsonb_array_elements_text(payload->'process_order') x;
+        IF (SELECT array_agg(x ORDER BY x) FROM unnest(new_order) x)
+           IS DISTINCT FROM (SELECT array_agg(x ORDER BY x) FROM unnest(lnk.process_order) x) THEN
+            RAISE EXCEPTION 'a new process order must list the same processes' USING ERRCODE = 'TL013';
+        END IF;
+    END IF;
+    INSERT INTO tracelink.modifications (modification_id, link_id, process, process_order, reason)
+    VALUES (entry_hash, link, payload->>'process', new_order, payload->>'reason');
+    UPDATE tracelink.trace_links SET status = 'modifying' WHERE link_id = link;
+    IF payload->>'process' IS NULL AND local THEN
+        -- nothing to revise: the vote starts at once
+        PERFORM tracelink._propose(link, 'modification', NULL, entry_hash, new_order);
+    ELSIF payload->>'process' IS NOT NULL THEN
+        PERFORM pg_notify('tracelink_revision',
+                          jsonb_build_object('link', lnk.name, 'process', payload->>'process',
+                                             'modification', encode(entry_hash, 'hex'),
+                                             'participants', tracelink._participants(link, payload->>'process'))::text);
+    END IF;
+END
+$$;
+
+CREATE FUNCTION tracelink._project_process_confirm(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
+    RETURNS void LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    m tracelink.modifications;
+    lnk tracelink.trace_links;
+    everyone text[];
+BEGIN
+    SELECT * INTO m FROM tracelink.modifications WHERE modification_id = decode(payload->>'modification', 'hex');
+    IF NOT FOUND OR m.process IS NULL THEN
+        RAISE EXCEPTION 'unknown modification request' USING ERRCODE = 'undefined_object';
+    END IF;
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = m.link_id;
+    everyone := tracelink._participants(m.link_id, m.process);
+    IF NOT origin = ANY (everyone) THEN
+        RAISE EXCEPTION 'node "%" does not build process "%" of link "%"', origin, m.process, lnk.name
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF origin = ANY (m.confirmed_by) THEN
+        RAISE EXCEPTION 'node "%" already confirmed its revision of process "%"', origin, m.process
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF local AND m.status <> 'revising' THEN
+        RAISE EXCEPTION 'the modification of process "%" is no longer being revised (%)', m.process, m.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    UPDATE tracelink.modifications SET confirmed_by = confirmed_by || origin
+     WHERE modification_id = m.modification_id;
+    -- everyone has confirmed: the creator's node starts the vote
+    IF m.status = 'revising' AND everyone <@ (m.confirmed_by || origin)
+       AND tracelink.node_name() = lnk.creator THEN
+        PERFORM tracelink._propose(m.link_id, 'modification', m.process, m.modification_id, m.process_order);
+    END IF;
+END
+$$;
+
+-- API: each function shapes a payload and appends it; the projector decides.
+
+CREATE FUNCTION tracelink.request_link(name text, process_order text[], invitations jsonb,
+                                       info jsonb DEFAULT '{}', adoption_rule jsonb DEFAULT NULL,
+                                       modification_rule jsonb DEFAULT NULL)
+    RETURNS bytea LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    adoption jsonb := coalesce(adoption_rule, current_setting('tracelink.default_voting_rule')::jsonb);
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node yet' USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF jsonb_typeof(invitations) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'invitations must map each process to the nodes invited to build it'
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'For example {"Growing": ["farm"], "Processing": ["factory"]}.';
+    END IF;
+    RETURN tracelink._append_action('tl.link.request', jsonb_build_object(
+        'name', request_link.name, 'info', coalesce(info, '{}'), 'creator', me,
+        'process_order', to_jsonb(process_order), 'invitations', invitations,
+        'voting', jsonb_build_object('adoption', adoption,
+                                     'modification', coalesce(modification_rule, adoption))));
+END
+$$;
+COMMENT ON FUNCTION tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb) IS
+    'a link design request by this node: name, ordered processes, invited nodes per process, voting rules (default: tracelink.default_voting_rule; modifications default to the adoption rule); returns the link id';
+
+CREATE FUNCTION tracelink.reply_invitation(link text, process text, accept boolean, reason text DEFAULT NULL)
+    RETURNS bytea LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bytea := tracelink.link_id(link);
+    invite bytea;
+BEGIN
+    SELECT i.invite_entry INTO invite FROM tracelink.link_invitations i
+     WHERE i.link_id = id AND i.process = reply_invitation.process AND i.node = tracelink.node_name();
+    RETURN tracelink._append_action('tl.link.reply', jsonb_build_object(
+        'link', encode(id, 'hex'), 'process', process, 'accept', accept, 'reason', reason),
+        CASE WHEN invite IS NULL THEN ARRAY[id] ELSE ARRAY[invite] END);
+END
+$$;
+COMMENT ON FUNCTION tracelink.reply_invitation(text, text, boolean, text) IS
+    'accept or decline this node''s invitation to build a process of a link (the first answer counts)';
+
+CREATE FUNCTION tracelink.reinvite(link text, process text, nodes text[])
+    RETURNS bytea LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+    RETURN tracelink._append_action('tl.link.reinvite', jsonb_build_object(
+        'link', encode(tracelink.link_id(link), 'hex'), 'process', process, 'nodes', to_jsonb(nodes)),
+        ARRAY[tracelink.link_id(link)]);
+COMMENT ON FUNCTION tracelink.reinvite(text, text, text[]) IS
+    'the creator invites more nodes to build a process (for example after every invitee declined)';
+
+CREATE FUNCTION tracelink.submit_process(link text, definition tracelink.process, template text DEFAULT NULL)
+    RETURNS bytea LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bytea := tracelink.link_id(link);
+    me text := tracelink.node_name();
+    def tracelink.process := tracelink.merge_patch(definition, jsonb_build_object('node', me));
+    rev integer;
+    deps bytea[];
+BEGIN
+    SELECT coalesce(max(w.revision), 0) + 1 INTO rev FROM tracelink.link_processes w
+     WHERE w.link_id = id AND w.process = tracelink.name(def);
+    SELECT array_agg(h) INTO deps FROM (
+        SELECT id AS h
+        UNION SELECT i.reply_entry FROM tracelink.link_invitations i
+               WHERE i.link_id = id AND i.process = tracelink.name(def) AND i.node = me AND i.reply_entry IS NOT NULL
+        UNION SELECT w.entry_hash FROM tracelink.link_processes w
+               WHERE w.link_id = id AND w.process = tracelink.name(def)
+        UNION SELECT m.modification_id FROM tracelink.modifications m
+               WHERE m.link_id = id AND m.process = tracelink.name(def) AND m.status = 'revising') x;
+    RETURN tracelink._append_action('tl.process.submit', jsonb_build_object(
+        'link', encode(id, 'hex'), 'definition', def::jsonb, 'revision', rev, 'template', template), deps);
+END
+$$;
+COMMENT ON FUNCTION tracelink.submit_process(text, tracelink.process, text) IS
+    'submit (or revise) the process this node was invited to build and accepted; its node is set to this node';
+
+CREATE FUNCTION tracelink.submit_process_from_template(link text, process text, template text, changes jsonb DEFAULT NULL)
+    RETURNS bytea LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+    RETURN tracelink.submit_process(link, tracelink.instantiate_template(template, process, changes), template);
+COMMENT ON FUNCTION tracelink.submit_process_from_template(text, text, text, jsonb) IS
+    'submit a process built from one of this node''s templates, as is or with an RFC 7386 merge patch of changes';
+
+CREATE FUNCTION tracelink.assemble(link text) RETURNS bytea
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bytea := tracelink.link_id(link);
+    lnk tracelink.trace_links;
+    p text;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = id;
+    IF lnk.creator IS DISTINCT FROM tracelink.node_name() THEN
+        RAISE EXCEPTION 'only the creator of link "%" (%) can assemble it', lnk.name, lnk.creator
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF lnk.status <> 'designing' THEN
+        RAISE EXCEPTION 'link "%" is % , not being designed', lnk.name, lnk.status
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    FOREACH p IN ARRAY lnk.process_order LOOP
+        IF cardinality(tracelink._participants(id, p)) = 0 THEN
+            RAISE EXCEPTION 'process "%" of link "%" has no participant', p, lnk.name
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = CASE WHEN EXISTS (SELECT 1 FROM tracelink.link_invitations i
+                                                  WHERE i.link_id = id AND i.process = p AND i.status = 'pending')
+                                    THEN 'Its invitations are still pending.'
+                                    ELSE 'Every node invited to build it declined.' END,
+                      HINT = 'Wait for the answers, or invite another node with tracelink.reinvite().';
+        END IF;
+        IF NOT EXISTS (SELECT 1 FROM tracelink.link_processes w WHERE w.link_id = id AND w.process = p) THEN
+            RAISE EXCEPTION 'process "%" of link "%" has not been submitted yet', p, lnk.name
+                USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+    END LOOP;
+    RETURN tracelink._propose(id, 'adoption', NULL, NULL, NULL);
+END
+$$;
+COMMENT ON FUNCTION tracelink.assemble(text) IS
+    'the creator assembles the link from the submitted processes, validates it and builds its mesh, and opens the adoption vote; returns the proposal id';
+
+CREATE FUNCTION tracelink.vote(proposal bytea, approve boolean, reason text DEFAULT NULL)
+    RETURNS bytea LANGUAGE sql
+    SET search_path = pg_catalog, pg_temp
+    RETURN tracelink._append_action('tl.link.ballot', jsonb_build_object(
+        'proposal', encode(proposal, 'hex'), 'approve', approve, 'reason', reason), ARRAY[proposal]);
+COMMENT ON FUNCTION tracelink.vote(bytea, boolean, text) IS
+    'this node''s ballot on a proposal (only the first ballot of each eligible voter counts)';
+
+CREATE FUNCTION tracelink.close_vote(proposal bytea) RETURNS text
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    PERFORM tracelink._append_action('tl.link.close_vote',
+        jsonb_build_object('proposal', encode(proposal, 'hex')),
+        ARRAY[proposal] || (SELECT coalesce(array_agg(b.entry_hash), '{}') FROM tracelink.ballots b
+                             WHERE b.proposal_id = proposal));
+    RETURN (SELECT p.status FROM tracelink.proposals p WHERE p.proposal_id = proposal);
+END
+$$;
+COMMENT ON FUNCTION tracelink.close_vote(bytea) IS
+    'the creator closes a vote early: it is decided on the ballots cast so far, missing ballots counting as rejections; returns the outcome';
+
+CREATE FUNCTION tracelink.request_modification(link text, process text DEFAULT NULL, reason text DEFAULT NULL,
+                                               process_order text[] DEFAULT NULL)
+    RETURNS bytea LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bytea := tracelink.link_id(link);
+    deps bytea[];
+BEGIN
+    SELECT array_agg(h) INTO deps FROM (
+        SELECT id AS h
+        UNION SELECT p.proposal_id FROM tracelink.proposals p WHERE p.link_id = id
+        UNION SELECT b.entry_hash FROM tracelink.ballots b JOIN tracelink.proposals p USING (proposal_id)
+               WHERE p.link_id = id
+        UNION SELECT p.close_entry FROM tracelink.proposals p WHERE p.link_id = id AND p.close_entry IS NOT NULL) x;
+    RETURN tracelink._append_action('tl.link.modify', jsonb_build_object(
+        'link', encode(id, 'hex'), 'process', process, 'reason', reason,
+        'process_order', to_jsonb(process_order)), deps);
+END
+$$;
+COMMENT ON FUNCTION tracelink.request_modification(text, text, text, text[]) IS
+    'the creator requests a change of an active link: a process (its participants revise and confirm it, then a vote starts) and/or the process order (the vote starts at once); returns the modification id';
+
+CREATE FUNCTION tracelink.confirm_revision(link text, process text) RETURNS bytea
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id bytea := tracelink.link_id(link);
+    m tracelink.modifications;
+    deps bytea[];
+BEGIN
+    SELECT * INTO m FROM tracelink.modifications mo
+     WHERE mo.link_id = id AND mo.process = confirm_revision.process AND mo.status = 'revising';
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no modification of process "%" is being revised', process
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    SELECT array_agg(h) INTO deps FROM (
+        SELECT m.modification_id AS h
+        UNION SELECT w.entry_hash FROM tracelink.link_processes w
+               WHERE w.link_id = id AND w.process = confirm_revision.process) x;
+    RETURN tracelink._append_action('tl.process.confirm', jsonb_build_object(
+        'link', encode(id, 'hex'), 'process', process,
+        'modification', encode(m.modification_id, 'hex')), deps);
+END
+$$;
+COMMENT ON FUNCTION tracelink.confirm_revision(text, text) IS
+    'a participant of a process confirms its revision; when all have, the creator''s node starts the vote';
+
+-- Views
+
+CREATE VIEW tracelink.links AS
+SELECT l.link_id, l.name, l.creator, l.status, l.active_version, l.process_order, l.info, l.voting,
+       tracelink._participants(l.link_id) AS participants,
+       (SELECT p.proposal_id FROM tracelink.proposals p WHERE p.link_id = l.link_id AND p.status = 'open'
+         ORDER BY p.version DESC LIMIT 1) AS open_proposal
+  FROM tracelink.trace_links l;
+COMMENT ON VIEW tracelink.links IS 'trace links with their status, active version, participants and open vote';
+
+CREATE VIEW tracelink.link_versions AS
+SELECT l.name AS link, p.version, p.purpose, p.scope, p.process,
+       coalesce(h.status, CASE p.status WHEN 'passed' THEN 'superseded' ELSE p.status END) AS status,
+       p.rule, p.threshold, p.approvals, p.rejections,
+       cardinality(p.voters) - p.approvals - p.rejections AS missing,
+       (SELECT coalesce(jsonb_object_agg(b.voter, b.approve ORDER BY b.voter), '{}')
+          FROM tracelink.ballots b WHERE b.proposal_id = p.proposal_id) AS ballots,
+       p.voters, p.proposal_id, p.digest, p.close_entry IS NOT NULL AS closed_early, l.link_id
+  FROM tracelink.proposals p
+  JOIN tracelink.trace_links l USING (link_id)
+  LEFT JOIN tracelink.link_version_history h ON h.link_id = p.link_id AND h.proposal_id = p.proposal_id;
+COMMENT ON VIEW tracelink.link_versions IS
+    'every vote on every link: version, status (open, failed, active, superseded), tally and who voted what';
+
+CREATE VIEW tracelink.pending_invitations AS
+SELECT l.name AS link, i.process, l.creator, i.link_id
+  FROM tracelink.link_invitations i JOIN tracelink.trace_links l USING (link_id)
+ WHERE i.node = tracelink.node_name() AND i.status = 'pending';
+COMMENT ON VIEW tracelink.pending_invitations IS 'invitations to this node that await its answer';
+
+CREATE VIEW tracelink.open_ballots AS
+SELECT l.name AS link, p.version, p.purpose, p.scope, p.process, p.threshold, p.approvals, p.rejections,
+       p.proposal_id, p.digest
+  FROM tracelink.proposals p JOIN tracelink.trace_links l USING (link_id)
+ WHERE p.status = 'open' AND tracelink.node_name() = ANY (p.voters)
+   AND NOT EXISTS (SELECT 1 FROM tracelink.ballots b
+                    WHERE b.proposal_id = p.proposal_id AND b.voter = tracelink.node_name());
+COMMENT ON VIEW tracelink.open_ballots IS 'votes this node may cast and has not cast yet (LISTEN tracelink_ballot to hear of new ones)';
+
+-- The shared state in state_digest()
+CREATE OR REPLACE FUNCTION tracelink.state_digest() RETURNS bytea
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT tracelink.digest(jsonb_build_object(
+    'heads', (SELECT coalesce(jsonb_agg(jsonb_build_array(origin, block_no, encode(block_hash, 'hex'), tree_size)
+                                        ORDER BY origin), '[]')
+                FROM tracelink.ledger_heads),
+    'nodes', (SELECT coalesce(jsonb_agg(jsonb_build_array(name, encode(public_key, 'hex')) ORDER BY name), '[]')
+                FROM tracelink.nodes),
+    'links', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), name, creator, status,
+                                                          active_version, process_order, voting)
+                                        ORDER BY link_id), '[]')
+                FROM tracelink.trace_links),
+    'invitations', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), process, node, status)
+                                              ORDER BY link_id, process, node), '[]')
+                      FROM tracelink.link_invitations),
+    'processes', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), process,
+                                                              encode(tracelink.digest(definition), 'hex'),
+                                                              submitted_by, revision)
+                                            ORDER BY link_id, process), '[]')
+                    FROM tracelink.link_processes),
+    'proposals', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(proposal_id, 'hex'), version, scope,
+                                                              status, approvals, rejections, threshold)
+                                            ORDER BY proposal_id), '[]')
+                    FROM tracelink.proposals),
+    'ballots', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(proposal_id, 'hex'), voter, approve)
+                                          ORDER BY proposal_id, voter), '[]')
+                  FROM tracelink.ballots),
+    'versions', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), version, status,
+                                                             encode(digest, 'hex'))
+                                           ORDER BY link_id, version), '[]')
+                   FROM tracelink.link_version_history),
+    'modifications', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(modification_id, 'hex'), process,
+                                                                  status, confirmed_by)
+                                                ORDER BY modification_id), '[]')
+                        FROM tracelink.modifications)
+))
+$$;
+
+GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.link_processes,
+                tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
+                tracelink.modifications, tracelink.links, tracelink.link_versions,
+                tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text) TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
+                 tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb),
+                 tracelink.reply_invitation(text, text, boolean, text),
+                 tracelink.reinvite(text, text, text[]),
+                 tracelink.submit_process(text, tracelink.process, text),
+                 tracelink.submit_process_from_template(text, text, text, jsonb),
+                 tracelink.assemble(text), tracelink.vote(bytea, boolean, text),
+                 tracelink.close_vote(bytea),
+                 tracelink.request_modification(text, text, text, text[]),
+                 tracelink.confirm_revision(text, text),
+                 tracelink._participants(bytea, text), tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._touches_key_forms(tracelink.process, tracelink.process)
+    TO tracelink_member;
