@@ -57,7 +57,9 @@ SELECT p.oid::regprocedure AS missing_from_list
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tracelink')
    AND (p.oid::regprocedure::text ~ 'tracelink\.(stage|process|link)|template'
         OR p.proname IN ('invoking_role', 'stage', 'process', 'link', 'jsonb'))
-   AND p.oid NOT IN (SELECT f FROM def_functions);
+   AND p.oid NOT IN (SELECT f FROM def_functions)
+   -- workflow functions that take definitions: their privileges are tested with the workflow
+   AND p.proname NOT IN ('link_id', '_touches_key_forms', 'submit_process', 'submit_process_from_template');
 
 -- no EXECUTE for PUBLIC; the right role can execute; readers cannot write
 SELECT f, grantee FROM def_functions

@@ -137,6 +137,30 @@ ROLLBACK;
 SELECT tracelink.node_public_key() = :'new_key'::bytea AS unchanged;
 SELECT tracelink.append('acme.still_signing', '{}') IS NOT NULL AS appended;
 
+-- a savepoint opened before tracelink is loaded in the session still
+-- rewinds the block when it rolls back (a fresh connection)
+\c
+BEGIN;
+SAVEPOINT early;
+SELECT tracelink.append('acme.early', '{"rolled": "back"}') IS NOT NULL AS appended;
+ROLLBACK TO early;
+SELECT tracelink.append('acme.early', '{"kept": true}') IS NOT NULL AS appended;
+COMMIT;
+SELECT b.entry_count, array_agg(e.payload ORDER BY e.seq) AS payloads
+  FROM tracelink.ledger_blocks b JOIN tracelink.ledger_entries e USING (origin, tx)
+ WHERE e.kind = 'acme.early' GROUP BY b.entry_count;
+-- a key rotation rolled back with its savepoint leaves the key as it was
+SELECT tracelink.node_public_key() AS key_before \gset
+BEGIN;
+SAVEPOINT r;
+SELECT tracelink.rotate_key() IS NOT NULL AS rotated;
+ROLLBACK TO r;
+SELECT tracelink.append('acme.after_savepoint_rotation', '{}') IS NOT NULL AS appended;
+COMMIT;
+SELECT tracelink.node_public_key() = :'key_before'::bytea AS key_unchanged,
+       (SELECT next_key IS NULL FROM tracelink.ledger_blocks ORDER BY block_no DESC LIMIT 1) AS no_hand_over;
+SELECT tracelink.append('acme.still_signing', '{"after": "savepoint rotation"}') IS NOT NULL AS appended;
+
 -- the whole chain verifies
 SELECT * FROM tracelink.verify();
 SELECT * FROM tracelink.verify('alpha');

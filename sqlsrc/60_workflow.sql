@@ -633,14 +633,14 @@ BEGIN
         RAISE EXCEPTION 'link "%" is % : one change at a time', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF payload->>'process' IS NULL AND payload->'process_order' IS NULL THEN
+    IF payload->>'process' IS NULL AND jsonb_typeof(payload->'process_order') IS DISTINCT FROM 'array' THEN
         RAISE EXCEPTION 'a modification names a process to revise, a new process order, or both'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF payload->>'process' IS NOT NULL AND NOT (payload->>'process') = ANY (lnk.process_order) THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process' USING ERRCODE = 'TL007';
     END IF;
-    IF payload->'process_order' IS NOT NULL THEN
+    IF jsonb_typeof(payload->'process_order') = 'array' THEN
         SELECT array_agg(x) INTO new_order FROM jsonb_array_elements_text(payload->'process_order') x;
         IF (SELECT array_agg(x ORDER BY x) FROM unnest(new_order) x)
            IS DISTINCT FROM (SELECT array_agg(x ORDER BY x) FROM unnest(lnk.process_order) x) THEN

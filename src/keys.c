@@ -43,10 +43,14 @@ static char loaded_node[NAMEDATALEN];
 
 /* file operations to finish or undo at the end of the transaction */
 static char *created_key_path = NULL;	/* remove on abort */
+static SubTransactionId created_key_subid;
 static char *pending_rotation_path = NULL;	/* rename over the key at commit */
 static char *pending_rotation_target = NULL;
+static SubTransactionId rotation_subid;
 
 static void keys_xact_callback(XactEvent event, void *arg);
+static void keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								  SubTransactionId parentSubid, void *arg);
 
 /*
  * Forget the loaded key, wiping it.
@@ -86,6 +90,7 @@ tl_keys_init(void)
 							   GUC_SUPERUSER_ONLY,
 							   NULL, NULL, NULL);
 	RegisterXactCallback(keys_xact_callback, NULL);
+	RegisterSubXactCallback(keys_subxact_callback, NULL);
 	on_proc_exit(keys_at_exit, (Datum) 0);
 }
 
@@ -293,6 +298,7 @@ tl_keys_create(const char *node, uint8 *public_key)
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	created_key_path = pstrdup(path);
+	created_key_subid = GetCurrentSubTransactionId();
 	MemoryContextSwitchTo(old);
 
 	forget_loaded_key();
@@ -346,6 +352,7 @@ tl_keys_begin_rotation(const char *node, uint8 *new_public_key)
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending_rotation_path = pstrdup(path);
 	pending_rotation_target = key_file_path(node, false);
+	rotation_subid = GetCurrentSubTransactionId();
 	MemoryContextSwitchTo(old);
 }
 
@@ -388,6 +395,30 @@ keys_xact_callback(XactEvent event, void *arg)
 	created_key_path = NULL;
 	pending_rotation_path = NULL;
 	pending_rotation_target = NULL;
+}
+
+/*
+ * A savepoint rolling back undoes the key files it created: the ledger
+ * entries that named them are gone with it.
+ */
+static void
+keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					  SubTransactionId parentSubid, void *arg)
+{
+	if (event != SUBXACT_EVENT_ABORT_SUB)
+		return;
+	if (created_key_path != NULL && created_key_subid >= mySubid)
+	{
+		unlink(created_key_path);
+		forget_loaded_key();
+		created_key_path = NULL;
+	}
+	if (pending_rotation_path != NULL && rotation_subid >= mySubid)
+	{
+		unlink(pending_rotation_path);
+		pending_rotation_path = NULL;
+		pending_rotation_target = NULL;
+	}
 }
 
 /*

@@ -76,25 +76,15 @@ typedef struct PendingBlock
 	int32		count;			/* entries appended so far = next seq */
 	int32		capacity;
 	uint8	   *hashes;			/* count entry hashes */
+	SubTransactionId *subids;	/* the subtransaction each was appended in */
 	bool		genesis;		/* first block of a node created now */
 	uint8		genesis_key[TL_ED25519_PK_LEN];
-	bool		rotation;		/* hands over to next_key */
+	int32		rotation_at;	/* seq of the key hand-over entry, or -1 */
 	uint8		next_key[TL_ED25519_PK_LEN];
 	TlRowWriter *entries;		/* open on ledger_entries */
 } PendingBlock;
 
-/* what a savepoint must restore if it rolls back */
-typedef struct SavepointMark
-{
-	SubTransactionId subid;
-	bool		had_block;
-	int32		count;
-	bool		genesis;
-	bool		rotation;
-} SavepointMark;
-
 static PendingBlock *pending = NULL;
-static List *savepoint_marks = NIL;
 
 static void ledger_xact_callback(XactEvent event, void *arg);
 static void ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -402,6 +392,8 @@ pending_block(const char *origin)
 	pending->tx = nextval_internal(tl_relid("ledger_tx_seq"), false);
 	pending->capacity = 16;
 	pending->hashes = palloc(TL_HASH_LEN * pending->capacity);
+	pending->subids = palloc(sizeof(SubTransactionId) * pending->capacity);
+	pending->rotation_at = -1;
 
 	/* the writer outlives savepoints that roll back */
 	pending->entries = tl_writer_open_for_xact(tl_relid("ledger_entries"));
@@ -640,16 +632,20 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	tl_entry_hash(&e, e.hash);
 	tl_write_entry(pb->entries, &e);
 	memcpy(hash_out, e.hash, TL_HASH_LEN);
-	if (strncmp(kind, "tl.", 3) == 0)
-		tl_project_entry(&e, true);
 
 	if (pb->count == pb->capacity)
 	{
 		pb->capacity *= 2;
 		pb->hashes = repalloc(pb->hashes, TL_HASH_LEN * pb->capacity);
+		pb->subids = repalloc(pb->subids, sizeof(SubTransactionId) * pb->capacity);
 	}
 	memcpy(pb->hashes + pb->count * TL_HASH_LEN, hash_out, TL_HASH_LEN);
+	pb->subids[pb->count] = GetCurrentSubTransactionId();
 	pb->count++;
+
+	/* last: a projector may append entries of its own */
+	if (strncmp(kind, "tl.", 3) == 0)
+		tl_project_entry(&e, true);
 }
 
 /* ----------------------------------------------------------------
@@ -837,8 +833,8 @@ seal_pending_block(void)
 	}
 	tl_extend_tree(&head.frontier, pb->hashes, pb->count, h.entries_root, h.tree_root);
 	h.tree_size = head.frontier.size;
-	h.has_next_key = pb->rotation;
-	if (pb->rotation)
+	h.has_next_key = pb->rotation_at >= 0;
+	if (h.has_next_key)
 		memcpy(h.next_key, pb->next_key, TL_ED25519_PK_LEN);
 	h.sealed_at = GetCurrentTimestamp();
 
@@ -884,7 +880,6 @@ ledger_xact_callback(XactEvent event, void *arg)
 				CurrentResourceOwner = save_owner;
 			}
 			pending = NULL;
-			savepoint_marks = NIL;
 			break;
 		case XACT_EVENT_PRE_PREPARE:
 			if (pending != NULL && pending->count > 0)
@@ -900,7 +895,6 @@ ledger_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* memory went with TopTransactionContext, resources with the owner */
 			pending = NULL;
-			savepoint_marks = NIL;
 			break;
 		default:
 			break;
@@ -908,51 +902,23 @@ ledger_xact_callback(XactEvent event, void *arg)
 }
 
 /*
- * Savepoints: remember the pending block's state when one starts, restore
- * it when it rolls back.
+ * A savepoint rolling back takes its entries with it.  Everything appended
+ * since the savepoint began belongs to it or to its (higher-numbered)
+ * children, so those entries are exactly the tail whose subtransaction ids
+ * are not below its own: drop that tail, and the numbering rewinds.
  */
 static void
 ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 						SubTransactionId parentSubid, void *arg)
 {
-	SavepointMark *mark;
-	MemoryContext old;
-
-	switch (event)
-	{
-		case SUBXACT_EVENT_START_SUB:
-			old = MemoryContextSwitchTo(TopTransactionContext);
-			mark = palloc(sizeof(SavepointMark));
-			mark->subid = mySubid;
-			mark->had_block = pending != NULL;
-			mark->count = pending ? pending->count : 0;
-			mark->genesis = pending ? pending->genesis : false;
-			mark->rotation = pending ? pending->rotation : false;
-			savepoint_marks = lcons(mark, savepoint_marks);
-			MemoryContextSwitchTo(old);
-			break;
-		case SUBXACT_EVENT_COMMIT_SUB:
-		case SUBXACT_EVENT_ABORT_SUB:
-			while (savepoint_marks != NIL)
-			{
-				mark = linitial(savepoint_marks);
-				if (mark->subid < mySubid)
-					break;
-				savepoint_marks = list_delete_first(savepoint_marks);
-				if (event == SUBXACT_EVENT_ABORT_SUB && mark->subid == mySubid &&
-					pending != NULL)
-				{
-					/* the block itself may outlive the savepoint, empty */
-					pending->count = mark->count;
-					pending->genesis = mark->genesis;
-					pending->rotation = mark->rotation;
-				}
-				pfree(mark);
-			}
-			break;
-		default:
-			break;
-	}
+	if (event != SUBXACT_EVENT_ABORT_SUB || pending == NULL)
+		return;
+	while (pending->count > 0 && pending->subids[pending->count - 1] >= mySubid)
+		pending->count--;
+	if (pending->rotation_at >= pending->count)
+		pending->rotation_at = -1;
+	if (pending->count == 0)
+		pending->genesis = false;
 }
 
 /* ----------------------------------------------------------------
@@ -1235,7 +1201,7 @@ tl_rotate_key(PG_FUNCTION_ARGS)
 	tl_ledger_append(node, "tl.key_rotation", payload.data, payload.len,
 					 NULL, 0, NULL, 0, hash);
 	pb = pending_block(node);
-	pb->rotation = true;
+	pb->rotation_at = pb->count - 1;
 	memcpy(pb->next_key, new_key, TL_ED25519_PK_LEN);
 	PG_RETURN_BYTEA_P(tl_bytea_from(new_key, TL_ED25519_PK_LEN));
 }

@@ -21,6 +21,8 @@
  */
 #include "tracelink.h"
 
+#include <math.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -343,10 +345,24 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 			BAD(res, where, "entry is not the one the block sealed at this position (moved or replaced)");
 			return false;
 		}
-		if (b->h.block_no == 0 && e.seq == 0 && strcmp(e.kind, "tl.genesis") != 0)
+		if (b->h.block_no == 0 && e.seq == 0)
 		{
-			BAD(res, where, "the first entry of a chain must be its genesis entry");
-			return false;
+			uint8		genesis_key[TL_ED25519_PK_LEN];
+			JcsValue   *node = NULL;
+
+			if (strcmp(e.kind, "tl.genesis") != 0)
+			{
+				BAD(res, where, "the first entry of a chain must be its genesis entry");
+				return false;
+			}
+			if (payload_public_key(e.payload, genesis_key))
+				node = jcs_object_get(jcs_parse(e.payload, strlen(e.payload)), "node");
+			if (node == NULL || node->kind != JCS_STRING || strcmp(node->u.string.str, origin) != 0 ||
+				memcmp(genesis_key, b->h.signer_key, TL_ED25519_PK_LEN) != 0)
+			{
+				BAD(res, where, "the genesis entry does not name its origin and the key that signed block 0");
+				return false;
+			}
 		}
 		if (strcmp(e.kind, "tl.key_rotation") == 0)
 		{
@@ -1078,7 +1094,9 @@ json_int64(JcsValue *obj, const char *key, int64 *out)
 {
 	JcsValue   *v = jcs_object_get(obj, key);
 
-	if (v == NULL || v->kind != JCS_NUMBER || v->u.number != (double) (int64) v->u.number)
+	/* exact integers only: doubles hold them up to 2^53 */
+	if (v == NULL || v->kind != JCS_NUMBER || fabs(v->u.number) > 9007199254740992.0 ||
+		v->u.number != floor(v->u.number))
 		return false;
 	*out = (int64) v->u.number;
 	return true;
