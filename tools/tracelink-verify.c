@@ -244,14 +244,11 @@ hex_encode(const uint8 *data, int len, char *out)
 	out[2 * len] = '\0';
 }
 
-/* a hex copy in malloc'd memory, for messages */
+/* "block N", for messages */
 static char *
-hex_string(const uint8 *data, int len)
+block_name(int64 block_no)
 {
-	char	   *out = tv_malloc(2 * len + 1);
-
-	hex_encode(data, len, out);
-	return out;
+	return psprintf("block " INT64_FORMAT, block_no);
 }
 
 /*
@@ -719,6 +716,7 @@ check_tree_heads_alone(Export *x)
 static bool
 match_tree_heads(Export *x, const BlockFields *b)
 {
+	char		root[2 * TL_HASH_LEN + 1];
 	int			i;
 
 	for (i = 0; i < ntree_heads; i++)
@@ -733,14 +731,14 @@ match_tree_heads(Export *x, const BlockFields *b)
 			x->heads_matched++;
 			continue;
 		}
+		hex_encode(th->b.tree_root, TL_HASH_LEN, root);
 		if (memcmp(th->b.signer_key, b->signer_key, TL_ED25519_PK_LEN) != 0)
 			return fail(x, VERDICT_FAILED, tree_head_name(th),
 						"the head is signed by a key that is not the origin's key at block " INT64_FORMAT
 						": it belongs to another ledger", b->block_no);
-		return fail(x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, b->block_no),
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block differs from %s (tree size " INT64_FORMAT ", tree root %s), which the origin's key signed: the ledger was rewritten or forked after that head was published",
-					tree_head_name(th), th->b.tree_size,
-					hex_string(th->b.tree_root, TL_HASH_LEN));
+					tree_head_name(th), th->b.tree_size, root);
 	}
 	return true;
 }
@@ -767,7 +765,7 @@ check_unmatched_tree_heads(Export *x)
 						": export from block " INT64_FORMAT " or earlier to check it",
 						x->first_block, th->b.block_no);
 		if (memcmp(th->b.signer_key, x->key, TL_ED25519_PK_LEN) == 0)
-			return fail(x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, last + 1),
+			return fail(x, VERDICT_FAILED, block_name(last + 1),
 						"the export is truncated: it ends at block " INT64_FORMAT
 						" (tree size " INT64_FORMAT "), but %s has tree size " INT64_FORMAT,
 						last, x->tree_size, tree_head_name(th), th->b.tree_size);
@@ -796,6 +794,7 @@ read_header(Export *x, const TvJson *line)
 	const char *problem;
 	int64		version;
 	PinnedKey  *pin;
+	char		key[2 * TL_ED25519_PK_LEN + 1];
 	int			i;
 
 	if ((problem = tvj_check_fields(line, fields, NULL)) ||
@@ -805,15 +804,15 @@ read_header(Export *x, const TvJson *line)
 		(problem = get_node_name(line, "origin", x->origin)) ||
 		(problem = get_int64(line, "from_block", 0, PG_INT64_MAX - 1, &x->from_block)) ||
 		(problem = get_hex(line, "genesis_key", x->genesis_key, TL_ED25519_PK_LEN)))
-		return fail(x, VERDICT_TROUBLE, "line 1",
+		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 					"not a tracelink export header: %s", problem);
 	if (version != 1)
-		return fail(x, VERDICT_TROUBLE, "line 1",
+		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 					"export format version " INT64_FORMAT " is not supported (only version 1 is)",
 					version);
 	for (i = 0; i < norigins_seen; i++)
 		if (strcmp(origins_seen[i], x->origin) == 0)
-			return fail(x, VERDICT_TROUBLE, "line 1",
+			return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 						"a second export of origin \"%s\": give one export per origin",
 						x->origin);
 	origins_seen[norigins_seen++] = pstrdup(x->origin);
@@ -824,6 +823,7 @@ read_header(Export *x, const TvJson *line)
 	x->have_prev = false;
 	tl_frontier_init(&x->frontier);
 
+	hex_encode(x->genesis_key, TL_ED25519_PK_LEN, key);
 	pin = pinned_key_of(x->origin);
 	if (pin != NULL)
 	{
@@ -832,16 +832,16 @@ read_header(Export *x, const TvJson *line)
 		memcpy(x->key, pin->key, TL_ED25519_PK_LEN);
 		if (x->from_block == 0 &&
 			memcmp(pin->key, x->genesis_key, TL_ED25519_PK_LEN) != 0)
-			return fail(x, VERDICT_FAILED, "header",
+			return fail(x, VERDICT_FAILED, pstrdup("header"),
 						"the export's genesis_key %s is not the pinned key of origin \"%s\"",
-						hex_string(x->genesis_key, TL_ED25519_PK_LEN), x->origin);
+						key, x->origin);
 	}
 	else
 	{
 		memcpy(x->key, x->genesis_key, TL_ED25519_PK_LEN);
 		warn(x, "no --key given: trusting the genesis key the export names itself (%s); "
 			 "pin the key you obtained out of band with --key %s=HEX",
-			 hex_string(x->genesis_key, TL_ED25519_PK_LEN), x->origin);
+			 key, x->origin);
 	}
 	if (x->from_block > 0)
 		warn(x, "the export starts at block " INT64_FORMAT ": that block's link to block "
@@ -1017,7 +1017,6 @@ check_block_entries(Export *x, const BlockFields *b)
 	for (i = 0; i < x->npending; i++)
 	{
 		EntryLine  *e = &x->pending[i];
-		char	   *where;
 
 		if (!e->same_origin)
 			return fail(x, VERDICT_FAILED, psprintf("line %ld", e->line_no),
@@ -1027,12 +1026,11 @@ check_block_entries(Export *x, const BlockFields *b)
 						"entry of transaction " INT64_FORMAT " stands before block " INT64_FORMAT
 						", which seals transaction " INT64_FORMAT " (lines moved, or its block is missing)",
 						e->tx, b->block_no, b->tx);
-		where = entry_name(x, b, e->seq);
 		if (e->seq >= b->entry_count)
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 						"seq %d is outside the block's %d entries", e->seq, b->entry_count);
 		if (e->seq < expect_seq)
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 						e->seq == expect_seq - 1 ? "entry appears twice in the export" :
 						"entry lines are out of order (seq %d comes after seq %d)",
 						e->seq, expect_seq - 1);
@@ -1044,32 +1042,32 @@ check_block_entries(Export *x, const BlockFields *b)
 
 			for (j = 0; j < b->entry_count; j++)
 				if (memcmp(e->hash, b->entry_hashes + (size_t) j * TL_HASH_LEN, TL_HASH_LEN) == 0)
-					return fail(x, VERDICT_FAILED, where,
+					return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 								"entry is not the one the block sealed at this position (moved or replaced)");
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 						"entry hash does not match the hash its block sealed: the entry's content was changed");
 		}
 		if (b->block_no == 0 && e->seq == 0)
 		{
 			if (e->role != ROLE_GENESIS)
-				return fail(x, VERDICT_FAILED, where,
+				return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 							"the first entry of a chain must be its genesis entry");
 			if (!e->has_key ||
 				memcmp(e->key, b->signer_key, TL_ED25519_PK_LEN) != 0)
-				return fail(x, VERDICT_FAILED, where,
+				return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 							"genesis entry does not name the key that signs block 0");
 			if (!e->names_origin)
-				return fail(x, VERDICT_FAILED, where,
+				return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 							"genesis entry does not name the origin as its node");
 		}
 		if (e->role == ROLE_ROTATION)
 		{
 			if (!e->has_key)
-				return fail(x, VERDICT_FAILED, where,
+				return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 							"key rotation entry does not name a 32-byte public key");
 			if (!b->has_next_key ||
 				memcmp(e->key, b->next_key, TL_ED25519_PK_LEN) != 0)
-				return fail(x, VERDICT_FAILED, where,
+				return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 							"key rotation entry names another key than its block's next_key");
 			rotation_entry = true;
 		}
@@ -1081,7 +1079,7 @@ check_block_entries(Export *x, const BlockFields *b)
 		return false;
 	/* rotation entries are public, so a complete block must hold one */
 	if (b->has_next_key && !rotation_entry && present == b->entry_count)
-		return fail(x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, b->block_no),
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block hands over to a new key but holds no key rotation entry");
 	return true;
 }
@@ -1094,7 +1092,6 @@ check_block_entries(Export *x, const BlockFields *b)
 static bool
 check_block(Export *x, BlockFields *b)
 {
-	char	   *where = psprintf("block " INT64_FORMAT, b->block_no);
 	bool		first = x->blocks == 0;
 	const char *problem;
 	uint8	   *leaves;
@@ -1104,29 +1101,29 @@ check_block(Export *x, BlockFields *b)
 	if (b->block_no != x->expect_block)
 	{
 		if (first)
-			return fail(x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, x->expect_block),
+			return fail(x, VERDICT_FAILED, block_name(x->expect_block),
 						"block is missing: the export says it starts at block " INT64_FORMAT
 						" but its first block is " INT64_FORMAT,
 						x->from_block, b->block_no);
-		return fail(x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, x->expect_block),
+		return fail(x, VERDICT_FAILED, block_name(x->expect_block),
 					"block is missing: the chain jumps from block " INT64_FORMAT " to " INT64_FORMAT,
 					x->expect_block - 1, b->block_no);
 	}
 	if (strcmp(b->origin, x->origin) != 0)
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block belongs to origin \"%s\", not to the export's origin", b->origin);
 	if (b->nhashes != b->entry_count)
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"entry_hashes does not hold entry_count hashes");
 
 	if (b->block_no == 0)
 	{
 		if (memcmp(b->prev_hash, zero_hash, TL_HASH_LEN) != 0)
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, block_name(b->block_no),
 						"block does not start the chain (the prev_hash of block 0 is not 32 zero bytes): the chain was forked or rewritten");
 	}
 	else if (x->have_prev && memcmp(b->prev_hash, x->prev_hash, TL_HASH_LEN) != 0)
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block does not link to block " INT64_FORMAT
 					" (prev_hash differs): the chain was forked or rewritten",
 					x->expect_block - 1);
@@ -1134,22 +1131,25 @@ check_block(Export *x, BlockFields *b)
 	if (first && x->from_block > 0 && !x->key_pinned &&
 		memcmp(b->signer_key, x->key, TL_ED25519_PK_LEN) != 0)
 	{
+		char		key[2 * TL_ED25519_PK_LEN + 1];
+
 		/* a partial export after a key rotation, no key pinned */
+		hex_encode(b->signer_key, TL_ED25519_PK_LEN, key);
 		warn(x, "block " INT64_FORMAT " is signed by key %s, which the export cannot trace back to the genesis key: taken as the anchor",
-			 b->block_no, hex_string(b->signer_key, TL_ED25519_PK_LEN));
+			 b->block_no, key);
 		memcpy(x->key, b->signer_key, TL_ED25519_PK_LEN);
 	}
 	if (memcmp(b->signer_key, x->key, TL_ED25519_PK_LEN) != 0)
 	{
 		if (first && x->from_block > 0)
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, block_name(b->block_no),
 						"block is signed by a key that is not the origin's current key (an export that starts after a key rotation needs --key %s=HEX with the key that signs its first block)",
 						x->origin);
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block is signed by a key that is not the origin's current key");
 	}
 	if ((problem = check_block_signature(b)) != NULL)
-		return fail(x, VERDICT_FAILED, where, "%s", problem);
+		return fail(x, VERDICT_FAILED, block_name(b->block_no), "%s", problem);
 
 	leaves = tv_malloc((size_t) Max(b->entry_count, 1) * TL_HASH_LEN);
 	for (i = 0; i < b->entry_count; i++)
@@ -1162,7 +1162,7 @@ check_block(Export *x, BlockFields *b)
 	tl_merkle_root(leaves, b->entry_count, entries_root);
 	free(leaves);
 	if (memcmp(entries_root, b->entries_root, TL_HASH_LEN) != 0)
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"entries_root is not the Merkle root of the block's entry hashes");
 	if (x->tree_known)
 	{
@@ -1171,12 +1171,12 @@ check_block(Export *x, BlockFields *b)
 		tl_frontier_root(&x->frontier, tree_root);
 		if ((uint64) b->tree_size != x->frontier.size ||
 			memcmp(tree_root, b->tree_root, TL_HASH_LEN) != 0)
-			return fail(x, VERDICT_FAILED, where,
+			return fail(x, VERDICT_FAILED, block_name(b->block_no),
 						"tree head (tree_size, tree_root) does not follow from the blocks before it");
 	}
 	else if (first ? b->tree_size < b->entry_count :
 			 b->tree_size - b->entry_count != x->tree_size)
-		return fail(x, VERDICT_FAILED, where,
+		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"tree head (tree_size, tree_root) does not follow from the blocks before it");
 
 	if (!check_block_entries(x, b))
@@ -1281,7 +1281,7 @@ verify_export(const char *path)
 	memset(&r, 0, sizeof(r));
 	r.fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
 	if (r.fd < 0)
-		fail(&x, VERDICT_TROUBLE, "open", "could not open \"%s\": %s", path, strerror(errno));
+		fail(&x, VERDICT_TROUBLE, NULL, "could not open \"%s\": %s", path, strerror(errno));
 	else
 	{
 		r.capacity = 64 * 1024;
@@ -1305,12 +1305,12 @@ verify_export(const char *path)
 	if (x.verdict == VERDICT_OK)
 	{
 		if (!x.have_header)
-			fail(&x, VERDICT_TROUBLE, "line 1", "the export is empty (no header line)");
+			fail(&x, VERDICT_TROUBLE, pstrdup("line 1"), "the export is empty (no header line)");
 		else if (x.npending > 0)
 			fail(&x, VERDICT_FAILED, psprintf("line %ld", x.pending[0].line_no),
 				 "entry belongs to no block: the export ends before the block that seals it");
 		else if (x.blocks == 0)
-			fail(&x, VERDICT_FAILED, psprintf("block " INT64_FORMAT, x.from_block),
+			fail(&x, VERDICT_FAILED, block_name(x.from_block),
 				 "the export holds no block, so nothing can be verified");
 		else
 			check_unmatched_tree_heads(&x);
@@ -1323,17 +1323,22 @@ verify_export(const char *path)
 		printf("%s: OK, " INT64_FORMAT " entries", x.origin, x.entries);
 		if (x.missing > 0)
 			printf(" (" INT64_FORMAT " not in export)", x.missing);
-		printf(", " INT64_FORMAT " blocks, tree size " INT64_FORMAT ", root %s",
-			   x.blocks, x.tree_size, root);
+		printf(", " INT64_FORMAT " blocks, tree size " INT64_FORMAT ", root %s%s",
+			   x.blocks, x.tree_size, root,
+			   x.tree_known ? "" : " (signed, not recomputed)");
 		if (x.heads_matched > 0)
 			printf(", matches %d signed tree head%s", x.heads_matched,
 				   x.heads_matched == 1 ? "" : "s");
 		printf("\n");
 	}
+	else if (x.where == NULL)
+		printf("%s: FAILED: %s\n", x.origin, x.reason);
 	else
 		printf("%s: FAILED at %s: %s\n", x.origin, x.where, x.reason);
 	fflush(stdout);
 	free(x.pending);
+	free(x.where);
+	free(x.reason);
 	return x.verdict;
 }
 
@@ -1486,5 +1491,13 @@ main(int argc, char **argv)
 					tree_heads[i].path, tree_heads[i].b.origin);
 			worst = VERDICT_TROUBLE;
 		}
+	for (i = 0; i < ntree_heads; i++)
+		free(tree_heads[i].b.entry_hashes);
+	for (i = 0; i < norigins_seen; i++)
+		pfree(origins_seen[i]);
+	free(origins_seen);
+	free(tree_heads);
+	free(pinned_keys);
+	free(exports);
 	return worst;
 }

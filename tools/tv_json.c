@@ -121,15 +121,22 @@ typedef enum ParseState
 	AFTER_VALUE
 } ParseState;
 
+/*
+ * A syntax error, with the position of the token it was found at (none at
+ * the end of the input: the lexer then has no token start).
+ */
 static const char *
 parse_error(JsonLexContext *lex, const char *what)
 {
-	snprintf(error_buffer, sizeof(error_buffer), "%s at byte %d", what,
-			 (int) (lex->token_start - lex->input) + 1);
+	if (lex->token_start == NULL)
+		snprintf(error_buffer, sizeof(error_buffer), "%s", what);
+	else
+		snprintf(error_buffer, sizeof(error_buffer), "%s at byte %d", what,
+				 (int) (lex->token_start - lex->input) + 1);
 	return error_buffer;
 }
 
-/* the lexer's complaint in words */
+/* the lexer's complaint, in the words of the server's json_errdetail() */
 static const char *
 lex_error(JsonLexContext *lex, JsonParseErrorType code)
 {
@@ -138,17 +145,15 @@ lex_error(JsonLexContext *lex, JsonParseErrorType code)
 		case JSON_ESCAPING_INVALID:
 			return parse_error(lex, "invalid escape sequence in a string");
 		case JSON_ESCAPING_REQUIRED:
-			return parse_error(lex, "unescaped control character in a string");
+			return parse_error(lex, "control character in a string that must be escaped");
 		case JSON_UNICODE_CODE_POINT_ZERO:
-			return parse_error(lex, "\\u0000 is not allowed");
+			return parse_error(lex, "\\u0000 cannot be converted to text");
 		case JSON_UNICODE_ESCAPE_FORMAT:
-			return parse_error(lex, "\\u must be followed by four hexadecimal digits");
-		case JSON_UNICODE_HIGH_ESCAPE:
-			return parse_error(lex, "unsupported Unicode escape");
+			return parse_error(lex, "\"\\u\" must be followed by four hexadecimal digits");
 		case JSON_UNICODE_HIGH_SURROGATE:
-			return parse_error(lex, "Unicode high surrogate not followed by a low surrogate");
+			return parse_error(lex, "Unicode high surrogate must not follow a high surrogate");
 		case JSON_UNICODE_LOW_SURROGATE:
-			return parse_error(lex, "Unicode low surrogate without a high surrogate");
+			return parse_error(lex, "Unicode low surrogate must follow a high surrogate");
 		default:
 			return parse_error(lex, "invalid token");
 	}
