@@ -810,13 +810,13 @@ read_header(Export *x, const TvJson *line)
 		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 					"export format version " INT64_FORMAT " is not supported (only version 1 is)",
 					version);
+	x->have_header = true;
 	for (i = 0; i < norigins_seen; i++)
 		if (strcmp(origins_seen[i], x->origin) == 0)
 			return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 						"a second export of origin \"%s\": give one export per origin",
 						x->origin);
 	origins_seen[norigins_seen++] = pstrdup(x->origin);
-	x->have_header = true;
 	x->expect_block = x->from_block;
 	x->first_block = x->from_block;
 	x->tree_known = x->from_block == 0;
@@ -1272,11 +1272,11 @@ verify_export(const char *path)
 	size_t		len;
 	ReadResult	res = READ_EOF;
 	char		root[2 * TL_HASH_LEN + 1];
+	const char *label;
 
 	memset(&x, 0, sizeof(x));
 	x.path = path;
 	x.verdict = VERDICT_OK;
-	strlcpy(x.origin, path, sizeof(x.origin));
 
 	memset(&r, 0, sizeof(r));
 	r.fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY);
@@ -1316,6 +1316,8 @@ verify_export(const char *path)
 			check_unmatched_tree_heads(&x);
 	}
 
+	/* until the header names the origin, the file stands for it */
+	label = x.have_header ? x.origin : path;
 	fflush(stderr);
 	if (x.verdict == VERDICT_OK)
 	{
@@ -1332,9 +1334,9 @@ verify_export(const char *path)
 		printf("\n");
 	}
 	else if (x.where == NULL)
-		printf("%s: FAILED: %s\n", x.origin, x.reason);
+		printf("%s: FAILED: %s\n", label, x.reason);
 	else
-		printf("%s: FAILED at %s: %s\n", x.origin, x.where, x.reason);
+		printf("%s: FAILED at %s: %s\n", label, x.where, x.reason);
 	fflush(stdout);
 	free(x.pending);
 	free(x.where);
