@@ -87,7 +87,6 @@ typedef struct PinnedKey
 {
 	char		origin[NODE_NAME_MAX + 1];
 	uint8		key[TL_ED25519_PK_LEN];
-	bool		used;
 } PinnedKey;
 
 /* a --sth FILE */
@@ -95,7 +94,6 @@ typedef struct TreeHead
 {
 	const char *path;
 	BlockFields b;
-	bool		used;			/* an export of its origin was given */
 	bool		matched;		/* found, unchanged, in that export */
 } TreeHead;
 
@@ -230,6 +228,7 @@ fail(Export *x, Verdict verdict, char *where, const char *fmt,...)
 	return false;
 }
 
+/* lowercase hex of len bytes, NUL-terminated, into out */
 static void
 hex_encode(const uint8 *data, int len, char *out)
 {
@@ -298,6 +297,18 @@ valid_node_name(const char *name, size_t len)
 			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
 			return false;
 	return true;
+}
+
+/* has an export of this origin been read (or begun)? */
+static bool
+origin_seen(const char *origin)
+{
+	int			i;
+
+	for (i = 0; i < norigins_seen; i++)
+		if (strcmp(origins_seen[i], origin) == 0)
+			return true;
+	return false;
 }
 
 /* the --key of an origin, or NULL */
@@ -700,7 +711,6 @@ check_tree_heads_alone(Export *x)
 
 		if (strcmp(th->b.origin, x->origin) != 0)
 			continue;
-		th->used = true;
 		problem = check_block_signature(&th->b);
 		if (problem)
 			return fail(x, VERDICT_FAILED, tree_head_name(th),
@@ -795,13 +805,23 @@ read_header(Export *x, const TvJson *line)
 	int64		version;
 	PinnedKey  *pin;
 	char		key[2 * TL_ED25519_PK_LEN + 1];
-	int			i;
 
 	if ((problem = tvj_check_fields(line, fields, NULL)) ||
 		(problem = get_constant(line, "type", "header")) ||
-		(problem = get_constant(line, "format", "tracelink-ledger")) ||
+		(problem = get_node_name(line, "origin", x->origin)))
+		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
+					"not a tracelink export header: %s", problem);
+
+	/* from here on the origin names the export */
+	x->have_header = true;
+	if (origin_seen(x->origin))
+		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
+					"a second export of origin \"%s\": give one export per origin",
+					x->origin);
+	origins_seen[norigins_seen++] = pstrdup(x->origin);
+
+	if ((problem = get_constant(line, "format", "tracelink-ledger")) ||
 		(problem = get_int64(line, "version", PG_INT64_MIN, PG_INT64_MAX, &version)) ||
-		(problem = get_node_name(line, "origin", x->origin)) ||
 		(problem = get_int64(line, "from_block", 0, PG_INT64_MAX - 1, &x->from_block)) ||
 		(problem = get_hex(line, "genesis_key", x->genesis_key, TL_ED25519_PK_LEN)))
 		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
@@ -810,13 +830,6 @@ read_header(Export *x, const TvJson *line)
 		return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
 					"export format version " INT64_FORMAT " is not supported (only version 1 is)",
 					version);
-	x->have_header = true;
-	for (i = 0; i < norigins_seen; i++)
-		if (strcmp(origins_seen[i], x->origin) == 0)
-			return fail(x, VERDICT_TROUBLE, pstrdup("line 1"),
-						"a second export of origin \"%s\": give one export per origin",
-						x->origin);
-	origins_seen[norigins_seen++] = pstrdup(x->origin);
 	x->expect_block = x->from_block;
 	x->first_block = x->from_block;
 	x->tree_known = x->from_block == 0;
@@ -827,7 +840,6 @@ read_header(Export *x, const TvJson *line)
 	pin = pinned_key_of(x->origin);
 	if (pin != NULL)
 	{
-		pin->used = true;
 		x->key_pinned = true;
 		memcpy(x->key, pin->key, TL_ED25519_PK_LEN);
 		if (x->from_block == 0 &&
@@ -880,10 +892,13 @@ read_entry(Export *x, const TvJson *line, const char *bytes, size_t len)
 	int64		seq;
 	int			i;
 
+	if (x->npending == PG_INT32_MAX)
+		return fail(x, VERDICT_FAILED, psprintf("line %ld", x->line_no),
+					"more entry lines before a block line than a block can hold");
 	if (x->npending == x->pending_capacity)
 	{
-		x->pending_capacity = Max(64, x->pending_capacity * 2);
-		x->pending = tv_realloc(x->pending, sizeof(EntryLine) * x->pending_capacity);
+		x->pending_capacity = Max(64, Min((int64) x->pending_capacity * 2, PG_INT32_MAX));
+		x->pending = tv_realloc(x->pending, sizeof(EntryLine) * (size_t) x->pending_capacity);
 	}
 	e = &x->pending[x->npending];
 	memset(e, 0, sizeof(*e));
@@ -1029,9 +1044,11 @@ check_block_entries(Export *x, const BlockFields *b)
 		if (e->seq >= b->entry_count)
 			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
 						"seq %d is outside the block's %d entries", e->seq, b->entry_count);
+		if (e->seq == expect_seq - 1)
+			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
+						"entry appears twice in the export");
 		if (e->seq < expect_seq)
 			return fail(x, VERDICT_FAILED, entry_name(x, b, e->seq),
-						e->seq == expect_seq - 1 ? "entry appears twice in the export" :
 						"entry lines are out of order (seq %d comes after seq %d)",
 						e->seq, expect_seq - 1);
 		if (!entries_absent(x, b, expect_seq, e->seq))
@@ -1480,14 +1497,14 @@ main(int argc, char **argv)
 	}
 
 	for (i = 0; i < npinned; i++)
-		if (!pinned_keys[i].used)
+		if (!origin_seen(pinned_keys[i].origin))
 		{
 			fprintf(stderr, "tracelink-verify: error: --key %s: no export of origin \"%s\" was given\n",
 					pinned_keys[i].origin, pinned_keys[i].origin);
 			worst = VERDICT_TROUBLE;
 		}
 	for (i = 0; i < ntree_heads; i++)
-		if (!tree_heads[i].used)
+		if (!origin_seen(tree_heads[i].b.origin))
 		{
 			fprintf(stderr, "tracelink-verify: error: --sth %s: no export of origin \"%s\" was given\n",
 					tree_heads[i].path, tree_heads[i].b.origin);
