@@ -65,3 +65,9 @@ tapcheck:
 
 # TAP helpers live in t/.
 PG_PROVE_FLAGS += -I $(srcdir)/t
+
+# ---- standalone verifier (tools/, docs/ledger.md) --------------------------
+# "make" builds tools/tracelink-verify, "make install" installs it to
+# $(bindir); the rules are in tools/tools.mk.
+include $(srcdir)/tools/tools.mk
+# ---- end of standalone verifier --------------------------------------------
