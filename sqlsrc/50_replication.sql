@@ -311,3 +311,15 @@ GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply
                 tracelink.quarantine, tracelink.equivocations, tracelink.peers,
                 tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.state_digest() TO tracelink_reader;
+
+-- Applying exported lines without a replication connection
+
+CREATE TYPE tracelink.ingestion AS (lines bigint, quarantined bigint);
+COMMENT ON TYPE tracelink.ingestion IS 'what tracelink.ingest() did';
+
+CREATE FUNCTION tracelink.ingest(lines text) RETURNS SETOF tracelink.ingestion
+    AS 'MODULE_PATHNAME', 'tl_ingest'
+    LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.ingest(text) IS
+    'applies tracelink.export() lines from a peer exactly as replicated rows are applied: each block and entry verified, refused ones quarantined, early ones parked; returns how many lines were read and quarantined';
+GRANT EXECUTE ON FUNCTION tracelink.ingest(text) TO tracelink_admin;

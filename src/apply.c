@@ -52,6 +52,8 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "funcapi.h"
 
 /* A block as received */
 typedef struct TlBlock
@@ -77,6 +79,8 @@ static ApplyState *apply_state = NULL;
 
 static void apply_xact_callback(XactEvent event, void *arg);
 static void apply_block_and_successors(TlBlock *b);
+
+PG_FUNCTION_INFO_V1(tl_ingest);
 
 void
 tl_apply_init(void)
@@ -177,14 +181,37 @@ decode_block(HeapTuple tup, TupleDesc desc, TlBlock *b)
 	return NULL;
 }
 
-/* a row as jsonb, for the quarantine */
-static Datum
-row_jsonb(HeapTuple tup, TupleDesc desc)
+/*
+ * Where a row came from: a trigger's tuple, or a line given to ingest().
+ * The quarantine keeps the row as received.
+ */
+typedef struct RowSource
 {
-	Datum		composite = heap_copy_tuple_as_datum(tup, desc);
-	Datum		json = DirectFunctionCall1(row_to_json, composite);
+	HeapTuple	tup;
+	TupleDesc	desc;
+	const char *line;
+} RowSource;
 
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+static Datum
+source_jsonb(const RowSource *src)
+{
+	if (src->tup != NULL)
+	{
+		Datum		composite = heap_copy_tuple_as_datum(src->tup, src->desc);
+		Datum		json = DirectFunctionCall1(row_to_json, composite);
+
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
+	}
+	/* a line that may not even be JSON: keep it as a string */
+	{
+		StringInfoData s;
+
+		initStringInfo(&s);
+		appendStringInfoString(&s, "{\"line\":");
+		jcs_append_string(&s, src->line, strlen(src->line));
+		appendStringInfoChar(&s, '}');
+		return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+	}
 }
 
 static Datum
@@ -747,10 +774,10 @@ apply_block_and_successors(TlBlock *b)
 }
 
 static void
-receive_block(HeapTuple tup, TupleDesc desc)
+receive_block(TlBlock *decoded, const char *decode_problem, const RowSource *src)
 {
-	TlBlock		b;
-	const char *problem = decode_block(tup, desc, &b);
+	TlBlock		b = *decoded;
+	const char *problem = decode_problem;
 	uint8		pinned[TL_ED25519_PK_LEN];
 	Relation	heads;
 	TlHead		head;
@@ -762,7 +789,7 @@ receive_block(HeapTuple tup, TupleDesc desc)
 	if (problem)
 	{
 		quarantine("block", b.h.origin[0] ? b.h.origin : NULL, NULL, NULL, NULL, NULL,
-				   problem, row_jsonb(tup, desc));
+				   problem, source_jsonb(src));
 		return;
 	}
 
@@ -790,20 +817,19 @@ receive_block(HeapTuple tup, TupleDesc desc)
 }
 
 static void
-receive_entry(HeapTuple tup, TupleDesc desc)
+receive_entry(TlEntry *decoded, const RowSource *src)
 {
 	ApplyState *st = state();
-	TlEntry		e;
+	TlEntry		e = *decoded;
 	TlBlock		b;
 	uint8		pinned[TL_ED25519_PK_LEN];
 	const char *problem;
 
-	tl_read_entry(tup, desc, &e);
 	problem = origin_problem(e.origin, pinned);
 	if (problem)
 	{
 		quarantine("entry", e.origin, NULL, &e.tx, &e.seq, e.hash, problem,
-				   row_jsonb(tup, desc));
+				   source_jsonb(src));
 		return;
 	}
 	if (find_block(e.origin, e.tx, -1, &b))
@@ -840,10 +866,22 @@ tl_apply_incoming(TriggerData *trigdata)
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
+		RowSource	src = {tup, desc, NULL};
+
 		if (is_block)
-			receive_block(tup, desc);
+		{
+			TlBlock		b;
+			const char *problem = decode_block(tup, desc, &b);
+
+			receive_block(&b, problem, &src);
+		}
 		else
-			receive_entry(tup, desc);
+		{
+			TlEntry		e;
+
+			tl_read_entry(tup, desc, &e);
+			receive_entry(&e, &src);
+		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -858,12 +896,241 @@ tl_apply_incoming(TriggerData *trigdata)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
-				   psprintf("row could not be processed: %s", edata->message),
-				   row_jsonb(tup, desc));
+		{
+			RowSource	src = {tup, desc, NULL};
+
+			quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
+					   psprintf("row could not be processed: %s", edata->message),
+					   source_jsonb(&src));
+		}
 	}
 	PG_END_TRY();
 	return NULL;
+}
+
+/* ----------------------------------------------------------------
+ * Ingesting exported lines
+ * ----------------------------------------------------------------
+ */
+
+static bool
+json_string(JcsValue *obj, const char *key, const char **out)
+{
+	JcsValue   *v = jcs_object_get(obj, key);
+
+	if (v == NULL || v->kind != JCS_STRING)
+		return false;
+	*out = v->u.string.str;
+	return true;
+}
+
+/* an array of 32-byte hex hashes; false if malformed */
+static bool
+json_hash_array(JcsValue *obj, const char *key, uint8 **out, int *n)
+{
+	JcsValue   *v = jcs_object_get(obj, key);
+	int			i;
+
+	if (v == NULL || v->kind != JCS_ARRAY)
+		return false;
+	*n = v->u.array.count;
+	*out = palloc((size_t) Max(*n, 1) * TL_HASH_LEN);
+	for (i = 0; i < *n; i++)
+	{
+		JcsValue   *wrap = jcs_make_object(1);
+
+		jcs_object_put(wrap, "h", v->u.array.elems[i]);
+		jcs_object_sort(wrap);
+		if (!tl_json_hex(wrap, "h", *out + (size_t) i * TL_HASH_LEN, TL_HASH_LEN))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * An export line (docs/ledger.md) as an entry or block; returns why not.
+ */
+static const char *
+parse_line(const char *line, bool *is_block, TlEntry *e, TlBlock *b)
+{
+	JcsValue   *v = jcs_parse(line, strlen(line));
+	const char *type;
+	const char *origin;
+	int64		n64;
+
+	if (v->kind != JCS_OBJECT || !json_string(v, "type", &type))
+		return "line is not a tracelink export line";
+	if (strcmp(type, "header") == 0)
+		return NULL;
+	if (!json_string(v, "origin", &origin) || strlen(origin) >= NAMEDATALEN)
+		return "line has no valid origin";
+	if (strcmp(type, "entry") == 0)
+	{
+		JcsValue   *payload = jcs_object_get(v, "payload");
+		JcsValue   *audience = jcs_object_get(v, "audience");
+		StringInfoData canon;
+		const char *kind;
+
+		*is_block = false;
+		memset(e, 0, sizeof(*e));
+		e->origin = pstrdup(origin);
+		if (!json_string(v, "kind", &kind) || payload == NULL ||
+			!tl_json_int64(v, "tx", &e->tx) || !tl_json_int64(v, "seq", &n64) ||
+			n64 < 0 || n64 > PG_INT32_MAX ||
+			!json_hash_array(v, "deps", &e->deps, &e->ndeps) || audience == NULL)
+			return "entry line lacks a field or has one of the wrong type";
+		e->seq = (int32) n64;
+		e->kind = pstrdup(kind);
+		initStringInfo(&canon);
+		jcs_serialize(&canon, payload);
+		e->payload = canon.data;
+		e->payload_len = canon.len;
+		if (audience->kind == JCS_ARRAY)
+		{
+			int			i;
+
+			e->naudience = audience->u.array.count;
+			e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+			for (i = 0; i < e->naudience; i++)
+			{
+				if (audience->u.array.elems[i]->kind != JCS_STRING)
+					return "audience must list node names";
+				e->audience[i] = audience->u.array.elems[i]->u.string.str;
+			}
+		}
+		else if (audience->kind != JCS_NULL)
+			return "audience must be null or an array";
+		/* the line is the entry's preimage: its hash is the line's */
+		tl_sha256(line, strlen(line), e->hash);
+		return NULL;
+	}
+	if (strcmp(type, "block") == 0)
+	{
+		JcsValue   *next = jcs_object_get(v, "next_key");
+		int64		count;
+		int64		sealed_us;
+		int			nhashes;
+
+		*is_block = true;
+		memset(b, 0, sizeof(*b));
+		strlcpy(b->h.origin, origin, NAMEDATALEN);
+		if (!tl_json_int64(v, "block_no", &b->h.block_no) || !tl_json_int64(v, "tx", &b->h.tx) ||
+			!tl_json_int64(v, "entry_count", &count) || count < 0 || count > PG_INT32_MAX ||
+			!tl_json_int64(v, "tree_size", &b->h.tree_size) ||
+			!tl_json_int64(v, "sealed_at", &sealed_us) ||
+			!tl_json_hex(v, "entries_root", b->h.entries_root, TL_HASH_LEN) ||
+			!tl_json_hex(v, "tree_root", b->h.tree_root, TL_HASH_LEN) ||
+			!tl_json_hex(v, "prev_hash", b->h.prev_hash, TL_HASH_LEN) ||
+			!tl_json_hex(v, "signer_key", b->h.signer_key, TL_ED25519_PK_LEN) ||
+			!tl_json_hex(v, "block_hash", b->block_hash, TL_HASH_LEN) ||
+			!tl_json_hex(v, "signature", b->signature, TL_ED25519_SIG_LEN) ||
+			!json_hash_array(v, "entry_hashes", &b->entry_hashes, &nhashes) ||
+			next == NULL)
+			return "block line lacks a field or has one of the wrong type";
+		b->h.entry_count = (int32) count;
+		if (nhashes != count)
+			return "entry_hashes does not hold entry_count hashes";
+		b->h.sealed_at = sealed_us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
+		b->h.has_next_key = next->kind != JCS_NULL;
+		if (b->h.has_next_key && !tl_json_hex(v, "next_key", b->h.next_key, TL_ED25519_PK_LEN))
+			return "next_key must be null or a 32-byte key in hex";
+		return NULL;
+	}
+	return "line is not a tracelink export line";
+}
+
+/*
+ * tracelink.ingest(lines text) returns table(lines bigint, quarantined bigint)
+ *
+ * Applies exported ledger lines (tracelink.export() output, one per line)
+ * exactly as rows arriving by replication are applied: every block and
+ * entry is verified; what fails is quarantined; what comes early waits.
+ * For exchanging ledgers without a replication connection, and for feeding
+ * many nodes' signed entries to one node in tests and benchmarks.
+ */
+Datum
+tl_ingest(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *input = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	char	   *line;
+	char	   *save;
+	int64		lines = 0;
+	int64		quarantined_before;
+	int64		quarantined_after;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bool		isnull;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (tl_local_node() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database is not a tracelink node yet")));
+	SPI_connect();
+	SPI_execute("SELECT count(*) FROM tracelink.quarantine", false, 1);
+	quarantined_before = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	state();
+	for (line = strtok_r(input, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
+	{
+		MemoryContext oldcontext = CurrentMemoryContext;
+		ResourceOwner oldowner = CurrentResourceOwner;
+		RowSource	src = {NULL, NULL, line};
+
+		if (line[0] == '\0')
+			continue;
+		lines++;
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcontext);
+		PG_TRY();
+		{
+			TlEntry		e;
+			TlBlock		b;
+			bool		is_block = false;
+			const char *problem;
+
+			memset(&e, 0, sizeof(e));
+			memset(&b, 0, sizeof(b));
+			problem = parse_line(line, &is_block, &e, &b);
+
+			if (problem)
+				quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
+						   problem, source_jsonb(&src));
+			else if (is_block)
+				receive_block(&b, NULL, &src);
+			else if (e.origin != NULL)
+				receive_entry(&e, &src);
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcontext);
+			edata = CopyErrorData();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcontext);
+			CurrentResourceOwner = oldowner;
+			quarantine("entry", NULL, NULL, NULL, NULL, NULL,
+					   psprintf("line could not be processed: %s", edata->message),
+					   source_jsonb(&src));
+		}
+		PG_END_TRY();
+	}
+
+	SPI_connect();
+	SPI_execute("SELECT count(*) FROM tracelink.quarantine", false, 1);
+	quarantined_after = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	values[0] = Int64GetDatum(lines);
+	values[1] = Int64GetDatum(quarantined_after - quarantined_before);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
 }
 
 /*

@@ -414,6 +414,8 @@ extern JcsValue *tl_json_merge_patch(JcsValue *target, JcsValue *patch);
  */
 struct TriggerData;
 extern void tl_apply_init(void);
+extern bool tl_json_int64(JcsValue *obj, const char *key, int64 *out);
+extern bool tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);

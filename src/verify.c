@@ -1089,8 +1089,11 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-static bool
-json_int64(JcsValue *obj, const char *key, int64 *out)
+/*
+ * An exact integer member of a JSON object (doubles hold them up to 2^53).
+ */
+bool
+tl_json_int64(JcsValue *obj, const char *key, int64 *out)
 {
 	JcsValue   *v = jcs_object_get(obj, key);
 
@@ -1102,8 +1105,11 @@ json_int64(JcsValue *obj, const char *key, int64 *out)
 	return true;
 }
 
-static bool
-json_hex(JcsValue *obj, const char *key, uint8 *out, int len)
+/*
+ * A member holding exactly len bytes as lowercase hex.
+ */
+bool
+tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len)
 {
 	JcsValue   *v = jcs_object_get(obj, key);
 	int			i;
@@ -1185,18 +1191,18 @@ tl_verify_tree_head(PG_FUNCTION_ARGS)
 	memset(&h, 0, sizeof(h));
 	if (v->kind != JCS_OBJECT || origin == NULL || origin->kind != JCS_STRING ||
 		origin->u.string.len >= NAMEDATALEN ||
-		!json_int64(v, "block_no", &h.block_no) ||
-		!json_int64(v, "tx", &h.tx) ||
-		!json_int64(v, "entry_count", &entry_count) ||
+		!tl_json_int64(v, "block_no", &h.block_no) ||
+		!tl_json_int64(v, "tx", &h.tx) ||
+		!tl_json_int64(v, "entry_count", &entry_count) ||
 		entry_count < 0 || entry_count > PG_INT32_MAX ||
-		!json_int64(v, "tree_size", &h.tree_size) ||
-		!json_int64(v, "sealed_at", &sealed_at) ||
-		!json_hex(v, "entries_root", h.entries_root, TL_HASH_LEN) ||
-		!json_hex(v, "tree_root", h.tree_root, TL_HASH_LEN) ||
-		!json_hex(v, "prev_hash", h.prev_hash, TL_HASH_LEN) ||
-		!json_hex(v, "signer_key", h.signer_key, TL_ED25519_PK_LEN) ||
-		!json_hex(v, "block_hash", block_hash, TL_HASH_LEN) ||
-		!json_hex(v, "signature", signature, TL_ED25519_SIG_LEN))
+		!tl_json_int64(v, "tree_size", &h.tree_size) ||
+		!tl_json_int64(v, "sealed_at", &sealed_at) ||
+		!tl_json_hex(v, "entries_root", h.entries_root, TL_HASH_LEN) ||
+		!tl_json_hex(v, "tree_root", h.tree_root, TL_HASH_LEN) ||
+		!tl_json_hex(v, "prev_hash", h.prev_hash, TL_HASH_LEN) ||
+		!tl_json_hex(v, "signer_key", h.signer_key, TL_ED25519_PK_LEN) ||
+		!tl_json_hex(v, "block_hash", block_hash, TL_HASH_LEN) ||
+		!tl_json_hex(v, "signature", signature, TL_ED25519_SIG_LEN))
 		PG_RETURN_BOOL(false);
 	{
 		JcsValue   *nk = jcs_object_get(v, "next_key");
@@ -1204,7 +1210,7 @@ tl_verify_tree_head(PG_FUNCTION_ARGS)
 		if (nk == NULL)
 			PG_RETURN_BOOL(false);
 		h.has_next_key = nk->kind != JCS_NULL;
-		if (h.has_next_key && !json_hex(v, "next_key", h.next_key, TL_ED25519_PK_LEN))
+		if (h.has_next_key && !tl_json_hex(v, "next_key", h.next_key, TL_ED25519_PK_LEN))
 			PG_RETURN_BOOL(false);
 	}
 	memcpy(h.origin, origin->u.string.str, origin->u.string.len);
