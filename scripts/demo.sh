@@ -50,49 +50,88 @@ done
 for n in "${NODES[@]}"; do on "$n" -c "SELECT * FROM tracelink.connect_peers()" >/dev/null; done
 on farm -c "SELECT name, status FROM tracelink.peers"
 
-say "The farm drafts a trace link: three processes, each built by its node"
-cat >"$work/link.json" <<'JSON'
-{
-  "name": "Spring tea 2026",
-  "info": {"product": "green tea", "region": "Uji"},
-  "process_order": ["Growing", "Processing", "Retail"],
-  "invitations": {"Growing": ["farm"], "Processing": ["factory"], "Retail": ["shop"]},
-  "voting": {"adoption": {"rule": "unanimous"}, "modification": {"rule": "majority"}},
-  "processes": [
-    {"name": "Growing", "node": "farm",
-     "stages": [{"name": "Harvest", "role": "raw-material supplier", "forms": [
-        {"name": "Harvest record", "key": true, "items": [
-          {"name": "lot", "type": "text", "required": true, "trace_code": true},
-          {"name": "picked on", "type": "time", "required": true},
-          {"name": "weight kg", "type": "numeric", "required": true, "sources": ["manual", "device"]}]}]}],
-     "outputs": [{"name": "fresh leaves", "level": 2}]},
-    {"name": "Processing", "node": "factory",
-     "stages": [{"name": "Steaming", "role": "processor", "forms": [
-        {"name": "Batch sheet", "key": true, "items": [
-          {"name": "batch", "type": "text", "required": true, "trace_code": true},
-          {"name": "temperature C", "type": "numeric", "widget": "textbox"}]}]}],
-     "inputs": [{"name": "leaves", "from": "Growing", "output": "fresh leaves", "level": 2}],
-     "outputs": [{"name": "tea batch", "level": 2}]},
-    {"name": "Retail", "node": "shop",
-     "stages": [{"name": "Shelf", "role": "retailer", "forms": [
-        {"name": "Sale", "items": [
-          {"name": "pack", "type": "text", "required": true, "trace_code": true},
-          {"name": "photo", "type": "image", "sources": ["upload"]}]}]}],
-     "inputs": [{"name": "tea", "from": "Processing", "output": "tea batch", "level": 2}]}
-  ]
+wait_until() { # wait_until NODE SQL: poll until SQL returns t
+	local n=$1 sql=$2
+	for _ in $(seq 300); do
+		[ "$(value "$n" -c "$sql")" = t ] && return 0
+		sleep 0.1
+	done
+	echo "timed out waiting on $n for: $sql" >&2
+	return 1
 }
-JSON
-link=$(cat "$work/link.json")
-on farm -c "SELECT encode(tracelink.digest(\$j\$$link\$j\$::tracelink.link), 'hex') AS link_digest"
-echo "validation problems (none expected):"
-on farm -c "SELECT * FROM tracelink.validate(\$j\$$link\$j\$::tracelink.link)"
-echo "the data mesh: who feeds whom, in layers"
-on farm -c "SELECT producer, output, consumer, level, producer_layer, consumer_layer FROM tracelink.mesh(\$j\$$link\$j\$::tracelink.link)"
-echo "a broken draft is caught with every problem at once:"
-on farm -c "SELECT path, code, message FROM tracelink.validate(tracelink.merge_patch(\$j\$$link\$j\$::tracelink.link,
-  '{\"process_order\": [\"Growing\", \"Processing\", \"Retail\", \"Export\"]}'))"
 
-say "Each node records signed, hash-chained entries (one block per transaction)"
+say "The farm requests a trace link: three processes, each to be built by one node"
+on farm -c "SELECT encode(tracelink.request_link('Spring tea 2026',
+       ARRAY['Growing', 'Processing', 'Retail'],
+       '{\"Growing\": [\"farm\"], \"Processing\": [\"factory\"], \"Retail\": [\"shop\"]}',
+       '{\"product\": \"green tea\", \"region\": \"Uji\"}',
+       adoption_rule => '{\"rule\": \"unanimous\"}', modification_rule => '{\"rule\": \"majority\"}'), 'hex') AS link_id"
+for n in factory shop; do wait_until "$n" "SELECT count(*) = 1 FROM tracelink.pending_invitations"; done
+on shop -c "SELECT link, process, creator FROM tracelink.pending_invitations"
+
+say "Each invited node accepts and builds its own process (the farm from a saved template)"
+on farm -c "SELECT tracelink.reply_invitation('Spring tea 2026', 'Growing', true) IS NOT NULL AS accepted"
+on factory -c "SELECT tracelink.reply_invitation('Spring tea 2026', 'Processing', true) IS NOT NULL AS accepted"
+on shop -c "SELECT tracelink.reply_invitation('Spring tea 2026', 'Retail', true) IS NOT NULL AS accepted"
+on farm -c "SELECT tracelink.save_template('tea-growing', '{\"name\": \"Growing\",
+   \"stages\": [{\"name\": \"Harvest\", \"role\": \"raw-material supplier\", \"forms\": [
+     {\"name\": \"Harvest record\", \"key\": true, \"items\": [
+       {\"name\": \"lot\", \"type\": \"text\", \"required\": true, \"trace_code\": true},
+       {\"name\": \"picked on\", \"type\": \"time\", \"required\": true},
+       {\"name\": \"weight kg\", \"type\": \"numeric\", \"required\": true, \"sources\": [\"manual\", \"device\"]}]}]}],
+   \"outputs\": [{\"name\": \"fresh leaves\", \"level\": 2}]}')"
+wait_until farm "SELECT count(*) = 3 FROM tracelink.link_invitations WHERE status = 'accepted'"
+on farm -c "SELECT tracelink.submit_process_from_template('Spring tea 2026', 'Growing', 'tea-growing') IS NOT NULL AS submitted"
+wait_until factory "SELECT count(*) = 3 FROM tracelink.link_invitations WHERE status = 'accepted'"
+on factory -c "SELECT tracelink.submit_process('Spring tea 2026', '{\"name\": \"Processing\",
+   \"stages\": [{\"name\": \"Steaming\", \"role\": \"processor\", \"forms\": [
+     {\"name\": \"Batch sheet\", \"key\": true, \"items\": [
+       {\"name\": \"batch\", \"type\": \"text\", \"required\": true, \"trace_code\": true},
+       {\"name\": \"temperature C\", \"type\": \"numeric\"}]},
+     {\"name\": \"Notes\", \"items\": [{\"name\": \"note\", \"type\": \"text\", \"widget\": \"textarea\"}]}]}],
+   \"inputs\": [{\"name\": \"leaves\", \"from\": \"Growing\", \"output\": \"fresh leaves\", \"level\": 2}],
+   \"outputs\": [{\"name\": \"tea batch\", \"level\": 2}]}') IS NOT NULL AS submitted"
+wait_until shop "SELECT count(*) = 3 FROM tracelink.link_invitations WHERE status = 'accepted'"
+on shop -c "SELECT tracelink.submit_process('Spring tea 2026', '{\"name\": \"Retail\",
+   \"stages\": [{\"name\": \"Shelf\", \"role\": \"retailer\", \"forms\": [
+     {\"name\": \"Sale\", \"key\": true, \"items\": [
+       {\"name\": \"pack\", \"type\": \"text\", \"required\": true, \"trace_code\": true},
+       {\"name\": \"photo\", \"type\": \"image\", \"sources\": [\"upload\"]}]}]}],
+   \"inputs\": [{\"name\": \"tea\", \"from\": \"Processing\", \"output\": \"tea batch\", \"level\": 2}]}') IS NOT NULL AS submitted"
+
+say "The farm assembles the link: every process validated, the data mesh built, a vote opened"
+wait_until farm "SELECT count(*) = 3 FROM tracelink.link_processes"
+proposal=$(value farm -c "SELECT encode(tracelink.assemble('Spring tea 2026'), 'hex')")
+on farm -c "SELECT producer, output, consumer, producer_layer, consumer_layer
+  FROM tracelink.mesh((SELECT definition FROM tracelink.proposals WHERE proposal_id = '\\x$proposal'))"
+for n in "${NODES[@]}"; do wait_until "$n" "SELECT count(*) = 1 FROM tracelink.open_ballots"; done
+on shop -c "SELECT link, version, purpose, scope, threshold FROM tracelink.open_ballots"
+
+say "Every participant votes; the tally (in C, one step per ballot) adopts version 1 on every node"
+for n in "${NODES[@]}"; do on "$n" -c "SELECT tracelink.vote('\\x$proposal', true) IS NOT NULL AS voted"; done
+for n in "${NODES[@]}"; do wait_until "$n" "SELECT active_version = 1 FROM tracelink.links"; done
+for n in "${NODES[@]}"; do on "$n" -c "SELECT '$n' AS node, name, status, active_version, participants FROM tracelink.links"; done
+
+say "The farm asks for a change of Processing; the factory revises a non-key form and confirms"
+on farm -c "SELECT tracelink.request_modification('Spring tea 2026', 'Processing', 'notes become required') IS NOT NULL AS requested"
+wait_until factory "SELECT count(*) = 1 FROM tracelink.modifications WHERE status = 'revising'"
+on factory -c "SELECT tracelink.submit_process('Spring tea 2026', tracelink.merge_patch(
+    (SELECT definition FROM tracelink.link_processes WHERE process = 'Processing'),
+    '{\"stages\": [{\"name\": \"Steaming\", \"role\": \"processor\", \"forms\": [
+       {\"name\": \"Batch sheet\", \"key\": true, \"items\": [
+         {\"name\": \"batch\", \"type\": \"text\", \"required\": true, \"trace_code\": true},
+         {\"name\": \"temperature C\", \"type\": \"numeric\"}]},
+       {\"name\": \"Notes\", \"items\": [{\"name\": \"note\", \"type\": \"text\", \"widget\": \"textarea\", \"required\": true}]}]}]}')) IS NOT NULL AS revised"
+on factory -c "SELECT tracelink.confirm_revision('Spring tea 2026', 'Processing') IS NOT NULL AS confirmed"
+wait_until factory "SELECT count(*) = 1 FROM tracelink.open_ballots"
+echo "only a non-key form changed: a local vote of the process's participants"
+on factory -c "SELECT link, version, purpose, scope, threshold FROM tracelink.open_ballots"
+v2=$(value factory -c "SELECT encode(proposal_id, 'hex') FROM tracelink.open_ballots")
+on factory -c "SELECT tracelink.vote('\\x$v2', true) IS NOT NULL AS voted"
+for n in "${NODES[@]}"; do wait_until "$n" "SELECT active_version = 2 FROM tracelink.links"; done
+on shop -c "SELECT version, purpose, scope, status, approvals, ballots FROM tracelink.link_versions ORDER BY version"
+
+say "Applications append their own signed entries too (one block per transaction)"
 on farm -c "SELECT count(tracelink.append('tea.harvest', jsonb_build_object('lot', 'LOT-' || g, 'weight_kg', 40 + g))) AS harvests FROM generate_series(1, 3) g"
 on factory -c "SELECT tracelink.append('tea.batch', '{\"batch\": \"B-7\", \"from\": [\"LOT-1\", \"LOT-2\"]}') IS NOT NULL AS batch_recorded"
 on shop -c "SELECT tracelink.append('tea.sale', '{\"pack\": \"P-100\", \"batch\": \"B-7\"}') AS sale_entry_hash"
