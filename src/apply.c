@@ -65,10 +65,18 @@ typedef struct TlBlock
 } TlBlock;
 
 /* This transaction's apply state, in TopTransactionContext */
+typedef struct PeerKey
+{
+	char		name[NAMEDATALEN];
+	bool		known;
+	uint8		key[TL_ED25519_PK_LEN];
+} PeerKey;
+
 typedef struct ApplyState
 {
 	char	   *local_node;
 	char	   *source;			/* subscription the rows came through */
+	List	   *peer_keys;		/* PeerKey *, looked up once per transaction */
 	List	   *waiting_entries;	/* TlEntry *, waiting for their block */
 	TlRowWriter *entries;
 	TlRowWriter *blocks;
@@ -260,6 +268,79 @@ block_jsonb(const TlBlock *b)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
 }
 
+/*
+ * Decode a ledger_entries row from a peer without raising; returns why it
+ * cannot be an entry, or NULL.  (The apply worker's trigger sees a row
+ * before NOT NULL and types are checked beyond their input functions.)
+ */
+static const char *
+decode_entry(HeapTuple tup, TupleDesc desc, TlEntry *e)
+{
+	bool		isnull;
+	Datum		d;
+	bytea	   *h;
+	int			att;
+
+	memset(e, 0, sizeof(*e));
+	for (att = 0; att < ENTRY_NATTS; att++)
+		if (att != ENTRY_DEPS && att != ENTRY_AUDIENCE && heap_attisnull(tup, att + 1, desc))
+			return "entry has a null in a required column";
+	e->origin = TextDatumGetCString(heap_getattr(tup, ENTRY_ORIGIN + 1, desc, &isnull));
+	e->tx = DatumGetInt64(heap_getattr(tup, ENTRY_TX + 1, desc, &isnull));
+	e->seq = DatumGetInt32(heap_getattr(tup, ENTRY_SEQ + 1, desc, &isnull));
+	e->kind = TextDatumGetCString(heap_getattr(tup, ENTRY_KIND + 1, desc, &isnull));
+	e->payload = TextDatumGetCString(heap_getattr(tup, ENTRY_PAYLOAD + 1, desc, &isnull));
+	e->payload_len = strlen(e->payload);
+	h = DatumGetByteaPP(heap_getattr(tup, ENTRY_HASH + 1, desc, &isnull));
+	if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
+		return "entry_hash is not 32 bytes";
+	memcpy(e->hash, VARDATA_ANY(h), TL_HASH_LEN);
+	d = heap_getattr(tup, ENTRY_DEPS + 1, desc, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		if (ARR_NDIM(arr) > 1)
+			return "deps is not a one-dimensional array";
+		deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &e->ndeps);
+		e->deps = palloc((size_t) Max(e->ndeps, 1) * TL_HASH_LEN);
+		for (i = 0; i < e->ndeps; i++)
+		{
+			bytea	   *b;
+
+			if (nulls[i])
+				return "deps holds a null";
+			b = DatumGetByteaPP(elems[i]);
+			if (VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
+				return "deps holds a value that is not a 32-byte hash";
+			memcpy(e->deps + (size_t) i * TL_HASH_LEN, VARDATA_ANY(b), TL_HASH_LEN);
+		}
+	}
+	d = heap_getattr(tup, ENTRY_AUDIENCE + 1, desc, &isnull);
+	if (!isnull)
+	{
+		ArrayType  *arr = DatumGetArrayTypeP(d);
+		Datum	   *elems;
+		bool	   *nulls;
+		int			i;
+
+		if (ARR_NDIM(arr) > 1)
+			return "audience is not a one-dimensional array";
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &e->naudience);
+		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+		for (i = 0; i < e->naudience; i++)
+		{
+			if (nulls[i])
+				return "audience holds a null";
+			e->audience[i] = TextDatumGetCString(elems[i]);
+		}
+	}
+	return NULL;
+}
+
 /* ----------------------------------------------------------------
  * Quarantine
  * ----------------------------------------------------------------
@@ -393,13 +474,34 @@ entry_present(const char *origin, int64 tx, int32 seq)
 	return found;
 }
 
-/* the pinned genesis key of a peer; false if the origin is not a peer */
+/*
+ * The pinned genesis key of a peer; false if the origin is not a peer.
+ * Looked up once per transaction and origin.
+ */
 static bool
 peer_key(const char *origin, uint8 *key)
 {
+	ApplyState *st = state();
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
-	bool		found = false;
+	ListCell   *lc;
+	PeerKey    *pk;
+	MemoryContext old;
+
+	foreach(lc, st->peer_keys)
+	{
+		pk = lfirst(lc);
+		if (strcmp(pk->name, origin) == 0)
+		{
+			memcpy(key, pk->key, TL_ED25519_PK_LEN);
+			return pk->known;
+		}
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	pk = palloc0(sizeof(PeerKey));
+	strlcpy(pk->name, origin, NAMEDATALEN);
+	st->peer_keys = lappend(st->peer_keys, pk);
+	MemoryContextSwitchTo(old);
 
 	args[0] = CStringGetTextDatum(origin);
 	SPI_connect();
@@ -407,10 +509,11 @@ peer_key(const char *origin, uint8 *key)
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed > 0)
-		found = fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, key,
-							TL_ED25519_PK_LEN);
+		pk->known = fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, pk->key,
+								TL_ED25519_PK_LEN);
 	SPI_finish();
-	return found;
+	memcpy(key, pk->key, TL_ED25519_PK_LEN);
+	return pk->known;
 }
 
 /*
@@ -862,6 +965,38 @@ tl_apply_incoming(TriggerData *trigdata)
 	ResourceOwner oldowner = CurrentResourceOwner;
 
 	state();
+
+	/*
+	 * The common case, an entry of a streamed transaction whose block comes
+	 * after it, only waits in memory: no subtransaction needed.
+	 */
+	if (!is_block)
+	{
+		TlEntry		e;
+		TlBlock		b;
+		uint8		pinned[TL_ED25519_PK_LEN];
+		const char *problem = decode_entry(tup, desc, &e);
+		RowSource	src = {tup, desc, NULL};
+
+		if (problem == NULL)
+			problem = origin_problem(e.origin, pinned);
+		if (problem != NULL)
+		{
+			quarantine("entry", tl_valid_node_name(e.origin ? e.origin : "") ? e.origin : NULL,
+					   NULL, NULL, NULL, NULL, problem, source_jsonb(&src));
+			return NULL;
+		}
+		if (!find_block(e.origin, e.tx, -1, &b))
+		{
+			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+			apply_state->waiting_entries = lappend(apply_state->waiting_entries,
+												   copy_entry(&e, TopTransactionContext));
+			MemoryContextSwitchTo(old);
+			return NULL;
+		}
+	}
+
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
@@ -879,8 +1014,8 @@ tl_apply_incoming(TriggerData *trigdata)
 		{
 			TlEntry		e;
 
-			tl_read_entry(tup, desc, &e);
-			receive_entry(&e, &src);
+			if (decode_entry(tup, desc, &e) == NULL)
+				receive_entry(&e, &src);
 		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);

@@ -33,6 +33,7 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -197,6 +198,34 @@ run_projector(const TlEntry *e, bool local)
 }
 
 /*
+ * Is anything waiting in apply_queue?  Asked once per transaction (and
+ * assumed once this transaction queues something): most entries complete
+ * no one's dependencies, and the queue is usually empty.
+ */
+static LocalTransactionId queue_checked_in = InvalidLocalTransactionId;
+static bool queue_nonempty = false;
+
+static bool
+queue_may_hold_entries(void)
+{
+	if (queue_checked_in != MyProc->lxid)
+	{
+		SPI_connect();
+		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)", false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look at the apply queue");
+		{
+			bool		isnull;
+
+			queue_nonempty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
+														SPI_tuptable->tupdesc, 1, &isnull));
+		}
+		SPI_finish();
+		queue_checked_in = MyProc->lxid;
+	}
+	return queue_nonempty;
+}
+
+/*
  * Entries that waited for `hash` and can now take effect.
  */
 static void
@@ -209,6 +238,8 @@ release_waiting(const uint8 *hash)
 	uint64		i;
 	MemoryContext caller = CurrentMemoryContext;
 
+	if (!queue_may_hold_entries())
+		return;
 	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
 	SPI_connect();
 	if (SPI_execute_with_args("DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
@@ -250,6 +281,8 @@ tl_project_entry(const TlEntry *e, bool local)
 		args[3] = Int32GetDatum(e->seq);
 		args[4] = hashes_array(e->deps, e->ndeps);
 		SPI_connect();
+		queue_checked_in = MyProc->lxid;
+		queue_nonempty = true;
 		if (SPI_execute_with_args("INSERT INTO tracelink.apply_queue (entry_hash, origin, tx, seq, waiting_for)"
 								  " VALUES ($1, $2, $3, $4, $5)",
 								  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -272,6 +305,16 @@ tl_apply_effect(const TlEntry *e)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
+
+	/* applications' own kinds have no projector: nothing can be refused */
+	if (find_projection(e->kind) == NULL && strncmp(e->kind, "tl.", 3) != 0)
+	{
+		if (e->ndeps == 0 || dependencies_applied(e))
+			release_waiting(e->hash);
+		else
+			tl_project_entry(e, false);
+		return;
+	}
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
