@@ -116,5 +116,12 @@ DELETE FROM tracelink.ledger_blocks WHERE block_no = :r1;
 SELECT * FROM tampered();
 ROLLBACK;
 
+-- 9. an entry is copied: the same entry twice
+BEGIN;
+ALTER TABLE tracelink.ledger_entries DISABLE TRIGGER USER;
+INSERT INTO tracelink.ledger_entries SELECT * FROM tracelink.ledger_entries WHERE payload = '{"i":2,"round":3}';
+SELECT * FROM tampered();
+ROLLBACK;
+
 -- untouched, it verifies again
 SELECT * FROM tampered();

@@ -26,12 +26,12 @@ CREATE TABLE tracelink.ledger_entries (
     payload     text NOT NULL,
     deps        bytea[],
     audience    text[] COLLATE "C",
-    entry_hash  bytea NOT NULL,
-    PRIMARY KEY (origin, tx, seq)
+    entry_hash  bytea NOT NULL
 );
--- Entry hashes are unique by construction (they cover origin, tx and seq),
--- so a hash index serves lookups at a fraction of a unique B-tree's cost on
--- the append path (random 32-byte keys).
+-- One index only, on the append path's budget: entry hashes are unique by
+-- construction (they cover origin, tx and seq) and a hash index finds them.
+-- (origin, tx, seq) is unique because the chain makes it so (verify()
+-- checks it); scans of whole chains join blocks to entries on (origin, tx).
 CREATE INDEX ledger_entries_hash ON tracelink.ledger_entries USING hash (entry_hash);
 COMMENT ON TABLE tracelink.ledger_entries IS
     'Append-only ledger entries; entry_hash = SHA-256 of the entry''s canonical JSON (docs/ledger.md)';

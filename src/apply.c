@@ -454,25 +454,6 @@ find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
 	return found;
 }
 
-static bool
-entry_present(const char *origin, int64 tx, int32 seq)
-{
-	Relation	rel = table_open(tl_relid("ledger_entries"), AccessShareLock);
-	ScanKeyData keys[3];
-	SysScanDesc scan;
-	bool		found;
-
-	ScanKeyInit(&keys[0], 1, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(origin));
-	keys[0].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&keys[1], 2, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(tx));
-	ScanKeyInit(&keys[2], 3, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(seq));
-	scan = systable_beginscan(rel, tl_relid("ledger_entries_pkey"), true,
-							  SnapshotSelf, 3, keys);
-	found = HeapTupleIsValid(systable_getnext(scan));
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
-}
 
 /*
  * The pinned genesis key of a peer; false if the origin is not a peer.
@@ -721,7 +702,7 @@ check_entry(const TlEntry *e, const TlBlock *b)
 		return "entry hash does not match the entry's content";
 	if (memcmp(e->hash, b->entry_hashes + (size_t) e->seq * TL_HASH_LEN, TL_HASH_LEN) != 0)
 		return "entry is not the one its block sealed at this position";
-	if (entry_present(e->origin, e->tx, e->seq))
+	if (tl_entry_exists(e->hash))
 		return "replayed entry: it is already in the ledger";
 	return NULL;
 }

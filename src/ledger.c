@@ -48,6 +48,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
@@ -86,7 +87,18 @@ typedef struct PendingBlock
 
 static PendingBlock *pending = NULL;
 
+/* catalog lookups cached across transactions (see ledger_relcache_callback) */
+static struct
+{
+	char		name[NAMEDATALEN];
+	Oid			relid;
+}			cached_relids[32];
+static int	n_cached_relids = 0;
+static Oid	cached_extension_oid = InvalidOid;
+static char cached_node[NAMEDATALEN] = "";
+
 static void ledger_xact_callback(XactEvent event, void *arg);
+static void ledger_relcache_callback(Datum arg, Oid relid);
 static void ledger_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 									SubTransactionId parentSubid, void *arg);
 
@@ -95,6 +107,7 @@ tl_ledger_init(void)
 {
 	RegisterXactCallback(ledger_xact_callback, NULL);
 	RegisterSubXactCallback(ledger_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 }
 
 /* ----------------------------------------------------------------
@@ -105,18 +118,43 @@ tl_ledger_init(void)
 Oid
 tl_relid(const char *relname)
 {
-	Oid			nsp = get_namespace_oid("tracelink", false);
-	Oid			relid = get_relname_relid(relname, nsp);
+	int			i;
+	Oid			relid;
 
+	for (i = 0; i < n_cached_relids; i++)
+		if (strcmp(cached_relids[i].name, relname) == 0)
+			return cached_relids[i].relid;
+
+	relid = get_relname_relid(relname, get_namespace_oid("tracelink", false));
 	if (!OidIsValid(relid))
 		elog(ERROR, "tracelink relation \"%s\" is missing", relname);
+	if (n_cached_relids < lengthof(cached_relids))
+	{
+		strlcpy(cached_relids[n_cached_relids].name, relname, NAMEDATALEN);
+		cached_relids[n_cached_relids++].relid = relid;
+	}
 	return relid;
 }
 
 static Oid
 tl_extension_oid(void)
 {
-	return get_extension_oid("tracelink", false);
+	if (!OidIsValid(cached_extension_oid))
+		cached_extension_oid = get_extension_oid("tracelink", false);
+	return cached_extension_oid;
+}
+
+/*
+ * The caches above and the local node's name hold until the relation cache
+ * is invalidated (DROP EXTENSION drops the tables, which does that).  A
+ * node's name never changes once it is set.
+ */
+static void
+ledger_relcache_callback(Datum arg, Oid relid)
+{
+	n_cached_relids = 0;
+	cached_extension_oid = InvalidOid;
+	cached_node[0] = '\0';
 }
 
 /*
@@ -358,6 +396,8 @@ tl_local_node(void)
 
 	if (pending != NULL)
 		return pstrdup(pending->origin);
+	if (cached_node[0] != '\0')
+		return pstrdup(cached_node);
 	SPI_connect();
 	if (SPI_execute("SELECT name FROM tracelink.nodes WHERE is_local", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the local node");
@@ -366,6 +406,9 @@ tl_local_node(void)
 								   SPI_getvalue(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 1));
 	SPI_finish();
+	/* only a committed name is cached: init_node's transaction may abort */
+	if (name != NULL)
+		strlcpy(cached_node, name, NAMEDATALEN);
 	return name;
 }
 
@@ -405,8 +448,8 @@ pending_block(const char *origin)
  * Does an entry with this hash exist (committed, or written earlier by this
  * transaction)?
  */
-static bool
-entry_exists(const uint8 *hash)
+bool
+tl_entry_exists(const uint8 *hash)
 {
 	Relation	heap;
 	Relation	index;
@@ -463,7 +506,7 @@ normalise_deps(uint8 *deps, int ndeps)
 
 		if (kept > 0 && memcmp(deps + (kept - 1) * TL_HASH_LEN, d, TL_HASH_LEN) == 0)
 			continue;
-		if (!entry_exists(d))
+		if (!tl_entry_exists(d))
 		{
 			char		hex[2 * TL_HASH_LEN + 1];
 
@@ -1014,7 +1057,7 @@ tl_append(PG_FUNCTION_ARGS)
 
 	origin = tl_require_local_node();
 	initStringInfo(&canon);
-	jcs_serialize(&canon, jcs_from_jsonb(payload));
+	jcs_serialize_jsonb(&canon, payload);
 	tl_ledger_append(origin, kind, canon.data, canon.len, deps, ndeps, NULL, 0, hash);
 	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));
 }
@@ -1038,7 +1081,7 @@ tl_entry_preimage_sql(PG_FUNCTION_ARGS)
 		if (i != 2 && PG_ARGISNULL(i))
 			PG_RETURN_NULL();
 	initStringInfo(&canon);
-	jcs_serialize(&canon, jcs_from_jsonb(PG_GETARG_JSONB_P(1)));
+	jcs_serialize_jsonb(&canon, PG_GETARG_JSONB_P(1));
 	if (!PG_ARGISNULL(2))
 		ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
 	if (ndeps > 1)

@@ -99,6 +99,7 @@ struct JcsValue
 
 extern JcsValue *jcs_parse(const char *json, int len);
 extern JcsValue *jcs_from_jsonb(Jsonb *jb);
+extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
 extern void jcs_serialize(StringInfo out, const JcsValue *value);
 extern void jcs_append_string(StringInfo out, const char *str, int len);
 extern void jcs_append_number(StringInfo out, double value);
@@ -287,6 +288,7 @@ typedef struct TlEntry
 
 extern void tl_ledger_init(void);
 extern void tl_entry_hash(const TlEntry *e, uint8 *out);
+extern bool tl_entry_exists(const uint8 *hash);
 extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
 extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern Oid	tl_relid(const char *relname);

@@ -327,6 +327,11 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 				b->h.entry_count);
 			return false;
 		}
+		if (e.seq < expect_seq)
+		{
+			BAD(res, where, "entry appears more than once in the ledger");
+			return false;
+		}
 		if (e.seq != expect_seq && local)
 		{
 			BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",

@@ -405,7 +405,7 @@ tl_append_action(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 		ndeps = tl_hash_array(PG_GETARG_ARRAYTYPE_P(2), "deps", &deps);
 	initStringInfo(&canon);
-	jcs_serialize(&canon, jcs_from_jsonb(PG_GETARG_JSONB_P(1)));
+	jcs_serialize_jsonb(&canon, PG_GETARG_JSONB_P(1));
 	tl_ledger_append(tl_require_local_node(), kind, canon.data, canon.len,
 					 deps, ndeps, NULL, 0, hash);
 	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));

@@ -209,7 +209,6 @@ ALTER TABLE tracelink.ledger_entries DISABLE TRIGGER USER;
 ALTER TABLE tracelink.ledger_blocks DISABLE TRIGGER USER;
 ALTER TABLE tracelink.ledger_blocks DROP CONSTRAINT ledger_blocks_pkey;
 ALTER TABLE tracelink.ledger_blocks DROP CONSTRAINT ledger_blocks_tx;
-ALTER TABLE tracelink.ledger_entries DROP CONSTRAINT ledger_entries_pkey;
 SQL
 
 my %rogue_heads = heads_of($rogue);
