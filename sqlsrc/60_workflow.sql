@@ -160,9 +160,11 @@ CREATE FUNCTION tracelink._touches_key_forms(old_def tracelink.process, new_def 
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH o AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+    -- tracelink.name(s), not s.name: on a base type that would be a cast to
+    -- type name (the first 63 bytes of the stage's JSON)
+    WITH o AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
                  FROM tracelink.stages(old_def) s, tracelink.forms(s) f),
-         n AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+         n AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
                  FROM tracelink.stages(new_def) s, tracelink.forms(s) f)
     SELECT EXISTS (SELECT 1 FROM o FULL JOIN n USING (stage, form)
                     WHERE (coalesce(o.key, false) OR coalesce(n.key, false))
