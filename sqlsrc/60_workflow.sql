@@ -198,8 +198,11 @@ BEGIN
         RAISE EXCEPTION 'a link design request needs a name and at least one process'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- processes are not built yet: of the TL007 problems only invitations
+    -- to a process that is not in the order count
     FOR problem IN SELECT * FROM tracelink.validate(draft) v
-                    WHERE v.code IN ('TL002', 'TL012', 'TL014') LOOP
+                    WHERE v.code IN ('TL002', 'TL012', 'TL014')
+                       OR (v.code = 'TL007' AND v.path LIKE '$.invitations.%') LOOP
         RAISE EXCEPTION '%', problem.message
             USING ERRCODE = problem.code, DETAIL = 'At ' || problem.path || '.';
     END LOOP;
@@ -214,6 +217,10 @@ BEGIN
                                'modification', coalesce(payload->'voting'->'modification',
                                                         payload->'voting'->'adoption')));
     FOR p, n IN SELECT i.process, i.node FROM tracelink.invitations(draft) i LOOP
+        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+            RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = format('Process "%s" invites it.', p);
+        END IF;
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (entry_hash, p, n, entry_hash);
         PERFORM pg_notify('tracelink_invitation',
@@ -242,6 +249,10 @@ BEGIN
         RAISE EXCEPTION 'node "%" is not invited to build process "%" of link "%"',
                         origin, payload->>'process', lnk.name
             USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF jsonb_typeof(payload->'accept') IS DISTINCT FROM 'boolean' THEN
+        RAISE EXCEPTION 'an answer to an invitation must accept (true) or decline (false)'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF inv.status <> 'pending' THEN
         RAISE EXCEPTION 'node "%" already answered the invitation to build process "%" (%)',
@@ -276,7 +287,7 @@ BEGIN
         RAISE EXCEPTION 'only the creator of link "%" (%) can invite nodes', lnk.name, lnk.creator
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF NOT (payload->>'process') = ANY (lnk.process_order) THEN
+    IF (payload->>'process') = ANY (lnk.process_order) IS NOT TRUE THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process'
             USING ERRCODE = 'TL007';
     END IF;
@@ -288,7 +299,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOR n IN SELECT jsonb_array_elements_text(payload->'nodes') LOOP
-        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        IF n ~ '^[a-z][a-z0-9_]{0,62}$' IS NOT TRUE THEN
             RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF EXISTS (SELECT 1 FROM tracelink.link_invitations i
@@ -632,7 +643,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF local AND lnk.status <> 'active' THEN
-        RAISE EXCEPTION 'link "%" is % : one change at a time', lnk.name, lnk.status
+        RAISE EXCEPTION 'link "%" is %: one change at a time', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF payload->>'process' IS NULL AND jsonb_typeof(payload->'process_order') IS DISTINCT FROM 'array' THEN
@@ -808,7 +819,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF lnk.status <> 'designing' THEN
-        RAISE EXCEPTION 'link "%" is % , not being designed', lnk.name, lnk.status
+        RAISE EXCEPTION 'link "%" is %, not being designed', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOREACH p IN ARRAY lnk.process_order LOOP
