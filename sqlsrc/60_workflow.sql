@@ -1000,7 +1000,8 @@ GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.lin
                 tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
                 tracelink.modifications, tracelink.links, tracelink.link_versions,
                 tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text) TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text),
+                 tracelink._participants(bytea, text) TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb),
                  tracelink.reply_invitation(text, text, boolean, text),
@@ -1011,6 +1012,7 @@ GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.close_vote(bytea),
                  tracelink.request_modification(text, text, text, text[]),
                  tracelink.confirm_revision(text, text),
-                 tracelink._participants(bytea, text), tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._propose(bytea, text, text, bytea, text[]),
                  tracelink._touches_key_forms(tracelink.process, tracelink.process)
     TO tracelink_member;
