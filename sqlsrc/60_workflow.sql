@@ -702,7 +702,10 @@ BEGIN
         RAISE EXCEPTION 'the modification of process "%" is no longer being revised (%)', m.process, m.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    UPDATE tracelink.modifications SET confirmed_by = confirmed_by || origin
+    -- sorted, so that every node holds the same array whatever the order
+    -- the confirmations arrive in
+    UPDATE tracelink.modifications
+       SET confirmed_by = ARRAY(SELECT x FROM unnest(confirmed_by || origin) x ORDER BY x)
      WHERE modification_id = m.modification_id;
     -- everyone has confirmed: the creator's node starts the vote
     IF m.status = 'revising' AND everyone <@ (m.confirmed_by || origin)
