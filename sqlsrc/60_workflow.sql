@@ -409,10 +409,15 @@ BEGIN
 END
 $$;
 
--- Put a link version to the vote (the creator's node only).
-CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
-                                   p_modification bytea, p_order text[])
-    RETURNS bytea LANGUAGE plpgsql
+-- The proposal that puts a link version to the vote, as this node's state
+-- gives it: the payload of the tl.link.proposal entry and the entries it
+-- rests on.  _propose appends it; the proposal's projector recomputes it on
+-- the node that makes it, so that a proposal appended any other way must be
+-- the same.
+CREATE FUNCTION tracelink._proposal(p_link bytea, p_purpose text, p_process text,
+                                    p_modification bytea, p_order text[],
+                                    OUT payload jsonb, OUT deps bytea[])
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -423,7 +428,6 @@ DECLARE
     rule jsonb;
     old_def tracelink.process;
     new_def tracelink.process;
-    deps bytea[];
 BEGIN
     SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = p_link;
     def := tracelink._proposed_definition(p_link, p_process, p_order);
@@ -460,16 +464,28 @@ BEGIN
                WHERE p.link_id = p_link
         UNION SELECT p_modification WHERE p_modification IS NOT NULL) x
      WHERE h IS NOT NULL;
-    RETURN tracelink._append_action('tl.link.proposal', jsonb_build_object(
+    payload := jsonb_build_object(
         'link', encode(p_link, 'hex'),
         'version', coalesce(lnk.active_version, 0) + 1,
         'purpose', p_purpose, 'scope', scope, 'process', p_process,
         'modification', encode(p_modification, 'hex'),
         'definition', def::jsonb, 'digest', encode(tracelink.digest(def), 'hex'),
         'rule', rule, 'voters', to_jsonb(voters),
-        'threshold', tracelink.vote_threshold(rule, cardinality(voters))), deps);
+        'threshold', tracelink.vote_threshold(rule, cardinality(voters)));
 END
 $$;
+COMMENT ON FUNCTION tracelink._proposal(bytea, text, text, bytea, text[]) IS
+    'the payload and dependencies of the proposal this node''s state gives for a link (validated, mesh built, threshold computed)';
+
+-- Put a link version to the vote (the creator's node only).
+CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
+                                   p_modification bytea, p_order text[])
+    RETURNS bytea LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT tracelink._append_action('tl.link.proposal', p.payload, p.deps)
+              FROM tracelink._proposal(p_link, p_purpose, p_process, p_modification, p_order) p);
+COMMENT ON FUNCTION tracelink._propose(bytea, text, text, bytea, text[]) IS
+    'appends the proposal tracelink._proposal() gives: opens a vote on a link version';
 
 CREATE FUNCTION tracelink._project_proposal(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -483,6 +499,9 @@ DECLARE
     v text;
     rule jsonb;
     mod bytea := decode(payload->>'modification', 'hex');
+    m tracelink.modifications;
+    active tracelink.link;
+    expected record;
 BEGIN
     SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
     IF NOT FOUND THEN
@@ -509,9 +528,24 @@ BEGIN
                         lnk.name, coalesce(lnk.active_version, 0)
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF payload->>'purpose' = 'modification' AND NOT EXISTS (
-           SELECT 1 FROM tracelink.modifications m WHERE m.modification_id = mod AND m.link_id = link) THEN
-        RAISE EXCEPTION 'a modification proposal must name its modification request' USING ERRCODE = 'undefined_object';
+    IF payload->>'purpose' = 'modification' THEN
+        SELECT * INTO m FROM tracelink.modifications mo WHERE mo.modification_id = mod AND mo.link_id = link;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'a modification proposal must name its modification request' USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+    -- a local vote is for a change of one process that touches no key form
+    -- (judged against the active version, which the proposal builds on)
+    IF payload->>'scope' = 'local' THEN
+        SELECT h.definition INTO active FROM tracelink.link_version_history h
+         WHERE h.link_id = link AND h.version = lnk.active_version;
+        IF m.process IS NULL OR m.process_order IS NOT NULL
+           OR payload->>'process' IS DISTINCT FROM m.process
+           OR tracelink._touches_key_forms(tracelink.process(active, m.process), tracelink.process(def, m.process)) THEN
+            RAISE EXCEPTION 'this proposal for link "%" needs a global vote', lnk.name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only a change of one process that touches no key form is voted on by that process''s participants alone.';
+        END IF;
     END IF;
     rule := CASE payload->>'purpose' WHEN 'adoption' THEN lnk.voting->'adoption' ELSE lnk.voting->'modification' END;
     IF payload->'rule' IS DISTINCT FROM rule THEN
@@ -533,6 +567,22 @@ BEGIN
     END IF;
     IF local AND EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.link_id = link AND p.status = 'open') THEN
         RAISE EXCEPTION 'link "%" already has an open vote', lnk.name USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- on the node that makes it, a proposal must be the one the link's state
+    -- gives: members may append entries of any kind, but who votes on what
+    -- is not theirs to choose
+    IF local THEN
+        SELECT * INTO expected
+          FROM tracelink._proposal(link, payload->>'purpose', m.process, m.modification_id, m.process_order);
+        IF expected.payload IS DISTINCT FROM payload OR NOT expected.deps <@ deps
+           OR (payload->>'purpose' = 'modification'
+               AND (m.status <> 'revising'
+                    OR (m.process IS NOT NULL
+                        AND NOT tracelink._participants(link, m.process) <@ m.confirmed_by))) THEN
+            RAISE EXCEPTION 'this proposal for link "%" is not the one the link''s state gives', lnk.name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Votes are opened by tracelink.assemble() and by modification requests; voters, scope, threshold, definition and dependencies follow from the link''s state.';
+        END IF;
     END IF;
     INSERT INTO tracelink.proposals (proposal_id, link_id, version, purpose, scope, process, definition,
                                      digest, rule, voters, threshold)
@@ -701,6 +751,12 @@ BEGIN
     IF local AND m.status <> 'revising' THEN
         RAISE EXCEPTION 'the modification of process "%" is no longer being revised (%)', m.process, m.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    -- the revision must make a valid proposal: checked where it is
+    -- confirmed, so that the creator's node, which opens the vote when the
+    -- last confirmation reaches it, does not refuse the confirmation alone
+    IF local THEN
+        PERFORM tracelink._proposal(m.link_id, 'modification', m.process, m.modification_id, m.process_order);
     END IF;
     -- sorted, so that every node holds the same array whatever the order
     -- the confirmations arrive in
@@ -1016,6 +1072,7 @@ GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.request_modification(text, text, text, text[]),
                  tracelink.confirm_revision(text, text),
                  tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._proposal(bytea, text, text, bytea, text[]),
                  tracelink._propose(bytea, text, text, bytea, text[]),
                  tracelink._touches_key_forms(tracelink.process, tracelink.process)
     TO tracelink_member;
