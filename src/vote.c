@@ -146,7 +146,9 @@ tl_threshold(JcsValue *rule, int n)
 		if (k > n)
 			ereport(ERROR,
 					(errcode(ERRCODE_TL_BAD_VOTING_RULE),
-					 errmsg("a k_of_n rule with k = %d cannot be met by %d voters", k, n)));
+					 errmsg_plural("a k_of_n rule with k = %d cannot be met by %d voter",
+								   "a k_of_n rule with k = %d cannot be met by %d voters",
+								   n, k, n)));
 		return k;
 	}
 	ereport(ERROR,
