@@ -229,6 +229,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_link_request(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.request: checks the design request (name, processes, invitations, rules) and records the link and its invitations';
 
 CREATE FUNCTION tracelink._project_invitation_reply(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -269,6 +271,8 @@ BEGIN
      WHERE i.link_id = link AND i.process = inv.process AND i.node = origin;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_invitation_reply(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.reply: records an invited node''s first answer';
 
 CREATE FUNCTION tracelink._project_reinvite(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -315,6 +319,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_reinvite(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.reinvite: the creator invites more nodes to build a process';
 
 CREATE FUNCTION tracelink._project_process_submit(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -375,6 +381,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_process_submit(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.process.submit: a participant''s process definition; the highest revision is the working one (ties: lowest entry hash)';
 
 -- The definition a proposal puts to the vote: the link with its current
 -- working processes (for a modification of one process: the active version
@@ -408,6 +416,8 @@ BEGIN
         'processes', coalesce(procs, '[]'))::tracelink.link;
 END
 $$;
+COMMENT ON FUNCTION tracelink._proposed_definition(bytea, text, text[]) IS
+    'the link definition a proposal puts to the vote: the working processes (for a modification of one process, the active version with that process replaced) and the accepted invitations';
 
 -- The proposal that puts a link version to the vote, as this node's state
 -- gives it: the payload of the tl.link.proposal entry and the entries it
@@ -596,6 +606,8 @@ BEGIN
                                          'version', payload->'version', 'voters', payload->'voters')::text);
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.proposal: checks a vote''s definition, scope, rule, voters and threshold and opens it';
 
 -- The outcome of a vote (called by the tally in vote.c).
 CREATE FUNCTION tracelink._decide(p_proposal bytea, p_passed boolean) RETURNS void
@@ -641,6 +653,8 @@ BEGIN
                                          'outcome', CASE WHEN p_passed THEN 'passed' ELSE 'failed' END)::text);
 END
 $$;
+COMMENT ON FUNCTION tracelink._decide(bytea, boolean) IS
+    'records the outcome of a vote (called by the tally in vote.c): a passed vote makes its version active';
 
 -- Undo a decision that a close of the vote overrules (see vote.c).
 CREATE FUNCTION tracelink._undecide(p_proposal bytea) RETURNS void
@@ -670,6 +684,8 @@ BEGIN
     UPDATE tracelink.modifications SET status = 'voting' WHERE proposal_id = p_proposal;
 END
 $$;
+COMMENT ON FUNCTION tracelink._undecide(bytea) IS
+    'reopens a vote whose decision a close overrules (vote.c), restoring the version active before it';
 
 CREATE FUNCTION tracelink._project_modification_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -724,6 +740,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_modification_request(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.modify: the creator asks for a change of an active link';
 
 CREATE FUNCTION tracelink._project_process_confirm(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -770,6 +788,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_process_confirm(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.process.confirm: a participant confirms its revision; on the creator''s node the last confirmation opens the vote';
 
 -- API: each function shapes a payload and appends it; the projector decides.
 
