@@ -12,12 +12,12 @@ CREATE TABLE sim_chain (
     seed        bytea NOT NULL,
     next_block  bigint NOT NULL DEFAULT 0,
     prev_hash   bytea NOT NULL DEFAULT '\x0000000000000000000000000000000000000000000000000000000000000000',
-    leaves      bytea[] NOT NULL DEFAULT '{}'
+    leaves      bytea[] NOT NULL DEFAULT ARRAY[]::bytea[]
 );
 
 -- The next block of a simulated node's chain, with one entry; returns the
 -- entry's hash and the export lines (entry line, block line).
-CREATE FUNCTION sim_action(p_node text, p_kind text, p_payload jsonb, p_deps bytea[] DEFAULT '{}',
+CREATE FUNCTION sim_action(p_node text, p_kind text, p_payload jsonb, p_deps bytea[] DEFAULT ARRAY[]::bytea[],
                            OUT entry_hash bytea, OUT lines text)
 LANGUAGE plpgsql AS $$
 DECLARE
