@@ -176,6 +176,27 @@ SELECT version, status FROM tracelink.link_versions WHERE link_id = :'harbour' O
 SELECT status, active_version FROM tracelink.links WHERE link_id = :'harbour';
 SELECT status FROM tracelink.modifications WHERE modification_id = :'m1';
 
+--
+-- A vote of many voters with long names opens: a NOTIFY payload must stay
+-- under 8000 bytes, so tracelink_ballot says whether this node votes, not
+-- who votes
+--
+SELECT count(*) AS peers, sum(s.quarantined) AS quarantined
+  FROM generate_series(1, 130) g, sim_node('crowd_' || lpad(g::text, 57, '0')) s;
+SELECT tracelink.request_link('Crowd', ARRAY['P'],
+           jsonb_build_object('P', (SELECT jsonb_agg(node ORDER BY node) FROM sim_chain WHERE node LIKE 'crowd%'))) AS crowd \gset
+SELECT count(*) AS replies, sum(i.quarantined) AS quarantined
+  FROM sim_chain c, sim_reply(c.node, :'crowd', 'P', true) r, tracelink.ingest(r.lines) i
+ WHERE c.node LIKE 'crowd%';
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('crowd_' || lpad('1', 57, '0'), 'tl.process.submit',
+    jsonb_build_object('link', encode(:'crowd', 'hex'), 'revision', 1, 'template', NULL,
+      'definition', jsonb_build_object('name', 'P', 'node', 'crowd_' || lpad('1', 57, '0'), 'stages', '[{"name": "S", "forms": [
+          {"name": "F", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]}]}]'::jsonb)),
+    ARRAY[:'crowd'::bytea])));
+SELECT tracelink.assemble('Crowd') AS crowd_vote \gset
+SELECT cardinality(voters) AS voters, octet_length(array_to_string(voters, ',')) > 8000 AS names_exceed_a_notification, threshold
+  FROM tracelink.proposals WHERE proposal_id = :'crowd_vote';
+
 -- every peer's chain verifies
-SELECT origin, ok FROM tracelink.verify() ORDER BY origin;
+SELECT count(*) AS origins, bool_and(ok) AS all_ok FROM tracelink.verify();
 DROP VIEW new_quarantine;

@@ -601,9 +601,12 @@ BEGIN
             (payload->>'threshold')::integer);
     UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = link;
     UPDATE tracelink.modifications SET status = 'voting', proposal_id = entry_hash WHERE modification_id = mod;
+    -- a NOTIFY payload must stay under 8000 bytes: whether this node votes,
+    -- not the list of voters
     PERFORM pg_notify('tracelink_ballot',
                       jsonb_build_object('proposal', encode(entry_hash, 'hex'), 'link', lnk.name,
-                                         'version', payload->'version', 'voters', payload->'voters')::text);
+                                         'version', payload->'version', 'scope', payload->'scope',
+                                         'voter', tracelink.node_name() = ANY (voters))::text);
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS
@@ -736,7 +739,8 @@ BEGIN
         PERFORM pg_notify('tracelink_revision',
                           jsonb_build_object('link', lnk.name, 'process', payload->>'process',
                                              'modification', encode(entry_hash, 'hex'),
-                                             'participants', tracelink._participants(link, payload->>'process'))::text);
+                                             'participant', tracelink.node_name() = ANY (
+                                                 tracelink._participants(link, payload->>'process')))::text);
     END IF;
 END
 $$;
