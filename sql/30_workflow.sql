@@ -204,6 +204,7 @@ SELECT p.digest = tracelink.digest(p.definition) AS digest_ok,
 
 -- the vote: alpha approves, beta approves: unanimous, version 1 is active
 SELECT tracelink.vote(:'p1', true, 'looks right') IS NOT NULL AS voted;
+SELECT err(format('SELECT tracelink.vote(%L, false)', :'p1'));
 SELECT status, approvals, missing FROM tracelink.link_versions WHERE proposal_id = :'p1';
 SELECT count(*) AS open_ballots_left FROM tracelink.open_ballots;
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_vote('beta', :'p1', true)));
