@@ -76,7 +76,8 @@ rule_integer(JcsValue *rule, const char *key)
  * refused there.
  */
 static void
-refuse_other_parameters(JcsValue *rule, const char *r, const char *const *takes, int ntakes)
+refuse_other_parameters(JcsValue *rule, const char *r,
+						const char *const *takes, int ntakes)
 {
 	int			i;
 	int			j;
@@ -87,7 +88,8 @@ refuse_other_parameters(JcsValue *rule, const char *r, const char *const *takes,
 		bool		taken = m->keylen == 4 && memcmp(m->key, "rule", 4) == 0;
 
 		for (j = 0; j < ntakes && !taken; j++)
-			taken = m->keylen == strlen(takes[j]) && memcmp(m->key, takes[j], m->keylen) == 0;
+			taken = m->keylen == strlen(takes[j]) &&
+				memcmp(m->key, takes[j], m->keylen) == 0;
 		if (!taken)
 			ereport(ERROR,
 					(errcode(ERRCODE_TL_BAD_VOTING_RULE),
@@ -118,9 +120,11 @@ tl_threshold(JcsValue *rule, int n)
 				 errhint("Rules: unanimous, majority, fraction (numerator, denominator), k_of_n (k).")));
 	r = name->u.string.str;
 	if (strcmp(r, "fraction") == 0)
-		refuse_other_parameters(rule, r, fraction_takes, lengthof(fraction_takes));
+		refuse_other_parameters(rule, r, fraction_takes,
+								lengthof(fraction_takes));
 	else if (strcmp(r, "k_of_n") == 0)
-		refuse_other_parameters(rule, r, k_of_n_takes, lengthof(k_of_n_takes));
+		refuse_other_parameters(rule, r, k_of_n_takes,
+								lengthof(k_of_n_takes));
 	else if (strcmp(r, "unanimous") == 0 || strcmp(r, "majority") == 0)
 		refuse_other_parameters(rule, r, NULL, 0);
 	if (strcmp(r, "unanimous") == 0)
