@@ -160,9 +160,11 @@ CREATE FUNCTION tracelink._touches_key_forms(old_def tracelink.process, new_def 
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
-    WITH o AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+    -- tracelink.name(s), not s.name: on a base type that would be a cast to
+    -- type name (the first 63 bytes of the stage's JSON)
+    WITH o AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
                  FROM tracelink.stages(old_def) s, tracelink.forms(s) f),
-         n AS (SELECT s.name AS stage, f.name AS form, f.key, f.items, f.description
+         n AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
                  FROM tracelink.stages(new_def) s, tracelink.forms(s) f)
     SELECT EXISTS (SELECT 1 FROM o FULL JOIN n USING (stage, form)
                     WHERE (coalesce(o.key, false) OR coalesce(n.key, false))
@@ -196,8 +198,11 @@ BEGIN
         RAISE EXCEPTION 'a link design request needs a name and at least one process'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- processes are not built yet: of the TL007 problems only invitations
+    -- to a process that is not in the order count
     FOR problem IN SELECT * FROM tracelink.validate(draft) v
-                    WHERE v.code IN ('TL002', 'TL012', 'TL014') LOOP
+                    WHERE v.code IN ('TL002', 'TL012', 'TL014')
+                       OR (v.code = 'TL007' AND v.path LIKE '$.invitations.%') LOOP
         RAISE EXCEPTION '%', problem.message
             USING ERRCODE = problem.code, DETAIL = 'At ' || problem.path || '.';
     END LOOP;
@@ -212,6 +217,10 @@ BEGIN
                                'modification', coalesce(payload->'voting'->'modification',
                                                         payload->'voting'->'adoption')));
     FOR p, n IN SELECT i.process, i.node FROM tracelink.invitations(draft) i LOOP
+        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+            RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = format('Process "%s" invites it.', p);
+        END IF;
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (entry_hash, p, n, entry_hash);
         PERFORM pg_notify('tracelink_invitation',
@@ -220,6 +229,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_link_request(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.request: checks the design request (name, processes, invitations, rules) and records the link and its invitations';
 
 CREATE FUNCTION tracelink._project_invitation_reply(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -241,6 +252,10 @@ BEGIN
                         origin, payload->>'process', lnk.name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    IF jsonb_typeof(payload->'accept') IS DISTINCT FROM 'boolean' THEN
+        RAISE EXCEPTION 'an answer to an invitation must accept (true) or decline (false)'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     IF inv.status <> 'pending' THEN
         RAISE EXCEPTION 'node "%" already answered the invitation to build process "%" (%)',
                         origin, inv.process, inv.status
@@ -256,6 +271,8 @@ BEGIN
      WHERE i.link_id = link AND i.process = inv.process AND i.node = origin;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_invitation_reply(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.reply: records an invited node''s first answer';
 
 CREATE FUNCTION tracelink._project_reinvite(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -274,7 +291,7 @@ BEGIN
         RAISE EXCEPTION 'only the creator of link "%" (%) can invite nodes', lnk.name, lnk.creator
             USING ERRCODE = 'insufficient_privilege';
     END IF;
-    IF NOT (payload->>'process') = ANY (lnk.process_order) THEN
+    IF (payload->>'process') = ANY (lnk.process_order) IS NOT TRUE THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process'
             USING ERRCODE = 'TL007';
     END IF;
@@ -286,7 +303,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOR n IN SELECT jsonb_array_elements_text(payload->'nodes') LOOP
-        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        IF n ~ '^[a-z][a-z0-9_]{0,62}$' IS NOT TRUE THEN
             RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF EXISTS (SELECT 1 FROM tracelink.link_invitations i
@@ -302,6 +319,8 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_reinvite(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.reinvite: the creator invites more nodes to build a process';
 
 CREATE FUNCTION tracelink._project_process_submit(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -362,6 +381,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_process_submit(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.process.submit: a participant''s process definition; the highest revision is the working one (ties: lowest entry hash)';
 
 -- The definition a proposal puts to the vote: the link with its current
 -- working processes (for a modification of one process: the active version
@@ -395,11 +416,18 @@ BEGIN
         'processes', coalesce(procs, '[]'))::tracelink.link;
 END
 $$;
+COMMENT ON FUNCTION tracelink._proposed_definition(bytea, text, text[]) IS
+    'the link definition a proposal puts to the vote: the working processes (for a modification of one process, the active version with that process replaced) and the accepted invitations';
 
--- Put a link version to the vote (the creator's node only).
-CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
-                                   p_modification bytea, p_order text[])
-    RETURNS bytea LANGUAGE plpgsql
+-- The proposal that puts a link version to the vote, as this node's state
+-- gives it: the payload of the tl.link.proposal entry and the entries it
+-- rests on.  _propose appends it; the proposal's projector recomputes it on
+-- the node that makes it, so that a proposal appended any other way must be
+-- the same.
+CREATE FUNCTION tracelink._proposal(p_link bytea, p_purpose text, p_process text,
+                                    p_modification bytea, p_order text[],
+                                    OUT payload jsonb, OUT deps bytea[])
+    LANGUAGE plpgsql STABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
@@ -410,7 +438,6 @@ DECLARE
     rule jsonb;
     old_def tracelink.process;
     new_def tracelink.process;
-    deps bytea[];
 BEGIN
     SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = p_link;
     def := tracelink._proposed_definition(p_link, p_process, p_order);
@@ -447,16 +474,28 @@ BEGIN
                WHERE p.link_id = p_link
         UNION SELECT p_modification WHERE p_modification IS NOT NULL) x
      WHERE h IS NOT NULL;
-    RETURN tracelink._append_action('tl.link.proposal', jsonb_build_object(
+    payload := jsonb_build_object(
         'link', encode(p_link, 'hex'),
         'version', coalesce(lnk.active_version, 0) + 1,
         'purpose', p_purpose, 'scope', scope, 'process', p_process,
         'modification', encode(p_modification, 'hex'),
         'definition', def::jsonb, 'digest', encode(tracelink.digest(def), 'hex'),
         'rule', rule, 'voters', to_jsonb(voters),
-        'threshold', tracelink.vote_threshold(rule, cardinality(voters))), deps);
+        'threshold', tracelink.vote_threshold(rule, cardinality(voters)));
 END
 $$;
+COMMENT ON FUNCTION tracelink._proposal(bytea, text, text, bytea, text[]) IS
+    'the payload and dependencies of the proposal this node''s state gives for a link (validated, mesh built, threshold computed)';
+
+-- Put a link version to the vote (the creator's node only).
+CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
+                                   p_modification bytea, p_order text[])
+    RETURNS bytea LANGUAGE sql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN (SELECT tracelink._append_action('tl.link.proposal', p.payload, p.deps)
+              FROM tracelink._proposal(p_link, p_purpose, p_process, p_modification, p_order) p);
+COMMENT ON FUNCTION tracelink._propose(bytea, text, text, bytea, text[]) IS
+    'appends the proposal tracelink._proposal() gives: opens a vote on a link version';
 
 CREATE FUNCTION tracelink._project_proposal(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -470,6 +509,9 @@ DECLARE
     v text;
     rule jsonb;
     mod bytea := decode(payload->>'modification', 'hex');
+    m tracelink.modifications;
+    active tracelink.link;
+    expected record;
 BEGIN
     SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
     IF NOT FOUND THEN
@@ -496,9 +538,24 @@ BEGIN
                         lnk.name, coalesce(lnk.active_version, 0)
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF payload->>'purpose' = 'modification' AND NOT EXISTS (
-           SELECT 1 FROM tracelink.modifications m WHERE m.modification_id = mod AND m.link_id = link) THEN
-        RAISE EXCEPTION 'a modification proposal must name its modification request' USING ERRCODE = 'undefined_object';
+    IF payload->>'purpose' = 'modification' THEN
+        SELECT * INTO m FROM tracelink.modifications mo WHERE mo.modification_id = mod AND mo.link_id = link;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'a modification proposal must name its modification request' USING ERRCODE = 'undefined_object';
+        END IF;
+    END IF;
+    -- a local vote is for a change of one process that touches no key form
+    -- (judged against the active version, which the proposal builds on)
+    IF payload->>'scope' = 'local' THEN
+        SELECT h.definition INTO active FROM tracelink.link_version_history h
+         WHERE h.link_id = link AND h.version = lnk.active_version;
+        IF m.process IS NULL OR m.process_order IS NOT NULL
+           OR payload->>'process' IS DISTINCT FROM m.process
+           OR tracelink._touches_key_forms(tracelink.process(active, m.process), tracelink.process(def, m.process)) THEN
+            RAISE EXCEPTION 'this proposal for link "%" needs a global vote', lnk.name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Only a change of one process that touches no key form is voted on by that process''s participants alone.';
+        END IF;
     END IF;
     rule := CASE payload->>'purpose' WHEN 'adoption' THEN lnk.voting->'adoption' ELSE lnk.voting->'modification' END;
     IF payload->'rule' IS DISTINCT FROM rule THEN
@@ -521,6 +578,22 @@ BEGIN
     IF local AND EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.link_id = link AND p.status = 'open') THEN
         RAISE EXCEPTION 'link "%" already has an open vote', lnk.name USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    -- on the node that makes it, a proposal must be the one the link's state
+    -- gives: members may append entries of any kind, but who votes on what
+    -- is not theirs to choose
+    IF local THEN
+        SELECT * INTO expected
+          FROM tracelink._proposal(link, payload->>'purpose', m.process, m.modification_id, m.process_order);
+        IF expected.payload IS DISTINCT FROM payload OR NOT expected.deps <@ deps
+           OR (payload->>'purpose' = 'modification'
+               AND (m.status <> 'revising'
+                    OR (m.process IS NOT NULL
+                        AND NOT tracelink._participants(link, m.process) <@ m.confirmed_by))) THEN
+            RAISE EXCEPTION 'this proposal for link "%" is not the one the link''s state gives', lnk.name
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'Votes are opened by tracelink.assemble() and by modification requests; voters, scope, threshold, definition and dependencies follow from the link''s state.';
+        END IF;
+    END IF;
     INSERT INTO tracelink.proposals (proposal_id, link_id, version, purpose, scope, process, definition,
                                      digest, rule, voters, threshold)
     VALUES (entry_hash, link, (payload->>'version')::integer, payload->>'purpose', payload->>'scope',
@@ -528,11 +601,16 @@ BEGIN
             (payload->>'threshold')::integer);
     UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = link;
     UPDATE tracelink.modifications SET status = 'voting', proposal_id = entry_hash WHERE modification_id = mod;
+    -- a NOTIFY payload must stay under 8000 bytes: whether this node votes,
+    -- not the list of voters
     PERFORM pg_notify('tracelink_ballot',
                       jsonb_build_object('proposal', encode(entry_hash, 'hex'), 'link', lnk.name,
-                                         'version', payload->'version', 'voters', payload->'voters')::text);
+                                         'version', payload->'version', 'scope', payload->'scope',
+                                         'voter', tracelink.node_name() = ANY (voters))::text);
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.proposal: checks a vote''s definition, scope, rule, voters and threshold and opens it';
 
 -- The outcome of a vote (called by the tally in vote.c).
 CREATE FUNCTION tracelink._decide(p_proposal bytea, p_passed boolean) RETURNS void
@@ -578,6 +656,8 @@ BEGIN
                                          'outcome', CASE WHEN p_passed THEN 'passed' ELSE 'failed' END)::text);
 END
 $$;
+COMMENT ON FUNCTION tracelink._decide(bytea, boolean) IS
+    'records the outcome of a vote (called by the tally in vote.c): a passed vote makes its version active';
 
 -- Undo a decision that a close of the vote overrules (see vote.c).
 CREATE FUNCTION tracelink._undecide(p_proposal bytea) RETURNS void
@@ -607,6 +687,8 @@ BEGIN
     UPDATE tracelink.modifications SET status = 'voting' WHERE proposal_id = p_proposal;
 END
 $$;
+COMMENT ON FUNCTION tracelink._undecide(bytea) IS
+    'reopens a vote whose decision a close overrules (vote.c), restoring the version active before it';
 
 CREATE FUNCTION tracelink._project_modification_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -630,7 +712,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF local AND lnk.status <> 'active' THEN
-        RAISE EXCEPTION 'link "%" is % : one change at a time', lnk.name, lnk.status
+        RAISE EXCEPTION 'link "%" is %: one change at a time', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     IF payload->>'process' IS NULL AND jsonb_typeof(payload->'process_order') IS DISTINCT FROM 'array' THEN
@@ -657,10 +739,13 @@ BEGIN
         PERFORM pg_notify('tracelink_revision',
                           jsonb_build_object('link', lnk.name, 'process', payload->>'process',
                                              'modification', encode(entry_hash, 'hex'),
-                                             'participants', tracelink._participants(link, payload->>'process'))::text);
+                                             'participant', tracelink.node_name() = ANY (
+                                                 tracelink._participants(link, payload->>'process')))::text);
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_modification_request(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.link.modify: the creator asks for a change of an active link';
 
 CREATE FUNCTION tracelink._project_process_confirm(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
@@ -689,7 +774,16 @@ BEGIN
         RAISE EXCEPTION 'the modification of process "%" is no longer being revised (%)', m.process, m.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    UPDATE tracelink.modifications SET confirmed_by = confirmed_by || origin
+    -- the revision must make a valid proposal: checked where it is
+    -- confirmed, so that the creator's node, which opens the vote when the
+    -- last confirmation reaches it, does not refuse the confirmation alone
+    IF local THEN
+        PERFORM tracelink._proposal(m.link_id, 'modification', m.process, m.modification_id, m.process_order);
+    END IF;
+    -- sorted, so that every node holds the same array whatever the order
+    -- the confirmations arrive in
+    UPDATE tracelink.modifications
+       SET confirmed_by = ARRAY(SELECT x FROM unnest(confirmed_by || origin) x ORDER BY x)
      WHERE modification_id = m.modification_id;
     -- everyone has confirmed: the creator's node starts the vote
     IF m.status = 'revising' AND everyone <@ (m.confirmed_by || origin)
@@ -698,6 +792,8 @@ BEGIN
     END IF;
 END
 $$;
+COMMENT ON FUNCTION tracelink._project_process_confirm(text, jsonb, bytea, bytea[], boolean) IS
+    'projector of tl.process.confirm: a participant confirms its revision; on the creator''s node the last confirmation opens the vote';
 
 -- API: each function shapes a payload and appends it; the projector decides.
 
@@ -806,7 +902,7 @@ BEGIN
             USING ERRCODE = 'insufficient_privilege';
     END IF;
     IF lnk.status <> 'designing' THEN
-        RAISE EXCEPTION 'link "%" is % , not being designed', lnk.name, lnk.status
+        RAISE EXCEPTION 'link "%" is %, not being designed', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOREACH p IN ARRAY lnk.process_order LOOP
@@ -987,7 +1083,8 @@ GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.lin
                 tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
                 tracelink.modifications, tracelink.links, tracelink.link_versions,
                 tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text) TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text),
+                 tracelink._participants(bytea, text) TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb),
                  tracelink.reply_invitation(text, text, boolean, text),
@@ -998,6 +1095,8 @@ GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.close_vote(bytea),
                  tracelink.request_modification(text, text, text, text[]),
                  tracelink.confirm_revision(text, text),
-                 tracelink._participants(bytea, text), tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._proposed_definition(bytea, text, text[]),
+                 tracelink._proposal(bytea, text, text, bytea, text[]),
+                 tracelink._propose(bytea, text, text, bytea, text[]),
                  tracelink._touches_key_forms(tracelink.process, tracelink.process)
     TO tracelink_member;

@@ -71,11 +71,41 @@ rule_integer(JcsValue *rule, const char *key)
 }
 
 /*
+ * Refuse a member of the rule object that the rule does not take, as link
+ * validation does (TL012), so that no rule means one thing here and is
+ * refused there.
+ */
+static void
+refuse_other_parameters(JcsValue *rule, const char *r,
+						const char *const *takes, int ntakes)
+{
+	int			i;
+	int			j;
+
+	for (i = 0; i < rule->u.object.count; i++)
+	{
+		const JcsMember *m = &rule->u.object.members[i];
+		bool		taken = m->keylen == 4 && memcmp(m->key, "rule", 4) == 0;
+
+		for (j = 0; j < ntakes && !taken; j++)
+			taken = m->keylen == strlen(takes[j]) &&
+				memcmp(m->key, takes[j], m->keylen) == 0;
+		if (!taken)
+			ereport(ERROR,
+					(errcode(ERRCODE_TL_BAD_VOTING_RULE),
+					 errmsg("voting rule \"%s\" takes no parameter \"%s\"",
+							r, pnstrdup(m->key, m->keylen))));
+	}
+}
+
+/*
  * Approvals a rule needs among n voters.
  */
 int
 tl_threshold(JcsValue *rule, int n)
 {
+	static const char *const fraction_takes[] = {"numerator", "denominator"};
+	static const char *const k_of_n_takes[] = {"k"};
 	JcsValue   *name = jcs_object_get(rule, "rule");
 	const char *r;
 
@@ -89,6 +119,14 @@ tl_threshold(JcsValue *rule, int n)
 				 errmsg("voting rule must be an object with a \"rule\" name"),
 				 errhint("Rules: unanimous, majority, fraction (numerator, denominator), k_of_n (k).")));
 	r = name->u.string.str;
+	if (strcmp(r, "fraction") == 0)
+		refuse_other_parameters(rule, r, fraction_takes,
+								lengthof(fraction_takes));
+	else if (strcmp(r, "k_of_n") == 0)
+		refuse_other_parameters(rule, r, k_of_n_takes,
+								lengthof(k_of_n_takes));
+	else if (strcmp(r, "unanimous") == 0 || strcmp(r, "majority") == 0)
+		refuse_other_parameters(rule, r, NULL, 0);
 	if (strcmp(r, "unanimous") == 0)
 		return n;
 	if (strcmp(r, "majority") == 0)
@@ -112,7 +150,9 @@ tl_threshold(JcsValue *rule, int n)
 		if (k > n)
 			ereport(ERROR,
 					(errcode(ERRCODE_TL_BAD_VOTING_RULE),
-					 errmsg("a k_of_n rule with k = %d cannot be met by %d voters", k, n)));
+					 errmsg_plural("a k_of_n rule with k = %d cannot be met by %d voter",
+								   "a k_of_n rule with k = %d cannot be met by %d voters",
+								   n, k, n)));
 		return k;
 	}
 	ereport(ERROR,
