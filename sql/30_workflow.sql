@@ -174,7 +174,7 @@ SELECT tracelink.submit_process('Spring tea', '{"name": "Growing",
 SELECT tracelink.save_template('wf-growing', definition) FROM tracelink.link_processes WHERE link_id = :'tea';
 SELECT tracelink.submit_process_from_template('Spring tea', 'Growing', 'wf-growing',
                                               '{"description": "tea garden"}') IS NOT NULL AS submitted;
-SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('beta', 'tl.process.submit', jsonb_build_object(
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('beta', :'tea', jsonb_build_object(
     'link', encode(:'tea', 'hex'), 'revision', 1, 'template', NULL,
     'definition', '{"name": "Packing", "node": "beta",
        "stages": [{"name": "Boxing", "role": "packer", "forms": [
@@ -265,7 +265,9 @@ SELECT err($$ SELECT tracelink._append_action('acme.scan', '{}') $$);
 SELECT err($$ SELECT tracelink._append_action('tl.link.unknown', '{}') $$);
 SELECT err($$ SELECT tracelink._append_action(NULL, '{}') $$);
 SELECT err(format('SELECT tracelink._append_action(%L, %L)', 'tl.link.ballot',
-                  jsonb_build_object('proposal', encode(:'p1', 'hex'), 'approve', 'yes')));
+                  jsonb_build_object('proposal', encode(:'p1', 'hex'), 'approve', true)));
+SELECT err(format('SELECT tracelink._append_action(%L, %L, %L)', 'tl.link.ballot',
+                  jsonb_build_object('proposal', encode(:'p1', 'hex'), 'approve', 'yes'), ARRAY[:'p1'::bytea]));
 SELECT err($$ SELECT tracelink._append_action('tl.link.ballot', '{"proposal": "00", "approve": true}') $$);
 SELECT count(*) - :entries_before AS appended FROM tracelink.ledger_entries;
 
@@ -416,7 +418,7 @@ SELECT m.reason, m.status, p.version FROM tracelink.modifications m JOIN traceli
 -- (5) a non-key form of beta's Packing: beta revises and confirms; its
 -- confirmation reaching alpha, the creator, opens the local vote there
 SELECT tracelink.request_modification('Spring tea', 'Packing', 'longer remarks') AS m5 \gset
-SELECT i.* FROM tracelink.link_version_history h, tracelink.ingest((SELECT lines FROM sim_action('beta', 'tl.process.submit',
+SELECT i.* FROM tracelink.link_version_history h, tracelink.ingest((SELECT lines FROM sim_submit('beta', :'tea',
     jsonb_build_object('link', encode(:'tea', 'hex'), 'revision', 2, 'template', NULL,
       'definition', tracelink.merge_patch(tracelink.process(h.definition, 'Packing'),
         '{"stages": [{"name": "Boxing", "role": "packer", "forms": [

@@ -30,6 +30,10 @@ SELECT err($$ SELECT tracelink.request_modification('Harbour', 'Fishing') $$);
 
 -- answers, processes
 SELECT tracelink.reply_invitation('Harbour', 'Fishing', true) IS NOT NULL AS accepted;
+-- an action must depend on the entries it relies on, or every node refuses
+-- it: an answer that does not name its invitation
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.link.reply',
+    jsonb_build_object('link', encode(:'harbour', 'hex'), 'process', 'Landing', 'accept', true, 'reason', NULL))));
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_reply('gamma', :'harbour', 'Landing', true)));
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_reply('delta', :'harbour', 'Landing', true)));
 -- epsilon was not invited
@@ -39,7 +43,11 @@ SELECT participants FROM tracelink.links WHERE link_id = :'harbour';
 SELECT tracelink.submit_process('Harbour', '{"name": "Fishing", "stages": [{"name": "Catch", "forms": [
     {"name": "Catch log", "key": true, "items": [{"name": "haul", "type": "text", "required": true, "trace_code": true}]}]}],
     "outputs": [{"name": "fish", "level": 3}]}') IS NOT NULL AS submitted;
+-- a submission that does not name its builder's acceptance
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.process.submit', jsonb_build_object(
+    'link', encode(:'harbour', 'hex'), 'revision', 1, 'template', NULL,
+    'definition', '{"name": "Landing", "node": "gamma", "stages": []}'::jsonb), ARRAY[:'harbour'::bytea])));
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('gamma', :'harbour', jsonb_build_object(
     'link', encode(:'harbour', 'hex'), 'revision', 1, 'template', NULL,
     'definition', '{"name": "Landing", "node": "gamma", "stages": [{"name": "Quay", "forms": [
         {"name": "Landing slip", "key": true, "items": [{"name": "crate", "type": "text", "required": true, "trace_code": true}]},
@@ -47,7 +55,7 @@ SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.proces
         "inputs": [{"name": "fish", "from": "Fishing", "output": "fish", "level": 3}]}'::jsonb),
     ARRAY[:'harbour'::bytea])));
 -- a process definition names its builder: delta cannot submit it as gamma's
-SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('delta', 'tl.process.submit', jsonb_build_object(
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('delta', :'harbour', jsonb_build_object(
     'link', encode(:'harbour', 'hex'), 'revision', 9, 'template', NULL,
     'definition', '{"name": "Landing", "node": "gamma", "stages": []}'::jsonb), ARRAY[:'harbour'::bytea])));
 SELECT * FROM new_quarantine;
@@ -74,7 +82,7 @@ SELECT err(format('SELECT tracelink.close_vote(%L)', :'p1'));
 -- revision is applied: the status is not in that revision's causal past
 SELECT err($$ SELECT tracelink.submit_process('Harbour', tracelink.process(definition, 'Fishing'))
                 FROM tracelink.proposals WHERE link_id = tracelink.link_id('Harbour') $$);
-SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.process.submit', jsonb_build_object(
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('gamma', :'harbour', jsonb_build_object(
     'link', encode(:'harbour', 'hex'), 'revision', 2, 'template', NULL,
     'definition', '{"name": "Landing", "node": "gamma", "description": "revised during the vote", "stages": [{"name": "Quay", "forms": [
         {"name": "Landing slip", "key": true, "items": [{"name": "crate", "type": "text", "required": true, "trace_code": true}]}]}],
@@ -125,6 +133,11 @@ SELECT version, status FROM tracelink.link_version_history WHERE link_id = :'har
 --
 -- beta asks for a key-form change of Landing: gamma and delta confirm
 --
+-- (a request that does not name the adopted version it modifies is refused)
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('beta', 'tl.link.modify',
+    jsonb_build_object('link', encode(:'harbour', 'hex'), 'process', 'Landing', 'reason', 'no version named', 'process_order', NULL),
+    ARRAY[:'harbour'::bytea])));
+SELECT * FROM new_quarantine WHERE reason LIKE '%must depend%';
 SELECT entry_hash AS m1, lines AS m1_lines FROM sim_action('beta', 'tl.link.modify',
     jsonb_build_object('link', encode(:'harbour', 'hex'), 'process', 'Landing', 'reason', 'crates get seals', 'process_order', NULL),
     ARRAY[:'harbour'::bytea, :'p1'::bytea, :'p2'::bytea]) \gset
@@ -135,13 +148,16 @@ SELECT err($$ SELECT tracelink.confirm_revision('Harbour', 'Landing') $$);
 SELECT err($$ SELECT tracelink.confirm_revision('Harbour', 'Fishing') $$);
 SELECT err($$ SELECT tracelink.submit_process('Harbour', tracelink.process(definition, 'Fishing'))
                 FROM tracelink.link_version_history WHERE link_id = tracelink.link_id('Harbour') $$);
-SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.process.submit', jsonb_build_object(
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('gamma', :'harbour', jsonb_build_object(
     'link', encode(:'harbour', 'hex'), 'revision', 3, 'template', NULL,
     'definition', '{"name": "Landing", "node": "gamma", "stages": [{"name": "Quay", "forms": [
         {"name": "Landing slip", "key": true, "items": [{"name": "crate", "type": "text", "required": true, "trace_code": true},
                                                         {"name": "seal", "type": "text", "required": true}]}]}],
         "inputs": [{"name": "fish", "from": "Fishing", "output": "fish", "level": 3}]}'::jsonb),
     ARRAY[:'m1'::bytea])));
+-- a confirmation that does not name the request it confirms is refused
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.process.confirm', jsonb_build_object(
+    'link', encode(:'harbour', 'hex'), 'process', 'Landing', 'modification', encode(:'m1', 'hex')), ARRAY[:'harbour'::bytea])));
 -- confirmations arrive gamma first, delta second; every node lists them sorted
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('gamma', 'tl.process.confirm', jsonb_build_object(
     'link', encode(:'harbour', 'hex'), 'process', 'Landing', 'modification', encode(:'m1', 'hex')), ARRAY[:'m1'::bytea])));
@@ -188,7 +204,7 @@ SELECT tracelink.request_link('Crowd', ARRAY['P'],
 SELECT count(*) AS replies, sum(i.quarantined) AS quarantined
   FROM sim_chain c, sim_reply(c.node, :'crowd', 'P', true) r, tracelink.ingest(r.lines) i
  WHERE c.node LIKE 'crowd%';
-SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('crowd_' || lpad('1', 57, '0'), 'tl.process.submit',
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_submit('crowd_' || lpad('1', 57, '0'), :'crowd',
     jsonb_build_object('link', encode(:'crowd', 'hex'), 'revision', 1, 'template', NULL,
       'definition', jsonb_build_object('name', 'P', 'node', 'crowd_' || lpad('1', 57, '0'), 'stages', '[{"name": "S", "forms": [
           {"name": "F", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]}]}]'::jsonb)),

@@ -180,6 +180,25 @@ CREATE FUNCTION tracelink._append_action(kind text, payload jsonb, deps bytea[] 
 COMMENT ON FUNCTION tracelink._append_action(text, jsonb, bytea[]) IS
     'appends a workflow entry (tl.link.* / tl.process.*); its projector checks it is allowed';
 
+-- An action must list, among its dependencies, the entries it relies on:
+-- then every node judges it only once they have taken effect there, and a
+-- forged action without them is refused alike everywhere.
+CREATE FUNCTION tracelink._require_deps(deps bytea[], needed bytea[], what text) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF NOT coalesce(needed, '{}') <@ coalesce(deps, '{}') THEN
+        RAISE EXCEPTION '% must depend on the entries it relies on', what
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'It lacks ' || (SELECT string_agg(encode(n, 'hex'), ', ') FROM unnest(needed) n
+                                            WHERE NOT n = ANY (coalesce(deps, '{}'))) || '.';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._require_deps(bytea[], bytea[], text) IS
+    'refuses an action that does not depend on the entries it relies on';
+
 -- Projectors
 
 CREATE FUNCTION tracelink._project_link_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
@@ -252,6 +271,7 @@ BEGIN
                         origin, payload->>'process', lnk.name
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM tracelink._require_deps(deps, ARRAY[inv.invite_entry], 'an answer to an invitation');
     IF jsonb_typeof(payload->'accept') IS DISTINCT FROM 'boolean' THEN
         RAISE EXCEPTION 'an answer to an invitation must accept (true) or decline (false)'
             USING ERRCODE = 'invalid_parameter_value';
@@ -291,6 +311,7 @@ BEGIN
         RAISE EXCEPTION 'only the creator of link "%" (%) can invite nodes', lnk.name, lnk.creator
             USING ERRCODE = 'insufficient_privilege';
     END IF;
+    PERFORM tracelink._require_deps(deps, ARRAY[link], 'an invitation');
     IF (payload->>'process') = ANY (lnk.process_order) IS NOT TRUE THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process'
             USING ERRCODE = 'TL007';
@@ -343,6 +364,11 @@ BEGIN
     IF NOT pname = ANY (lnk.process_order) THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, pname USING ERRCODE = 'TL007';
     END IF;
+    PERFORM tracelink._require_deps(deps,
+        ARRAY[link] || ARRAY(SELECT i.reply_entry FROM tracelink.link_invitations i
+                              WHERE i.link_id = link AND i.process = pname AND i.node = origin
+                                AND i.reply_entry IS NOT NULL),
+        'a process submission');
     IF NOT EXISTS (SELECT 1 FROM tracelink.link_invitations i
                     WHERE i.link_id = link AND i.process = pname AND i.node = origin
                       AND i.status = 'accepted') THEN
@@ -572,6 +598,11 @@ BEGIN
                 USING ERRCODE = 'insufficient_privilege';
         END IF;
     END LOOP;
+    -- the link, and the acceptances that make its voters participants
+    PERFORM tracelink._require_deps(deps,
+        ARRAY[link] || ARRAY(SELECT i.reply_entry FROM tracelink.link_invitations i
+                              WHERE i.link_id = link AND i.status = 'accepted' AND i.node = ANY (voters)),
+        'a proposal');
     IF (payload->>'threshold')::integer <> tracelink.vote_threshold(rule, cardinality(voters)) THEN
         RAISE EXCEPTION 'the proposal''s threshold does not follow from its rule' USING ERRCODE = 'TL012';
     END IF;
@@ -711,6 +742,10 @@ BEGIN
         RAISE EXCEPTION 'link "%" has no adopted version to modify', lnk.name
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
+    PERFORM tracelink._require_deps(deps,
+        ARRAY[link] || ARRAY(SELECT h.proposal_id FROM tracelink.link_version_history h
+                              WHERE h.link_id = link AND h.version = lnk.active_version),
+        'a modification request');
     IF local AND lnk.status <> 'active' THEN
         RAISE EXCEPTION 'link "%" is %: one change at a time', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
@@ -760,6 +795,7 @@ BEGIN
     IF NOT FOUND OR m.process IS NULL THEN
         RAISE EXCEPTION 'unknown modification request' USING ERRCODE = 'undefined_object';
     END IF;
+    PERFORM tracelink._require_deps(deps, ARRAY[m.modification_id], 'a confirmation');
     SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = m.link_id;
     everyone := tracelink._participants(m.link_id, m.process);
     IF NOT origin = ANY (everyone) THEN

@@ -1012,6 +1012,8 @@ tl_apply_incoming(TriggerData *trigdata)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		if (tl_error_is_transient(edata))
+			ReThrowError(edata);
 		{
 			RowSource	src = {tup, desc, NULL};
 
@@ -1232,6 +1234,8 @@ tl_ingest(PG_FUNCTION_ARGS)
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcontext);
 			CurrentResourceOwner = oldowner;
+			if (tl_error_is_transient(edata))
+				ReThrowError(edata);
 			quarantine("entry", NULL, NULL, NULL, NULL, NULL,
 					   psprintf("line could not be processed: %s", edata->message),
 					   source_jsonb(&src));

@@ -242,10 +242,15 @@ release_waiting(const uint8 *hash)
 		return;
 	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
 	SPI_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
-							  " WHERE e.entry_hash = q.entry_hash AND $1 = ANY (q.waiting_for)"
-							  " RETURNING e.*",
-							  1, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+	/* in chain order: a voter's first ballot is its first everywhere */
+	if (SPI_execute_with_args("WITH released AS ("
+							  "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
+							  "   WHERE e.entry_hash = q.entry_hash AND $1 = ANY (q.waiting_for)"
+							  "  RETURNING e.*)"
+							  " SELECT r.* FROM released r"
+							  "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
+							  "  ORDER BY r.origin, b.block_no, r.seq",
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up waiting entries");
 	waiting = SPI_tuptable;
 	n = SPI_processed;
@@ -296,6 +301,24 @@ tl_project_entry(const TlEntry *e, bool local)
 }
 
 /*
+ * Errors that say nothing about the row (a deadlock, a serialization
+ * failure, a cancellation, exhausted resources, a lock timeout, an I/O
+ * error): the transaction must be retried, not the row refused for good.
+ */
+bool
+tl_error_is_transient(const ErrorData *edata)
+{
+	int			class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
+
+	return class == ERRCODE_TRANSACTION_ROLLBACK ||
+		class == ERRCODE_INSUFFICIENT_RESOURCES ||
+		class == ERRCODE_OPERATOR_INTERVENTION ||
+		class == ERRCODE_SYSTEM_ERROR ||
+		edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
+		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY;
+}
+
+/*
  * Give a received entry (already in the ledger) its effect, in a
  * subtransaction: if the projector refuses it, the refusal is quarantined
  * (what = 'effect') and the entry stays in the ledger without effect.
@@ -335,6 +358,8 @@ tl_apply_effect(const TlEntry *e)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
+		if (tl_error_is_transient(edata))
+			ReThrowError(edata);
 		tl_quarantine_effect(e, edata->message);
 	}
 	PG_END_TRY();

@@ -178,9 +178,13 @@ tl_vote_threshold(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-/* the proposal a ballot or close names, as 32 bytes */
+/*
+ * The proposal a ballot or close names, which it must list among its
+ * dependencies: that keeps every node from judging it before the proposal
+ * has taken effect there.
+ */
 static Datum
-payload_proposal(JcsValue *payload)
+payload_proposal(const TlEntry *e, JcsValue *payload)
 {
 	JcsValue   *p = jcs_object_get(payload, "proposal");
 	Datum		hex;
@@ -190,7 +194,19 @@ payload_proposal(JcsValue *payload)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a ballot names its proposal by its 32-byte hash")));
 	hex = CStringGetTextDatum(p->u.string.str);
-	return DirectFunctionCall2(binary_decode, hex, CStringGetTextDatum("hex"));
+	{
+		bytea	   *proposal = DatumGetByteaPP(DirectFunctionCall2(binary_decode, hex,
+																	CStringGetTextDatum("hex")));
+		int			i;
+
+		for (i = 0; i < e->ndeps; i++)
+			if (memcmp(e->deps + i * TL_HASH_LEN, VARDATA_ANY(proposal), TL_HASH_LEN) == 0)
+				return PointerGetDatum(proposal);
+	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("a ballot or close must depend on the proposal it names")));
+	return (Datum) 0;			/* keep compiler quiet */
 }
 
 typedef struct ProposalState
@@ -267,7 +283,7 @@ tl_project_ballot(const TlEntry *e, bool local)
 	JcsValue   *payload = jcs_parse(e->payload, e->payload_len);
 	JcsValue   *approve_v = jcs_object_get(payload, "approve");
 	JcsValue   *reason_v = jcs_object_get(payload, "reason");
-	Datum		proposal = payload_proposal(payload);
+	Datum		proposal = payload_proposal(e, payload);
 	bool		approve;
 	ProposalState st;
 	Oid			types[5] = {BYTEAOID, TEXTOID, BOOLOID, TEXTOID, BYTEAOID};
@@ -345,7 +361,7 @@ void
 tl_project_close_vote(const TlEntry *e, bool local)
 {
 	JcsValue   *payload = jcs_parse(e->payload, e->payload_len);
-	Datum		proposal = payload_proposal(payload);
+	Datum		proposal = payload_proposal(e, payload);
 	ProposalState st;
 	Oid			types[3] = {BYTEAOID, BYTEAARRAYOID, BYTEAOID};
 	Datum		args[3];

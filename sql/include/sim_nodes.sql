@@ -86,3 +86,17 @@ LANGUAGE sql AS $$
         jsonb_build_object('proposal', encode(p_proposal, 'hex'), 'approve', p_approve, 'reason', NULL),
         ARRAY[p_proposal])
 $$;
+
+-- A simulated node's process submission, with the dependencies
+-- tracelink.submit_process() would list (the link, the node's answer to its
+-- invitation) and any more the caller names.
+CREATE FUNCTION sim_submit(p_node text, p_link bytea, p_payload jsonb, p_more_deps bytea[] DEFAULT '{}',
+                           OUT entry_hash bytea, OUT lines text)
+LANGUAGE sql AS $$
+    SELECT * FROM sim_action(p_node, 'tl.process.submit',
+        jsonb_build_object('link', encode(p_link, 'hex')) || p_payload,
+        ARRAY[p_link] || p_more_deps
+          || ARRAY(SELECT i.reply_entry FROM tracelink.link_invitations i
+                    WHERE i.link_id = p_link AND i.node = p_node AND i.reply_entry IS NOT NULL
+                      AND i.process = (p_payload->'definition'->>'name')))
+$$;
