@@ -34,6 +34,7 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -705,43 +706,40 @@ bool
 tl_read_head(Relation heads, Snapshot snapshot, const char *origin,
 			 TlHead *head)
 {
-	TableScanDesc scan;
-	TupleTableSlot *slot;
+	TupleDesc	desc = RelationGetDescr(heads);
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tup;
 	bool		found = false;
 
-	slot = table_slot_create(heads, NULL);
-	scan = table_beginscan(heads, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	/* one row per origin, found through the primary key (C collation) */
+	ScanKeyInit(&key, HEAD_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(origin));
+	key.sk_collation = C_COLLATION_OID;
+	scan = systable_beginscan(heads, tl_relid("ledger_heads_pkey"), true,
+							  snapshot, 1, &key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
 	{
 		bool		isnull;
-		text	   *o = DatumGetTextPP(slot_getattr(slot, HEAD_ORIGIN + 1, &isnull));
+		bytea	   *bh = DatumGetByteaPP(heap_getattr(tup, HEAD_BLOCK_HASH + 1, desc, &isnull));
+		bytea	   *fr = DatumGetByteaPP(heap_getattr(tup, HEAD_FRONTIER + 1, desc, &isnull));
+		bytea	   *sk = DatumGetByteaPP(heap_getattr(tup, HEAD_SIGNER_KEY + 1, desc, &isnull));
 
-		if (VARSIZE_ANY_EXHDR(o) != strlen(origin) ||
-			memcmp(VARDATA_ANY(o), origin, VARSIZE_ANY_EXHDR(o)) != 0)
-			continue;
-		{
-			bytea	   *bh = DatumGetByteaPP(slot_getattr(slot, HEAD_BLOCK_HASH + 1, &isnull));
-			bytea	   *fr = DatumGetByteaPP(slot_getattr(slot, HEAD_FRONTIER + 1, &isnull));
-			bytea	   *sk = DatumGetByteaPP(slot_getattr(slot, HEAD_SIGNER_KEY + 1, &isnull));
-
-			head->block_no = DatumGetInt64(slot_getattr(slot, HEAD_BLOCK_NO + 1, &isnull));
-			head->tree_size = DatumGetInt64(slot_getattr(slot, HEAD_TREE_SIZE + 1, &isnull));
-			if (VARSIZE_ANY_EXHDR(bh) != TL_HASH_LEN ||
-				VARSIZE_ANY_EXHDR(sk) != TL_ED25519_PK_LEN)
-				ereport(ERROR,
-						(errcode(ERRCODE_DATA_CORRUPTED),
-						 errmsg("ledger head of origin \"%s\" is corrupt", origin)));
-			memcpy(head->block_hash, VARDATA_ANY(bh), TL_HASH_LEN);
-			memcpy(head->signer_key, VARDATA_ANY(sk), TL_ED25519_PK_LEN);
-			tl_frontier_from_bytes(&head->frontier, head->tree_size,
-								   (uint8 *) VARDATA_ANY(fr), VARSIZE_ANY_EXHDR(fr));
-			head->tid = slot->tts_tid;
-			found = true;
-		}
-		break;
+		head->block_no = DatumGetInt64(heap_getattr(tup, HEAD_BLOCK_NO + 1, desc, &isnull));
+		head->tree_size = DatumGetInt64(heap_getattr(tup, HEAD_TREE_SIZE + 1, desc, &isnull));
+		if (VARSIZE_ANY_EXHDR(bh) != TL_HASH_LEN ||
+			VARSIZE_ANY_EXHDR(sk) != TL_ED25519_PK_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATA_CORRUPTED),
+					 errmsg("ledger head of origin \"%s\" is corrupt", origin)));
+		memcpy(head->block_hash, VARDATA_ANY(bh), TL_HASH_LEN);
+		memcpy(head->signer_key, VARDATA_ANY(sk), TL_ED25519_PK_LEN);
+		tl_frontier_from_bytes(&head->frontier, head->tree_size,
+							   (uint8 *) VARDATA_ANY(fr), VARSIZE_ANY_EXHDR(fr));
+		head->tid = tup->t_self;
+		found = true;
 	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
+	systable_endscan(scan);
 	return found;
 }
 
