@@ -440,6 +440,16 @@ SELECT status, active_version FROM tracelink.links WHERE name = 'Spring tea';
 SELECT definition::jsonb #>> '{stages,0,forms,1,items,0,widget}' AS remark_widget
   FROM tracelink.link_processes WHERE link_id = :'tea' AND process = 'Packing';
 
+-- more arguments the API needs, given as NULL: 22004 naming them, nothing appended
+SELECT count(*) AS entries_before FROM tracelink.ledger_entries \gset
+SELECT err($$ SELECT tracelink.reply_invitation(NULL, 'Packing', true) $$);
+SELECT err($$ SELECT tracelink.submit_process_from_template('Spring tea', 'Growing', NULL) $$);
+SELECT err($$ SELECT tracelink.submit_process_from_template('Spring tea', NULL, 'garden') $$);
+SELECT err($$ SELECT tracelink.assemble(NULL) $$);
+SELECT err($$ SELECT tracelink.request_modification(NULL) $$);
+SELECT err($$ SELECT tracelink.confirm_revision('Spring tea', NULL) $$);
+SELECT count(*) - :entries_before AS appended FROM tracelink.ledger_entries;
+
 -- the ledger holds every step, and verifies
 SELECT kind, count(*) FROM tracelink.ledger_entries
  WHERE origin = 'alpha' AND kind LIKE 'tl.%' AND kind <> 'tl.genesis' AND kind <> 'tl.key_rotation'

@@ -120,13 +120,29 @@ CREATE FUNCTION tracelink.vote_threshold(rule jsonb, voters integer) RETURNS int
 COMMENT ON FUNCTION tracelink.vote_threshold(jsonb, integer) IS
     'approvals a rule needs among this many voters: unanimous = all, majority = more than half, fraction n/d = at least that share (rounded up), k_of_n = k';
 
+-- API arguments that must be given: a clear error, not a confusing one later
+CREATE FUNCTION tracelink._required(value anyelement, argument text) RETURNS anyelement
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF value IS NULL THEN
+        RAISE EXCEPTION 'argument "%" must not be null', argument USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    RETURN value;
+END
+$$;
+COMMENT ON FUNCTION tracelink._required(anyelement, text) IS
+    'returns its value, or raises 22004 naming the API argument that is null';
+
 CREATE FUNCTION tracelink.link_id(link text) RETURNS bytea
-    LANGUAGE plpgsql STABLE STRICT PARALLEL SAFE
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     found bytea[];
 BEGIN
+    PERFORM tracelink._required(link, 'link');
     IF link ~ '^\\?x?[0-9a-f]{64}$' THEN
         SELECT array_agg(l.link_id) INTO found FROM tracelink.trace_links l
          WHERE l.link_id = decode(right(link, 64), 'hex');
@@ -843,6 +859,8 @@ DECLARE
     me text := tracelink.node_name();
     adoption jsonb := coalesce(adoption_rule, current_setting('tracelink.default_voting_rule')::jsonb);
 BEGIN
+    PERFORM tracelink._required(name, 'name'), tracelink._required(process_order, 'process_order'),
+            tracelink._required(invitations, 'invitations');
     IF me IS NULL THEN
         RAISE EXCEPTION 'this database is not a tracelink node yet' USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
@@ -869,6 +887,7 @@ DECLARE
     id bytea := tracelink.link_id(link);
     invite bytea;
 BEGIN
+    PERFORM tracelink._required(process, 'process'), tracelink._required(accept, 'accept');
     SELECT i.invite_entry INTO invite FROM tracelink.link_invitations i
      WHERE i.link_id = id AND i.process = reply_invitation.process AND i.node = tracelink.node_name();
     RETURN tracelink._append_action('tl.link.reply', jsonb_build_object(
@@ -883,7 +902,8 @@ CREATE FUNCTION tracelink.reinvite(link text, process text, nodes text[])
     RETURNS bytea LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
     RETURN tracelink._append_action('tl.link.reinvite', jsonb_build_object(
-        'link', encode(tracelink.link_id(link), 'hex'), 'process', process, 'nodes', to_jsonb(nodes)),
+        'link', encode(tracelink.link_id(link), 'hex'), 'process', tracelink._required(process, 'process'),
+        'nodes', to_jsonb(tracelink._required(nodes, 'nodes'))),
         ARRAY[tracelink.link_id(link)]);
 COMMENT ON FUNCTION tracelink.reinvite(text, text, text[]) IS
     'the creator invites more nodes to build a process (for example after every invitee declined)';
@@ -895,7 +915,8 @@ AS $$
 DECLARE
     id bytea := tracelink.link_id(link);
     me text := tracelink.node_name();
-    def tracelink.process := tracelink.merge_patch(definition, jsonb_build_object('node', me));
+    def tracelink.process := tracelink.merge_patch(tracelink._required(definition, 'definition'),
+                                                   jsonb_build_object('node', me));
     rev integer;
     deps bytea[];
 BEGIN
@@ -919,7 +940,9 @@ COMMENT ON FUNCTION tracelink.submit_process(text, tracelink.process, text) IS
 CREATE FUNCTION tracelink.submit_process_from_template(link text, process text, template text, changes jsonb DEFAULT NULL)
     RETURNS bytea LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
-    RETURN tracelink.submit_process(link, tracelink.instantiate_template(template, process, changes), template);
+    RETURN tracelink.submit_process(link, tracelink.instantiate_template(tracelink._required(template, 'template'),
+                                                                        tracelink._required(process, 'process'), changes),
+                                    template);
 COMMENT ON FUNCTION tracelink.submit_process_from_template(text, text, text, jsonb) IS
     'submit a process built from one of this node''s templates, as is or with an RFC 7386 merge patch of changes';
 
@@ -966,7 +989,8 @@ CREATE FUNCTION tracelink.vote(proposal bytea, approve boolean, reason text DEFA
     RETURNS bytea LANGUAGE sql
     SET search_path = pg_catalog, pg_temp
     RETURN tracelink._append_action('tl.link.ballot', jsonb_build_object(
-        'proposal', encode(proposal, 'hex'), 'approve', approve, 'reason', reason), ARRAY[proposal]);
+        'proposal', encode(tracelink._required(proposal, 'proposal'), 'hex'),
+        'approve', tracelink._required(approve, 'approve'), 'reason', reason), ARRAY[proposal]);
 COMMENT ON FUNCTION tracelink.vote(bytea, boolean, text) IS
     'this node''s ballot on a proposal (only the first ballot of each eligible voter counts)';
 
@@ -975,6 +999,7 @@ CREATE FUNCTION tracelink.close_vote(proposal bytea) RETURNS text
     SET search_path = pg_catalog, pg_temp
 AS $$
 BEGIN
+    PERFORM tracelink._required(proposal, 'proposal');
     PERFORM tracelink._append_action('tl.link.close_vote',
         jsonb_build_object('proposal', encode(proposal, 'hex')),
         ARRAY[proposal] || (SELECT coalesce(array_agg(b.entry_hash), '{}') FROM tracelink.ballots b
@@ -1017,6 +1042,7 @@ DECLARE
     m tracelink.modifications;
     deps bytea[];
 BEGIN
+    PERFORM tracelink._required(process, 'process');
     SELECT * INTO m FROM tracelink.modifications mo
      WHERE mo.link_id = id AND mo.process = confirm_revision.process AND mo.status = 'revising';
     IF NOT FOUND THEN
@@ -1119,7 +1145,7 @@ GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.lin
                 tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
                 tracelink.modifications, tracelink.links, tracelink.link_versions,
                 tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text),
+GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text), tracelink._required(anyelement, text),
                  tracelink._participants(bytea, text) TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb),

@@ -9,7 +9,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
 BULK_ROWS=${BULK_ROWS:-100000}
-PGBENCH_SECONDS=${PGBENCH_SECONDS:-15}
+PGBENCH_SECONDS=${PGBENCH_SECONDS:-10}
 PGBENCH_CLIENTS=${PGBENCH_CLIENTS:-2}
 REPEAT=${REPEAT:-3}
 
@@ -62,7 +62,7 @@ SELECT jsonb_build_object(
 $$;
 SQL
 
-best() { sort -n | tail -1; }
+median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rate() { # rows seconds
 	awk -v r="$1" -v s="$2" 'BEGIN { printf "%.0f", r / s }'
 }
@@ -74,39 +74,53 @@ time_sql() { # sql -> seconds
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", b - a }'
 }
 
-echo "bulk: one transaction of $BULK_ROWS rows, best of $REPEAT"
-declare -A bulk
-for variant in plain chained append; do
-	rates=()
-	for _ in $(seq "$REPEAT"); do
+# The variants take turns within each round, so that a slow spell of this
+# shared machine hits all of them; each figure is the median over rounds,
+# each ratio the median of the rounds' ratios.
+variants=(plain chained append)
+declare -A bulk_runs single_runs
+declare -A bulk single
+echo "bulk: one transaction of $BULK_ROWS rows, $REPEAT rounds"
+for round in $(seq "$REPEAT"); do
+	for variant in "${variants[@]}"; do
 		case $variant in
 			plain) sql="INSERT INTO plain_trace (kind, payload) SELECT 'trace.record', trace_payload(g) FROM generate_series(1, $BULK_ROWS) g" ;;
 			chained) sql="INSERT INTO chained_trace (kind, payload) SELECT 'trace.record', trace_payload(g) FROM generate_series(1, $BULK_ROWS) g" ;;
 			append) sql="SELECT count(tracelink.append('trace.record', trace_payload(g))) FROM generate_series(1, $BULK_ROWS) g" ;;
 		esac
 		q -c "CHECKPOINT" >/dev/null
-		s=$(time_sql "$sql")
-		rates+=("$(rate "$BULK_ROWS" "$s")")
+		bulk_runs[$variant]+="$(rate "$BULK_ROWS" "$(time_sql "$sql")") "
 	done
-	bulk[$variant]=$(printf '%s\n' "${rates[@]}" | best)
 done
 
-echo "single-row transactions: pgbench, $PGBENCH_CLIENTS clients, ${PGBENCH_SECONDS}s each"
-declare -A single
+echo "single-row transactions: pgbench, $PGBENCH_CLIENTS clients, ${PGBENCH_SECONDS}s per variant, $REPEAT rounds"
 scripts="$work/scripts"
 mkdir -p "$scripts"
 echo "INSERT INTO plain_trace (kind, payload) VALUES ('trace.record', trace_payload(:client_id * 1000000 + (random() * 999999)::bigint));" >"$scripts/plain.sql"
 echo "INSERT INTO chained_trace (kind, payload) VALUES ('trace.record', trace_payload(:client_id * 1000000 + (random() * 999999)::bigint));" >"$scripts/chained.sql"
 echo "SELECT tracelink.append('trace.record', trace_payload(:client_id * 1000000 + (random() * 999999)::bigint));" >"$scripts/append.sql"
 chmod -R a+r "$scripts"
-for variant in plain chained append; do
-	if ! pgbench -n -c "$PGBENCH_CLIENTS" -j "$PGBENCH_CLIENTS" -T "$PGBENCH_SECONDS" \
-		-f "$scripts/$variant.sql" postgres >"$work/pgbench.out" 2>&1; then
-		cat "$work/pgbench.out" >&2
-		exit 1
-	fi
-	single[$variant]=$(awk '/^tps/ { printf "%.0f", $3 }' "$work/pgbench.out")
+for round in $(seq "$REPEAT"); do
+	for variant in "${variants[@]}"; do
+		if ! pgbench -n -c "$PGBENCH_CLIENTS" -j "$PGBENCH_CLIENTS" -T "$PGBENCH_SECONDS" \
+			-f "$scripts/$variant.sql" postgres >"$work/pgbench.out" 2>&1; then
+			cat "$work/pgbench.out" >&2
+			exit 1
+		fi
+		single_runs[$variant]+="$(awk '/^tps/ { printf "%.0f", $3 }' "$work/pgbench.out") "
+	done
 done
+
+for variant in "${variants[@]}"; do
+	bulk[$variant]=$(printf '%s\n' ${bulk_runs[$variant]} | median)
+	single[$variant]=$(printf '%s\n' ${single_runs[$variant]} | median)
+done
+round_ratios() { # runs-of-a runs-of-b -> median of per-round a/b
+	paste -d' ' <(printf '%s\n' $1) <(printf '%s\n' $2) | awk '{ printf "%.4f\n", $1 / $2 }' | median |
+		awk '{ printf "%.2f", $1 }'
+}
+echo "rounds (rows/s or tps): bulk plain ${bulk_runs[plain]}/ chained ${bulk_runs[chained]}/ append ${bulk_runs[append]}"
+echo "                        single plain ${single_runs[plain]}/ chained ${single_runs[chained]}/ append ${single_runs[append]}"
 
 entries=$(q -c "SELECT count(*) FROM tracelink.ledger_entries")
 blocks=$(q -c "SELECT count(*) FROM tracelink.ledger_blocks")
@@ -114,11 +128,10 @@ vs=$(time_sql "SELECT ok FROM tracelink.verify('bench')")
 ok=$(q -c "SELECT ok FROM tracelink.verify('bench')")
 verify_rate=$(rate "$entries" "$vs")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 echo
 echo "| workload | (a) plain INSERT | (b) PL/pgSQL + pgcrypto chain | (c) tracelink.append | (c)/(a) | (c)/(b) |"
 echo "|---|---|---|---|---|---|"
-echo "| bulk, rows/s | ${bulk[plain]} | ${bulk[chained]} | ${bulk[append]} | $(ratio "${bulk[append]}" "${bulk[plain]}") | $(ratio "${bulk[append]}" "${bulk[chained]}") |"
-echo "| single-row transactions, tps | ${single[plain]} | ${single[chained]} | ${single[append]} | $(ratio "${single[append]}" "${single[plain]}") | $(ratio "${single[append]}" "${single[chained]}") |"
+echo "| bulk, rows/s | ${bulk[plain]} | ${bulk[chained]} | ${bulk[append]} | $(round_ratios "${bulk_runs[append]}" "${bulk_runs[plain]}") | $(round_ratios "${bulk_runs[append]}" "${bulk_runs[chained]}") |"
+echo "| single-row transactions, tps | ${single[plain]} | ${single[chained]} | ${single[append]} | $(round_ratios "${single_runs[append]}" "${single_runs[plain]}") | $(round_ratios "${single_runs[append]}" "${single_runs[chained]}") |"
 echo
 echo "verify(): $entries entries in $blocks blocks, ${vs}s, $verify_rate entries/s, ok=$ok"
