@@ -55,6 +55,21 @@ step_serialize(void *arg)
 	jcs_serialize(&pass->out, pass->tree);
 }
 
+/* jcs_equal() of a tree with itself; it must hold, or run out of stack */
+typedef struct EqualPass
+{
+	const JcsValue *tree;
+	bool		equal;
+} EqualPass;
+
+static void
+step_equal(void *arg)
+{
+	EqualPass  *pass = arg;
+
+	pass->equal = jcs_equal(pass->tree, pass->tree);
+}
+
 /* ----------------------------------------------------------------
  * The target
  * ----------------------------------------------------------------
@@ -109,6 +124,7 @@ canonicalise_and_check(const char *json, int len)
 {
 	JcsPass		first = {json, len};
 	JcsPass		second;
+	EqualPass	equal;
 	ErrorData  *edata;
 	const char *problem;
 
@@ -121,6 +137,18 @@ canonicalise_and_check(const char *json, int len)
 		fuzz_show("jcs_parse refused the input", NULL, 0, edata);
 		return;
 	}
+	equal.tree = first.tree;
+	edata = fuzz_try(step_equal, &equal);
+	if (edata != NULL)
+	{
+		if (edata->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX)
+			fuzz_fail("jcs_equal failed on a parsed tree",
+					  json, len, NULL, 0, edata);
+		fuzz_show("jcs_equal ran out of stack", NULL, 0, edata);
+	}
+	else if (!equal.equal)
+		fuzz_fail("jcs_equal says a tree differs from itself",
+				  json, len, NULL, 0, NULL);
 	edata = fuzz_try(step_serialize, &first);
 	if (edata != NULL)
 	{
