@@ -9,7 +9,9 @@
  * tracelink.jcs) is held to these oracles:
  *
  * - errors: parsing raises only the expected SQLSTATEs (fuzz_error_expected:
- *	 22P02, 22P05, 22003, 54001), serialising a parsed tree only 54001;
+ *	 22P02, 22P05, 22003, 54001), serialising a parsed tree or comparing it
+ *	 with itself (jcs_equal) only 54001;
+ * - a parsed tree is jcs_equal to itself;
  * - the output is strict UTF-8 with no raw control character;
  * - the output parses again, to a tree equal to the first (nothing lost
  *	 or changed), and serialises to the same bytes (idempotence);
