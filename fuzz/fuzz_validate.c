@@ -8,7 +8,8 @@
  * Inputs are those of fuzz_definition (first byte modulo 3: stage, process,
  * link; then JSON text).  What normalises is validated; a link also gets
  * its mesh, and a process is put into an otherwise empty link
- * (tl_link_with_process) and that link is treated the same way.  Besides
+ * (tl_link_with_process; putting it in again must replace it by itself)
+ * and that link is treated the same way.  Besides
  * "no crash, no sanitizer report", these oracles hold:
  *
  * - normalisation raises only the expected SQLSTATEs;
@@ -144,6 +145,8 @@ step_mesh(void *arg)
 
 typedef struct WithProcessStep
 {
+	const char *base;			/* a link */
+	int			baselen;
 	const char *process;
 	int			len;
 	char	   *link;
@@ -153,11 +156,10 @@ typedef struct WithProcessStep
 static void
 step_with_process(void *arg)
 {
-	static const char empty_link[] = "{\"name\":\"L\"}";
 	WithProcessStep *s = arg;
 
-	s->link = tl_link_with_process(empty_link, strlen(empty_link),
-								   s->process, s->len, &s->linklen);
+	s->link = tl_link_with_process(s->base, s->baselen, s->process, s->len,
+								   &s->linklen);
 }
 
 /* ----------------------------------------------------------------
@@ -1290,13 +1292,29 @@ check_definition(TlDefKind kind, const char *json, int len)
 	/* a process also goes into a link of its own */
 	if (kind == TL_DEF_PROCESS)
 	{
-		WithProcessStep with = {norm.canonical.data, norm.canonical.len};
+		static const char empty_link[] = "{\"name\":\"L\"}";
+		WithProcessStep with = {empty_link, strlen(empty_link),
+		norm.canonical.data, norm.canonical.len};
+		WithProcessStep again;
 		NormaliseStep link = {TL_DEF_LINK};
 
 		edata = fuzz_try(step_with_process, &with);
 		if (edata != NULL)
 			fail("tl_link_with_process refused a normalised process",
 				 norm.canonical.data, edata);
+
+		/* putting the process in again replaces it by itself */
+		again = with;
+		again.base = with.link;
+		again.baselen = with.linklen;
+		edata = fuzz_try(step_with_process, &again);
+		if (edata != NULL)
+			fail("tl_link_with_process refused to replace a process",
+				 with.link, edata);
+		if (again.linklen != with.linklen ||
+			memcmp(again.link, with.link, with.linklen) != 0)
+			fail("replacing a process by itself changed the link",
+				 again.link, NULL);
 		link.json = with.link;
 		link.len = with.linklen;
 		edata = fuzz_try(step_normalise, &link);
