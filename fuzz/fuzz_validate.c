@@ -246,6 +246,46 @@ first_named(const JcsValue *arr, const JcsValue *name)
  */
 
 /*
+ * Read a quoted key of a path at *p (on its opening quote) into key, and
+ * move *p past the closing quote.  The escapes are those jcs_append_string
+ * writes: \" \\ \b \f \n \r \t and lower-case \u00xx.  Returns NULL, or
+ * what is wrong.
+ */
+static const char *
+read_quoted_key(const char **pp, StringInfo key)
+{
+	const char *p = *pp + 1;
+
+	for (; *p != '"'; p++)
+	{
+		const char *escaped = "\"\\bfnrt";
+		const char *meaning = "\"\\\b\f\n\r\t";
+		const char *e;
+
+		if (*p == '\0')
+			return "quoted key is not closed";
+		if (*p != '\\')
+		{
+			appendStringInfoChar(key, *p);
+			continue;
+		}
+		p++;
+		if (*p != '\0' && (e = strchr(escaped, *p)) != NULL)
+			appendStringInfoChar(key, meaning[e - escaped]);
+		else if (strncmp(p, "u00", 3) == 0 &&
+				 strspn(p + 3, "0123456789abcdef") >= 2)
+		{
+			appendStringInfoChar(key, (char) strtol(pnstrdup(p + 3, 2), NULL, 16));
+			p += 4;
+		}
+		else
+			return "quoted key has an escape canonical JSON does not use";
+	}
+	*pp = p + 1;
+	return NULL;
+}
+
+/*
  * Follow an SQL/JSON path as the problems give them ("$", ".key",
  * ".\"quoted key\"", "[index]") from the root of the canonical tree.
  * Fills steps with the position taken at each step (member or element
@@ -304,57 +344,8 @@ follow_path(const JcsValue *root, const char *path, int *steps, int *nsteps,
 			p++;
 			if (*p == '"')
 			{
-				/* what jcs_append_string writes: JSON escapes, \u00XX only */
-				for (p++; *p != '"'; p++)
-				{
-					if (*p == '\0')
-					{
-						*why = "quoted key is not closed";
-						return NULL;
-					}
-					if (*p != '\\')
-					{
-						appendStringInfoChar(&key, *p);
-						continue;
-					}
-					p++;
-					switch (*p)
-					{
-						case '"':
-						case '\\':
-							appendStringInfoChar(&key, *p);
-							break;
-						case 'b':
-							appendStringInfoChar(&key, '\b');
-							break;
-						case 'f':
-							appendStringInfoChar(&key, '\f');
-							break;
-						case 'n':
-							appendStringInfoChar(&key, '\n');
-							break;
-						case 'r':
-							appendStringInfoChar(&key, '\r');
-							break;
-						case 't':
-							appendStringInfoChar(&key, '\t');
-							break;
-						case 'u':
-							if (strncmp(p, "u00", 3) == 0 &&
-								strspn(p + 3, "0123456789abcdef") >= 2)
-							{
-								appendStringInfoChar(&key, (char)
-													 strtol(pnstrdup(p + 3, 2), NULL, 16));
-								p += 4;
-								break;
-							}
-							/* FALLTHROUGH */
-						default:
-							*why = "quoted key has an escape canonical JSON does not use";
-							return NULL;
-					}
-				}
-				p++;
+				if ((*why = read_quoted_key(&p, &key)) != NULL)
+					return NULL;
 			}
 			else
 			{
@@ -1293,11 +1284,14 @@ check_definition(TlDefKind kind, const char *json, int len)
 	if (kind == TL_DEF_PROCESS)
 	{
 		static const char empty_link[] = "{\"name\":\"L\"}";
-		WithProcessStep with = {empty_link, strlen(empty_link),
-		norm.canonical.data, norm.canonical.len};
+		WithProcessStep with;
 		WithProcessStep again;
 		NormaliseStep link = {TL_DEF_LINK};
 
+		with.base = empty_link;
+		with.baselen = strlen(empty_link);
+		with.process = norm.canonical.data;
+		with.len = norm.canonical.len;
 		edata = fuzz_try(step_with_process, &with);
 		if (edata != NULL)
 			fail("tl_link_with_process refused a normalised process",
