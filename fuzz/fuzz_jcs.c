@@ -9,7 +9,9 @@
  * tracelink.jcs) is held to these oracles:
  *
  * - errors: parsing raises only the expected SQLSTATEs (fuzz_error_expected:
- *	 22P02, 22P05, 22003, 54001), serialising a parsed tree only 54001;
+ *	 22P02, 22P05, 22003, 54001), serialising a parsed tree or comparing it
+ *	 with itself (jcs_equal) only 54001;
+ * - a parsed tree is jcs_equal to itself;
  * - the output is strict UTF-8 with no raw control character;
  * - the output parses again, to a tree equal to the first (nothing lost
  *	 or changed), and serialises to the same bytes (idempotence);
@@ -53,6 +55,21 @@ step_serialize(void *arg)
 
 	initStringInfo(&pass->out);
 	jcs_serialize(&pass->out, pass->tree);
+}
+
+/* jcs_equal() of a tree with itself; it must hold, or run out of stack */
+typedef struct EqualPass
+{
+	const JcsValue *tree;
+	bool		equal;
+} EqualPass;
+
+static void
+step_equal(void *arg)
+{
+	EqualPass  *pass = arg;
+
+	pass->equal = jcs_equal(pass->tree, pass->tree);
 }
 
 /* ----------------------------------------------------------------
@@ -109,6 +126,7 @@ canonicalise_and_check(const char *json, int len)
 {
 	JcsPass		first = {json, len};
 	JcsPass		second;
+	EqualPass	equal;
 	ErrorData  *edata;
 	const char *problem;
 
@@ -121,6 +139,18 @@ canonicalise_and_check(const char *json, int len)
 		fuzz_show("jcs_parse refused the input", NULL, 0, edata);
 		return;
 	}
+	equal.tree = first.tree;
+	edata = fuzz_try(step_equal, &equal);
+	if (edata != NULL)
+	{
+		if (edata->sqlerrcode != ERRCODE_STATEMENT_TOO_COMPLEX)
+			fuzz_fail("jcs_equal failed on a parsed tree",
+					  json, len, NULL, 0, edata);
+		fuzz_show("jcs_equal ran out of stack", NULL, 0, edata);
+	}
+	else if (!equal.equal)
+		fuzz_fail("jcs_equal says a tree differs from itself",
+				  json, len, NULL, 0, NULL);
 	edata = fuzz_try(step_serialize, &first);
 	if (edata != NULL)
 	{

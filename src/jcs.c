@@ -236,11 +236,18 @@ jcs_object_get(const JcsValue *object, const char *key)
 	return NULL;
 }
 
+/*
+ * Are two trees the same JSON value?  Members are compared in stored
+ * order, which is canonical for parsed and sorted objects.  Recursive like
+ * jcs_serialize(), so it checks the stack as that does: trees as deep as
+ * the parser allows must raise an error, not overflow the stack.
+ */
 bool
 jcs_equal(const JcsValue *a, const JcsValue *b)
 {
 	int			i;
 
+	check_stack_depth();
 	if (a->kind != b->kind)
 		return false;
 	switch (a->kind)
