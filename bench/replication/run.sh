@@ -6,13 +6,13 @@
 # (pgbench at a fixed rate): sampled on a receiver every ~2 ms; lag of a row
 # = the first sample that shows it minus the time it was written.
 #
-#   sudo bash bench/run.sh replication     ROWS=50000 BATCH=50 RATE=300 SECONDS=15
+#   sudo bash bench/run.sh replication     ROWS=50000 BATCH=50 RATE=300 LOAD_SECONDS=15
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
 ROWS=${ROWS:-50000}
 BATCH=${BATCH:-50}
 RATE=${RATE:-300}
-SECONDS_LOAD=${SECONDS:-15}
+LOAD_SECONDS=${LOAD_SECONDS:-15}
 
 work=$(tl_postgres_tmpdir bench-replication)
 trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
@@ -105,11 +105,16 @@ echo "INSERT INTO plain_events (origin, id, payload) VALUES ('n1', nextval('plai
 on n1 -c "CREATE SEQUENCE plain_ids START $((ROWS + 1))"
 block0=$(on n1 -c "SELECT block_no FROM tracelink.ledger_heads WHERE origin = 'n1'")
 id0=$ROWS
-(on n2 -c "CALL sample($((SECONDS_LOAD * 2 + 4)))" &)
+(on n2 -c "CALL sample($((LOAD_SECONDS * 2 + 4)))" &)
 sleep 1
-pgbench -n -h "$work/n1" -p "${PORT[n1]}" -U postgres -R "$RATE" -T "$SECONDS_LOAD" -c 2 -j 2 -f "$work/scripts/tracelink.sql" postgres >/dev/null 2>&1
-pgbench -n -h "$work/n1" -p "${PORT[n1]}" -U postgres -R "$RATE" -T "$SECONDS_LOAD" -c 2 -j 2 -f "$work/scripts/plain.sql" postgres >/dev/null 2>&1
-sleep $((SECONDS_LOAD / 2 + 4))
+for load in tracelink plain; do
+	if ! pgbench -n -h "$work/n1" -p "${PORT[n1]}" -U postgres -R "$RATE" -T "$LOAD_SECONDS" -c 2 -j 2 \
+		-f "$work/scripts/$load.sql" postgres >"$work/pgbench.out" 2>&1; then
+		cat "$work/pgbench.out" >&2
+		exit 1
+	fi
+done
+sleep $((LOAD_SECONDS / 2 + 4))
 
 # lag per row: first sample on n2 that shows it, minus when n1 wrote it
 on n2 -c "CREATE TABLE written AS SELECT 'tracelink' AS what, block_no AS n, sealed_at AS at FROM tracelink.ledger_blocks WHERE origin = 'n1' AND block_no > $block0
