@@ -17,6 +17,8 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG ?= pg_config
 SHLIB_LINK += -lsodium
+# OpenSSL when the server has it (src/hash.c)
+SHLIB_LINK += $(filter -lcrypto,$(LIBS))
 
 # pg_regress tests: every sql/*.sql, in name order.
 REGRESS = $(patsubst sql/%.sql,%,$(sort $(wildcard sql/*.sql)))

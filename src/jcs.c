@@ -174,6 +174,46 @@ jcs_key_compare(const char *a, int alen, const char *b, int blen)
 	return (alen > blen) - (alen < blen);
 }
 
+/*
+ * Sort members: objects are mostly small, where an insertion sort beats
+ * qsort's setup and indirect calls.  Keys are unique after the duplicate
+ * check, so stability does not matter.
+ */
+static void
+jcs_sort_members(void *base, int n, size_t size,
+				 int (*cmp) (const void *, const void *))
+{
+	char	   *a = base;
+	union
+	{
+		char		data[128];
+		void	   *align_pointer;
+		double		align_double;
+		int64		align_int64;
+	}			tmp;
+	int			i;
+
+	if (n > 16 || size > sizeof(tmp.data))
+	{
+		qsort(base, n, size, cmp);
+		return;
+	}
+	for (i = 1; i < n; i++)
+	{
+		int			j = i;
+
+		if (cmp(a + (j - 1) * size, a + i * size) <= 0)
+			continue;
+		memcpy(tmp.data, a + i * size, size);
+		while (j > 0 && cmp(a + (j - 1) * size, tmp.data) > 0)
+		{
+			memcpy(a + j * size, a + (j - 1) * size, size);
+			j--;
+		}
+		memcpy(a + j * size, tmp.data, size);
+	}
+}
+
 static int
 jcs_member_cmp(const void *x, const void *y)
 {
@@ -194,7 +234,7 @@ jcs_object_sort(JcsValue *object)
 	int			i;
 
 	if (n > 1)
-		qsort(m, n, sizeof(JcsMember), jcs_member_cmp);
+		jcs_sort_members(m, n, sizeof(JcsMember), jcs_member_cmp);
 	for (i = 1; i < n; i++)
 	{
 		if (m[i - 1].keylen == m[i].keylen &&
@@ -441,13 +481,13 @@ jcs_layout_digits(StringInfo out, const char *digits, int k, int n)
 		/* integer: digits then zeros */
 		appendBinaryStringInfo(out, digits, k);
 		for (i = 0; i < n - k; i++)
-			appendStringInfoChar(out, '0');
+			appendStringInfoCharMacro(out, '0');
 	}
 	else if (0 < n && n <= 21)
 	{
 		/* point inside the digits */
 		appendBinaryStringInfo(out, digits, n);
-		appendStringInfoChar(out, '.');
+		appendStringInfoCharMacro(out, '.');
 		appendBinaryStringInfo(out, digits + n, k - n);
 	}
 	else if (-6 < n && n <= 0)
@@ -455,16 +495,16 @@ jcs_layout_digits(StringInfo out, const char *digits, int k, int n)
 		/* small: 0.000ddd */
 		appendStringInfoString(out, "0.");
 		for (i = 0; i < -n; i++)
-			appendStringInfoChar(out, '0');
+			appendStringInfoCharMacro(out, '0');
 		appendBinaryStringInfo(out, digits, k);
 	}
 	else
 	{
 		/* exponential: d.ddde±x */
-		appendStringInfoChar(out, digits[0]);
+		appendStringInfoCharMacro(out, digits[0]);
 		if (k > 1)
 		{
-			appendStringInfoChar(out, '.');
+			appendStringInfoCharMacro(out, '.');
 			appendBinaryStringInfo(out, digits + 1, k - 1);
 		}
 		appendStringInfo(out, "e%c%d", (n - 1) >= 0 ? '+' : '-', abs(n - 1));
@@ -543,7 +583,7 @@ jcs_number_text_fast(const char *token)
 
 	initStringInfo(&out);
 	if (negative)
-		appendStringInfoChar(&out, '-');
+		appendStringInfoCharMacro(&out, '-');
 	jcs_layout_digits(&out, digits, len, int_digits - leading_zeros + exponent);
 	return out.data;
 }
@@ -570,7 +610,7 @@ jcs_append_number(StringInfo out, double value)
 	if (value == 0.0)
 	{
 		/* covers -0 too */
-		appendStringInfoChar(out, '0');
+		appendStringInfoCharMacro(out, '0');
 		return;
 	}
 	Assert(!isnan(value) && !isinf(value));
@@ -580,7 +620,7 @@ jcs_append_number(StringInfo out, double value)
 	p = buf;
 	if (*p == '-')
 	{
-		appendStringInfoChar(out, '-');
+		appendStringInfoCharMacro(out, '-');
 		p++;
 	}
 
@@ -626,7 +666,7 @@ jcs_append_string(StringInfo out, const char *str, int len)
 	int			start = 0;
 	int			i;
 
-	appendStringInfoChar(out, '"');
+	appendStringInfoCharMacro(out, '"');
 	for (i = 0; i < len; i++)
 	{
 		unsigned char c = (unsigned char) str[i];
@@ -661,14 +701,14 @@ jcs_append_string(StringInfo out, const char *str, int len)
 				break;
 			default:
 				appendStringInfoString(out, "\\u00");
-				appendStringInfoChar(out, hex[c >> 4]);
-				appendStringInfoChar(out, hex[c & 0xF]);
+				appendStringInfoCharMacro(out, hex[c >> 4]);
+				appendStringInfoCharMacro(out, hex[c & 0xF]);
 				break;
 		}
 	}
 	if (len > start)
 		appendBinaryStringInfo(out, str + start, len - start);
-	appendStringInfoChar(out, '"');
+	appendStringInfoCharMacro(out, '"');
 }
 
 /* ----------------------------------------------------------------
@@ -703,28 +743,28 @@ jcs_serialize(StringInfo out, const JcsValue *value)
 			jcs_append_string(out, value->u.string.str, value->u.string.len);
 			break;
 		case JCS_ARRAY:
-			appendStringInfoChar(out, '[');
+			appendStringInfoCharMacro(out, '[');
 			for (i = 0; i < value->u.array.count; i++)
 			{
 				if (i > 0)
-					appendStringInfoChar(out, ',');
+					appendStringInfoCharMacro(out, ',');
 				jcs_serialize(out, value->u.array.elems[i]);
 			}
-			appendStringInfoChar(out, ']');
+			appendStringInfoCharMacro(out, ']');
 			break;
 		case JCS_OBJECT:
-			appendStringInfoChar(out, '{');
+			appendStringInfoCharMacro(out, '{');
 			for (i = 0; i < value->u.object.count; i++)
 			{
 				const JcsMember *m = &value->u.object.members[i];
 
 				if (i > 0)
-					appendStringInfoChar(out, ',');
+					appendStringInfoCharMacro(out, ',');
 				jcs_append_string(out, m->key, m->keylen);
-				appendStringInfoChar(out, ':');
+				appendStringInfoCharMacro(out, ':');
 				jcs_serialize(out, m->value);
 			}
-			appendStringInfoChar(out, '}');
+			appendStringInfoCharMacro(out, '}');
 			break;
 	}
 }
@@ -1081,16 +1121,16 @@ jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
 		bool		scalar = v.val.array.rawScalar;
 
 		if (!scalar)
-			appendStringInfoChar(out, '[');
+			appendStringInfoCharMacro(out, '[');
 		while ((tok = JsonbIteratorNext(&it, &v, true)) == WJB_ELEM)
 		{
 			if (!first)
-				appendStringInfoChar(out, ',');
+				appendStringInfoCharMacro(out, ',');
 			first = false;
 			jcs_serialize_jsonb_value(out, &v);
 		}
 		if (!scalar)
-			appendStringInfoChar(out, ']');
+			appendStringInfoCharMacro(out, ']');
 	}
 	else if (tok == WJB_BEGIN_OBJECT)
 	{
@@ -1108,17 +1148,17 @@ jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
 		n = i;
 		/* jsonb orders keys by length first; canonical order is by UTF-16 */
 		if (n > 1)
-			qsort(members, n, sizeof(JsonbMember), jsonb_member_cmp);
-		appendStringInfoChar(out, '{');
+			jcs_sort_members(members, n, sizeof(JsonbMember), jsonb_member_cmp);
+		appendStringInfoCharMacro(out, '{');
 		for (i = 0; i < n; i++)
 		{
 			if (i > 0)
-				appendStringInfoChar(out, ',');
+				appendStringInfoCharMacro(out, ',');
 			jcs_append_string(out, members[i].key.val.string.val, members[i].key.val.string.len);
-			appendStringInfoChar(out, ':');
+			appendStringInfoCharMacro(out, ':');
 			jcs_serialize_jsonb_value(out, &members[i].value);
 		}
-		appendStringInfoChar(out, '}');
+		appendStringInfoCharMacro(out, '}');
 		pfree(members);
 	}
 	else

@@ -119,14 +119,15 @@ extern bool jcs_equal(const JcsValue *a, const JcsValue *b);
 extern const char *jcs_kind_name(JcsKind kind);
 
 /* ----------------------------------------------------------------
- * hash.c: SHA-256 (PostgreSQL's cryptohash) and digest helpers
+ * hash.c: SHA-256 (OpenSSL's, as PostgreSQL's cryptohash uses) and helpers
  * ----------------------------------------------------------------
  */
 #define TL_HASH_LEN 32
 
+/* one hash at a time: finish it before beginning another */
 typedef struct TlSha256
 {
-	struct pg_cryptohash_ctx *ctx;
+	void	   *ctx;
 } TlSha256;
 
 extern void tl_sha256(const void *data, size_t len, uint8 *out);

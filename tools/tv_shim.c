@@ -11,8 +11,7 @@
  * - tl_sha256 and friends, on libsodium rather than PostgreSQL's
  *	 cryptohash (OpenSSL in the server build): the verifier computes every
  *	 hash with a second implementation, so a fault in one is caught by the
- *	 other.  struct pg_cryptohash_ctx, opaque in tracelink.h, is defined here
- *	 as libsodium's state.
+ *	 other.  TlSha256's opaque context is libsodium's state here.
  * - palloc and friends, on malloc.  Running out of memory ends the program
  *	 with exit status 2 ("could not verify"), never 1 (the frontend palloc in
  *	 libpgcommon would exit with 1, which means "verification failed").
@@ -41,10 +40,10 @@
 #include "tv_shim.h"
 
 /* libsodium's state behind tracelink.h's opaque SHA-256 context */
-struct pg_cryptohash_ctx
+typedef struct TvSha256State
 {
 	crypto_hash_sha256_state state;
-};
+} TvSha256State;
 
 /* what errstart() .. errfinish() are building */
 static ErrorData current_error;
@@ -80,20 +79,22 @@ tv_fatal(const char *fmt,...)
 void
 tl_sha256_begin(TlSha256 *h)
 {
-	h->ctx = tv_malloc(sizeof(struct pg_cryptohash_ctx));
-	crypto_hash_sha256_init(&h->ctx->state);
+	TvSha256State *st = tv_malloc(sizeof(TvSha256State));
+
+	crypto_hash_sha256_init(&st->state);
+	h->ctx = st;
 }
 
 void
 tl_sha256_update(TlSha256 *h, const void *data, size_t len)
 {
-	crypto_hash_sha256_update(&h->ctx->state, data, len);
+	crypto_hash_sha256_update(&((TvSha256State *) h->ctx)->state, data, len);
 }
 
 void
 tl_sha256_end(TlSha256 *h, uint8 *out)
 {
-	crypto_hash_sha256_final(&h->ctx->state, out);
+	crypto_hash_sha256_final(&((TvSha256State *) h->ctx)->state, out);
 	free(h->ctx);
 	h->ctx = NULL;
 }
