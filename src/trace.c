@@ -84,10 +84,8 @@ typedef struct ClaimEntry
 typedef struct Shape
 {
 	HTAB	   *claims;
-	uint8	   *deps;
-	int			ndeps;
-	int			capacity;
-	List	   *audience;		/* of char * */
+	HTAB	   *deps;			/* set of dependency hashes */
+	List	   *versions;		/* TlTraceVersion * of its records */
 	int64		floor_clock;	/* the clock must exceed this */
 	StringInfoData records;		/* the "records" array so far */
 	int			nrecords;
@@ -110,8 +108,12 @@ shape_init(Shape *sh)
 	ctl.hcxt = CurrentMemoryContext;
 	sh->claims = hash_create("tracelink claims", 256, &ctl,
 							 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
-	sh->capacity = 64;
-	sh->deps = palloc(TL_HASH_LEN * sh->capacity);
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = TL_HASH_LEN;
+	ctl.entrysize = TL_HASH_LEN;
+	ctl.hcxt = CurrentMemoryContext;
+	sh->deps = hash_create("tracelink dependencies", 64, &ctl,
+						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	sh->floor_clock = -1;
 	initStringInfo(&sh->records);
 }
@@ -122,36 +124,27 @@ hash_cmp(const void *a, const void *b)
 	return memcmp(a, b, TL_HASH_LEN);
 }
 
-/* add a dependency; duplicates are removed when the entry is appended */
 static void
 shape_dep(Shape *sh, const uint8 *hash)
 {
-	if (sh->ndeps == sh->capacity)
-		sh->deps = repalloc(sh->deps, TL_HASH_LEN * (sh->capacity *= 2));
-	memcpy(sh->deps + (size_t) sh->ndeps * TL_HASH_LEN, hash, TL_HASH_LEN);
-	sh->ndeps++;
+	(void) hash_search(sh->deps, hash, HASH_ENTER, NULL);
 }
 
-/* sort and de-duplicate the dependencies; returns how many are distinct */
+/* the dependencies, sorted; returns how many */
 static int
-shape_unique_deps(Shape *sh)
+shape_sorted_deps(Shape *sh, uint8 **out)
 {
-	int			kept = 0;
-	int			i;
+	HASH_SEQ_STATUS seq;
+	uint8	   *dep;
+	int			n = 0;
 
-	if (sh->ndeps > 1)
-		qsort(sh->deps, sh->ndeps, TL_HASH_LEN, hash_cmp);
-	for (i = 0; i < sh->ndeps; i++)
-	{
-		if (kept > 0 && memcmp(sh->deps + (kept - 1) * TL_HASH_LEN,
-							   sh->deps + i * TL_HASH_LEN, TL_HASH_LEN) == 0)
-			continue;
-		if (kept != i)
-			memmove(sh->deps + kept * TL_HASH_LEN, sh->deps + i * TL_HASH_LEN, TL_HASH_LEN);
-		kept++;
-	}
-	sh->ndeps = kept;
-	return kept;
+	*out = palloc((size_t) Max(hash_get_num_entries(sh->deps), 1) * TL_HASH_LEN);
+	hash_seq_init(&seq, sh->deps);
+	while ((dep = hash_seq_search(&seq)) != NULL)
+		memcpy(*out + (size_t) n++ * TL_HASH_LEN, dep, TL_HASH_LEN);
+	if (n > 1)
+		qsort(*out, n, TL_HASH_LEN, hash_cmp);
+	return n;
 }
 
 /* a mention of an existing code: depend on its binding, rank after it */
@@ -252,8 +245,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 		elog(ERROR, "trace code \"%s\" is bound to version %d, which is not adopted",
 			 rs->code, version);
 	shape_dep(sh, proposal);
-	for (i = 0; i < def->naudience; i++)
-		sh->audience = lappend(sh->audience, (char *) def->audience[i]);
+	sh->versions = list_append_unique_ptr(sh->versions, def);
 	proc = tl_trace_find_process(def, rs->process);
 	if (proc != NULL)
 		form = tl_trace_find_form(proc, rs->stage, rs->form);
@@ -333,7 +325,7 @@ cstring_cmp(const void *a, const void *b)
  * caller's batch.
  */
 static void
-append_entry(Batch *b, StringInfo payload, Shape *sh, const char **audience,
+append_entry(Batch *b, StringInfo payload, uint8 *deps, int ndeps, const char **audience,
 			 int naudience, int start)
 {
 	tl_trace_batch_offset = (int) b->appended;
@@ -341,7 +333,7 @@ append_entry(Batch *b, StringInfo payload, Shape *sh, const char **audience,
 	PG_TRY();
 	{
 		tl_ledger_append(b->origin, TL_TRACE_KIND, payload->data, payload->len,
-						 sh->deps, sh->ndeps, audience, naudience, b->last_entry);
+						 deps, ndeps, audience, naudience, b->last_entry);
 	}
 	PG_FINALLY();
 	{
@@ -364,14 +356,25 @@ append_shape(Batch *b, Shape *sh, int start)
 	int			naudience = 0;
 	int64		clock = tl_unix_micros(GetCurrentTimestamp());
 	ListCell   *lc;
+	uint8	   *deps;
+	int			ndeps = shape_sorted_deps(sh, &deps);
+	int			capacity = 0;
 
-	shape_unique_deps(sh);
 	/* later than every binding it depends on, and than this call's entries */
 	clock = Max(clock, Max(sh->floor_clock, b->last_clock) + 1);
 
-	audience = palloc(sizeof(char *) * Max(list_length(sh->audience), 1));
-	foreach(lc, sh->audience)
-		audience[naudience++] = lfirst(lc);
+	/* the business groups of the versions its records are under */
+	foreach(lc, sh->versions)
+		capacity += ((TlTraceVersion *) lfirst(lc))->naudience;
+	audience = palloc(sizeof(char *) * Max(capacity, 1));
+	foreach(lc, sh->versions)
+	{
+		TlTraceVersion *v = lfirst(lc);
+		int			i;
+
+		for (i = 0; i < v->naudience; i++)
+			audience[naudience++] = v->audience[i];
+	}
 	if (naudience > 1)
 		qsort(audience, naudience, sizeof(char *), cstring_cmp);
 	{
@@ -391,7 +394,7 @@ append_shape(Batch *b, Shape *sh, int start)
 	appendBinaryStringInfo(&payload, sh->records.data, sh->records.len);
 	appendStringInfoString(&payload, "]}");
 
-	append_entry(b, &payload, sh, audience, naudience, start);
+	append_entry(b, &payload, deps, ndeps, audience, naudience, start);
 	b->appended += sh->nrecords;
 	b->last_clock = clock;
 }
@@ -464,7 +467,7 @@ batch_flush(Batch *b)
 		{
 			/* end the entry before a record whose dependencies might not fit */
 			if (i > start &&
-				shape_unique_deps(&sh) + spec_max_deps(&b->specs[i]) > ENTRY_MAX_DEPS)
+				hash_get_num_entries(sh.deps) + spec_max_deps(&b->specs[i]) > ENTRY_MAX_DEPS)
 				break;
 			shape_record(&sh, b, &b->specs[i]);
 		}
@@ -781,7 +784,6 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 			Datum		d;
 
 			staged_id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-			error_context_stack = &callback;
 			if (!have_batch || strcmp(batch_link, link) != 0)
 			{
 				if (have_batch)
@@ -789,12 +791,15 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 					batch_end(&b);
 					total += b.appended;
 				}
+				error_context_stack = &callback;
 				batch_begin(&b, cstring_to_text(link), fn_cxt, true);
+				error_context_stack = callback.previous;
 				batch_link = MemoryContextStrdup(fn_cxt, link);
 				have_batch = true;
 			}
 			rs = batch_next(&b);
 			b.ids[b.nspecs - 1] = staged_id;
+			error_context_stack = &callback;
 			old = MemoryContextSwitchTo(b.chunk_cxt);
 			rs->code = SPI_getvalue(tup, desc, 3);
 			rs->process = SPI_getvalue(tup, desc, 4);

@@ -175,6 +175,28 @@ typedef struct TraceState
 
 static TraceState *trace_state = NULL;
 
+/* codes are hashed and compared on what they hold, not all of CodeKey */
+static uint32
+code_key_hash(const void *key, Size keysize)
+{
+	const CodeKey *k = key;
+	uint32		link_part;
+
+	memcpy(&link_part, k->link, sizeof(link_part));
+	return hash_bytes((const unsigned char *) k->code, strlen(k->code)) ^ link_part;
+}
+
+static int
+code_key_match(const void *key1, const void *key2, Size keysize)
+{
+	const CodeKey *a = key1;
+	const CodeKey *b = key2;
+
+	if (memcmp(a->link, b->link, TL_HASH_LEN) != 0)
+		return 1;
+	return strcmp(a->code, b->code);
+}
+
 static void
 trace_xact_callback(XactEvent event, void *arg)
 {
@@ -235,9 +257,11 @@ tl_trace_lock(void)
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(CodeKey);
 	ctl.entrysize = sizeof(CodeEntry);
+	ctl.hash = code_key_hash;
+	ctl.match = code_key_match;
 	ctl.hcxt = cxt;
 	trace_state->codes = hash_create("tracelink codes", 1024, &ctl,
-									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = SLOT_KEY_MAX;
 	ctl.entrysize = sizeof(SlotEntry);
