@@ -371,7 +371,7 @@ BEGIN
     entry_hash := sha256(convert_to(entry_text, 'UTF8'));
     SELECT array_agg(decode(h, 'hex') ORDER BY i) INTO hashes
       FROM jsonb_array_elements_text(proof->'proof') WITH ORDINALITY AS x(h, i);
-    RETURN
+    RETURN coalesce(
         -- the head: well formed, signed by the key
         tracelink.verify_tree_head(head, public_key)
         -- the entry: its preimage hashes to the claimed hash, of the head's origin
@@ -385,7 +385,8 @@ BEGIN
         AND proof->>'tree_root' = head->>'tree_root'
         AND tracelink.verify_inclusion((proof->>'leaf_index')::bigint, (head->>'tree_size')::bigint,
                                        sha256('\x00'::bytea || entry_hash), coalesce(hashes, '{}'),
-                                       decode(head->>'tree_root', 'hex'));
+                                       decode(head->>'tree_root', 'hex')),
+        false);
 EXCEPTION WHEN data_exception THEN
     RETURN false;
 END
