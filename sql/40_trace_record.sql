@@ -59,7 +59,9 @@ SELECT length(tracelink.record('Trace tea', 'LOT-1', 'Growing', 'Harvest', 'Harv
 SELECT code, link, version, bound_version, process, stage, form, source, node, data, occurred_at, position
   FROM tracelink.trace_records WHERE code = 'LOT-1';
 -- the entry: kind, audience (the business group), dependency on the version's proposal
-SELECT e.kind, e.audience, e.deps = ARRAY[(SELECT proposal_id FROM tracelink.link_versions WHERE link = 'Trace tea' AND version = 1)] AS depends_on_version,
+-- (and on the ballot that adopted it)
+SELECT e.kind, e.audience, cardinality(e.deps) AS deps,
+       (SELECT proposal_id FROM tracelink.link_versions WHERE link = 'Trace tea' AND version = 1) = ANY (e.deps) AS depends_on_version,
        (e.payload::jsonb) - 'clock' - 'link' AS payload
   FROM tracelink.ledger_entries e JOIN tracelink.trace_records r ON r.entry_hash = e.entry_hash
  WHERE r.code = 'LOT-1';

@@ -41,6 +41,8 @@ PG_FUNCTION_INFO_V1(tl_trace_record_staged);
 
 /* an entry holds at most this many dependencies (ledger.c allows 1024) */
 #define ENTRY_MAX_DEPS 1000
+/* room kept for the proposal, ballots and close of a record's version */
+#define MAX_ADOPTION_DEPS 200
 
 /* one record as the caller gave it */
 typedef struct RecordSpec
@@ -233,18 +235,23 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	JcsValue   *outputs = shape_flows(rs->outputs, "outputs");
 	JcsValue   *data = rs->data;
 	int32		version;
-	uint8		proposal[TL_HASH_LEN];
 	TlTraceVersion *def;
 	TlTraceProcess *proc = NULL;
 	TlTraceForm *form = NULL;
 	int			i;
 
 	version = shape_version_of(sh, b, rs->code, b->link->active_version, true);
-	def = tl_trace_version(b->link, version, proposal);
+	def = tl_trace_version(b->link, version, NULL);
 	if (def == NULL)
 		elog(ERROR, "trace code \"%s\" is bound to version %d, which is not adopted",
 			 rs->code, version);
-	shape_dep(sh, proposal);
+	{
+		const uint8 *adopted_by;
+		int			n = tl_trace_version_adopted_by(b->link, version, &adopted_by);
+
+		for (i = 0; i < n; i++)
+			shape_dep(sh, adopted_by + (size_t) i * TL_HASH_LEN);
+	}
 	sh->versions = list_append_unique_ptr(sh->versions, def);
 	proc = tl_trace_find_process(def, rs->process);
 	if (proc != NULL)
@@ -399,11 +406,15 @@ append_shape(Batch *b, Shape *sh, int start)
 	b->last_clock = clock;
 }
 
-/* the most dependencies a record can add: proposal, own binding, inputs */
+/*
+ * The most dependencies a record can add: the entries that adopted its
+ * version (at most MAX_ADOPTION_DEPS are reserved for them), its code's
+ * binding, two per input, one per output.
+ */
 static int
 spec_max_deps(const RecordSpec *rs)
 {
-	int			n = 2;
+	int			n = MAX_ADOPTION_DEPS + 1;
 
 	if (rs->inputs != NULL && rs->inputs->kind == JCS_ARRAY)
 		n += 2 * rs->inputs->u.array.count;

@@ -156,6 +156,8 @@ typedef struct VersionRef
 	int32		version;
 	bool		adopted;
 	uint8		proposal[TL_HASH_LEN];
+	uint8	   *adopted_by;		/* proposal, its ballots and close, if any */
+	int			nadopted_by;
 	TlTraceVersion *def;
 } VersionRef;
 
@@ -607,8 +609,13 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		args[0] = PointerGetDatum(tl_bytea_from(link->link_id, TL_HASH_LEN));
 		args[1] = Int32GetDatum(version);
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT proposal_id, definition::text FROM tracelink.link_version_history"
-								  " WHERE link_id = $1 AND version = $2",
+		if (SPI_execute_with_args("SELECT h.proposal_id, h.definition::text,"
+								  "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
+								  "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
+								  "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
+								  "  FROM tracelink.link_version_history h"
+								  "  JOIN tracelink.proposals p ON p.proposal_id = h.proposal_id"
+								  " WHERE h.link_id = $1 AND h.version = $2",
 								  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a link version");
 		if (SPI_processed > 0)
@@ -617,10 +624,15 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 			bytea	   *prop = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 															  SPI_tuptable->tupdesc, 1, &isnull));
 			char	   *json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+			Datum		adopted_by = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			MemoryContext old = MemoryContextSwitchTo(trace_state->cxt);
 
 			if (VARSIZE_ANY_EXHDR(prop) != TL_HASH_LEN)
 				elog(ERROR, "link version has a malformed proposal id");
 			memcpy(ref->proposal, VARDATA_ANY(prop), TL_HASH_LEN);
+			ref->nadopted_by = tl_hash_array(DatumGetArrayTypeP(adopted_by), "adoption entries",
+											 &ref->adopted_by);
+			MemoryContextSwitchTo(old);
 			ref->def = cached_version(ref->proposal, version, json, strlen(json));
 			ref->adopted = true;
 		}
@@ -632,6 +644,27 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 	if (proposal_out)
 		memcpy(proposal_out, ref->proposal, TL_HASH_LEN);
 	return ref->def;
+}
+
+/*
+ * The entries that adopted a version on this node: its proposal, the
+ * ballots counted and the early close, if any.  A record under the version
+ * depends on them all, so that it takes effect on a receiving node only
+ * once the version is adopted there too.  Returns how many (0: the version
+ * is not adopted here).
+ */
+int
+tl_trace_version_adopted_by(const TlTraceLink *link, int32 version, const uint8 **hashes)
+{
+	LinkEntry  *le;
+	VersionRef *ref;
+
+	if (tl_trace_version(link, version, NULL) == NULL)
+		return 0;
+	le = link_entry(link->link_id);
+	ref = hash_search(le->versions, &version, HASH_FIND, NULL);
+	*hashes = ref->adopted_by;
+	return ref->nadopted_by;
 }
 
 TlTraceProcess *

@@ -522,6 +522,8 @@ extern void tl_trace_lock(void);
 extern TlTraceLink *tl_trace_link(const uint8 *link_id);
 extern TlTraceVersion *tl_trace_version(const TlTraceLink *link, int32 version,
 										uint8 *proposal_out);
+extern int	tl_trace_version_adopted_by(const TlTraceLink *link, int32 version,
+										const uint8 **hashes);
 extern TlTraceProcess *tl_trace_find_process(const TlTraceVersion *v, const char *name);
 extern TlTraceForm *tl_trace_find_form(const TlTraceProcess *p, const char *stage,
 									   const char *form);
