@@ -195,28 +195,8 @@ COMMENT ON FUNCTION tracelink._trace_start(text, text) IS
 
 CREATE FUNCTION tracelink._provenance(start bigint)
     RETURNS TABLE (code_id bigint, relation text, depth integer)
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-WITH RECURSIVE up(code_id, depth) AS (
-    SELECT start, 0
-  UNION
-    SELECT t.parent_id, u.depth + 1
-      FROM up u JOIN tracelink.transformations t ON t.child_id = u.code_id
-     WHERE t.effective
-), down(code_id, depth) AS (
-    SELECT start, 0
-  UNION
-    SELECT t.child_id, d.depth + 1
-      FROM down d JOIN tracelink.transformations t ON t.parent_id = d.code_id
-     WHERE t.effective
-)
-SELECT start, 'self', 0
-UNION ALL
-SELECT u.code_id, 'upstream', -min(u.depth) FROM up u WHERE u.depth > 0 GROUP BY u.code_id
-UNION ALL
-SELECT d.code_id, 'downstream', min(d.depth) FROM down d WHERE d.depth > 0 GROUP BY d.code_id
-$$;
+    AS 'MODULE_PATHNAME', 'tl_trace_provenance'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE ROWS 20;
 COMMENT ON FUNCTION tracelink._provenance(bigint) IS
     'the codes upstream (depth < 0) and downstream (depth > 0) of a code through effective transformations, at their shortest distance';
 
@@ -224,18 +204,8 @@ CREATE FUNCTION tracelink.trace(code text, link text DEFAULT NULL)
     RETURNS TABLE (code text, relation text, depth integer, link text, version integer, process text,
                    stage text, form text, data jsonb, source text, node text,
                    occurred_at timestamptz, recorded_at timestamptz, entry_hash bytea, "position" integer)
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT c.code, p.relation, p.depth, l.name, s.version, s.process, s.stage, s.form, r.data, s.source,
-       s.origin, r.occurred_at, r.recorded_at, r.entry_hash, r.position
-  FROM tracelink._provenance(tracelink._trace_start(trace.code, trace.link)) p
-  JOIN tracelink.codes c ON c.code_id = p.code_id
-  JOIN tracelink.records r ON r.code_id = p.code_id
-  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
-  JOIN tracelink.trace_links l ON l.link_id = s.link_id
- ORDER BY p.depth, c.code, r.occurred_at, r.entry_hash, r.position
-$$;
+    AS 'MODULE_PATHNAME', 'tl_trace'
+    LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
 COMMENT ON FUNCTION tracelink.trace(text, text) IS
     'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version and (entry_hash, position) for tracelink.record_proof()';
 
