@@ -89,7 +89,7 @@ typedef struct Shape
 	HTAB	   *deps;			/* set of dependency hashes */
 	List	   *versions;		/* TlTraceVersion * of its records */
 	int64		floor_clock;	/* the clock must exceed this */
-	StringInfoData records;		/* the "records" array so far */
+	JcsValue   *records;		/* the "records" array so far */
 	int			nrecords;
 } Shape;
 
@@ -117,7 +117,7 @@ shape_init(Shape *sh)
 	sh->deps = hash_create("tracelink dependencies", 64, &ctl,
 						   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	sh->floor_clock = -1;
-	initStringInfo(&sh->records);
+	sh->records = jcs_make_array(64);
 }
 
 static int
@@ -315,9 +315,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	jcs_object_put(rec, "stage", jcs_make_string(rs->stage, strlen(rs->stage)));
 	jcs_object_put(rec, "version", jcs_make_number(version));
 	jcs_object_sort(rec);
-	if (sh->nrecords > 0)
-		appendStringInfoChar(&sh->records, ',');
-	jcs_serialize(&sh->records, rec);
+	jcs_array_append(sh->records, rec);
 	sh->nrecords++;
 }
 
@@ -332,11 +330,13 @@ cstring_cmp(const void *a, const void *b)
  * caller's batch.
  */
 static void
-append_entry(Batch *b, StringInfo payload, uint8 *deps, int ndeps, const char **audience,
-			 int naudience, int start)
+append_entry(Batch *b, StringInfo payload, JcsValue *tree, uint8 *deps, int ndeps,
+			 const char **audience, int naudience, int start)
 {
 	tl_trace_batch_offset = (int) b->appended;
 	tl_trace_batch_ids = b->ids ? b->ids + start : NULL;
+	tl_trace_handoff_payload = payload->data;
+	tl_trace_handoff_tree = tree;
 	PG_TRY();
 	{
 		tl_ledger_append(b->origin, TL_TRACE_KIND, payload->data, payload->len,
@@ -346,6 +346,8 @@ append_entry(Batch *b, StringInfo payload, uint8 *deps, int ndeps, const char **
 	{
 		tl_trace_batch_offset = -1;
 		tl_trace_batch_ids = NULL;
+		tl_trace_handoff_payload = NULL;
+		tl_trace_handoff_tree = NULL;
 	}
 	PG_END_TRY();
 }
@@ -366,6 +368,7 @@ append_shape(Batch *b, Shape *sh, int start)
 	uint8	   *deps;
 	int			ndeps = shape_sorted_deps(sh, &deps);
 	int			capacity = 0;
+	JcsValue   *root;
 
 	/* later than every binding it depends on, and than this call's entries */
 	clock = Max(clock, Max(sh->floor_clock, b->last_clock) + 1);
@@ -395,13 +398,15 @@ append_shape(Batch *b, Shape *sh, int start)
 	}
 
 	tl_hex_encode(b->link->link_id, TL_HASH_LEN, hex);
+	root = jcs_make_object(3);
+	jcs_object_put(root, "clock", jcs_make_number((double) clock));
+	jcs_object_put(root, "link", jcs_make_string(hex, 2 * TL_HASH_LEN));
+	jcs_object_put(root, "records", sh->records);
+	jcs_object_sort(root);
 	initStringInfo(&payload);
-	appendStringInfo(&payload, "{\"clock\":" INT64_FORMAT ",\"link\":\"%s\",\"records\":[",
-					 clock, hex);
-	appendBinaryStringInfo(&payload, sh->records.data, sh->records.len);
-	appendStringInfoString(&payload, "]}");
+	jcs_serialize(&payload, root);
 
-	append_entry(b, &payload, deps, ndeps, audience, naudience, start);
+	append_entry(b, &payload, root, deps, ndeps, audience, naudience, start);
 	b->appended += sh->nrecords;
 	b->last_clock = clock;
 }
@@ -789,7 +794,7 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 			HeapTuple	tup = SPI_tuptable->vals[i];
 			TupleDesc	desc = SPI_tuptable->tupdesc;
 			bool		isnull;
-			char	   *link = SPI_getvalue(tup, desc, 2);
+			char	   *link = TextDatumGetCString(SPI_getbinval(tup, desc, 2, &isnull));
 			RecordSpec *rs;
 			MemoryContext old;
 			Datum		d;
@@ -812,13 +817,13 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 			b.ids[b.nspecs - 1] = staged_id;
 			error_context_stack = &callback;
 			old = MemoryContextSwitchTo(b.chunk_cxt);
-			rs->code = SPI_getvalue(tup, desc, 3);
-			rs->process = SPI_getvalue(tup, desc, 4);
-			rs->stage = SPI_getvalue(tup, desc, 5);
-			rs->form = SPI_getvalue(tup, desc, 6);
+			rs->code = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
+			rs->process = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
+			rs->stage = TextDatumGetCString(SPI_getbinval(tup, desc, 5, &isnull));
+			rs->form = TextDatumGetCString(SPI_getbinval(tup, desc, 6, &isnull));
 			d = SPI_getbinval(tup, desc, 7, &isnull);
 			rs->data = isnull ? jcs_make_object(1) : jcs_from_jsonb(DatumGetJsonbP(d));
-			rs->source = SPI_getvalue(tup, desc, 8);
+			rs->source = TextDatumGetCString(SPI_getbinval(tup, desc, 8, &isnull));
 			d = SPI_getbinval(tup, desc, 9, &isnull);
 			rs->inputs = isnull ? NULL : jcs_from_jsonb(DatumGetJsonbP(d));
 			d = SPI_getbinval(tup, desc, 10, &isnull);

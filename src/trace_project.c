@@ -108,6 +108,13 @@ int			tl_trace_records_per_entry = 100;
 int			tl_trace_batch_offset = -1;
 const int64 *tl_trace_batch_ids = NULL;	/* staging ids, for record_staged() */
 
+/*
+ * The payload the API is appending and the tree it serialised it from: the
+ * local projector takes the tree instead of parsing the same bytes again.
+ */
+const char *tl_trace_handoff_payload = NULL;
+JcsValue   *tl_trace_handoff_tree = NULL;
+
 /* ----------------------------------------------------------------
  * Caches
  * ----------------------------------------------------------------
@@ -130,11 +137,17 @@ typedef struct CodeEntry
 	TlTraceCode code;
 } CodeEntry;
 
-#define SLOT_KEY_MAX (2 * TL_HASH_LEN + 16 + 4 * (TL_NAME_MAX_BYTES + 8) + NAMEDATALEN)
+/* a slot: where a record was made (the form pins link, version, process, stage) */
+typedef struct SlotKey
+{
+	const TlTraceForm *form;
+	int32		source;
+	char		origin[NAMEDATALEN];
+} SlotKey;
 
 typedef struct SlotEntry
 {
-	char		key[SLOT_KEY_MAX];
+	SlotKey		key;
 	int32		slot_id;
 } SlotEntry;
 
@@ -265,11 +278,11 @@ tl_trace_lock(void)
 	trace_state->codes = hash_create("tracelink codes", 1024, &ctl,
 									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = SLOT_KEY_MAX;
+	ctl.keysize = sizeof(SlotKey);
 	ctl.entrysize = sizeof(SlotEntry);
 	ctl.hcxt = cxt;
 	trace_state->slots = hash_create("tracelink slots", 64, &ctl,
-									 HASH_ELEM | HASH_STRINGS | HASH_CONTEXT);
+									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(int32);
 	ctl.entrysize = sizeof(SlotProcessEntry);
@@ -846,36 +859,23 @@ slot_process(int32 slot_id)
 	return sp->process;
 }
 
-static void
-append_key_part(StringInfo key, const char *s)
-{
-	appendStringInfo(key, "%d:%s", (int) strlen(s), s);
-}
-
 /*
- * The slot of (link, version, process, stage, form, origin, source),
- * created when new.
+ * The slot of a record made at `form` of a version of a link, by `origin`,
+ * from data source number `source`: created when new.
  */
 static int32
-record_slot(const uint8 *link_id, int32 version, const char *process, const char *stage,
-			const char *form, const char *origin, const char *source)
+record_slot(const uint8 *link_id, int32 version, const TlTraceForm *form, const char *origin,
+			int source)
 {
-	StringInfoData key;
-	char		hex[2 * TL_HASH_LEN + 1];
+	SlotKey		key;
 	SlotEntry  *se;
 	bool		found;
 
-	initStringInfo(&key);
-	tl_hex_encode(link_id, TL_HASH_LEN, hex);
-	appendStringInfo(&key, "%s:%d:", hex, version);
-	append_key_part(&key, process);
-	append_key_part(&key, stage);
-	append_key_part(&key, form);
-	append_key_part(&key, origin);
-	append_key_part(&key, source);
-	if (key.len >= SLOT_KEY_MAX)
-		elog(ERROR, "record slot key is too long");
-	se = hash_search(trace_state->slots, key.data, HASH_ENTER, &found);
+	memset(&key, 0, sizeof(key));
+	key.form = form;
+	key.source = source;
+	strlcpy(key.origin, origin, NAMEDATALEN);
+	se = hash_search(trace_state->slots, &key, HASH_ENTER, &found);
 	if (!found)
 	{
 		Relation	rel = table_open(tl_relid("record_slots"), RowExclusiveLock);
@@ -889,11 +889,11 @@ record_slot(const uint8 *link_id, int32 version, const char *process, const char
 		values[SLOT_ID] = (Datum) 0;
 		values[SLOT_VERSION] = Int32GetDatum(version);
 		values[SLOT_LINK] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
-		values[SLOT_PROCESS] = CStringGetTextDatum(process);
-		values[SLOT_STAGE] = CStringGetTextDatum(stage);
-		values[SLOT_FORM] = CStringGetTextDatum(form);
+		values[SLOT_PROCESS] = CStringGetTextDatum(form->process->name);
+		values[SLOT_STAGE] = CStringGetTextDatum(form->stage);
+		values[SLOT_FORM] = CStringGetTextDatum(form->form);
 		values[SLOT_ORIGIN] = CStringGetTextDatum(origin);
-		values[SLOT_SOURCE] = CStringGetTextDatum(source);
+		values[SLOT_SOURCE] = CStringGetTextDatum(source_names[source]);
 		ScanKeyInit(&keys[0], SLOT_LINK + 1, BTEqualStrategyNumber, F_BYTEAEQ, values[SLOT_LINK]);
 		ScanKeyInit(&keys[1], SLOT_VERSION + 1, BTEqualStrategyNumber, F_INT4EQ, values[SLOT_VERSION]);
 		for (i = 2; i < 7; i++)
@@ -927,10 +927,9 @@ record_slot(const uint8 *link_id, int32 version, const char *process, const char
 											   HASH_ENTER, &found);
 
 			if (!found)
-				sp->process = MemoryContextStrdup(trace_state->cxt, process);
+				sp->process = MemoryContextStrdup(trace_state->cxt, form->process->name);
 		}
 	}
-	pfree(key.data);
 	return se->slot_id;
 }
 
@@ -2078,8 +2077,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 	}
 
 	/* the record */
-	slot = record_slot(pj->link->link_id, rc.version, proc->name, form->stage, form->form,
-					   pj->e->origin, source);
+	slot = record_slot(pj->link->link_id, rc.version, form, pj->e->origin, source_bit);
 	own = mention_code(pj, code, rc.version, slot);
 	{
 		Datum		values[REC_NATTS];
@@ -2175,7 +2173,8 @@ void
 tl_project_trace_records(const TlEntry *e, bool local)
 {
 	static const char *const keys[] = {"clock", "link", "records", NULL};
-	JcsValue   *payload = jcs_parse(e->payload, e->payload_len);
+	JcsValue   *payload = (local && e->payload == tl_trace_handoff_payload) ?
+		tl_trace_handoff_tree : jcs_parse(e->payload, e->payload_len);
 	JcsValue   *records = jcs_object_get(payload, "records");
 	uint8		link_id[TL_HASH_LEN];
 	Projection	pj;

@@ -517,6 +517,8 @@ typedef struct TlTraceLink
 extern int	tl_trace_records_per_entry;
 extern int	tl_trace_batch_offset;
 extern const int64 *tl_trace_batch_ids;
+extern const char *tl_trace_handoff_payload;
+extern JcsValue *tl_trace_handoff_tree;
 extern void tl_trace_init(void);
 extern void tl_trace_lock(void);
 extern TlTraceLink *tl_trace_link(const uint8 *link_id);
