@@ -11,11 +11,12 @@
  * Shaping means deciding what the projector cannot: the version a record is
  * under (the version its trace code is bound to, or the link's active
  * version for a code never recorded), filling in the form's trace-code
- * items, the entry's dependencies (the versions' proposals, the entries
- * holding the binding of every code the records name, and for each input a
- * mention at a process that feeds the record's), its audience (the
- * business group of those versions) and its clock (later than the bindings
- * it depends on, so that codes created here rank after their inputs).
+ * items, the entry's dependencies (the entries that adopted the versions
+ * used, the entries holding the binding of every code the records name,
+ * and for each input a mention at a process that feeds the record's), its
+ * audience (the business group of those versions) and its clock (later
+ * than the bindings it depends on, so that codes created here rank after
+ * their inputs).
  *
  * Records are batched into entries of tracelink.records_per_entry records
  * (docs/trace.md explains the choice); an entry also ends early when its
@@ -98,6 +99,7 @@ typedef struct Shape
  * ----------------------------------------------------------------
  */
 
+/* An empty entry, its tables in the current (chunk) memory context. */
 static void
 shape_init(Shape *sh)
 {
@@ -120,12 +122,14 @@ shape_init(Shape *sh)
 	sh->records = jcs_make_array(64);
 }
 
+/* qsort order of 32-byte hashes. */
 static int
 hash_cmp(const void *a, const void *b)
 {
 	return memcmp(a, b, TL_HASH_LEN);
 }
 
+/* Add a dependency (a set: repeats are kept once). */
 static void
 shape_dep(Shape *sh, const uint8 *hash)
 {
@@ -215,6 +219,7 @@ shape_flows(JcsValue *given, const char *what)
 	return out;
 }
 
+/* The trace code of an input or output object, or NULL. */
 static const char *
 flow_code(const JcsValue *flow)
 {
@@ -319,6 +324,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	sh->nrecords++;
 }
 
+/* qsort order of C strings (node names). */
 static int
 cstring_cmp(const void *a, const void *b)
 {
@@ -553,6 +559,7 @@ batch_next(Batch *b)
 	return &b->specs[b->nspecs++];
 }
 
+/* Append what is left of a batch and free its memory. */
 static void
 batch_end(Batch *b)
 {
@@ -567,6 +574,7 @@ tree_of(Jsonb *jb)
 	return jb == NULL ? NULL : jcs_from_jsonb(jb);
 }
 
+/* The fields without which a record cannot even be shaped. */
 static void
 require_fields(const RecordSpec *rs)
 {
@@ -584,6 +592,7 @@ collect_error_context(void *arg)
 	errcontext("trace record " INT64_FORMAT " of the batch", *(int64 *) arg);
 }
 
+/* Where collecting a staged row failed. */
 static void
 record_staging_error_context(void *arg)
 {

@@ -212,6 +212,7 @@ code_key_match(const void *key1, const void *key2, Size keysize)
 	return strcmp(a->code, b->code);
 }
 
+/* At the end of a transaction its trace state is gone. */
 static void
 trace_xact_callback(XactEvent event, void *arg)
 {
@@ -221,6 +222,10 @@ trace_xact_callback(XactEvent event, void *arg)
 		trace_state = NULL;		/* its memory went with the transaction */
 }
 
+/*
+ * A subtransaction that rolls back may take rows (and the lock) the
+ * caches describe: forget them.
+ */
 static void
 trace_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 					   SubTransactionId parentSubid, void *arg)
@@ -302,6 +307,7 @@ tl_trace_lock(void)
  * ----------------------------------------------------------------
  */
 
+/* Sort and search orders: names bytewise, forms by (stage, form). */
 static int
 cstring_cmp(const void *a, const void *b)
 {
@@ -330,6 +336,7 @@ process_cmp(const void *a, const void *b)
 	return strcmp(((const TlTraceProcess *) a)->name, ((const TlTraceProcess *) b)->name);
 }
 
+/* Members of a definition tree, with defaults for absent ones. */
 static const char *
 tree_string(const JcsValue *obj, const char *key)
 {
@@ -366,6 +373,7 @@ tree_strings(const JcsValue *obj, const char *key, bool sort, int *n)
 	return out;
 }
 
+/* Index of a name in a NULL-terminated list, -1 if absent. */
 static int
 name_index(const char *const *names, const char *name)
 {
@@ -545,6 +553,7 @@ cached_version(const uint8 *proposal, int32 version, const char *json, int len)
 	}
 }
 
+/* A link's entry in this transaction's cache, read when first asked for. */
 static LinkEntry *
 link_entry(const uint8 *link_id)
 {
@@ -680,6 +689,10 @@ tl_trace_version_adopted_by(const TlTraceLink *link, int32 version, const uint8 
 	return ref->nadopted_by;
 }
 
+/*
+ * Lookups in a parsed version: a process, a form of it, an item of a form;
+ * NULL when absent.
+ */
 TlTraceProcess *
 tl_trace_find_process(const TlTraceVersion *v, const char *name)
 {
@@ -725,6 +738,7 @@ tl_trace_process_feeds(const TlTraceProcess *consumer, const char *producer)
  * ----------------------------------------------------------------
  */
 
+/* The cache key of a code of a link (zero-padded). */
 static void
 code_key(CodeKey *key, const uint8 *link_id, const char *code)
 {
@@ -733,6 +747,7 @@ code_key(CodeKey *key, const uint8 *link_id, const char *code)
 	strlcpy(key->code, code, sizeof(key->code));
 }
 
+/* A codes row as a TlTraceCode. */
 static void
 read_code(HeapTuple tup, TupleDesc desc, TlTraceCode *c)
 {
@@ -989,6 +1004,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
  * ----------------------------------------------------------------
  */
 
+/* ASCII whitespace, as in the rules of names in definitions */
 static bool
 ascii_space(char c)
 {
@@ -1190,6 +1206,7 @@ decimal_string(const char *s, int len)
 	return i == len;
 }
 
+/* Exactly `want` lowercase hex digits? */
 static bool
 lower_hex(const char *s, int len, int want)
 {
@@ -1271,6 +1288,10 @@ typedef struct RecordContext
 	const TlTraceForm *form;
 } RecordContext;
 
+/*
+ * Error context: which record of the caller's batch, of the staging table,
+ * or of a received entry.
+ */
 static void
 record_error_context(void *arg)
 {
@@ -1301,6 +1322,7 @@ where(const RecordContext *rc)
 					rc->link->name);
 }
 
+/* A JSON kind, for messages. */
 static const char *
 kind_phrase(const JcsValue *v)
 {
@@ -1323,6 +1345,7 @@ kind_phrase(const JcsValue *v)
 	return "a value";
 }
 
+/* "a", "b", "c" (or none), for details. */
 static char *
 quoted_list(const char *const *names, int n)
 {
@@ -1337,6 +1360,7 @@ quoted_list(const char *const *names, int n)
 	return s.data;
 }
 
+/* The sources of a bitmask, for details. */
 static char *
 source_list(int sources)
 {
@@ -1499,6 +1523,7 @@ check_data(const RecordContext *rc, const JcsValue *data, int source)
  * ----------------------------------------------------------------
  */
 
+/* A JSON number as numeric, from its canonical text. */
 static Datum
 jcs_number_numeric(const JcsValue *v)
 {
@@ -1515,6 +1540,7 @@ jcs_number_numeric(const JcsValue *v)
 	}
 }
 
+/* Push a tree into a jsonb under construction. */
 static JsonbValue *
 push_jcs(JsonbParseState **ps, const JcsValue *v, JsonbIteratorToken token)
 {
@@ -1607,12 +1633,14 @@ rank_cmp(int64 clock1, const uint8 *entry1, int32 ord1,
 	return ord1 < ord2 ? -1 : (ord1 > ord2 ? 1 : 0);
 }
 
+/* Is a's binding earlier than b's? */
 static bool
 ranks_below(const TlTraceCode *a, const TlTraceCode *b)
 {
 	return rank_cmp(a->clock, a->entry, a->ord, b->clock, b->entry, b->ord) < 0;
 }
 
+/* A code's cache entry (present or absent), looked up when new. */
 static CodeEntry *
 code_entry(const uint8 *link_id, const char *code)
 {
@@ -1742,6 +1770,7 @@ typedef struct Flow
 	const char *unit;
 } Flow;
 
+/* Check the shape of one input or output. */
 static void
 parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 {
@@ -1908,6 +1937,7 @@ record_string(const JcsValue *record, const char *key)
 	return v->u.string.str;
 }
 
+/* bsearch order of sorted dependency hashes. */
 static int
 hash_memcmp(const void *a, const void *b)
 {

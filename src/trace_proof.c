@@ -22,6 +22,7 @@
 
 PG_FUNCTION_INFO_V1(tl_trace_record_proof);
 
+/* Bytes as a JSON string of lowercase hex. */
 static void
 append_hex(StringInfo out, const uint8 *data, int len)
 {

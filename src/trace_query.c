@@ -182,6 +182,7 @@ provenance(int64 start)
 	return all;
 }
 
+/* upstream, self or downstream, from the sign of a depth. */
 static const char *
 relation_of(int32 depth)
 {
@@ -244,6 +245,7 @@ typedef struct TraceRow
 	Datum		data;
 } TraceRow;
 
+/* trace()'s order: depth, code, time, entry, position. */
 static int
 row_cmp(const void *a, const void *b)
 {

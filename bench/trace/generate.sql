@@ -6,10 +6,12 @@
 -- At scale 1: 50,000 lots (4 records each), 10,000 packaging lots (2),
 -- 20,000 batches of 5 lots (5), 100,000 packs of one batch and one
 -- packaging lot (5), 20,000 pallets of 5 packs (9): 200,000 trace codes,
--- 1,000,000 records, 220,000 transformations.
+-- 1,000,000 records, 400,000 transformations.
 --
--- bench_stage(scale) fills tracelink.record_staging (COPY-shaped rows) in
--- production order; plain_* tables hold the same rows for the baseline.
+-- bench_link(name) adopts the link; bench_stage(scale, link, prefix) fills
+-- tracelink.record_staging (COPY-shaped rows) in production order;
+-- bench_code(i, scale) names the i-th code; plain_* and bare_* tables take
+-- the same rows for the baselines.
 
 SELECT tracelink.init_node('bench') IS NOT NULL AS node;
 
