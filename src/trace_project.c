@@ -712,8 +712,8 @@ tl_trace_find_form(const TlTraceProcess *p, const char *stage, const char *form)
 	return bsearch(&key, p->forms, p->nforms, sizeof(TlTraceForm), form_cmp);
 }
 
-TlTraceItem *
-tl_trace_find_item(const TlTraceForm *f, const char *name)
+static TlTraceItem *
+find_item(const TlTraceForm *f, const char *name)
 {
 	TlTraceItem key;
 
@@ -725,8 +725,8 @@ tl_trace_find_item(const TlTraceForm *f, const char *name)
  * Does data flow from `producer` into `consumer`: the same process, or a
  * mesh edge between them in the consumer's version?
  */
-bool
-tl_trace_process_feeds(const TlTraceProcess *consumer, const char *producer)
+static bool
+process_feeds(const TlTraceProcess *consumer, const char *producer)
 {
 	return strcmp(consumer->name, producer) == 0 ||
 		bsearch(&producer, consumer->producers, consumer->nproducers,
@@ -963,7 +963,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	bool		found = false;
 	uint64		i;
 
-	if (tl_trace_process_feeds(consumer, slot_process(code->slot)))
+	if (process_feeds(consumer, slot_process(code->slot)))
 	{
 		if (entry_out)
 			memcpy(entry_out, code->entry, TL_HASH_LEN);
@@ -984,7 +984,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	{
 		char	   *process = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 
-		if (tl_trace_process_feeds(consumer, process))
+		if (process_feeds(consumer, process))
 		{
 			bool		isnull;
 			bytea	   *h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i],
@@ -1015,8 +1015,8 @@ ascii_space(char c)
  * Trace codes follow the rules of names in definitions (non-empty, at most
  * 200 bytes, no surrounding whitespace) and hold no control characters.
  */
-bool
-tl_trace_valid_code(const char *code, int len, const char **problem)
+static bool
+valid_code(const char *code, int len, const char **problem)
 {
 	int			i;
 
@@ -1060,8 +1060,8 @@ digits(const char *s, int n, int *out)
  * refused.  out (may be NULL) receives the instant; a date is its midnight
  * UTC.
  */
-bool
-tl_trace_parse_time(const char *s, int len, bool require_time, TimestampTz *out)
+static bool
+parse_time(const char *s, int len, bool require_time, TimestampTz *out)
 {
 	int			year,
 				month,
@@ -1248,7 +1248,7 @@ file_reference_problem(const JcsValue *v, int type)
 	if (sha == NULL || sha->kind != JCS_STRING || !lower_hex(sha->u.string.str, sha->u.string.len, 64))
 		return "a file reference needs \"sha256\": the SHA-256 of the content in 64 lowercase hex digits";
 	if (name == NULL || name->kind != JCS_STRING ||
-		!tl_trace_valid_code(name->u.string.str, name->u.string.len, &problem))
+		!valid_code(name->u.string.str, name->u.string.len, &problem))
 		return "a file reference needs a \"name\": non-empty, at most 200 bytes, no surrounding whitespace or control characters";
 	if (uri != NULL && (uri->kind != JCS_STRING || uri->u.string.len == 0 || uri->u.string.len > 2048))
 		return "\"uri\" of a file reference must be a non-empty string of at most 2048 bytes";
@@ -1445,7 +1445,7 @@ check_value(const RecordContext *rc, const TlTraceItem *item, const JcsValue *v)
 						 errmsg("data item \"%s\" takes an ISO 8601 time string, not %s",
 								item->name, kind_phrase(v)),
 						 errdetail("%s", where(rc))));
-			if (!tl_trace_parse_time(v->u.string.str, v->u.string.len, false, NULL))
+			if (!parse_time(v->u.string.str, v->u.string.len, false, NULL))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 						 errmsg("invalid ISO 8601 time \"%s\" for data item \"%s\"",
@@ -1487,7 +1487,7 @@ check_data(const RecordContext *rc, const JcsValue *data, int source)
 	for (i = 0; i < data->u.object.count; i++)
 	{
 		JcsMember  *m = &data->u.object.members[i];
-		TlTraceItem *item = tl_trace_find_item(f, m->key);
+		TlTraceItem *item = find_item(f, m->key);
 
 		if (item == NULL)
 			ereport(ERROR,
@@ -1801,7 +1801,7 @@ parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("each of the %s of a record needs a trace code (\"code\")", what)));
-	if (!tl_trace_valid_code(code->u.string.str, code->u.string.len, &problem))
+	if (!valid_code(code->u.string.str, code->u.string.len, &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid trace code \"%s\" in the %s of a record: it %s",
@@ -1831,7 +1831,7 @@ parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 	flow->unit = NULL;
 	if (unit != NULL)
 	{
-		if (unit->kind != JCS_STRING || !tl_trace_valid_code(unit->u.string.str, unit->u.string.len, &problem))
+		if (unit->kind != JCS_STRING || !valid_code(unit->u.string.str, unit->u.string.len, &problem))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unit of trace code \"%s\" must be a non-empty string of at most 200 bytes without surrounding whitespace",
@@ -2000,7 +2000,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 
 	/* the code, the version and the form */
 	code = record_string(r, "code");
-	if (!tl_trace_valid_code(code, strlen(code), &problem))
+	if (!valid_code(code, strlen(code), &problem))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("invalid trace code \"%s\": it %s", pnstrdup(code, 64), problem)));
@@ -2087,7 +2087,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 	occurred_at = pj->recorded_at;
 	if (occurred != NULL &&
 		(occurred->kind != JCS_STRING ||
-		 !tl_trace_parse_time(occurred->u.string.str, occurred->u.string.len, true, &occurred_at)))
+		 !parse_time(occurred->u.string.str, occurred->u.string.len, true, &occurred_at)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
 				 errmsg("\"occurred_at\" of a trace record must be an ISO 8601 date-time with an offset")));

@@ -432,12 +432,14 @@ extern void tl_project_ballot(const TlEntry *e, bool local);
 extern void tl_project_close_vote(const TlEntry *e, bool local);
 
 /* ----------------------------------------------------------------
- * trace.c, trace_project.c, trace_proof.c: trace data (docs/trace.md)
+ * trace.c, trace_project.c, trace_query.c, trace_proof.c: trace data
+ * (docs/trace.md)
  *
  * trace.c shapes records into "tl.trace.record" entries (the API);
  * trace_project.c holds the link-version cache, the per-transaction
- * code cache, value checks and the projector; trace_proof.c proves a
- * record against its origin's signed tree head.
+ * code cache, value checks and the projector; trace_query.c walks the
+ * provenance; trace_proof.c proves a record against its origin's signed
+ * tree head.
  * ----------------------------------------------------------------
  */
 #define TL_TRACE_KIND		"tl.trace.record"
@@ -450,9 +452,9 @@ extern void tl_project_close_vote(const TlEntry *e, bool local);
 typedef struct TlTraceItem
 {
 	const char *name;
-	int			type;			/* TL_TRACE_TYPE_* */
-	int			widget;			/* TL_TRACE_WIDGET_* */
-	int			sources;		/* bitmask of TL_TRACE_SOURCE_* */
+	int			type;			/* data type (trace_project.c's list) */
+	int			widget;			/* widget (trace_project.c's list) */
+	int			sources;		/* bitmask of allowed data sources */
 	bool		required;
 	bool		trace_code;
 	const char **options;		/* of a dropdown */
@@ -529,15 +531,10 @@ extern int	tl_trace_version_adopted_by(const TlTraceLink *link, int32 version,
 extern TlTraceProcess *tl_trace_find_process(const TlTraceVersion *v, const char *name);
 extern TlTraceForm *tl_trace_find_form(const TlTraceProcess *p, const char *stage,
 									   const char *form);
-extern TlTraceItem *tl_trace_find_item(const TlTraceForm *f, const char *name);
-extern bool tl_trace_process_feeds(const TlTraceProcess *consumer, const char *producer);
 extern void tl_trace_prefetch_codes(const uint8 *link_id, const char **codes, int n);
 extern TlTraceCode *tl_trace_code(const uint8 *link_id, const char *code);
 extern bool tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 								uint8 *entry_out);
-extern bool tl_trace_valid_code(const char *code, int len, const char **problem);
-extern bool tl_trace_parse_time(const char *s, int len, bool require_time,
-								TimestampTz *out);
 extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 

@@ -5,7 +5,8 @@
 # provenance on every node, proofs checked on another node, codes bound to
 # version 1 answering under version 1 after version 2 is active, and the
 # same trace code first recorded concurrently on two nodes under different
-# versions resolving the same way everywhere.
+# versions resolving the same way everywhere, and a forged trace entry of
+# the outside node refused alike by every node of the group.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -238,6 +239,71 @@ for my $n (@group)
 		'X:self v2 X:self v3', $n->name . ': X\'s records keep their versions; Q is not its ancestor');
 }
 is(sql($shop, "SELECT active_version FROM tracelink.links"), '3', 'the shop has version 3 now');
+
+# ---------------------------------------------------------------------
+# A node outside the group forges a validly signed trace entry addressed
+# to the group, recording at the shop's process.  Every receiving node
+# refuses its effect alike, and their state stays the same.
+# ---------------------------------------------------------------------
+sql($outsider, <<'SQL');
+CREATE FUNCTION forge_trace_entry(p_tx bigint, p_payload jsonb, p_deps bytea[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    seed bytea := decode(split_part(pg_read_file('pg_tracelink/outsider.key'), E'\n', 3), 'hex');
+    audience text[] := '{factory,farm,shop}';
+    deps bytea[] := (SELECT array_agg(d ORDER BY d) FROM unnest(p_deps) d);
+    e_hash bytea;
+    head tracelink.ledger_heads;
+    prior bytea[];
+    hdr jsonb;
+    bh bytea;
+    us bigint := (extract(epoch FROM now()) * 1000000)::bigint;
+BEGIN
+    SELECT * INTO head FROM tracelink.ledger_heads WHERE origin = 'outsider';
+    e_hash := sha256(convert_to(tracelink.entry_preimage('tl.trace.record', p_payload, deps, 'outsider',
+                                                         p_tx, 0, audience), 'UTF8'));
+    INSERT INTO tracelink.ledger_entries (origin, tx, seq, kind, payload, deps, audience, entry_hash)
+    VALUES ('outsider', p_tx, 0, 'tl.trace.record', tracelink.jcs(p_payload), deps, audience, e_hash);
+    SELECT array_agg(substring(b.entry_hashes FROM i * 32 + 1 FOR 32) ORDER BY b.block_no, i) INTO prior
+      FROM tracelink.ledger_blocks b, generate_series(0, b.entry_count - 1) i
+     WHERE b.origin = 'outsider';
+    prior := prior || e_hash;
+    hdr := jsonb_build_object('block_no', head.block_no + 1,
+                              'entries_root', encode(tracelink.merkle_root(ARRAY[e_hash]), 'hex'),
+                              'entry_count', 1, 'next_key', NULL, 'origin', 'outsider',
+                              'prev_hash', encode(head.block_hash, 'hex'), 'sealed_at', us,
+                              'signer_key', encode(tracelink.ed25519_public_key(seed), 'hex'),
+                              'tree_root', encode(tracelink.merkle_root(prior), 'hex'),
+                              'tree_size', array_length(prior, 1), 'tx', p_tx, 'type', 'block');
+    bh := sha256(convert_to(tracelink.jcs(hdr), 'UTF8'));
+    INSERT INTO tracelink.ledger_blocks
+    VALUES ('outsider', head.block_no + 1, p_tx, 1, e_hash, tracelink.merkle_root(ARRAY[e_hash]),
+            array_length(prior, 1), tracelink.merkle_root(prior), head.block_hash,
+            'epoch'::timestamptz + us * interval '1 microsecond',
+            tracelink.ed25519_public_key(seed), NULL, bh, tracelink.ed25519_sign(seed, bh));
+END $$;
+ALTER TABLE tracelink.ledger_entries DISABLE TRIGGER USER;
+ALTER TABLE tracelink.ledger_blocks DISABLE TRIGGER USER;
+SQL
+my $adoption = sql($outsider,
+	"SELECT string_agg(quote_literal(h::text), ',') FROM (SELECT proposal_id AS h FROM tracelink.proposals WHERE version = 3 AND status = 'passed'
+	  UNION SELECT b.entry_hash FROM tracelink.ballots b JOIN tracelink.proposals p USING (proposal_id) WHERE p.version = 3) x");
+my $link_hex = sql($outsider, "SELECT encode(link_id, 'hex') FROM tracelink.trace_links");
+sql($outsider, qq{SELECT forge_trace_entry(900001, jsonb_build_object('clock', (extract(epoch FROM now()) * 1000000)::bigint,
+    'link', '$link_hex', 'records', jsonb_build_array(jsonb_build_object(
+      'code', 'FORGED', 'data', '{"code": "FORGED"}'::jsonb, 'form', 'Sale', 'process', 'Retail',
+      'source', 'manual', 'stage', 'Shelf', 'version', 3))),
+  ARRAY[$adoption]::bytea[])});
+for my $n (@group)
+{
+	wait_for($n, "SELECT count(*) = 1 FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'outsider'",
+		$n->name . ' refuses the forged record');
+	like(sql($n, "SELECT reason FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'outsider'"),
+		qr/node "outsider" does not take part in process "Retail"/, $n->name . ': because the outsider does not take part');
+	is(sql($n, "SELECT count(*) FROM tracelink.codes WHERE code = 'FORGED'"), '0', $n->name . ': nothing of it took effect');
+}
+is(scalar(keys %{ { map { $_ => 1 } values %{ { state_digests(@group) } } } }), 1,
+	'after the forged entry, farm, factory and shop still have the same state_digest');
 
 $_->stop for @nodes;
 done_testing();
