@@ -64,6 +64,7 @@ typedef struct RecordSpec
 typedef struct Batch
 {
 	TlTraceLink *link;
+	int32		active_version; /* new codes are bound to it */
 	char	   *origin;
 	int64		appended;		/* records appended so far */
 	int64		last_clock;
@@ -245,7 +246,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	TlTraceForm *form = NULL;
 	int			i;
 
-	version = shape_version_of(sh, b, rs->code, b->link->active_version, true);
+	version = shape_version_of(sh, b, rs->code, b->active_version, true);
 	def = tl_trace_version(b->link, version, NULL);
 	if (def == NULL)
 		elog(ERROR, "trace code \"%s\" is bound to version %d, which is not adopted",
@@ -524,17 +525,20 @@ batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 	tl_trace_lock();
 	args[0] = PointerGetDatum(link_arg);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT tracelink.link_id($1)", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args("SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
+							  " WHERE l.link_id = tracelink.link_id($1)",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look up a trace link");
 	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	if (isnull || VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
+	b->active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	if (VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
 		elog(ERROR, "trace link has a malformed id");
 	MemoryContextSwitchTo(caller);
 	b->link = tl_trace_link((uint8 *) VARDATA_ANY(id));
 	SPI_finish();
 	if (b->link == NULL)
 		elog(ERROR, "trace link \"%s\" vanished", text_to_cstring(link_arg));
-	if (b->link->active_version == 0)
+	if (b->active_version == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("link \"%s\" has no adopted version yet", b->link->name),

@@ -564,35 +564,34 @@ link_entry(const uint8 *link_id)
 	le = hash_search(trace_state->links, link_id, HASH_ENTER, &found);
 	if (!found)
 	{
-		Oid			types[1] = {BYTEAOID};
-		Datum		args[1];
 		HASHCTL		ctl;
-		MemoryContext caller = CurrentMemoryContext;
 
 		memset(&le->link, 0, sizeof(le->link));
 		memcpy(le->link.link_id, link_id, TL_HASH_LEN);
-		args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
-		SPI_connect();
-		if (SPI_execute_with_args("SELECT name, coalesce(active_version, 0) FROM tracelink.trace_links"
-								  " WHERE link_id = $1", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up a trace link");
-		if (SPI_processed > 0)
-		{
-			bool		isnull;
-
-			le->link.name = MemoryContextStrdup(trace_state->cxt,
-												SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-			le->link.active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
-																  SPI_tuptable->tupdesc, 2, &isnull));
-		}
-		SPI_finish();
-		MemoryContextSwitchTo(caller);
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int32);
 		ctl.entrysize = sizeof(VersionRef);
 		ctl.hcxt = trace_state->cxt;
 		le->versions = hash_create("tracelink link versions", 8, &ctl,
 								   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	}
+	/* an unknown link may become known later in the transaction: ask again */
+	if (le->link.name == NULL)
+	{
+		Oid			types[1] = {BYTEAOID};
+		Datum		args[1];
+		MemoryContext caller = CurrentMemoryContext;
+
+		args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
+		SPI_connect();
+		if (SPI_execute_with_args("SELECT name FROM tracelink.trace_links WHERE link_id = $1",
+								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not look up a trace link");
+		if (SPI_processed > 0)
+			le->link.name = MemoryContextStrdup(trace_state->cxt,
+												SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
+		SPI_finish();
+		MemoryContextSwitchTo(caller);
 	}
 	return le;
 }
@@ -620,7 +619,8 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 	bool		found;
 
 	ref = hash_search(le->versions, &version, HASH_ENTER, &found);
-	if (!found)
+	/* a version not adopted yet may be adopted later in the transaction */
+	if (!found || !ref->adopted)
 	{
 		Oid			types[2] = {BYTEAOID, INT4OID};
 		Datum		args[2];
@@ -638,7 +638,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 								  "  FROM tracelink.link_version_history h"
 								  "  JOIN tracelink.proposals p ON p.proposal_id = h.proposal_id"
 								  " WHERE h.link_id = $1 AND h.version = $2",
-								  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+								  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a link version");
 		if (SPI_processed > 0)
 		{
@@ -978,7 +978,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 							  " SELECT s.process, t.entry_hash FROM tracelink.transformations t"
 							  "  JOIN tracelink.record_slots s ON s.slot_id = t.slot_id"
 							  " WHERE t.child_id = $1 AND t.direction = 'output'",
-							  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the mentions of a trace code");
 	for (i = 0; i < SPI_processed && !found; i++)
 	{
@@ -1754,7 +1754,7 @@ reaches(int64 ancestor, int64 descendant)
 							  "  SELECT t.child_id FROM down JOIN tracelink.transformations t"
 							  "    ON t.parent_id = down.id AND t.effective)"
 							  " SELECT EXISTS (SELECT 1 FROM down WHERE id = $2)",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not follow transformations");
 	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	SPI_finish();

@@ -513,7 +513,6 @@ typedef struct TlTraceLink
 {
 	uint8		link_id[TL_HASH_LEN];
 	char	   *name;
-	int32		active_version; /* 0: none */
 } TlTraceLink;
 
 extern int	tl_trace_records_per_entry;

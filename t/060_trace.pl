@@ -169,11 +169,19 @@ sql($farm, "SELECT tracelink.request_modification('Spring tea', 'Growing', 'mois
 (my $growing2 = $growing) =~ s/"weight kg", "type": "numeric", "required": true\}/"weight kg", "type": "numeric", "required": true}, {"name": "moisture pct", "type": "numeric", "required": true}/;
 sql($farm, "SELECT tracelink.submit_process('Spring tea', '$growing2')");
 sql($farm, "SELECT tracelink.confirm_revision('Spring tea', 'Growing')");
-for my $n (@group)
+for my $n ($farm, $factory)
 {
 	wait_for($n, "SELECT count(*) = 1 FROM tracelink.open_ballots", $n->name . ' may vote on version 2');
 	sql($n, "SELECT tracelink.vote(proposal_id, true) FROM tracelink.open_ballots");
 }
+# the shop's ballot decides; in the same transaction it records a new code
+# under version 2: receivers apply both from one block, in that order
+wait_for($shop, "SELECT approvals = 2 FROM tracelink.proposals WHERE version = 2",
+	'the shop has the two other ballots');
+sql($shop, q{BEGIN;
+  SELECT tracelink.vote(proposal_id, true) FROM tracelink.open_ballots;
+  SELECT tracelink.record('Spring tea', 'S-1', 'Retail', 'Shelf', 'Sale', occurred_at => '2026-05-04 05:00+00');
+  COMMIT;});
 for my $n (@nodes)
 {
 	wait_for($n, "SELECT active_version = 2 FROM tracelink.links WHERE name = 'Spring tea'",
@@ -188,13 +196,13 @@ sql($farm, q{SELECT tracelink.record('Spring tea', 'L-3', 'Growing', 'Harvest', 
 wait_for($factory, "SELECT count(*) = 1 FROM tracelink.codes WHERE code = 'L-3'", 'the factory has L-3');
 sql($factory, q{SELECT tracelink.record('Spring tea', 'B-2', 'Processing', 'Steaming', 'Batch sheet', '{}',
         inputs => '["L-1", "L-3"]', occurred_at => '2026-05-05 09:00+00')});
-same_everywhere('version 2', 'B-2', 'L-1');
+same_everywhere('version 2', 'B-2', 'L-1', 'S-1');
 for my $n (@group)
 {
 	is(sql($n, "SELECT string_agg(code || ' v' || version, ' ' ORDER BY depth, code, occurred_at) FROM tracelink.trace('B-2')"),
 		'L-1 v1 L-1 v1 L-3 v2 B-2 v2', $n->name . ': L-1 answers under version 1, L-3 and B-2 under version 2');
 	is(sql($n, "SELECT string_agg(code || ' v' || version, ' ' ORDER BY code) FROM tracelink.trace_codes"),
-		'B-1 v1 B-2 v2 L-1 v1 L-2 v1 L-3 v2 P-1 v1', $n->name . ': the bindings');
+		'B-1 v1 B-2 v2 L-1 v1 L-2 v1 L-3 v2 P-1 v1 S-1 v2', $n->name . ': the bindings');
 }
 
 # ---------------------------------------------------------------------
