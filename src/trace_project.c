@@ -1712,8 +1712,6 @@ mention_code(Projection *pj, const char *code, int32 version, int32 slot)
 		Datum		values[CODE_NATTS];
 		bool		nulls[CODE_NATTS] = {false};
 
-		if (pj->codes == NULL)
-			pj->codes = tl_writer_open(tl_relid("codes"));
 		ce->code.code_id = nextval_internal(tl_relid("code_id_seq"), false);
 		ce->code.version = version;
 		ce->code.clock = pj->clock;
@@ -2203,12 +2201,22 @@ void
 tl_project_trace_records(const TlEntry *e, bool local)
 {
 	static const char *const keys[] = {"clock", "link", "records", NULL};
-	JcsValue   *payload = (local && e->payload == tl_trace_handoff_payload) ?
-		tl_trace_handoff_tree : jcs_parse(e->payload, e->payload_len);
-	JcsValue   *records = jcs_object_get(payload, "records");
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink trace entry",
+													ALLOCSET_DEFAULT_SIZES);
+	MemoryContext record_cxt = AllocSetContextCreate(entry_cxt, "tracelink trace record",
+													 ALLOCSET_DEFAULT_SIZES);
+	JcsValue   *payload;
+	JcsValue   *records;
 	uint8		link_id[TL_HASH_LEN];
 	Projection	pj;
 	int			i;
+
+	/* the entry's tree and everything of this projection die with entry_cxt */
+	MemoryContextSwitchTo(entry_cxt);
+	payload = (local && e->payload == tl_trace_handoff_payload) ?
+		tl_trace_handoff_tree : jcs_parse(e->payload, e->payload_len);
+	records = jcs_object_get(payload, "records");
 
 	if (payload->kind != JCS_OBJECT)
 		ereport(ERROR,
@@ -2255,10 +2263,19 @@ tl_project_trace_records(const TlEntry *e, bool local)
 	prefetch_entry_codes(link_id, records);
 	pj.records = tl_writer_open(tl_relid("records"));
 	pj.edges = tl_writer_open(tl_relid("transformations"));
+	pj.codes = tl_writer_open(tl_relid("codes"));
 	for (i = 0; i < records->u.array.count; i++)
+	{
+		/* each record's garbage goes with it: a block may hold thousands */
+		MemoryContext old = MemoryContextSwitchTo(record_cxt);
+
 		project_record(&pj, i, records->u.array.elems[i]);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(record_cxt);
+	}
 	tl_writer_close(pj.records);
 	tl_writer_close(pj.edges);
-	if (pj.codes != NULL)
-		tl_writer_close(pj.codes);
+	tl_writer_close(pj.codes);
+	MemoryContextSwitchTo(caller);
+	MemoryContextDelete(entry_cxt);
 }
