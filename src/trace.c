@@ -513,6 +513,7 @@ batch_flush(Batch *b)
 static void
 batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 	bool		isnull;
@@ -525,9 +526,11 @@ batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 	tl_trace_lock();
 	args[0] = PointerGetDatum(link_arg);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-							  " WHERE l.link_id = tracelink.link_id($1)",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(tl_trace_plan(&plan,
+									   "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
+									   " WHERE l.link_id = tracelink.link_id($1)",
+									   1, types),
+						 args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
 		elog(ERROR, "could not look up a trace link");
 	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	b->active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));

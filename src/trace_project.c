@@ -302,6 +302,25 @@ tl_trace_lock(void)
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
+/*
+ * A query prepared once per backend: recording a single record would
+ * otherwise spend most of its time planning the same few lookups.
+ */
+SPIPlanPtr
+tl_trace_plan(SPIPlanPtr *plan, const char *query, int nargs, Oid *types)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(query, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
+		SPI_keepplan(p);
+		*plan = p;
+	}
+	return *plan;
+}
+
 /* ----------------------------------------------------------------
  * Versions
  * ----------------------------------------------------------------
@@ -578,14 +597,16 @@ link_entry(const uint8 *link_id)
 	/* an unknown link may become known later in the transaction: ask again */
 	if (le->link.name == NULL)
 	{
+		static SPIPlanPtr plan = NULL;
 		Oid			types[1] = {BYTEAOID};
 		Datum		args[1];
 		MemoryContext caller = CurrentMemoryContext;
 
 		args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT name FROM tracelink.trace_links WHERE link_id = $1",
-								  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(tl_trace_plan(&plan, "SELECT name FROM tracelink.trace_links WHERE link_id = $1",
+										   1, types),
+							 args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a trace link");
 		if (SPI_processed > 0)
 			le->link.name = MemoryContextStrdup(trace_state->cxt,
@@ -622,6 +643,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 	/* a version not adopted yet may be adopted later in the transaction */
 	if (!found || !ref->adopted)
 	{
+		static SPIPlanPtr plan = NULL;
 		Oid			types[2] = {BYTEAOID, INT4OID};
 		Datum		args[2];
 		MemoryContext caller = CurrentMemoryContext;
@@ -631,14 +653,16 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		args[0] = PointerGetDatum(tl_bytea_from(link->link_id, TL_HASH_LEN));
 		args[1] = Int32GetDatum(version);
 		SPI_connect();
-		if (SPI_execute_with_args("SELECT h.proposal_id, h.definition::text,"
-								  "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
-								  "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
-								  "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
-								  "  FROM tracelink.link_version_history h"
-								  "  JOIN tracelink.proposals p ON p.proposal_id = h.proposal_id"
-								  " WHERE h.link_id = $1 AND h.version = $2",
-								  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(tl_trace_plan(&plan,
+										   "SELECT h.proposal_id, h.definition::text,"
+										   "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
+										   "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
+										   "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
+										   "  FROM tracelink.link_version_history h"
+										   "  JOIN tracelink.proposals p ON p.proposal_id = h.proposal_id"
+										   " WHERE h.link_id = $1 AND h.version = $2",
+										   2, types),
+							 args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a link version");
 		if (SPI_processed > 0)
 		{
@@ -958,6 +982,7 @@ bool
 tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 					uint8 *entry_out)
 {
+	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1];
 	bool		found = false;
@@ -972,13 +997,15 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	CommandCounterIncrement();
 	args[0] = Int64GetDatum(code->code_id);
 	SPI_connect();
-	if (SPI_execute_with_args("SELECT s.process, r.entry_hash FROM tracelink.records r"
-							  "  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id WHERE r.code_id = $1"
-							  " UNION ALL"
-							  " SELECT s.process, t.entry_hash FROM tracelink.transformations t"
-							  "  JOIN tracelink.record_slots s ON s.slot_id = t.slot_id"
-							  " WHERE t.child_id = $1 AND t.direction = 'output'",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_plan(tl_trace_plan(&plan,
+									   "SELECT s.process, r.entry_hash FROM tracelink.records r"
+									   "  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id WHERE r.code_id = $1"
+									   " UNION ALL"
+									   " SELECT s.process, t.entry_hash FROM tracelink.transformations t"
+									   "  JOIN tracelink.record_slots s ON s.slot_id = t.slot_id"
+									   " WHERE t.child_id = $1 AND t.direction = 'output'",
+									   1, types),
+						 args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the mentions of a trace code");
 	for (i = 0; i < SPI_processed && !found; i++)
 	{

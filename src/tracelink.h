@@ -521,6 +521,8 @@ extern const int64 *tl_trace_batch_ids;
 extern const char *tl_trace_handoff_payload;
 extern JcsValue *tl_trace_handoff_tree;
 extern void tl_trace_init(void);
+extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
+									   Oid *types);
 extern void tl_trace_lock(void);
 extern TlTraceLink *tl_trace_link(const uint8 *link_id);
 extern TlTraceVersion *tl_trace_version(const TlTraceLink *link, int32 version,

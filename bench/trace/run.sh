@@ -10,7 +10,9 @@
 #     recursive CTE over the plain indexed tables, for random codes, the
 #     same sequence for both (pgbench, one client, prepared statements,
 #     alternating rounds), p50 and p99 of the client-side latency.
-#  3. Records per entry: the bulk rate and the size of a record's proof at
+#  3. Single-record transactions: tracelink.record() against a plain INSERT
+#     of the same row (pgbench, one client).
+#  4. Records per entry: the bulk rate and the size of a record's proof at
 #     1, 10, 100 and 1000 records per ledger entry (a smaller chain).
 #
 #   sudo bash bench/run.sh trace        SCALE=1 LATENCY_SECONDS=20 ROUNDS=2
@@ -140,7 +142,27 @@ tr99=$(percentile "$work/trace.lat" 0.99)
 ntr=$(wc -l <"$work/trace.lat")
 ncte=$(wc -l <"$work/cte.lat")
 
-# 3. records per entry
+# 3. single-record transactions
+cat >"$scripts/record.sql" <<'SQL'
+\set i random(1, 1000000000)
+SELECT tracelink.record('Bench tea', 'S-' || :i, 'Growing', 'Planting', 'Plot', '{"field": "F-7", "variety": "Yabukita"}');
+SQL
+cat >"$scripts/insert.sql" <<'SQL'
+\set i random(1, 1000000000)
+INSERT INTO plain_records VALUES ('S-' || :i, 'Bench tea', 1, 'Growing', 'Planting', 'Plot',
+    jsonb_build_object('lot', 'S-' || :i, 'field', 'F-7', 'variety', 'Yabukita'), 'manual', 'bench', now());
+SQL
+chmod -R a+rX "$scripts"
+tps() { # script -> transactions per second
+	as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
+		pgbench -n -M prepared -c 1 -T "$LATENCY_SECONDS" -f "$scripts/$1.sql" postgres >"$work/pgbench-$1.out" 2>&1 ||
+		{ cat "$work/pgbench-$1.out" >&2; exit 1; }
+	awk '/^tps/ { printf "%.0f", $3 }' "$work/pgbench-$1.out"
+}
+insert_tps=$(tps insert)
+record_tps=$(tps record)
+
+# 4. records per entry
 q -c "SELECT bench_link('Sweep')"
 sweep=""
 for n in 1 10 100 1000; do
@@ -167,6 +189,12 @@ echo "|---|---:|---:|---:|"
 echo "| hand-written recursive CTE over the plain tables | $cte50 | $cte99 | $ncte |"
 echo "| tracelink.trace(code) | $tr50 | $tr99 | $ntr |"
 echo "| ratio trace / CTE | $(ratio "$tr50" "$cte50") | $(ratio "$tr99" "$cte99") | |"
+echo
+echo "| single-record transactions (one client) | tps |"
+echo "|---|---:|"
+echo "| plain INSERT of the row | $insert_tps |"
+echo "| tracelink.record() | $record_tps |"
+echo "| ratio | $(ratio "$record_tps" "$insert_tps") |"
 echo
 echo "| records per entry | records | records/s | bytes of one record's proof |"
 echo "|---:|---:|---:|---:|"
