@@ -169,4 +169,71 @@ UPDATE tracelink.ledger_entries SET payload = replace(payload, 'B-7', 'B-8') WHE
 SELECT origin, ok, first_bad, reason FROM tracelink.verify('factory');
 ROLLBACK;"
 
+# ---- trace data (issue 6) -------------------------------------------------
+# Records on three nodes and one product's provenance.  Needs link
+# "Spring tea 2026" (link.json above) adopted by farm, factory and shop; when
+# the workflow part of the demo has not adopted it, it is adopted here.
+wait_until() { # wait_until NODE SQL: poll until SQL returns t
+	local n=$1 sql=$2
+	for _ in $(seq 300); do
+		[ "$(value "$n" -c "$sql")" = "t" ] && return 0
+		sleep 0.1
+	done
+	echo "timed out on $n: $sql" >&2
+	return 1
+}
+LINK='Spring tea 2026'
+declare -A BUILDS=([farm]=Growing [factory]=Processing [shop]=Retail)
+if [ "$(value farm -c "SELECT count(*) FROM tracelink.links WHERE name = '$LINK' AND active_version IS NOT NULL")" = 0 ]; then
+	say "The link is requested, built by its three nodes and voted on-chain"
+	on farm -c "SELECT tracelink.request_link(tracelink.name(l), tracelink.process_order(l), '{\"Growing\": [\"farm\"], \"Processing\": [\"factory\"], \"Retail\": [\"shop\"]}',
+	                                          tracelink.link_info(l), '{\"rule\": \"unanimous\"}') IS NOT NULL AS requested
+	              FROM (SELECT \$j\$$link\$j\$::tracelink.link AS l) x"
+	for n in "${NODES[@]}"; do
+		wait_until "$n" "SELECT count(*) = 1 FROM tracelink.pending_invitations WHERE link = '$LINK'"
+		on "$n" -c "SELECT tracelink.reply_invitation('$LINK', '${BUILDS[$n]}', true) IS NOT NULL AS accepted,
+		                   tracelink.submit_process('$LINK', tracelink.process(\$j\$$link\$j\$::tracelink.link, '${BUILDS[$n]}')) IS NOT NULL AS submitted" >/dev/null
+	done
+	wait_until farm "SELECT count(*) = 3 FROM tracelink.link_processes"
+	proposal=$(value farm -c "SELECT encode(tracelink.assemble('$LINK'), 'hex')")
+	for n in "${NODES[@]}"; do
+		wait_until "$n" "SELECT count(*) = 1 FROM tracelink.open_ballots"
+		on "$n" -c "SELECT tracelink.vote('\\x$proposal', true)" >/dev/null
+	done
+	for n in "${NODES[@]}"; do wait_until "$n" "SELECT active_version = 1 FROM tracelink.links WHERE name = '$LINK'"; done
+	on shop -c "SELECT name, status, active_version, participants FROM tracelink.links"
+fi
+
+say "Trace data: the farm records its lots, the factory a batch made of them, the shop a pack of the batch"
+on farm -c "SELECT tracelink.record_batch('$LINK', '[
+  {\"code\": \"LOT-1\", \"process\": \"Growing\", \"stage\": \"Harvest\", \"form\": \"Harvest record\",
+   \"data\": {\"picked on\": \"2026-05-01\", \"weight kg\": 40}, \"occurred_at\": \"2026-05-01T06:00:00Z\"},
+  {\"code\": \"LOT-2\", \"process\": \"Growing\", \"stage\": \"Harvest\", \"form\": \"Harvest record\",
+   \"data\": {\"picked on\": \"2026-05-01\", \"weight kg\": \"38.50\"}, \"occurred_at\": \"2026-05-01T07:30:00Z\"}]') AS lots_recorded"
+wait_until factory "SELECT count(*) = 2 FROM tracelink.trace_codes"
+on factory -c "SELECT tracelink.record('$LINK', 'B-7', 'Processing', 'Steaming', 'Batch sheet', '{\"temperature C\": 95}',
+                 inputs => '[{\"code\": \"LOT-1\", \"quantity\": 40, \"unit\": \"kg\"}, {\"code\": \"LOT-2\", \"quantity\": \"38.50\", \"unit\": \"kg\"}]',
+                 occurred_at => '2026-05-02 09:00+00') IS NOT NULL AS batch_recorded"
+wait_until shop "SELECT count(*) = 1 FROM tracelink.trace_codes WHERE code = 'B-7'"
+on shop -c "SELECT tracelink.record('$LINK', 'P-100', 'Retail', 'Shelf', 'Sale', inputs => '[\"B-7\"]',
+              occurred_at => '2026-05-03 10:00+00') IS NOT NULL AS pack_recorded"
+echo "the shop cannot record at the farm's process:"
+on shop -c "SELECT tracelink.record('$LINK', 'LOT-9', 'Growing', 'Harvest', 'Harvest record', '{\"picked on\": \"2026-05-01\", \"weight kg\": 1}')" 2>&1 | sed 's/^/  /' || true
+for n in "${NODES[@]}"; do wait_until "$n" "SELECT count(*) = 4 FROM tracelink.records"; done
+
+say "Pack P-100's provenance, asked on the farm: every record upstream, its node, version and entry"
+on farm -c "SELECT code, relation, depth, process, node, version, data, occurred_at, left(encode(entry_hash, 'hex'), 16) AS entry
+              FROM tracelink.trace('P-100')"
+echo "the same provenance on every node:"
+for n in "${NODES[@]}"; do
+	echo "  $n: trace_json digest $(value "$n" -c "SELECT encode(sha256(convert_to(tracelink.trace_json('P-100')::text, 'UTF8')), 'hex')"), state digest $(value "$n" -c "SELECT encode(tracelink.state_digest(), 'hex')")"
+done
+echo "as Graphviz (pipe to: dot -Tsvg > p100.svg):"
+value factory -c "SELECT tracelink.trace_dot('P-100')"
+
+say "The shop proves the farm's harvest record against the farm's signed tree head"
+on shop -c "SELECT code, node, tracelink.verify_record_proof(tracelink.record_proof(entry_hash, position), '\\x${KEY[farm]}') AS proved_with_farm_key
+              FROM tracelink.trace('P-100') WHERE node = 'farm'"
+# ---- end of trace data ----------------------------------------------------
+
 say "Demo complete"

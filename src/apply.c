@@ -768,12 +768,25 @@ apply_waiting_entries(const TlBlock *b)
 	SPITupleTable *tuptable;
 	uint64		n;
 
+	/*
+	 * What checking and projecting an entry allocates is freed after each:
+	 * a block may hold thousands of entries (a bulk import of trace data).
+	 */
+	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink applied entry",
+													ALLOCSET_DEFAULT_SIZES);
+
 	foreach(lc, st->waiting_entries)
 	{
 		TlEntry    *e = lfirst(lc);
 
 		if (strcmp(e->origin, b->h.origin) == 0 && e->tx == b->h.tx)
+		{
+			MemoryContext old = MemoryContextSwitchTo(entry_cxt);
+
 			apply_entry(e, b);
+			MemoryContextSwitchTo(old);
+			MemoryContextReset(entry_cxt);
+		}
 		else
 			still = lappend(still, e);
 	}
@@ -795,13 +808,15 @@ apply_waiting_entries(const TlBlock *b)
 	for (i = 0; i < n; i++)
 	{
 		TlEntry		e;
-		MemoryContext old = MemoryContextSwitchTo(caller);
+		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
 
 		tl_read_entry(tuptable->vals[i], tuptable->tupdesc, &e);
-		MemoryContextSwitchTo(old);
 		apply_entry(&e, b);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(entry_cxt);
 	}
 	SPI_finish();
+	MemoryContextDelete(entry_cxt);
 }
 
 /* ----------------------------------------------------------------

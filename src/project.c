@@ -65,6 +65,8 @@ static const TlProjection projections[] = {
 	{"tl.link.ballot", NULL, tl_project_ballot},
 	{"tl.link.close_vote", NULL, tl_project_close_vote},
 	{"tl.link.modify", "_project_modification_request", NULL},
+	/* trace data (trace_project.c) */
+	{TL_TRACE_KIND, NULL, tl_project_trace_records},
 	{NULL, NULL, NULL}
 };
 

@@ -25,5 +25,6 @@ _PG_init(void)
 	tl_ledger_init();
 	tl_apply_init();
 	tl_vote_init();
+	tl_trace_init();
 	MarkGUCPrefixReserved("tracelink");
 }
