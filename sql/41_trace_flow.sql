@@ -166,7 +166,7 @@ SELECT tracelink.verify_record_proof(jsonb_set(:'p', '{record,data,pack}', '"P-9
 SELECT err($$ SELECT tracelink.record_proof('\x00', 0) $$);
 SELECT err($$ SELECT tracelink.record_proof(sha256('nothing'), 0) $$);
 SELECT err($$ SELECT tracelink.record_proof((SELECT entry_hash FROM tracelink.trace_records WHERE code = 'P-1'), 1) $$);
-SELECT err($$ SELECT tracelink.record_proof((SELECT entry_hash FROM tracelink.ledger_entries WHERE kind = 'tl.genesis'), 0) $$);
+SELECT err($$ SELECT tracelink.record_proof((SELECT entry_hash FROM tracelink.ledger_entries WHERE kind = 'tl.genesis' AND origin = tracelink.node_name()), 0) $$);
 
 -- the shared state covers the trace data
 SELECT tracelink.state_digest() AS before \gset

@@ -292,25 +292,25 @@ COMMENT ON VIEW tracelink.quarantined IS 'refused rows from peers and why (the r
 
 -- Convergence
 
-CREATE FUNCTION tracelink.state_digest() RETURNS bytea
+-- The ledger's part of the shared state (state_digest(), sqlsrc/90_state.sql)
+CREATE FUNCTION tracelink._ledger_state() RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT tracelink.digest(jsonb_build_object(
+SELECT jsonb_build_object(
     'heads', (SELECT coalesce(jsonb_agg(jsonb_build_array(origin, block_no, encode(block_hash, 'hex'), tree_size)
                                         ORDER BY origin), '[]')
                 FROM tracelink.ledger_heads),
     'nodes', (SELECT coalesce(jsonb_agg(jsonb_build_array(name, encode(public_key, 'hex')) ORDER BY name), '[]')
-                FROM tracelink.nodes)
-))
+                FROM tracelink.nodes))
 $$;
-COMMENT ON FUNCTION tracelink.state_digest() IS
-    'SHA-256 of the canonical projected state shared by the group; nodes holding the same entries have the same digest';
+COMMENT ON FUNCTION tracelink._ledger_state() IS
+    'the ledger''s part of the state state_digest() hashes: each origin''s head, the pinned node keys';
 
 GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply_queue,
                 tracelink.quarantine, tracelink.equivocations, tracelink.peers,
                 tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.state_digest() TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink._ledger_state() TO tracelink_reader;
 
 -- Applying exported lines without a replication connection
 

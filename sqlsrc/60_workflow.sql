@@ -1100,17 +1100,12 @@ SELECT l.name AS link, p.version, p.purpose, p.scope, p.process, p.threshold, p.
                     WHERE b.proposal_id = p.proposal_id AND b.voter = tracelink.node_name());
 COMMENT ON VIEW tracelink.open_ballots IS 'votes this node may cast and has not cast yet (LISTEN tracelink_ballot to hear of new ones)';
 
--- The shared state in state_digest()
-CREATE OR REPLACE FUNCTION tracelink.state_digest() RETURNS bytea
+-- The workflow's part of the shared state (state_digest(), sqlsrc/90_state.sql)
+CREATE FUNCTION tracelink._workflow_state() RETURNS jsonb
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT tracelink.digest(jsonb_build_object(
-    'heads', (SELECT coalesce(jsonb_agg(jsonb_build_array(origin, block_no, encode(block_hash, 'hex'), tree_size)
-                                        ORDER BY origin), '[]')
-                FROM tracelink.ledger_heads),
-    'nodes', (SELECT coalesce(jsonb_agg(jsonb_build_array(name, encode(public_key, 'hex')) ORDER BY name), '[]')
-                FROM tracelink.nodes),
+SELECT jsonb_build_object(
     'links', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), name, creator, status,
                                                           active_version, process_order, voting)
                                         ORDER BY link_id), '[]')
@@ -1137,16 +1132,17 @@ SELECT tracelink.digest(jsonb_build_object(
     'modifications', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(modification_id, 'hex'), process,
                                                                   status, confirmed_by)
                                                 ORDER BY modification_id), '[]')
-                        FROM tracelink.modifications)
-))
+                        FROM tracelink.modifications))
 $$;
+COMMENT ON FUNCTION tracelink._workflow_state() IS
+    'the workflow''s part of the state state_digest() hashes: links, invitations, processes, proposals, ballots, versions, modifications';
 
 GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.link_processes,
                 tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
                 tracelink.modifications, tracelink.links, tracelink.link_versions,
                 tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer), tracelink.link_id(text), tracelink._required(anyelement, text),
-                 tracelink._participants(bytea, text) TO tracelink_reader;
+                 tracelink._participants(bytea, text), tracelink._workflow_state() TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.request_link(text, text[], jsonb, jsonb, jsonb, jsonb),
                  tracelink.reply_invitation(text, text, boolean, text),

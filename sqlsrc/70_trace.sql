@@ -392,48 +392,6 @@ $$;
 COMMENT ON FUNCTION tracelink._trace_state() IS
     'digests of the projected trace data for state_digest(): codes with their bindings, records, transformations (surrogate keys left out)';
 
--- The shared state in state_digest(): as in 60_workflow.sql, plus the trace data
-CREATE OR REPLACE FUNCTION tracelink.state_digest() RETURNS bytea
-    LANGUAGE sql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-SELECT tracelink.digest(jsonb_build_object(
-    'heads', (SELECT coalesce(jsonb_agg(jsonb_build_array(origin, block_no, encode(block_hash, 'hex'), tree_size)
-                                        ORDER BY origin), '[]')
-                FROM tracelink.ledger_heads),
-    'nodes', (SELECT coalesce(jsonb_agg(jsonb_build_array(name, encode(public_key, 'hex')) ORDER BY name), '[]')
-                FROM tracelink.nodes),
-    'links', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), name, creator, status,
-                                                          active_version, process_order, voting)
-                                        ORDER BY link_id), '[]')
-                FROM tracelink.trace_links),
-    'invitations', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), process, node, status)
-                                              ORDER BY link_id, process, node), '[]')
-                      FROM tracelink.link_invitations),
-    'processes', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), process,
-                                                              encode(tracelink.digest(definition), 'hex'),
-                                                              submitted_by, revision)
-                                            ORDER BY link_id, process), '[]')
-                    FROM tracelink.link_processes),
-    'proposals', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(proposal_id, 'hex'), version, scope,
-                                                              status, approvals, rejections, threshold)
-                                            ORDER BY proposal_id), '[]')
-                    FROM tracelink.proposals),
-    'ballots', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(proposal_id, 'hex'), voter, approve)
-                                          ORDER BY proposal_id, voter), '[]')
-                  FROM tracelink.ballots),
-    'versions', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(link_id, 'hex'), version, status,
-                                                             encode(digest, 'hex'))
-                                           ORDER BY link_id, version), '[]')
-                   FROM tracelink.link_version_history),
-    'modifications', (SELECT coalesce(jsonb_agg(jsonb_build_array(encode(modification_id, 'hex'), process,
-                                                                  status, confirmed_by)
-                                                ORDER BY modification_id), '[]')
-                        FROM tracelink.modifications),
-    'trace', tracelink._trace_state()
-))
-$$;
-
 -- Privileges
 
 GRANT SELECT ON tracelink.codes, tracelink.record_slots, tracelink.records, tracelink.transformations,
