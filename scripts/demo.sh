@@ -47,6 +47,7 @@ for n in "${NODES[@]}"; do
 			sed 's/^NOTICE:  /  /'
 	done
 done
+echo "  (a peer that has not yet added this node cannot be reached yet; connect_peers() retries once all are added)"
 for n in "${NODES[@]}"; do on "$n" -c "SELECT * FROM tracelink.connect_peers()" >/dev/null; done
 on farm -c "SELECT name, status FROM tracelink.peers"
 
