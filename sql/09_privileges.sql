@@ -111,5 +111,14 @@ SELECT a.attname AS column_without_comment FROM pg_attribute a
    AND col_description(a.attrelid, a.attnum) IS NULL;
 SELECT obj_description('tracelink.templates'::regclass, 'pg_class') IS NOT NULL AS table_commented;
 
+-- across the whole extension: no function or procedure is executable by PUBLIC
+SELECT p.oid::regprocedure AS executable_by_public, p.prokind
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tracelink')
+   AND has_function_privilege('public', p.oid, 'EXECUTE');
+SELECT count(*) > 0 AS extension_has_procedures
+  FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tracelink') AND p.prokind = 'p';
+
 -- the database is shared with later tests: leave nothing behind
 DROP FUNCTION hint_of(text);

@@ -372,49 +372,11 @@ CREATE FUNCTION tracelink.mesh_layers(tracelink.link, OUT process text, OUT laye
 COMMENT ON FUNCTION tracelink.mesh_layers(tracelink.link) IS
     'topological layering of the data graph: layer 0 has no inputs, then one more than the highest producer';
 
--- Privileges: nothing to PUBLIC; everything here is pure, for readers -----
+-- Privileges: everything here is pure, for readers (99_privileges.sql takes
+-- every function away from PUBLIC) -----
 
 REVOKE ALL ON TYPE tracelink.stage, tracelink.process, tracelink.link FROM PUBLIC;
 GRANT USAGE ON TYPE tracelink.stage, tracelink.process, tracelink.link TO tracelink_reader;
-
-REVOKE ALL ON FUNCTION
-    tracelink.stage_in(cstring), tracelink.stage_out(tracelink.stage),
-    tracelink.stage_recv(internal), tracelink.stage_send(tracelink.stage),
-    tracelink.process_in(cstring), tracelink.process_out(tracelink.process),
-    tracelink.process_recv(internal), tracelink.process_send(tracelink.process),
-    tracelink.link_in(cstring), tracelink.link_out(tracelink.link),
-    tracelink.link_recv(internal), tracelink.link_send(tracelink.link),
-    tracelink.stage(jsonb), tracelink.process(jsonb), tracelink.link(jsonb),
-    tracelink.jsonb(tracelink.stage), tracelink.jsonb(tracelink.process), tracelink.jsonb(tracelink.link),
-    tracelink.definition_eq(tracelink.stage, tracelink.stage),
-    tracelink.definition_ne(tracelink.stage, tracelink.stage),
-    tracelink.definition_hash(tracelink.stage),
-    tracelink.definition_hash_extended(tracelink.stage, bigint),
-    tracelink.definition_eq(tracelink.process, tracelink.process),
-    tracelink.definition_ne(tracelink.process, tracelink.process),
-    tracelink.definition_hash(tracelink.process),
-    tracelink.definition_hash_extended(tracelink.process, bigint),
-    tracelink.definition_eq(tracelink.link, tracelink.link),
-    tracelink.definition_ne(tracelink.link, tracelink.link),
-    tracelink.definition_hash(tracelink.link),
-    tracelink.definition_hash_extended(tracelink.link, bigint),
-    tracelink.digest(tracelink.stage), tracelink.digest(tracelink.process), tracelink.digest(tracelink.link),
-    tracelink.name(tracelink.stage), tracelink.name(tracelink.process), tracelink.name(tracelink.link),
-    tracelink.stages(tracelink.process), tracelink.forms(tracelink.stage),
-    tracelink.data_items(tracelink.process), tracelink.data_items(tracelink.stage),
-    tracelink.trace_code_items(tracelink.process),
-    tracelink.inputs(tracelink.process), tracelink.outputs(tracelink.process),
-    tracelink.processes(tracelink.link), tracelink.process(tracelink.link, text),
-    tracelink.process_order(tracelink.link), tracelink.invitations(tracelink.link),
-    tracelink.voting_rule(tracelink.link, text), tracelink.link_info(tracelink.link),
-    tracelink.with_process(tracelink.link, tracelink.process),
-    tracelink.merge_patch(tracelink.stage, jsonb), tracelink.merge_patch(tracelink.process, jsonb),
-    tracelink.merge_patch(tracelink.link, jsonb),
-    tracelink.validate(tracelink.stage), tracelink.validate(tracelink.process), tracelink.validate(tracelink.link),
-    tracelink.validate_strict(tracelink.stage), tracelink.validate_strict(tracelink.process),
-    tracelink.validate_strict(tracelink.link),
-    tracelink.mesh(tracelink.link), tracelink.mesh_layers(tracelink.link)
-FROM PUBLIC;
 
 GRANT EXECUTE ON FUNCTION
     tracelink.stage_in(cstring), tracelink.stage_out(tracelink.stage),

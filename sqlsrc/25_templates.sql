@@ -200,13 +200,6 @@ END
 $$;
 COMMENT ON FUNCTION tracelink.drop_template(text) IS 'drop a node-local template (42704 if none)';
 
-REVOKE ALL ON FUNCTION
-    tracelink.invoking_role(), tracelink.check_template_name(text),
-    tracelink.check_template_owner(text, name, text),
-    tracelink.save_template(text, tracelink.process, text, boolean),
-    tracelink.template(text), tracelink.instantiate_template(text, text, jsonb),
-    tracelink.drop_template(text)
-FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     tracelink.template(text), tracelink.instantiate_template(text, text, jsonb)
 TO tracelink_reader;

@@ -65,18 +65,6 @@ CREATE FUNCTION tracelink.ed25519_verify(public_key bytea, message bytea, signat
 COMMENT ON FUNCTION tracelink.ed25519_verify(bytea, bytea, bytea) IS
     'Ed25519 signature check with libsodium''s strict policy; false for NULLs and wrong key or signature lengths, never an error';
 
-REVOKE ALL ON FUNCTION
-    tracelink.sha256(bytea),
-    tracelink.merkle_leaf_hash(bytea),
-    tracelink.merkle_root(bytea[]),
-    tracelink.merkle_inclusion_proof(bytea[], bigint),
-    tracelink.merkle_consistency_proof(bytea[], bigint),
-    tracelink.verify_inclusion(bigint, bigint, bytea, bytea[], bytea),
-    tracelink.verify_consistency(bigint, bigint, bytea, bytea, bytea[]),
-    tracelink.ed25519_public_key(bytea),
-    tracelink.ed25519_sign(bytea, bytea),
-    tracelink.ed25519_verify(bytea, bytea, bytea)
-  FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     tracelink.sha256(bytea),
     tracelink.merkle_leaf_hash(bytea),

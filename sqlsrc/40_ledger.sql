@@ -263,6 +263,3 @@ GRANT EXECUTE ON FUNCTION tracelink.node_name(), tracelink.node_public_key(),
     TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.append(text, jsonb, bytea[]) TO tracelink_member;
 GRANT EXECUTE ON FUNCTION tracelink.init_node(text), tracelink.rotate_key() TO tracelink_admin;
-REVOKE ALL ON FUNCTION tracelink.init_node(text), tracelink.rotate_key(),
-              tracelink.append(text, jsonb, bytea[]) FROM PUBLIC;
-REVOKE ALL ON FUNCTION tracelink.refuse_ledger_change(), tracelink.ledger_row_inserted() FROM PUBLIC;
