@@ -120,5 +120,16 @@ SELECT count(*) > 0 AS extension_has_procedures
   FROM pg_proc p JOIN pg_depend d ON d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tracelink') AND p.prokind = 'p';
 
+-- across the whole extension: every object has a comment, and so has every
+-- table, view and sequence of the schema (serial sequences are not members)
+SELECT pg_describe_object(d.classid, d.objid, 0) AS member_without_comment
+  FROM pg_depend d
+ WHERE d.refclassid = 'pg_extension'::regclass AND d.deptype = 'e'
+   AND d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'tracelink')
+   AND obj_description(d.objid, d.classid::regclass::text) IS NULL;
+SELECT c.oid::regclass AS relation_without_comment FROM pg_class c
+ WHERE c.relnamespace = 'tracelink'::regnamespace AND c.relkind IN ('r', 'v', 'm', 'p', 'S', 'f')
+   AND obj_description(c.oid, 'pg_class') IS NULL;
+
 -- the database is shared with later tests: leave nothing behind
 DROP FUNCTION hint_of(text);

@@ -42,6 +42,7 @@ CREATE INDEX quarantine_entry ON tracelink.quarantine (entry_hash);
 COMMENT ON TABLE tracelink.quarantine IS
     'rows from peers that were refused, with the reason and the row as received; never applied.  what = ''effect'': the entry is in the ledger (validly signed) but the action it records was not allowed, so it has no effect';
 COMMENT ON COLUMN tracelink.quarantine.source IS 'the subscription (peer) the row came through';
+COMMENT ON SEQUENCE tracelink.quarantine_id_seq IS 'numbers quarantined rows in the order they were refused';
 
 CREATE TABLE tracelink.equivocations (
     origin        text NOT NULL,

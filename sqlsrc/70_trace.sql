@@ -105,6 +105,7 @@ CREATE UNLOGGED TABLE tracelink.record_staging (
 );
 COMMENT ON TABLE tracelink.record_staging IS
     'rows to record in bulk (COPY-friendly, unlogged: reload the file after a crash); tracelink.record_staged() records and removes them in id order';
+COMMENT ON SEQUENCE tracelink.record_staging_id_seq IS 'numbers staged rows in the order they were loaded; record_staged() records them in that order';
 
 -- Recording
 
