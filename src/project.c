@@ -26,8 +26,12 @@
  */
 #include "tracelink.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
+#include "access/stratnum.h"
+#include "access/table.h"
 #include "access/xact.h"
+#include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -36,6 +40,7 @@
 #include "storage/proc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -109,23 +114,28 @@ dependencies_applied(const TlEntry *e)
 }
 
 /*
- * The extension's owner, whom projectors run as.
+ * The extension's owner, whom projectors run as.  Read from pg_extension
+ * through its name index, as get_extension_oid() does: no query to plan for
+ * every entry.
  */
 static Oid
 extension_owner(void)
 {
+	Relation	rel;
+	ScanKeyData key;
+	SysScanDesc scan;
+	HeapTuple	tuple;
 	Oid			owner = InvalidOid;
 
-	SPI_connect();
-	if (SPI_execute("SELECT extowner FROM pg_catalog.pg_extension WHERE extname = 'tracelink'",
-					true, 1) == SPI_OK_SELECT && SPI_processed == 1)
-	{
-		bool		isnull;
-
-		owner = DatumGetObjectId(SPI_getbinval(SPI_tuptable->vals[0],
-											   SPI_tuptable->tupdesc, 1, &isnull));
-	}
-	SPI_finish();
+	rel = table_open(ExtensionRelationId, AccessShareLock);
+	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum("tracelink"));
+	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
+	tuple = systable_getnext(scan);
+	if (HeapTupleIsValid(tuple))
+		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
 	if (!OidIsValid(owner))
 		elog(ERROR, "tracelink is not installed in this database");
 	return owner;
