@@ -75,6 +75,21 @@ SELECT tracelink.record('Trace tea', 'LOT-2', 'Growing', 'Harvest', 'Harvest rec
        'upload', occurred_at => '2026-05-01 07:00+00') IS NOT NULL AS recorded;
 SELECT data FROM tracelink.trace_records WHERE code = 'LOT-2';
 SELECT tracelink.record('Trace tea', 'LOT-3', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1e2}', 'device') IS NOT NULL AS recorded;
+-- the link by its id in hex, bare or after \x, as tracelink.link_id() takes it
+BEGIN;
+SELECT tracelink.record(encode(tracelink.link_id('Trace tea'), 'hex'), 'LOT-H1', 'Growing', 'Harvest', 'Harvest record',
+       '{"weight kg": 1}') IS NOT NULL AS recorded_by_id;
+SELECT tracelink.record('\x' || encode(tracelink.link_id('Trace tea'), 'hex'), 'LOT-H2', 'Growing', 'Harvest', 'Harvest record',
+       '{"weight kg": 2}') IS NOT NULL AS recorded_by_bytea_text;
+SELECT code, link FROM tracelink.trace_records WHERE code IN ('LOT-H1', 'LOT-H2') ORDER BY code;
+ROLLBACK;
+SELECT err($$ SELECT tracelink.record(repeat('ab', 32), 'X', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+SELECT err($$ SELECT tracelink.record(repeat('AB', 32), 'X', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+-- a name two links share is refused (42P08): give the id instead
+BEGIN;
+SELECT tracelink.request_link('Trace tea', ARRAY['P'], '{"P": ["alpha"]}') IS NOT NULL AS same_name_again;
+SELECT err($$ SELECT tracelink.record('Trace tea', 'X', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+ROLLBACK;
 
 -- refusals: arguments
 SELECT err($$ SELECT tracelink.record(NULL, 'X', 'Growing', 'Harvest', 'Harvest record') $$);

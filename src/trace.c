@@ -509,29 +509,84 @@ batch_flush(Batch *b)
  * ----------------------------------------------------------------
  */
 
+/*
+ * A link given as tracelink.link_id() takes it: 64 hex digits (optionally
+ * after a backslash and "x", or "x") are an id, anything else a name.  Done
+ * here with two plans prepared once, rather than by calling the PL/pgSQL
+ * function from a plan, which cost a tenth of a single-record transaction.
+ */
+static bool
+parse_link_id(const char *s, int len, uint8 *id)
+{
+	int			i;
+
+	if (len > 0 && s[0] == '\\')
+		s++, len--;
+	if (len > 0 && s[0] == 'x')
+		s++, len--;
+	if (len != 2 * TL_HASH_LEN)
+		return false;
+	for (i = 0; i < len; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	for (i = 0; i < TL_HASH_LEN; i++)
+	{
+		char		hi = s[2 * i],
+					lo = s[2 * i + 1];
+
+		id[i] = ((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) | (lo <= '9' ? lo - '0' : lo - 'a' + 10);
+	}
+	return true;
+}
+
 /* a batch for a link given by name or hex id */
 static void
 batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[1] = {TEXTOID};
+	static SPIPlanPtr by_id = NULL;
+	static SPIPlanPtr by_name = NULL;
+	Oid			id_types[1] = {BYTEAOID};
+	Oid			name_types[1] = {TEXTOID};
 	Datum		args[1];
 	bool		isnull;
 	bytea	   *id;
+	uint8		parsed[TL_HASH_LEN];
+	char	   *link_name = text_to_cstring(link_arg);
+	SPIPlanPtr	plan;
 	MemoryContext caller = CurrentMemoryContext;
 
 	memset(b, 0, sizeof(*b));
 	b->staged = staged;
 	b->origin = tl_require_local_node();
 	tl_trace_lock();
-	args[0] = PointerGetDatum(link_arg);
 	SPI_connect();
-	if (SPI_execute_plan(tl_trace_plan(&plan,
-									   "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-									   " WHERE l.link_id = tracelink.link_id($1)",
-									   1, types),
-						 args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (parse_link_id(link_name, strlen(link_name), parsed))
+	{
+		plan = tl_trace_plan(&by_id,
+							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
+							 " WHERE l.link_id = $1",
+							 1, id_types);
+		args[0] = PointerGetDatum(tl_bytea_from(parsed, TL_HASH_LEN));
+	}
+	else
+	{
+		plan = tl_trace_plan(&by_name,
+							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
+							 " WHERE l.name = $1",
+							 1, name_types);
+		args[0] = PointerGetDatum(link_arg);
+	}
+	if (SPI_execute_plan(plan, args, NULL, false, 2) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a trace link");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("unknown trace link \"%s\"", link_name)));
+	if (SPI_processed > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("trace link name \"%s\" is ambiguous", link_name),
+				 errhint("Several creators used this name: give the link id (hex) instead.")));
 	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	b->active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
@@ -540,7 +595,7 @@ batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 	b->link = tl_trace_link((uint8 *) VARDATA_ANY(id));
 	SPI_finish();
 	if (b->link == NULL)
-		elog(ERROR, "trace link \"%s\" vanished", text_to_cstring(link_arg));
+		elog(ERROR, "trace link \"%s\" vanished", link_name);
 	if (b->active_version == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
