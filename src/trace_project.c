@@ -538,12 +538,23 @@ typedef struct VersionCacheEntry
 	TlTraceVersion *version;
 } VersionCacheEntry;
 
-/* a version by proposal id, parsed once per backend */
+/*
+ * A version by proposal id, parsed once per backend: its definition (tens
+ * of kilobytes, often compressed) is read only when it is not cached yet.
+ * A proposal's definition never changes, so the cache needs no invalidation;
+ * the caller has found that the link's version holds this proposal.
+ */
 static TlTraceVersion *
-cached_version(const uint8 *proposal, int32 version, const char *json, int len)
+cached_version(const uint8 *link_id, int32 version, const uint8 *proposal)
 {
+	static SPIPlanPtr plan = NULL;
 	VersionCacheEntry *entry;
 	bool		found;
+	Oid			types[2] = {BYTEAOID, INT4OID};
+	Datum		args[2];
+	char	   *json;
+	TlTraceVersion *v;
+	MemoryContext old;
 
 	if (version_cache == NULL)
 	{
@@ -561,15 +572,23 @@ cached_version(const uint8 *proposal, int32 version, const char *json, int len)
 	entry = hash_search(version_cache, proposal, HASH_FIND, &found);
 	if (found)
 		return entry->version;
-	{
-		MemoryContext old = MemoryContextSwitchTo(version_cxt);
-		TlTraceVersion *v = parse_version(json, len, version, proposal);
 
-		MemoryContextSwitchTo(old);
-		entry = hash_search(version_cache, proposal, HASH_ENTER, &found);
-		entry->version = v;
-		return v;
-	}
+	/* the caller is connected to SPI */
+	args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
+	args[1] = Int32GetDatum(version);
+	if (SPI_execute_plan(tl_trace_plan(&plan,
+									   "SELECT h.definition::text FROM tracelink.link_version_history h"
+									   " WHERE h.link_id = $1 AND h.version = $2",
+									   2, types),
+						 args, NULL, false, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read the definition of a link version");
+	json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	old = MemoryContextSwitchTo(version_cxt);
+	v = parse_version(json, strlen(json), version, proposal);
+	MemoryContextSwitchTo(old);
+	entry = hash_search(version_cache, proposal, HASH_ENTER, &found);
+	entry->version = v;
+	return v;
 }
 
 /* A link's entry in this transaction's cache, read when first asked for. */
@@ -654,7 +673,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		args[1] = Int32GetDatum(version);
 		SPI_connect();
 		if (SPI_execute_plan(tl_trace_plan(&plan,
-										   "SELECT h.proposal_id, h.definition::text,"
+										   "SELECT h.proposal_id, NULL::text,"
 										   "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
 										   "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
 										   "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
@@ -669,7 +688,6 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 			bool		isnull;
 			bytea	   *prop = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 															  SPI_tuptable->tupdesc, 1, &isnull));
-			char	   *json = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
 			Datum		adopted_by = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
 			MemoryContext old = MemoryContextSwitchTo(trace_state->cxt);
 
@@ -679,7 +697,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 			ref->nadopted_by = tl_hash_array(DatumGetArrayTypeP(adopted_by), "adoption entries",
 											 &ref->adopted_by);
 			MemoryContextSwitchTo(old);
-			ref->def = cached_version(ref->proposal, version, json, strlen(json));
+			ref->def = cached_version(link->link_id, version, ref->proposal);
 			ref->adopted = true;
 		}
 		SPI_finish();
