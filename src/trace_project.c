@@ -673,7 +673,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		args[1] = Int32GetDatum(version);
 		SPI_connect();
 		if (SPI_execute_plan(tl_trace_plan(&plan,
-										   "SELECT h.proposal_id, NULL::text,"
+										   "SELECT h.proposal_id,"
 										   "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
 										   "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
 										   "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
@@ -688,7 +688,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 			bool		isnull;
 			bytea	   *prop = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
 															  SPI_tuptable->tupdesc, 1, &isnull));
-			Datum		adopted_by = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull);
+			Datum		adopted_by = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
 			MemoryContext old = MemoryContextSwitchTo(trace_state->cxt);
 
 			if (VARSIZE_ANY_EXHDR(prop) != TL_HASH_LEN)
