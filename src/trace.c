@@ -529,12 +529,14 @@ parse_link_id(const char *s, int len, uint8 *id)
 	for (i = 0; i < len; i++)
 		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
 			return false;
-	for (i = 0; i < TL_HASH_LEN; i++)
+	for (i = 0; i < len; i++)
 	{
-		char		hi = s[2 * i],
-					lo = s[2 * i + 1];
+		int			nibble = s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10;
 
-		id[i] = ((hi <= '9' ? hi - '0' : hi - 'a' + 10) << 4) | (lo <= '9' ? lo - '0' : lo - 'a' + 10);
+		if (i % 2 == 0)
+			id[i / 2] = nibble << 4;
+		else
+			id[i / 2] |= nibble;
 	}
 	return true;
 }
