@@ -946,6 +946,35 @@ receive_entry(TlEntry *decoded, const RowSource *src)
 	}
 }
 
+/* a replicated row, for receive_row() */
+typedef struct IncomingRow
+{
+	RowSource	src;
+	bool		is_block;
+} IncomingRow;
+
+/* decode a replicated row and receive it (run in a subtransaction) */
+static void
+receive_row(void *arg)
+{
+	IncomingRow *row = arg;
+
+	if (row->is_block)
+	{
+		TlBlock		b;
+		const char *problem = decode_block(row->src.tup, row->src.desc, &b);
+
+		receive_block(&b, problem, &row->src);
+	}
+	else
+	{
+		TlEntry		e;
+
+		if (decode_entry(row->src.tup, row->src.desc, &e) == NULL)
+			receive_entry(&e, &row->src);
+	}
+}
+
 /*
  * Entry point from the ledger tables' BEFORE INSERT trigger, in the apply
  * worker.  Returns NULL: the row is written here or not at all.
@@ -957,8 +986,6 @@ tl_apply_incoming(TriggerData *trigdata)
 	HeapTuple	tup = trigdata->tg_trigtuple;
 	TupleDesc	desc = RelationGetDescr(rel);
 	bool		is_block = RelationGetRelid(rel) == tl_relid("ledger_blocks");
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
 
 	state();
 
@@ -993,51 +1020,15 @@ tl_apply_incoming(TriggerData *trigdata)
 		}
 	}
 
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
 	{
-		RowSource	src = {tup, desc, NULL};
+		IncomingRow row = {{tup, desc, NULL}, is_block};
+		ErrorData  *failure = tl_run_in_subtransaction(receive_row, &row);
 
-		if (is_block)
-		{
-			TlBlock		b;
-			const char *problem = decode_block(tup, desc, &b);
-
-			receive_block(&b, problem, &src);
-		}
-		else
-		{
-			TlEntry		e;
-
-			if (decode_entry(tup, desc, &e) == NULL)
-				receive_entry(&e, &src);
-		}
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (tl_error_is_transient(edata))
-			ReThrowError(edata);
-		{
-			RowSource	src = {tup, desc, NULL};
-
+		if (failure != NULL)
 			quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
-					   psprintf("row could not be processed: %s", edata->message),
-					   source_jsonb(&src));
-		}
+					   psprintf("row could not be processed: %s", failure->message),
+					   source_jsonb(&row.src));
 	}
-	PG_END_TRY();
 	return NULL;
 }
 
@@ -1172,6 +1163,28 @@ parse_line(const char *line, bool *is_block, TlEntry *e, TlBlock *b)
 	return "line is not a tracelink export line";
 }
 
+/* parse an exported line and receive it (run in a subtransaction) */
+static void
+receive_line(void *arg)
+{
+	RowSource  *src = arg;
+	TlEntry		e;
+	TlBlock		b;
+	bool		is_block = false;
+	const char *problem;
+
+	memset(&e, 0, sizeof(e));
+	memset(&b, 0, sizeof(b));
+	problem = parse_line(src->line, &is_block, &e, &b);
+	if (problem)
+		quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
+				   problem, source_jsonb(src));
+	else if (is_block)
+		receive_block(&b, NULL, src);
+	else if (e.origin != NULL)
+		receive_entry(&e, src);
+}
+
 /*
  * tracelink.ingest(lines text) returns table(lines bigint, quarantined bigint)
  *
@@ -1208,54 +1221,17 @@ tl_ingest(PG_FUNCTION_ARGS)
 	state();
 	for (line = strtok_r(input, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
 	{
-		MemoryContext oldcontext = CurrentMemoryContext;
-		ResourceOwner oldowner = CurrentResourceOwner;
 		RowSource	src = {NULL, NULL, line};
+		ErrorData  *failure;
 
 		if (line[0] == '\0')
 			continue;
 		lines++;
-		BeginInternalSubTransaction(NULL);
-		MemoryContextSwitchTo(oldcontext);
-		PG_TRY();
-		{
-			TlEntry		e;
-			TlBlock		b;
-			bool		is_block = false;
-			const char *problem;
-
-			memset(&e, 0, sizeof(e));
-			memset(&b, 0, sizeof(b));
-			problem = parse_line(line, &is_block, &e, &b);
-
-			if (problem)
-				quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
-						   problem, source_jsonb(&src));
-			else if (is_block)
-				receive_block(&b, NULL, &src);
-			else if (e.origin != NULL)
-				receive_entry(&e, &src);
-			ReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-		}
-		PG_CATCH();
-		{
-			ErrorData  *edata;
-
-			MemoryContextSwitchTo(oldcontext);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcontext);
-			CurrentResourceOwner = oldowner;
-			if (tl_error_is_transient(edata))
-				ReThrowError(edata);
+		failure = tl_run_in_subtransaction(receive_line, &src);
+		if (failure != NULL)
 			quarantine("entry", NULL, NULL, NULL, NULL, NULL,
-					   psprintf("line could not be processed: %s", edata->message),
+					   psprintf("line could not be processed: %s", failure->message),
 					   source_jsonb(&src));
-		}
-		PG_END_TRY();
 	}
 
 	SPI_connect();

@@ -317,8 +317,8 @@ tl_project_entry(const TlEntry *e, bool local)
  * failure, a cancellation, exhausted resources, a lock timeout, an I/O
  * error): the transaction must be retried, not the row refused for good.
  */
-bool
-tl_error_is_transient(const ErrorData *edata)
+static bool
+error_is_transient(const ErrorData *edata)
 {
 	int			class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
 
@@ -331,31 +331,22 @@ tl_error_is_transient(const ErrorData *edata)
 }
 
 /*
- * Give a received entry (already in the ledger) its effect, in a
- * subtransaction: if the projector refuses it, the refusal is quarantined
- * (what = 'effect') and the entry stays in the ledger without effect.
+ * Run fn(arg) in a subtransaction.  Returns NULL if it succeeded, or the
+ * error it raised, rolled back; transient errors are raised again instead,
+ * so that the transaction is retried rather than a good row refused.
  */
-void
-tl_apply_effect(const TlEntry *e)
+ErrorData *
+tl_run_in_subtransaction(void (*fn) (void *arg), void *arg)
 {
 	MemoryContext oldcontext = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
-
-	/* applications' own kinds have no projector: nothing can be refused */
-	if (find_projection(e->kind) == NULL && strncmp(e->kind, "tl.", 3) != 0)
-	{
-		if (e->ndeps == 0 || dependencies_applied(e))
-			release_waiting(e->hash);
-		else
-			tl_project_entry(e, false);
-		return;
-	}
+	ErrorData  *volatile failure = NULL;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcontext);
 	PG_TRY();
 	{
-		tl_project_entry(e, false);
+		fn(arg);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
@@ -370,9 +361,41 @@ tl_apply_effect(const TlEntry *e)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcontext);
 		CurrentResourceOwner = oldowner;
-		if (tl_error_is_transient(edata))
+		if (error_is_transient(edata))
 			ReThrowError(edata);
-		tl_quarantine_effect(e, edata->message);
+		failure = edata;
 	}
 	PG_END_TRY();
+	return failure;
+}
+
+static void
+project_received(void *entry)
+{
+	tl_project_entry((const TlEntry *) entry, false);
+}
+
+/*
+ * Give a received entry (already in the ledger) its effect, in a
+ * subtransaction: if the projector refuses it, the refusal is quarantined
+ * (what = 'effect') and the entry stays in the ledger without effect.
+ */
+void
+tl_apply_effect(const TlEntry *e)
+{
+	ErrorData  *failure;
+
+	/* applications' own kinds have no projector: nothing can be refused */
+	if (find_projection(e->kind) == NULL && strncmp(e->kind, "tl.", 3) != 0)
+	{
+		if (e->ndeps == 0 || dependencies_applied(e))
+			release_waiting(e->hash);
+		else
+			tl_project_entry(e, false);
+		return;
+	}
+
+	failure = tl_run_in_subtransaction(project_received, (void *) e);
+	if (failure != NULL)
+		tl_quarantine_effect(e, failure->message);
 }

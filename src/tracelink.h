@@ -426,7 +426,7 @@ extern bool tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);
-extern bool tl_error_is_transient(const ErrorData *edata);
+extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
 /* vote.c: tallying ballots */
