@@ -1060,14 +1060,8 @@ json_hash_array(JcsValue *obj, const char *key, uint8 **out, int *n)
 	*n = v->u.array.count;
 	*out = palloc((size_t) Max(*n, 1) * TL_HASH_LEN);
 	for (i = 0; i < *n; i++)
-	{
-		JcsValue   *wrap = jcs_make_object(1);
-
-		jcs_object_put(wrap, "h", v->u.array.elems[i]);
-		jcs_object_sort(wrap);
-		if (!tl_json_hex(wrap, "h", *out + (size_t) i * TL_HASH_LEN, TL_HASH_LEN))
+		if (!tl_json_hex_value(v->u.array.elems[i], *out + (size_t) i * TL_HASH_LEN, TL_HASH_LEN))
 			return false;
-	}
 	return true;
 }
 

@@ -221,6 +221,36 @@ tl_hex_encode(const uint8 *data, int len, char *out)
 	out[2 * len] = '\0';
 }
 
+/*
+ * Decode exactly 2 * len lowercase hex digits (tl_hex_encode's form) into
+ * out; false if hexlen is not 2 * len or a digit is not one.
+ */
+bool
+tl_hex_decode(const char *hex, int hexlen, uint8 *out, int len)
+{
+	int			i;
+
+	if (hexlen != 2 * len)
+		return false;
+	for (i = 0; i < hexlen; i++)
+	{
+		char		c = hex[i];
+		int			nibble;
+
+		if (c >= '0' && c <= '9')
+			nibble = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			nibble = c - 'a' + 10;
+		else
+			return false;
+		if (i % 2 == 0)
+			out[i / 2] = nibble << 4;
+		else
+			out[i / 2] |= nibble;
+	}
+	return true;
+}
+
 /* ----------------------------------------------------------------
  * Canonical preimages
  * ----------------------------------------------------------------

@@ -518,27 +518,11 @@ batch_flush(Batch *b)
 static bool
 parse_link_id(const char *s, int len, uint8 *id)
 {
-	int			i;
-
 	if (len > 0 && s[0] == '\\')
 		s++, len--;
 	if (len > 0 && s[0] == 'x')
 		s++, len--;
-	if (len != 2 * TL_HASH_LEN)
-		return false;
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return false;
-	for (i = 0; i < len; i++)
-	{
-		int			nibble = s[i] <= '9' ? s[i] - '0' : s[i] - 'a' + 10;
-
-		if (i % 2 == 0)
-			id[i / 2] = nibble << 4;
-		else
-			id[i / 2] |= nibble;
-	}
-	return true;
+	return tl_hex_decode(s, len, id, TL_HASH_LEN);
 }
 
 /* a batch for a link given by name or hex id */

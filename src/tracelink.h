@@ -302,6 +302,7 @@ extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 						  const uint8 *signature, const uint8 *entry_hashes);
 extern void tl_hex_encode(const uint8 *data, int len, char *out);
+extern bool tl_hex_decode(const char *hex, int hexlen, uint8 *out, int len);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
 extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
@@ -423,6 +424,7 @@ struct TriggerData;
 extern void tl_apply_init(void);
 extern bool tl_json_int64(JcsValue *obj, const char *key, int64 *out);
 extern bool tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len);
+extern bool tl_json_hex_value(JcsValue *v, uint8 *out, int len);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);

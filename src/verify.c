@@ -1116,28 +1116,15 @@ tl_json_int64(JcsValue *obj, const char *key, int64 *out)
 bool
 tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len)
 {
-	JcsValue   *v = jcs_object_get(obj, key);
-	int			i;
+	return tl_json_hex_value(jcs_object_get(obj, key), out, len);
+}
 
-	if (v == NULL || v->kind != JCS_STRING || v->u.string.len != 2 * len)
-		return false;
-	for (i = 0; i < 2 * len; i++)
-	{
-		char		c = v->u.string.str[i];
-		int			nibble;
-
-		if (c >= '0' && c <= '9')
-			nibble = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			nibble = c - 'a' + 10;
-		else
-			return false;
-		if (i % 2 == 0)
-			out[i / 2] = nibble << 4;
-		else
-			out[i / 2] |= nibble;
-	}
-	return true;
+/* a JSON string of 2 * len lowercase hex digits, decoded */
+bool
+tl_json_hex_value(JcsValue *v, uint8 *out, int len)
+{
+	return v != NULL && v->kind == JCS_STRING &&
+		tl_hex_decode(v->u.string.str, v->u.string.len, out, len);
 }
 
 /*
