@@ -354,6 +354,7 @@ static void
 quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 		   int32 *seq, const uint8 *entry_hash, const char *reason, Datum row)
 {
+	int			spi_nest;
 	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID,
 	BYTEAOID, TEXTOID, JSONBOID};
 	Datum		values[9];
@@ -377,13 +378,13 @@ quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 	values[7] = CStringGetTextDatum(reason);
 	values[8] = row;
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tracelink.quarantine"
 							  " (source, what, origin, block_no, tx, seq, entry_hash, reason, row_data)"
 							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
 							  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a quarantined row");
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	ereport(LOG,
 			(errmsg("tracelink quarantined a %s from origin \"%s\": %s",
 					what, origin ? origin : "?", reason)));
@@ -462,6 +463,7 @@ find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
 static bool
 peer_key(const char *origin, uint8 *key)
 {
+	int			spi_nest;
 	ApplyState *st = state();
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
@@ -485,14 +487,14 @@ peer_key(const char *origin, uint8 *key)
 	MemoryContextSwitchTo(old);
 
 	args[0] = CStringGetTextDatum(origin);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT public_key FROM tracelink.nodes WHERE name = $1 AND NOT is_local",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed > 0)
 		pk->known = fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, pk->key,
 								TL_ED25519_PK_LEN);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	memcpy(key, pk->key, TL_ED25519_PK_LEN);
 	return pk->known;
 }
@@ -568,6 +570,7 @@ check_block(const TlBlock *b, bool have_head, const TlHead *head,
 static void
 reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char *where)
 {
+	int			spi_nest;
 	if (memcmp(stored_hash, b->block_hash, TL_HASH_LEN) == 0)
 	{
 		quarantine_block(b, psprintf("replayed block: block " INT64_FORMAT " of \"%s\" is already %s",
@@ -582,18 +585,18 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 		args[1] = Int64GetDatum(b->h.block_no);
 		args[2] = PointerGetDatum(tl_bytea_from(stored_hash, TL_HASH_LEN));
 		args[3] = block_jsonb(b);
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		if (SPI_execute_with_args("INSERT INTO tracelink.equivocations"
 								  " (origin, block_no, first_hash, second_hash, first_block, second_block)"
-								  " SELECT $1, $2, $3, decode($4->>'block_hash', 'hex'),"
-								  "        coalesce((SELECT to_jsonb(b) - 'entry_hashes' FROM tracelink.ledger_blocks b"
+								  " SELECT $1, $2, $3, pg_catalog.decode($4->>'block_hash', 'hex'),"
+								  "        coalesce((SELECT pg_catalog.to_jsonb(b) - 'entry_hashes' FROM tracelink.ledger_blocks b"
 								  "                   WHERE b.origin = $1 AND b.block_no = $2),"
-								  "                 (SELECT to_jsonb(b) - 'entry_hashes' FROM tracelink.inbox_blocks b"
+								  "                 (SELECT pg_catalog.to_jsonb(b) - 'entry_hashes' FROM tracelink.inbox_blocks b"
 								  "                   WHERE b.origin = $1 AND b.block_no = $2)),"
 								  "        $4 - 'entry_hashes'",
 								  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record an equivocation");
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 	}
 	quarantine_block(b, psprintf("equivocation: origin \"%s\" shows two different blocks numbered " INT64_FORMAT,
 								 b->h.origin, b->h.block_no));
@@ -605,13 +608,14 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 static void
 park_block(const TlBlock *b)
 {
+	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
 	TlRowWriter *w;
 
 	args[0] = CStringGetTextDatum(b->h.origin);
 	args[1] = Int64GetDatum(b->h.block_no);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
@@ -620,11 +624,11 @@ park_block(const TlBlock *b)
 		uint8		parked[TL_HASH_LEN];
 
 		fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, parked, TL_HASH_LEN);
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 		reject_known_block_number(b, parked, "waiting for its predecessor");
 		return;
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	w = tl_writer_open(tl_relid("inbox_blocks"));
 	tl_write_block(w, &b->h, b->entry_hashes, b->block_hash, b->signature);
 	tl_writer_close(w);
@@ -636,6 +640,7 @@ park_block(const TlBlock *b)
 static bool
 unpark_block(const char *origin, int64 block_no, TlBlock *b)
 {
+	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
 	bool		found = false;
@@ -643,7 +648,7 @@ unpark_block(const char *origin, int64 block_no, TlBlock *b)
 
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(block_no);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
 							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take a block from the inbox");
@@ -655,7 +660,7 @@ unpark_block(const char *origin, int64 block_no, TlBlock *b)
 		MemoryContextSwitchTo(old);
 		found = problem == NULL;
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return found;
 }
 
@@ -758,6 +763,7 @@ copy_entry(const TlEntry *e, MemoryContext cxt)
 static void
 apply_waiting_entries(const TlBlock *b)
 {
+	int			spi_nest;
 	ApplyState *st = state();
 	ListCell   *lc;
 	List	   *still = NIL;
@@ -799,7 +805,7 @@ apply_waiting_entries(const TlBlock *b)
 
 	args[0] = CStringGetTextDatum(b->h.origin);
 	args[1] = Int64GetDatum(b->h.tx);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
 							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take entries from the inbox");
@@ -815,7 +821,7 @@ apply_waiting_entries(const TlBlock *b)
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(entry_cxt);
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	MemoryContextDelete(entry_cxt);
 }
 
@@ -1191,6 +1197,7 @@ receive_line(void *arg)
 Datum
 tl_ingest(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *input = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *line;
@@ -1201,16 +1208,26 @@ tl_ingest(PG_FUNCTION_ARGS)
 	Datum		values[2];
 	bool		nulls[2] = {false, false};
 	bool		isnull;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (tl_local_node() == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this database is not a tracelink node yet")));
-	SPI_connect();
-	SPI_execute("SELECT count(*) FROM tracelink.quarantine", false, 1);
+
+	/*
+	 * Lines are applied as replicated rows are, by the extension's owner:
+	 * tracelink_admin may call ingest() but writes none of tracelink's
+	 * tables itself (inboxes, quarantine).
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_nest = tl_spi_connect();
+	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
 	quarantined_before = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 
 	state();
 	for (line = strtok_r(input, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
@@ -1228,10 +1245,11 @@ tl_ingest(PG_FUNCTION_ARGS)
 					   source_jsonb(&src));
 	}
 
-	SPI_connect();
-	SPI_execute("SELECT count(*) FROM tracelink.quarantine", false, 1);
+	spi_nest = tl_spi_connect();
+	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
 	quarantined_after = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 	values[0] = Int64GetDatum(lines);
 	values[1] = Int64GetDatum(quarantined_after - quarantined_before);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);

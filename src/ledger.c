@@ -422,6 +422,7 @@ tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 char *
 tl_local_node(void)
 {
+	int			spi_nest;
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *name = NULL;
 
@@ -429,14 +430,14 @@ tl_local_node(void)
 		return pstrdup(pending->origin);
 	if (cached_node[0] != '\0')
 		return pstrdup(cached_node);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute("SELECT name FROM tracelink.nodes WHERE is_local", true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the local node");
 	if (SPI_processed > 0)
 		name = MemoryContextStrdup(caller,
 								   SPI_getvalue(SPI_tuptable->vals[0],
 												SPI_tuptable->tupdesc, 1));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	/* only a committed name is cached: init_node's transaction may abort */
 	if (name != NULL)
 		strlcpy(cached_node, name, NAMEDATALEN);
@@ -1150,6 +1151,7 @@ tl_entry_preimage_sql(PG_FUNCTION_ARGS)
 Datum
 tl_init_node(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	char	   *existing;
 	uint8		pk[TL_ED25519_PK_LEN];
@@ -1159,6 +1161,8 @@ tl_init_node(PG_FUNCTION_ARGS)
 	StringInfoData payload;
 	uint8		hash[TL_HASH_LEN];
 	PendingBlock *pb;
+	Oid			save_userid;
+	int			save_sec_context;
 
 	if (!tl_valid_node_name(name))
 		ereport(ERROR,
@@ -1171,7 +1175,13 @@ tl_init_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("this database is already node \"%s\"", existing)));
 
-	SPI_connect();
+	/*
+	 * tracelink_admin may call init_node() but holds no write privilege on
+	 * tracelink's tables: the node row is written as the extension's owner.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_nest = tl_spi_connect();
 	args[0] = CStringGetTextDatum(name);
 	if (SPI_execute_with_args("SELECT 1 FROM tracelink.nodes WHERE name = $1",
 							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -1187,7 +1197,8 @@ tl_init_node(PG_FUNCTION_ARGS)
 							  "VALUES ($1, $2, true)",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register node \"%s\"", name);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	pb = pending_block(name);
 	pb->genesis = true;

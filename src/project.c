@@ -92,6 +92,7 @@ hashes_array(const uint8 *hashes, int n)
 static bool
 dependencies_applied(const TlEntry *e)
 {
+	int			spi_nest;
 	Oid			types[1] = {BYTEAARRAYOID};
 	Datum		args[1];
 	bool		isnull;
@@ -100,8 +101,8 @@ dependencies_applied(const TlEntry *e)
 	if (e->ndeps == 0)
 		return true;
 	args[0] = hashes_array(e->deps, e->ndeps);
-	SPI_connect();
-	if (SPI_execute_with_args("SELECT count(*) FROM unnest($1) d"
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*) FROM pg_catalog.unnest($1) d"
 							  " WHERE NOT EXISTS (SELECT 1 FROM tracelink.ledger_entries e WHERE e.entry_hash = d)"
 							  "    OR EXISTS (SELECT 1 FROM tracelink.apply_queue q WHERE q.entry_hash = d)"
 							  "    OR EXISTS (SELECT 1 FROM tracelink.quarantine q"
@@ -109,7 +110,7 @@ dependencies_applied(const TlEntry *e)
 							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not check the dependencies of an entry");
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return missing == 0;
 }
 
@@ -118,8 +119,8 @@ dependencies_applied(const TlEntry *e)
  * through its name index, as get_extension_oid() does: no query to plan for
  * every entry.
  */
-static Oid
-extension_owner(void)
+Oid
+tl_extension_owner(void)
 {
 	Relation	rel;
 	ScanKeyData key;
@@ -144,6 +145,7 @@ extension_owner(void)
 static void
 run_sql_projector(const char *function, const TlEntry *e, bool local)
 {
+	int			spi_nest;
 	Oid			types[5] = {TEXTOID, JSONBOID, BYTEAOID, BYTEAARRAYOID, BOOLOID};
 	Datum		args[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
@@ -153,11 +155,11 @@ run_sql_projector(const char *function, const TlEntry *e, bool local)
 	args[2] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
 	args[3] = hashes_array(e->deps, e->ndeps);
 	args[4] = BoolGetDatum(local);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args(psprintf("SELECT tracelink.%s($1, $2, $3, $4, $5)", function),
 							  5, types, args, nulls, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "projector tracelink.%s failed", function);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 }
 
 /*
@@ -180,6 +182,7 @@ run_projector(const TlEntry *e, bool local)
 	const TlProjection *volatile p = find_projection(e->kind);
 	Oid			save_userid;
 	int			save_sec_context;
+	int			pin;
 
 	if (p == NULL)
 	{
@@ -193,8 +196,14 @@ run_projector(const TlEntry *e, bool local)
 	if (p->sql_function == NULL && p->c_function == NULL)
 		return;
 
+	/*
+	 * As the owner, and with search_path pinned: nothing the member who
+	 * appended the entry put in search_path may run with the owner's rights.
+	 * An error unwinds the pin with the (sub)transaction.
+	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	pin = tl_pin_search_path();
 	PG_TRY();
 	{
 		if (p->c_function)
@@ -207,6 +216,7 @@ run_projector(const TlEntry *e, bool local)
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	tl_unpin_search_path(pin);
 }
 
 /*
@@ -220,9 +230,10 @@ static bool queue_nonempty = false;
 static bool
 queue_may_hold_entries(void)
 {
+	int			spi_nest;
 	if (queue_checked_in != MyProc->lxid)
 	{
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)", false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look at the apply queue");
 		{
@@ -231,7 +242,7 @@ queue_may_hold_entries(void)
 			queue_nonempty = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0],
 														SPI_tuptable->tupdesc, 1, &isnull));
 		}
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 		queue_checked_in = MyProc->lxid;
 	}
 	return queue_nonempty;
@@ -243,6 +254,7 @@ queue_may_hold_entries(void)
 static void
 release_waiting(const uint8 *hash)
 {
+	int			spi_nest;
 	Oid			types[1] = {BYTEAOID};
 	Datum		args[1];
 	SPITupleTable *waiting;
@@ -253,7 +265,7 @@ release_waiting(const uint8 *hash)
 	if (!queue_may_hold_entries())
 		return;
 	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	/* in chain order: a voter's first ballot is its first everywhere */
 	if (SPI_execute_with_args("WITH released AS ("
 							  "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
@@ -276,7 +288,7 @@ release_waiting(const uint8 *hash)
 		/* re-queued by tl_project_entry if other dependencies still miss */
 		tl_apply_effect(&e);
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 }
 
 /*
@@ -287,6 +299,7 @@ release_waiting(const uint8 *hash)
 void
 tl_project_entry(const TlEntry *e, bool local)
 {
+	int			spi_nest;
 	if (!local && !dependencies_applied(e))
 	{
 		Oid			types[5] = {BYTEAOID, TEXTOID, INT8OID, INT4OID, BYTEAARRAYOID};
@@ -297,14 +310,14 @@ tl_project_entry(const TlEntry *e, bool local)
 		args[2] = Int64GetDatum(e->tx);
 		args[3] = Int32GetDatum(e->seq);
 		args[4] = hashes_array(e->deps, e->ndeps);
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		queue_checked_in = MyProc->lxid;
 		queue_nonempty = true;
 		if (SPI_execute_with_args("INSERT INTO tracelink.apply_queue (entry_hash, origin, tx, seq, waiting_for)"
 								  " VALUES ($1, $2, $3, $4, $5)",
 								  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not queue an entry");
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 		return;
 	}
 	run_projector(e, local);

@@ -529,6 +529,7 @@ parse_link_id(const char *s, int len, uint8 *id)
 static void
 batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 {
+	int			spi_nest;
 	static SPIPlanPtr by_id = NULL;
 	static SPIPlanPtr by_name = NULL;
 	Oid			id_types[1] = {BYTEAOID};
@@ -545,7 +546,7 @@ batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 	b->staged = staged;
 	b->origin = tl_require_local_node();
 	tl_trace_lock();
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (parse_link_id(link_name, strlen(link_name), parsed))
 	{
 		plan = tl_trace_plan(&by_id,
@@ -579,7 +580,7 @@ batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 		elog(ERROR, "trace link has a malformed id");
 	MemoryContextSwitchTo(caller);
 	b->link = tl_trace_link((uint8 *) VARDATA_ANY(id));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	if (b->link == NULL)
 		elog(ERROR, "trace link \"%s\" vanished", link_name);
 	if (b->active_version == 0)
@@ -809,6 +810,7 @@ tl_trace_record_batch(PG_FUNCTION_ARGS)
 Datum
 tl_trace_record_staged(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 	char		nulls[1];
@@ -825,7 +827,7 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 	args[0] = PG_ARGISNULL(0) ? (Datum) 0 : PointerGetDatum(PG_GETARG_TEXT_PP(0));
 	nulls[0] = PG_ARGISNULL(0) ? 'n' : ' ';
 	(void) tl_require_local_node();
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute("LOCK TABLE tracelink.record_staging IN EXCLUSIVE MODE", false, 0) != SPI_OK_UTILITY)
 		elog(ERROR, "could not lock the staging table");
 	plan = SPI_prepare("SELECT id, link, code, process, stage, form, data, source, inputs, outputs,"
@@ -904,6 +906,6 @@ tl_trace_record_staged(PG_FUNCTION_ARGS)
 	if (SPI_execute_with_args("DELETE FROM tracelink.record_staging WHERE $1::text IS NULL OR link = $1",
 							  1, types, args, nulls, false, 0) != SPI_OK_DELETE)
 		elog(ERROR, "could not empty the staging table");
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	PG_RETURN_INT64(total);
 }

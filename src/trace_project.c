@@ -595,6 +595,7 @@ cached_version(const uint8 *link_id, int32 version, const uint8 *proposal)
 static LinkEntry *
 link_entry(const uint8 *link_id)
 {
+	int			spi_nest;
 	LinkEntry  *le;
 	bool		found;
 
@@ -622,7 +623,7 @@ link_entry(const uint8 *link_id)
 		MemoryContext caller = CurrentMemoryContext;
 
 		args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		if (SPI_execute_plan(tl_trace_plan(&plan, "SELECT name FROM tracelink.trace_links WHERE link_id = $1",
 										   1, types),
 							 args, NULL, false, 1) != SPI_OK_SELECT)
@@ -630,7 +631,7 @@ link_entry(const uint8 *link_id)
 		if (SPI_processed > 0)
 			le->link.name = MemoryContextStrdup(trace_state->cxt,
 												SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 		MemoryContextSwitchTo(caller);
 	}
 	return le;
@@ -654,6 +655,7 @@ tl_trace_link(const uint8 *link_id)
 TlTraceVersion *
 tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 {
+	int			spi_nest;
 	LinkEntry  *le = link_entry(link->link_id);
 	VersionRef *ref;
 	bool		found;
@@ -671,11 +673,11 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		ref->def = NULL;
 		args[0] = PointerGetDatum(tl_bytea_from(link->link_id, TL_HASH_LEN));
 		args[1] = Int32GetDatum(version);
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		if (SPI_execute_plan(tl_trace_plan(&plan,
 										   "SELECT h.proposal_id,"
-										   "       array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
-										   "       || (SELECT coalesce(array_agg(b.entry_hash), '{}')"
+										   "       pg_catalog.array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
+										   "       || (SELECT coalesce(pg_catalog.array_agg(b.entry_hash), '{}')"
 										   "             FROM tracelink.ballots b WHERE b.proposal_id = h.proposal_id)"
 										   "  FROM tracelink.link_version_history h"
 										   "  JOIN tracelink.proposals p ON p.proposal_id = h.proposal_id"
@@ -700,7 +702,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 			ref->def = cached_version(link->link_id, version, ref->proposal);
 			ref->adopted = true;
 		}
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 		MemoryContextSwitchTo(caller);
 	}
 	if (!ref->adopted)
@@ -1000,6 +1002,7 @@ bool
 tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 					uint8 *entry_out)
 {
+	int			spi_nest;
 	static SPIPlanPtr plan = NULL;
 	Oid			types[1] = {INT8OID};
 	Datum		args[1];
@@ -1014,7 +1017,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	}
 	CommandCounterIncrement();
 	args[0] = Int64GetDatum(code->code_id);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_plan(tl_trace_plan(&plan,
 									   "SELECT s.process, r.entry_hash FROM tracelink.records r"
 									   "  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id WHERE r.code_id = $1"
@@ -1040,7 +1043,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 			found = true;
 		}
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return found;
 }
 
@@ -1710,6 +1713,7 @@ code_entry(const uint8 *link_id, const char *code)
 static void
 rebind_code(CodeEntry *ce, const Projection *pj, int32 version, int32 ord, int32 slot)
 {
+	int			spi_nest;
 	Oid			types[6] = {INT8OID, INT4OID, INT8OID, INT4OID, INT4OID, BYTEAOID};
 	Datum		args[6];
 
@@ -1725,7 +1729,7 @@ rebind_code(CodeEntry *ce, const Projection *pj, int32 version, int32 ord, int32
 	args[4] = Int32GetDatum(slot);
 	args[5] = PointerGetDatum(tl_bytea_from(pj->e->hash, TL_HASH_LEN));
 	CommandCounterIncrement();
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("UPDATE tracelink.codes SET version = $2, bind_clock = $3, bind_ord = $4,"
 							  " bind_slot = $5, bind_entry = $6 WHERE code_id = $1",
 							  6, types, args, NULL, false, 0) != SPI_OK_UPDATE)
@@ -1738,7 +1742,7 @@ rebind_code(CodeEntry *ce, const Projection *pj, int32 version, int32 ord, int32
 							  "   AND p.code_id = t.parent_id AND c.code_id = t.child_id",
 							  1, types, args, NULL, false, 0) != SPI_OK_UPDATE)
 		elog(ERROR, "could not re-rank transformations");
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 }
 
 /*
@@ -1783,6 +1787,7 @@ mention_code(Projection *pj, const char *code, int32 version, int32 slot)
 static bool
 reaches(int64 ancestor, int64 descendant)
 {
+	int			spi_nest;
 	Oid			types[2] = {INT8OID, INT8OID};
 	Datum		args[2];
 	bool		isnull;
@@ -1791,7 +1796,7 @@ reaches(int64 ancestor, int64 descendant)
 	args[0] = Int64GetDatum(ancestor);
 	args[1] = Int64GetDatum(descendant);
 	CommandCounterIncrement();
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("WITH RECURSIVE down(id) AS ("
 							  "  SELECT $1 UNION"
 							  "  SELECT t.child_id FROM down JOIN tracelink.transformations t"
@@ -1800,7 +1805,7 @@ reaches(int64 ancestor, int64 descendant)
 							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not follow transformations");
 	found = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return found;
 }
 

@@ -44,6 +44,7 @@ append_hex(StringInfo out, const uint8 *data, int len)
 Datum
 tl_trace_record_proof(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	bytea	   *hash_arg = PG_GETARG_BYTEA_PP(0);
 	int32		position = PG_GETARG_INT32(1);
 	Oid			types[1] = {BYTEAOID};
@@ -66,7 +67,7 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entry_hash must be a 32-byte SHA-256 hash")));
 	args[0] = PointerGetDatum(hash_arg);
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("SELECT * FROM tracelink.ledger_entries WHERE entry_hash = $1",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up an entry");
@@ -134,6 +135,6 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&out, ",\"tree_size\":%s}", SPI_getvalue(tup, desc, 2));
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	PG_RETURN_DATUM(result);
 }

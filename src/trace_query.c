@@ -268,6 +268,7 @@ row_cmp(const void *a, const void *b)
 static int64
 start_code(text *code_arg, text *link_arg)
 {
+	int			spi_nest;
 	char	   *code = text_to_cstring(code_arg);
 	Relation	codes = open_readable("codes");
 	ScanKeyData skey;
@@ -285,12 +286,12 @@ start_code(text *code_arg, text *link_arg)
 		MemoryContext caller = CurrentMemoryContext;
 
 		args[0] = PointerGetDatum(link_arg);
-		SPI_connect();
+		spi_nest = tl_spi_connect();
 		if (SPI_execute_with_args("SELECT tracelink.link_id($1)", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a trace link");
 		MemoryContextSwitchTo(caller);
 		link_id = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		SPI_finish();
+		tl_spi_finish(spi_nest);
 	}
 	ScanKeyInit(&skey, CODES_CODE, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(code));
 	skey.sk_collation = C_COLLATION_OID;

@@ -196,6 +196,17 @@ extern bool tl_ed25519_verify(const uint8 *public_key, const uint8 *message, siz
 							  const uint8 *signature);
 
 /* ----------------------------------------------------------------
+ * safe_spi.c: SQL from C under a pinned search_path ("pg_catalog, pg_temp");
+ * every SPI session of tracelink opens and closes through these
+ * ----------------------------------------------------------------
+ */
+extern int	tl_pin_search_path(void);
+extern void tl_unpin_search_path(int nest_level);
+extern int	tl_spi_connect(void);
+extern void tl_spi_finish(int nest_level);
+extern Oid	tl_extension_owner(void);	/* project.c */
+
+/* ----------------------------------------------------------------
  * rowwriter.c: direct writes to tracelink's own tables
  * ----------------------------------------------------------------
  */

@@ -598,6 +598,7 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 Datum
 tl_verify(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *only = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	MemoryContext caller = CurrentMemoryContext;
@@ -610,7 +611,7 @@ tl_verify(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	/* every origin that has anything, and every known node */
 	if (SPI_execute("SELECT o.origin, n.public_key, n.is_local"
 					"  FROM (SELECT origin FROM tracelink.ledger_blocks"
@@ -682,7 +683,7 @@ tl_verify(PG_FUNCTION_ARGS)
 					 errmsg("unknown origin \"%s\"", only),
 					 errdetail("No node of that name and no ledger rows from it.")));
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return (Datum) 0;
 }
 
@@ -712,6 +713,7 @@ append_hex_json(StringInfo out, const uint8 *data, int len)
 Datum
 tl_export(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	char	   *origin;
 	int64		from_block = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
@@ -738,7 +740,7 @@ tl_export(PG_FUNCTION_ARGS)
 				 errmsg("from_block must not be negative")));
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	args[0] = CStringGetTextDatum(origin);
 	if (SPI_execute_with_args("SELECT public_key FROM tracelink.nodes WHERE name = $1",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -803,7 +805,7 @@ tl_export(PG_FUNCTION_ARGS)
 	}
 	cursor_close(&bc);
 	cursor_close(&ec);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	MemoryContextSwitchTo(caller);
 	return (Datum) 0;
 }
@@ -914,17 +916,18 @@ tree_head_jsonb(const StoredBlock *b)
 Datum
 tl_signed_tree_head(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	char	   *origin = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
 	StoredBlock b;
 	Datum		result;
 	MemoryContext caller = CurrentMemoryContext;
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), &b);
 	MemoryContextSwitchTo(caller);
 	result = tree_head_jsonb(&b);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	PG_RETURN_DATUM(result);
 }
 
@@ -935,6 +938,7 @@ tl_signed_tree_head(PG_FUNCTION_ARGS)
 Datum
 tl_tree_root(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		size = PG_GETARG_INT64(1);
 	uint8	   *leaves;
@@ -946,13 +950,13 @@ tl_tree_root(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tree_size must not be negative")));
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	leaves = load_leaf_hashes(origin, size);
 	tl_merkle_root(leaves, size, root);
 	result = (bytea *) MemoryContextAlloc(caller, VARHDRSZ + TL_HASH_LEN);
 	SET_VARSIZE(result, VARHDRSZ + TL_HASH_LEN);
 	memcpy(VARDATA(result), root, TL_HASH_LEN);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	PG_RETURN_BYTEA_P(result);
 }
 
@@ -975,6 +979,7 @@ hashes_to_array(const uint8 *hashes, int n)
 Datum
 tl_inclusion_proof(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	bytea	   *entry_hash;
 	MemoryContext caller = CurrentMemoryContext;
@@ -1002,7 +1007,7 @@ tl_inclusion_proof(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entry_hash must be a 32-byte SHA-256 hash")));
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	args[0] = PointerGetDatum(entry_hash);
 	if (SPI_execute_with_args("SELECT e.origin, b.tree_size - b.entry_count + e.seq"
 							  "  FROM tracelink.ledger_entries e"
@@ -1035,7 +1040,7 @@ tl_inclusion_proof(PG_FUNCTION_ARGS)
 	values[5] = PointerGetDatum(tl_bytea_from(b.h.tree_root, TL_HASH_LEN));
 	values[6] = tree_head_jsonb(&b);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return (Datum) 0;
 }
 
@@ -1046,6 +1051,7 @@ tl_inclusion_proof(PG_FUNCTION_ARGS)
 Datum
 tl_consistency_proof(PG_FUNCTION_ARGS)
 {
+	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
 	MemoryContext caller = CurrentMemoryContext;
 	char	   *origin;
@@ -1067,7 +1073,7 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
 	origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	old_size = PG_GETARG_INT64(1);
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	find_tree_head_block(&origin, &new_size, PG_ARGISNULL(2), &b);
 	if (old_size < 1 || old_size > new_size)
 		ereport(ERROR,
@@ -1085,7 +1091,7 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
 	values[4] = hashes_to_array(path, npath);
 	values[5] = tree_head_jsonb(&b);
 	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 	return (Datum) 0;
 }
 

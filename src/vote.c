@@ -237,7 +237,7 @@ lock_proposal(Datum proposal, const char *voter, ProposalState *st)
 
 	args[0] = proposal;
 	args[1] = CStringGetTextDatum(voter ? voter : "");
-	if (SPI_execute_with_args("SELECT l.name, l.creator, p.status, cardinality(p.voters), p.threshold,"
+	if (SPI_execute_with_args("SELECT l.name, l.creator, p.status, pg_catalog.cardinality(p.voters), p.threshold,"
 							  "       p.approvals, p.rejections, p.close_entry IS NOT NULL,"
 							  "       $2 = ANY (p.voters)"
 							  "  FROM tracelink.proposals p JOIN tracelink.trace_links l USING (link_id)"
@@ -280,6 +280,7 @@ decide(Datum proposal, bool passed)
 void
 tl_project_ballot(const TlEntry *e, bool local)
 {
+	int			spi_nest;
 	JcsValue   *payload = jcs_parse(e->payload, e->payload_len);
 	JcsValue   *approve_v = jcs_object_get(payload, "approve");
 	JcsValue   *reason_v = jcs_object_get(payload, "reason");
@@ -296,7 +297,7 @@ tl_project_ballot(const TlEntry *e, bool local)
 				 errmsg("a ballot must approve (true) or reject (false)")));
 	approve = approve_v->kind == JCS_TRUE;
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	lock_proposal(proposal, e->origin, &st);
 	if (!st.voter_eligible)
 		ereport(ERROR,
@@ -351,7 +352,7 @@ tl_project_ballot(const TlEntry *e, bool local)
 		else if (st.approvals + (st.nvoters - st.approvals - st.rejections) < st.threshold)
 			decide(proposal, false);
 	}
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 }
 
 /*
@@ -360,6 +361,7 @@ tl_project_ballot(const TlEntry *e, bool local)
 void
 tl_project_close_vote(const TlEntry *e, bool local)
 {
+	int			spi_nest;
 	JcsValue   *payload = jcs_parse(e->payload, e->payload_len);
 	Datum		proposal = payload_proposal(e, payload);
 	ProposalState st;
@@ -371,7 +373,7 @@ tl_project_close_vote(const TlEntry *e, bool local)
 	int			approvals;
 	int			rejections;
 
-	SPI_connect();
+	spi_nest = tl_spi_connect();
 	lock_proposal(proposal, NULL, &st);
 	if (strcmp(e->origin, st.creator) != 0)
 		ereport(ERROR,
@@ -407,14 +409,14 @@ tl_project_close_vote(const TlEntry *e, bool local)
 							  "              RETURNING b.*)"
 							  " INSERT INTO tracelink.quarantine (what, origin, entry_hash, reason, row_data)"
 							  " SELECT 'effect', voter, entry_hash,"
-							  "        'ballot arrived after the creator closed the vote', to_jsonb(late)"
+							  "        'ballot arrived after the creator closed the vote', pg_catalog.to_jsonb(late)"
 							  "   FROM late",
 							  2, types, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not withdraw late ballots");
 	if (SPI_execute_with_args("UPDATE tracelink.proposals p"
-							  "   SET approvals = (SELECT count(*) FILTER (WHERE approve) FROM tracelink.ballots b"
+							  "   SET approvals = (SELECT pg_catalog.count(*) FILTER (WHERE approve) FROM tracelink.ballots b"
 							  "                     WHERE b.proposal_id = p.proposal_id),"
-							  "       rejections = (SELECT count(*) FILTER (WHERE NOT approve) FROM tracelink.ballots b"
+							  "       rejections = (SELECT pg_catalog.count(*) FILTER (WHERE NOT approve) FROM tracelink.ballots b"
 							  "                     WHERE b.proposal_id = p.proposal_id),"
 							  "       close_entry = $3"
 							  " WHERE p.proposal_id = $1 RETURNING approvals, rejections",
@@ -425,7 +427,7 @@ tl_project_close_vote(const TlEntry *e, bool local)
 	(void) rejections;
 	/* missing ballots count as rejections */
 	decide(proposal, approvals >= st.threshold);
-	SPI_finish();
+	tl_spi_finish(spi_nest);
 }
 
 /* ----------------------------------------------------------------
