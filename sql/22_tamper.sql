@@ -123,5 +123,14 @@ INSERT INTO tracelink.ledger_entries SELECT * FROM tracelink.ledger_entries WHER
 SELECT * FROM tampered();
 ROLLBACK;
 
+-- 10. one payload changed in a block of 1,000 entries: verify() names it
+-- (the text naming it once lived in memory freed under it: a crash)
+SELECT count(tracelink.append('acme.bulk', jsonb_build_object('i', g))) FROM generate_series(1, 1000) g;
+BEGIN;
+ALTER TABLE tracelink.ledger_entries DISABLE TRIGGER USER;
+UPDATE tracelink.ledger_entries SET payload = '{"i":9999}' WHERE payload = '{"i":500}' AND kind = 'acme.bulk';
+SELECT ok, regexp_replace(first_bad, 'alpha:[0-9]+ \(block [0-9]+', 'alpha:N (block B') AS first_bad, reason FROM tampered();
+ROLLBACK;
+
 -- untouched, it verifies again
 SELECT * FROM tampered();

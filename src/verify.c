@@ -289,12 +289,16 @@ typedef struct VerifyResult
 	int64		blocks;
 	char	   *first_bad;
 	char	   *reason;
+	MemoryContext cxt;			/* where first_bad and reason live: the
+								 * caller's, not the per-block context that
+								 * is reset and deleted under them */
 } VerifyResult;
 
 #define BAD(res, where, ...) \
 	do { \
-		(res)->first_bad = (where); \
-		(res)->reason = psprintf(__VA_ARGS__); \
+		char	   *reason_ = psprintf(__VA_ARGS__); \
+		(res)->first_bad = MemoryContextStrdup((res)->cxt, (where)); \
+		(res)->reason = MemoryContextStrdup((res)->cxt, reason_); \
 	} while (0)
 
 /*
@@ -432,6 +436,7 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 	MemoryContext old;
 
 	memset(res, 0, sizeof(*res));
+	res->cxt = CurrentMemoryContext;
 	memset(prev_hash, 0, sizeof(prev_hash));
 	memcpy(key, pinned_key, TL_ED25519_PK_LEN);
 	tl_frontier_init(&frontier);
