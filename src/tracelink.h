@@ -228,6 +228,12 @@ extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 						 const uint8 *message, size_t len, uint8 *signature);
 
 /* ----------------------------------------------------------------
+ * roles.c: the database a role acts in (tracelink's roles are cluster-wide)
+ * ----------------------------------------------------------------
+ */
+extern void tl_require_database_member(Oid role);
+
+/* ----------------------------------------------------------------
  * ledger.c: entries, blocks, heads
  * ----------------------------------------------------------------
  */
