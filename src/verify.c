@@ -880,7 +880,8 @@ origin_tree_size(const char *origin)
 
 	args[0] = CStringGetTextDatum(origin);
 	if (SPI_execute_with_args("SELECT tree_size FROM tracelink.ledger_blocks"
-							  " WHERE origin = $1 ORDER BY block_no DESC LIMIT 1",
+							  " WHERE origin OPERATOR(pg_catalog.=) $1"
+							  " ORDER BY block_no DESC LIMIT 1",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up the tree size of origin \"%s\"", origin);
 	if (SPI_processed == 0)
