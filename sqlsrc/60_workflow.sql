@@ -259,7 +259,7 @@ BEGIN
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (entry_hash, p, n, entry_hash);
     END LOOP;
-    -- ids only: every login of the cluster can LISTEN (docs/workflow.md)
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
     PERFORM pg_notify('tracelink_invitation',
                       jsonb_build_object('link', encode(entry_hash, 'hex'),
                                          'entry', encode(entry_hash, 'hex'))::text);
@@ -352,7 +352,7 @@ BEGIN
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (link, payload->>'process', n, entry_hash);
     END LOOP;
-    -- ids only: every login of the cluster can LISTEN (docs/workflow.md)
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
     PERFORM pg_notify('tracelink_invitation',
                       jsonb_build_object('link', encode(link, 'hex'),
                                          'entry', encode(entry_hash, 'hex'))::text);
@@ -650,7 +650,7 @@ BEGIN
             (payload->>'threshold')::integer);
     UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = link;
     UPDATE tracelink.modifications SET status = 'voting', proposal_id = entry_hash WHERE modification_id = mod;
-    -- ids only: every login of the cluster can LISTEN, and a payload must
+    -- ids only: any login that connects here can LISTEN, and a payload must
     -- stay under 8000 bytes (docs/workflow.md)
     PERFORM pg_notify('tracelink_ballot',
                       jsonb_build_object('proposal', encode(entry_hash, 'hex'),
@@ -698,7 +698,7 @@ BEGIN
              WHERE w.link_id = prop.link_id AND h.link_id = w.link_id AND h.version = lnk.active_version;
         END IF;
     END IF;
-    -- ids only: every login of the cluster can LISTEN (docs/workflow.md)
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
     PERFORM pg_notify('tracelink_link',
                       jsonb_build_object('link', encode(prop.link_id, 'hex'),
                                          'proposal', encode(p_proposal, 'hex'))::text);
@@ -788,7 +788,7 @@ BEGIN
         -- nothing to revise: the vote starts at once
         PERFORM tracelink._propose(link, 'modification', NULL, entry_hash, new_order);
     ELSIF payload->>'process' IS NOT NULL THEN
-        -- ids only: every login of the cluster can LISTEN (docs/workflow.md)
+        -- ids only: any login that connects here can LISTEN (docs/workflow.md)
         PERFORM pg_notify('tracelink_revision',
                           jsonb_build_object('link', encode(link, 'hex'),
                                              'modification', encode(entry_hash, 'hex'))::text);
