@@ -9,6 +9,9 @@ CREATE ROLE regress_tl_admin NOLOGIN;
 GRANT tracelink_reader TO regress_tl_reader;
 GRANT tracelink_member TO regress_tl_member, regress_tl_member2;
 GRANT tracelink_admin TO regress_tl_admin;
+-- roles are cluster-wide: tie the writers to this database, in case the
+-- server holds other tracelink databases (docs/operations.md)
+GRANT CONNECT ON DATABASE :"DBNAME" TO regress_tl_member, regress_tl_member2, regress_tl_admin;
 GRANT SELECT ON tea TO PUBLIC;
 
 -- the templates table is registered for pg_dump
@@ -93,4 +96,5 @@ SELECT split_part(err($$ INSERT INTO tracelink.templates (name, definition) VALU
 
 -- the database is shared with later tests: leave nothing behind
 DROP TABLE tea;
+REVOKE CONNECT ON DATABASE :"DBNAME" FROM regress_tl_member, regress_tl_member2, regress_tl_admin;
 DROP ROLE regress_tl_reader, regress_tl_member, regress_tl_member2, regress_tl_admin;

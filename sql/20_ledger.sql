@@ -173,6 +173,9 @@ RESET client_min_messages;
 CREATE ROLE tl_regress_reader LOGIN IN ROLE tracelink_reader;
 CREATE ROLE tl_regress_member LOGIN IN ROLE tracelink_member;
 CREATE ROLE tl_regress_nobody LOGIN;
+-- roles are cluster-wide: tie the writers to this database, in case the
+-- server holds other tracelink databases (docs/operations.md)
+GRANT CONNECT ON DATABASE :"DBNAME" TO tl_regress_member;
 SET ROLE tl_regress_nobody;
 SELECT err($$ SELECT count(*) FROM tracelink.ledger_entries $$);
 SELECT err($$ SELECT tracelink.node_name() $$);
@@ -188,4 +191,5 @@ SELECT err($$ SELECT tracelink.rotate_key() $$);
 SELECT err($$ INSERT INTO tracelink.nodes VALUES ('mallory', '\x00') $$);
 RESET ROLE;
 SELECT ok FROM tracelink.verify();
+REVOKE CONNECT ON DATABASE :"DBNAME" FROM tl_regress_member;
 DROP ROLE tl_regress_reader, tl_regress_member, tl_regress_nobody;

@@ -194,8 +194,7 @@ SELECT status FROM tracelink.modifications WHERE modification_id = :'m1';
 
 --
 -- A vote of many voters with long names opens: a NOTIFY payload must stay
--- under 8000 bytes, so tracelink_ballot says whether this node votes, not
--- who votes
+-- under 8000 bytes, and tracelink_ballot carries ids only, never who votes
 --
 SELECT count(*) AS peers, sum(s.quarantined) AS quarantined
   FROM generate_series(1, 130) g, sim_node('crowd_' || lpad(g::text, 57, '0')) s;

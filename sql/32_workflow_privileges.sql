@@ -78,6 +78,9 @@ RESET client_min_messages;
 CREATE ROLE tl_wf_reader LOGIN IN ROLE tracelink_reader;
 CREATE ROLE tl_wf_member LOGIN IN ROLE tracelink_member;
 CREATE ROLE tl_wf_nobody LOGIN;
+-- roles are cluster-wide: tie the writers to this database, in case the
+-- server holds other tracelink databases (docs/operations.md)
+GRANT CONNECT ON DATABASE :"DBNAME" TO tl_wf_member;
 
 SET ROLE tl_wf_nobody;
 SELECT err($$ SELECT count(*) FROM tracelink.links $$);
@@ -156,4 +159,5 @@ SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('beta', 'tl.process
     'link', encode(:'ml', 'hex'), 'process', 'P', 'modification', encode(:'mm', 'hex')), ARRAY[:'mm'::bytea])));
 SELECT version, scope, status, threshold, voters FROM tracelink.link_versions WHERE link_id = :'ml' AND version = 2;
 
+REVOKE CONNECT ON DATABASE :"DBNAME" FROM tl_wf_member;
 DROP ROLE tl_wf_reader, tl_wf_member, tl_wf_nobody;

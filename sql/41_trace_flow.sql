@@ -177,6 +177,9 @@ SELECT tracelink.state_digest() <> :'before' AS digest_moved,
 -- members record through the API only; readers only read
 CREATE ROLE trace_member_role IN ROLE tracelink_member;
 CREATE ROLE trace_reader_role IN ROLE tracelink_reader;
+-- roles are cluster-wide: tie the writers to this database, in case the
+-- server holds other tracelink databases (docs/operations.md)
+GRANT CONNECT ON DATABASE :"DBNAME" TO trace_member_role;
 SET ROLE trace_member_role;
 SELECT tracelink.record('Trace tea', 'LOT-22', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1, "moisture pct": 2}') IS NOT NULL AS member_records;
 INSERT INTO tracelink.record_staging (link, code, process, stage, form, data)
@@ -190,6 +193,7 @@ SELECT count(*) > 0 AS reader_traces FROM tracelink.trace('LOT-22', 'Trace tea')
 SELECT err($$ SELECT tracelink.record('Trace tea', 'LOT-24', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1, "moisture pct": 2}') $$);
 SELECT err($$ INSERT INTO tracelink.record_staging (link, code, process, stage, form) VALUES ('a', 'b', 'c', 'd', 'e') $$);
 RESET ROLE;
+REVOKE CONNECT ON DATABASE :"DBNAME" FROM trace_member_role;
 DROP ROLE trace_member_role;
 DROP ROLE trace_reader_role;
 

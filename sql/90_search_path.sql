@@ -28,6 +28,8 @@ SET client_min_messages = warning;
 CREATE EXTENSION tracelink;
 DROP ROLE IF EXISTS regress_sp_admin;
 CREATE ROLE regress_sp_admin IN ROLE tracelink_admin;
+-- its own CONNECT grant: tracelink's roles are cluster-wide (docs/operations.md)
+GRANT CONNECT ON DATABASE tl_search_path TO regress_sp_admin;
 CREATE SCHEMA evil AUTHORIZATION regress_sp_admin;
 GRANT CREATE ON SCHEMA public TO regress_sp_admin;
 

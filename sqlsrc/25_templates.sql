@@ -45,6 +45,15 @@ CREATE FUNCTION tracelink.invoking_role() RETURNS name
 COMMENT ON FUNCTION tracelink.invoking_role() IS
     'the role a SECURITY DEFINER function acts for: the current SET ROLE, else the session user';
 
+-- In a cluster with several tracelink databases, refuse a role that
+-- nothing ties to this one (src/roles.c); SECURITY DEFINER functions pass
+-- the role they act for.
+CREATE FUNCTION tracelink._require_database_member(role name) RETURNS void
+    AS 'MODULE_PATHNAME', 'tl_require_database_member_sql'
+    LANGUAGE C STABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tracelink._require_database_member(name) IS
+    'raise 42501 if the cluster holds another tracelink database and the role holds CONNECT on this one only through PUBLIC or tracelink''s shared roles';
+
 -- Raise 22023 unless the text is a valid template name.
 CREATE FUNCTION tracelink.check_template_name(template_name text) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
@@ -99,6 +108,7 @@ DECLARE
     invoker name := tracelink.invoking_role();
     owner name;
 BEGIN
+    PERFORM tracelink._require_database_member(invoker);
     PERFORM tracelink.check_template_name(save_template.name);
     IF save_template.definition IS NULL THEN
         RAISE EXCEPTION 'template definition must not be null'
@@ -188,6 +198,7 @@ CREATE FUNCTION tracelink.drop_template(name text) RETURNS void
 DECLARE
     owner name;
 BEGIN
+    PERFORM tracelink._require_database_member(tracelink.invoking_role());
     SELECT t.created_by INTO owner FROM tracelink.templates AS t
      WHERE t.name = drop_template.name FOR UPDATE;
     IF NOT FOUND THEN

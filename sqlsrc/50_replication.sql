@@ -75,6 +75,45 @@ CREATE FUNCTION tracelink.peer_slot_name(publisher text, subscriber text) RETURN
 COMMENT ON FUNCTION tracelink.peer_slot_name(text, text) IS
     'name of the replication slot on "publisher" from which "subscriber" streams';
 
+-- The login, publication and subscription of a peer are named by a prefix
+-- and the peer's name.  Identifiers are at most 63 bytes: a name too long
+-- for its prefix (over 48 characters for logins and subscriptions, 50 for
+-- publications) gets instead "0x", 16 hex digits of the SHA-256 of the
+-- whole name, "_" and as much of the name as fits.  A node name starts
+-- with a letter, so such a name is never the plain name of another peer,
+-- and two long names with a common beginning differ.  These functions are
+-- the only place the names are made: everything that creates or looks up
+-- the objects calls them (src/apply.c has the subscription's in C).
+CREATE FUNCTION tracelink.peer_login_name(peer text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.octet_length('tracelink_peer_' || peer) <= 63
+                THEN 'tracelink_peer_' || peer
+                ELSE 'tracelink_peer_0x'
+                     || pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.textsend(peer)), 'hex'), 16)
+                     || '_' || pg_catalog.left(peer, 29) END;
+COMMENT ON FUNCTION tracelink.peer_login_name(text) IS
+    'name of the login a peer replicates from this node with (tracelink_peer_<peer>, hashed when longer than 63 bytes); the peer puts it in the user of its connection string';
+
+CREATE FUNCTION tracelink.peer_publication_name(peer text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.octet_length('tracelink_to_' || peer) <= 63
+                THEN 'tracelink_to_' || peer
+                ELSE 'tracelink_to_0x'
+                     || pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.textsend(peer)), 'hex'), 16)
+                     || '_' || pg_catalog.left(peer, 31) END;
+COMMENT ON FUNCTION tracelink.peer_publication_name(text) IS
+    'name of the publication of this node''s rows for a peer (tracelink_to_<peer>, hashed when longer than 63 bytes)';
+
+CREATE FUNCTION tracelink.peer_subscription_name(peer text) RETURNS text
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE WHEN pg_catalog.octet_length('tracelink_from_' || peer) <= 63
+                THEN 'tracelink_from_' || peer
+                ELSE 'tracelink_from_0x'
+                     || pg_catalog.left(pg_catalog.encode(pg_catalog.sha256(pg_catalog.textsend(peer)), 'hex'), 16)
+                     || '_' || pg_catalog.left(peer, 29) END;
+COMMENT ON FUNCTION tracelink.peer_subscription_name(text) IS
+    'name of this node''s subscription to a peer (tracelink_from_<peer>, hashed when longer than 63 bytes)';
+
 CREATE FUNCTION tracelink.connect_peers(only_peer text DEFAULT NULL)
     RETURNS TABLE (peer text, status text)
     LANGUAGE plpgsql VOLATILE
@@ -89,7 +128,7 @@ BEGIN
               WHERE only_peer IS NULL OR c.name = only_peer ORDER BY c.name
     LOOP
         peer := p.name;
-        sub := 'tracelink_from_' || p.name;
+        sub := tracelink.peer_subscription_name(p.name);
         IF EXISTS (SELECT 1 FROM pg_subscription s
                     WHERE s.subname = sub
                       AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
@@ -100,7 +139,7 @@ BEGIN
         BEGIN
             EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I '
                            'WITH (create_slot = false, slot_name = %L, copy_data = true)',
-                           sub, p.conninfo, 'tracelink_to_' || me,
+                           sub, p.conninfo, tracelink.peer_publication_name(me),
                            tracelink.peer_slot_name(p.name, me));
         EXCEPTION WHEN OTHERS THEN
             status := 'unreachable: ' || SQLERRM;
@@ -128,14 +167,25 @@ $$;
 COMMENT ON FUNCTION tracelink.connect_peers(text) IS
     'subscribes to every peer (or one) that has published for this node and is not subscribed yet; returns each peer''s status';
 
-CREATE PROCEDURE tracelink.add_peer(name text, conninfo text, public_key bytea)
-    LANGUAGE plpgsql
+-- add_peer and remove_peer are procedures (they COMMIT between steps, so
+-- that the slot is created once the publication exists), and a procedure
+-- that commits cannot pin its search_path.  So each is only a sequence of
+-- calls of the functions below, which do the work with a pinned
+-- search_path; the procedures evaluate no name or operator themselves.
+
+-- add_peer, step 1: check the arguments, pin the peer's key, make the login
+-- the peer replicates with and the publication of this node's rows for it.
+CREATE FUNCTION tracelink._add_peer_publish(name text, conninfo text, public_key bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     me text := tracelink.node_name();
-    peer text := add_peer.name;
-    login text := 'tracelink_peer_' || add_peer.name;
-    s record;
+    peer text := _add_peer_publish.name;
+    login text;
+    known tracelink.nodes;
+    is_known boolean;
+    r pg_roles;
 BEGIN
     IF me IS NULL THEN
         RAISE EXCEPTION 'this database is not a tracelink node yet'
@@ -150,24 +200,50 @@ BEGIN
     IF peer = me THEN
         RAISE EXCEPTION 'a node cannot be its own peer' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF add_peer.public_key IS NULL OR pg_catalog.length(add_peer.public_key) <> 32 THEN
+    IF _add_peer_publish.public_key IS NULL OR length(_add_peer_publish.public_key) <> 32 THEN
         RAISE EXCEPTION 'the public key of peer "%" must be 32 bytes', peer
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'Pin the key the peer''s tracelink.init_node() returned, obtained out of band.';
     END IF;
-    IF add_peer.conninfo IS NULL OR add_peer.conninfo = '' THEN
+    IF _add_peer_publish.conninfo IS NULL OR _add_peer_publish.conninfo = '' THEN
         RAISE EXCEPTION 'a connection string for peer "%" is required', peer
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF EXISTS (SELECT 1 FROM tracelink.nodes n WHERE n.name = peer) THEN
+    -- a node already known is added again only as the peer it was: one
+    -- that was removed, with the key pinned for it then
+    SELECT * INTO known FROM tracelink.nodes n WHERE n.name = peer;
+    is_known := FOUND;
+    IF is_known AND EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = peer) THEN
         RAISE EXCEPTION 'node "%" is already known', peer USING ERRCODE = 'duplicate_object';
     END IF;
+    IF is_known AND known.public_key <> _add_peer_publish.public_key THEN
+        RAISE EXCEPTION 'node "%" is already known with another public key', peer
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'A node''s genesis key is pinned once; its later keys come from its signed chain.';
+    END IF;
 
-    INSERT INTO tracelink.nodes (name, public_key) VALUES (peer, add_peer.public_key);
-    INSERT INTO tracelink.peer_connections (name, conninfo) VALUES (peer, add_peer.conninfo);
+    IF NOT is_known THEN
+        INSERT INTO tracelink.nodes (name, public_key) VALUES (peer, _add_peer_publish.public_key);
+    END IF;
+    INSERT INTO tracelink.peer_connections (name, conninfo) VALUES (peer, _add_peer_publish.conninfo);
 
-    -- the login the peer replicates with: reads the two ledger tables, nothing else
-    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = login) THEN
+    -- the login the peer replicates with: LOGIN REPLICATION, reads the two
+    -- ledger tables, nothing else (docs/operations.md).  A role of that
+    -- name that can do more is not taken over.
+    login := tracelink.peer_login_name(peer);
+    SELECT * INTO r FROM pg_roles WHERE rolname = login;
+    IF FOUND THEN
+        IF r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls
+           OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) THEN
+            RAISE EXCEPTION 'role "%" exists and has more privileges than a peer login may have', login
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A peer login has LOGIN and REPLICATION, no other attribute and no role memberships.',
+                      HINT = 'Drop the role or take the extra privileges away, then add the peer again.';
+        END IF;
+        -- a login that remove_peer could only disable, or that another
+        -- database of the cluster shares for the same peer
+        EXECUTE format('ALTER ROLE %I LOGIN REPLICATION', login);
+    ELSE
         EXECUTE format('CREATE ROLE %I LOGIN REPLICATION', login);
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA tracelink TO %I', login);
@@ -178,60 +254,149 @@ BEGIN
                    'tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
                    'tracelink.ledger_blocks WHERE (origin = %L) '
                    'WITH (publish = ''insert'')',
-                   'tracelink_to_' || peer, me, peer, me);
-    COMMIT;
+                   tracelink.peer_publication_name(peer), me, peer, me);
+END
+$$;
+COMMENT ON FUNCTION tracelink._add_peer_publish(text, text, bytea) IS
+    'add_peer, step 1: checks the arguments, pins the peer''s key, makes its login and the publication for it';
 
-    -- the slot the peer streams from, created once the publication exists
-    PERFORM pg_catalog.pg_create_logical_replication_slot(tracelink.peer_slot_name(me, peer), 'pgoutput');
-    COMMIT;
+-- add_peer, step 2 (after the publication is committed): the slot the
+-- peer streams from.
+CREATE FUNCTION tracelink._add_peer_slot(name text) RETURNS void
+    LANGUAGE sql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+    SELECT pg_catalog.pg_create_logical_replication_slot(
+               tracelink.peer_slot_name(tracelink.node_name(), _add_peer_slot.name), 'pgoutput');
+END;
+COMMENT ON FUNCTION tracelink._add_peer_slot(text) IS
+    'add_peer, step 2: creates the replication slot the peer streams from';
 
-    FOR s IN SELECT * FROM tracelink.connect_peers(peer) LOOP
+-- add_peer, step 3: subscribe to the peer if it has published for us.
+CREATE FUNCTION tracelink._add_peer_subscribe(name text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    s record;
+BEGIN
+    FOR s IN SELECT * FROM tracelink.connect_peers(_add_peer_subscribe.name) LOOP
         RAISE NOTICE 'peer "%": %', s.peer, s.status;
     END LOOP;
 END
 $$;
-COMMENT ON PROCEDURE tracelink.add_peer(text, text, bytea) IS
-    'adds a peer: pins its public key, publishes this node''s rows for it (with a replication slot and a least-privilege login), and subscribes to it if it has already added this node';
+COMMENT ON FUNCTION tracelink._add_peer_subscribe(text) IS
+    'add_peer, step 3: subscribes to the peer if it has already added this node, with a notice of the outcome';
 
-CREATE PROCEDURE tracelink.remove_peer(name text)
+CREATE PROCEDURE tracelink.add_peer(name text, conninfo text, public_key bytea)
     LANGUAGE plpgsql
 AS $$
+BEGIN
+    PERFORM tracelink._add_peer_publish(add_peer.name, add_peer.conninfo, add_peer.public_key);
+    COMMIT;
+    PERFORM tracelink._add_peer_slot(add_peer.name);
+    COMMIT;
+    PERFORM tracelink._add_peer_subscribe(add_peer.name);
+END
+$$;
+COMMENT ON PROCEDURE tracelink.add_peer(text, text, bytea) IS
+    'adds a peer (or a removed one again, with the same key): pins its public key, publishes this node''s rows for it (with a replication slot and a least-privilege login), and subscribes to it if it has already added this node';
+
+-- remove_peer, step 1: stop replicating with the peer: subscription,
+-- publication, connection, and the login's grants in this database.
+CREATE FUNCTION tracelink._remove_peer_unpublish(name text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
-    me text := tracelink.node_name();
-    peer text := remove_peer.name;
-    sub text := 'tracelink_from_' || remove_peer.name;
-    slot text;
+    peer text := _remove_peer_unpublish.name;
+    sub text := tracelink.peer_subscription_name(_remove_peer_unpublish.name);
+    login text := tracelink.peer_login_name(_remove_peer_unpublish.name);
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = peer) THEN
         RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
     END IF;
-    slot := tracelink.peer_slot_name(me, peer);
     IF EXISTS (SELECT 1 FROM pg_subscription s WHERE s.subname = sub
                   AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
         EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', sub);
         EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
         EXECUTE format('DROP SUBSCRIPTION %I', sub);
     END IF;
-    EXECUTE format('DROP PUBLICATION IF EXISTS %I', 'tracelink_to_' || peer);
+    EXECUTE format('DROP PUBLICATION IF EXISTS %I', tracelink.peer_publication_name(peer));
     DELETE FROM tracelink.peer_connections c WHERE c.name = peer;
-    BEGIN
-        EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I',
-                       'tracelink_peer_' || peer);
-        EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', 'tracelink_peer_' || peer);
-    EXCEPTION WHEN undefined_object THEN
-        NULL;
-    END;
-    COMMIT;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
+        EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I', login);
+        EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', login);
+        EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), login);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._remove_peer_unpublish(text) IS
+    'remove_peer, step 1: drops the subscription to the peer and the publication for it, forgets how to reach it, revokes its login''s grants here';
+
+-- remove_peer, step 2 (after step 1 is committed): the peer's slot, then
+-- its login.  The login is dropped, its sessions ended first, unless
+-- another database of the cluster still grants it privileges (a tracelink
+-- node there has the same peer): then only its sessions in this database
+-- end.  A login that cannot be dropped (it owns objects or holds
+-- privileges elsewhere) loses LOGIN and REPLICATION instead.
+CREATE FUNCTION tracelink._remove_peer_slot_and_login(name text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    slot text := tracelink.peer_slot_name(tracelink.node_name(), _remove_peer_slot_and_login.name);
+    login text := tracelink.peer_login_name(_remove_peer_slot_and_login.name);
+    role_oid oid;
+    here oid := (SELECT oid FROM pg_database WHERE datname = current_database());
+    elsewhere text;
+BEGIN
     -- the peer's slot here: stop its walsender, then drop it
-    PERFORM pg_catalog.pg_terminate_backend(active_pid)
-       FROM pg_catalog.pg_replication_slots WHERE slot_name = slot AND active_pid IS NOT NULL;
-    PERFORM pg_catalog.pg_drop_replication_slot(slot_name)
-       FROM pg_catalog.pg_replication_slots WHERE slot_name = slot AND NOT active;
+    PERFORM pg_terminate_backend(active_pid)
+       FROM pg_replication_slots WHERE slot_name = slot AND active_pid IS NOT NULL;
+    PERFORM pg_drop_replication_slot(slot_name)
+       FROM pg_replication_slots WHERE slot_name = slot AND NOT active;
+
+    SELECT oid INTO role_oid FROM pg_roles WHERE rolname = login;
+    IF NOT FOUND THEN
+        RETURN;
+    END IF;
+    SELECT string_agg(DISTINCT d.datname, ', ' ORDER BY d.datname) INTO elsewhere
+      FROM pg_shdepend s
+      JOIN pg_database d ON d.oid = CASE WHEN s.classid = 'pg_database'::regclass THEN s.objid ELSE s.dbid END
+     WHERE s.refclassid = 'pg_authid'::regclass AND s.refobjid = role_oid AND d.oid <> here;
+    IF elsewhere IS NOT NULL THEN
+        PERFORM pg_terminate_backend(a.pid) FROM pg_stat_activity a
+         WHERE a.usesysid = role_oid AND a.datid = here;
+        RAISE NOTICE 'login "%" is kept: database % of this cluster still grants it privileges', login, elsewhere
+            USING HINT = 'It is the login of a peer of the same name there; remove_peer there drops it.';
+        RETURN;
+    END IF;
+    PERFORM pg_terminate_backend(a.pid) FROM pg_stat_activity a WHERE a.usesysid = role_oid;
+    BEGIN
+        EXECUTE format('DROP ROLE %I', login);
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+        EXECUTE format('ALTER ROLE %I NOLOGIN NOREPLICATION', login);
+        RAISE NOTICE 'login "%" cannot be dropped; it can no longer log in or replicate', login
+            USING DETAIL = SQLERRM;
+    END;
+END
+$$;
+COMMENT ON FUNCTION tracelink._remove_peer_slot_and_login(text) IS
+    'remove_peer, step 2: drops the peer''s replication slot, then its login (or, if another database of the cluster still uses it, ends its sessions here)';
+
+CREATE PROCEDURE tracelink.remove_peer(name text)
+    LANGUAGE plpgsql
+AS $$
+BEGIN
+    PERFORM tracelink._remove_peer_unpublish(remove_peer.name);
+    COMMIT;
+    PERFORM tracelink._remove_peer_slot_and_login(remove_peer.name);
     COMMIT;
 END
 $$;
 COMMENT ON PROCEDURE tracelink.remove_peer(text) IS
-    'stops replicating with a peer (subscription, publication, slot, login grants); its blocks stay in the ledger and still verify against its pinned key';
+    'stops replicating with a peer (subscription, publication, slot) and drops its login; its blocks stay in the ledger and still verify against its pinned key';
 
 -- Views
 
@@ -255,11 +420,11 @@ SELECT n.name,
   FROM tracelink.nodes n
   LEFT JOIN tracelink.peer_connections c ON c.name = n.name
   LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
-  LEFT JOIN pg_catalog.pg_publication pub ON pub.pubname = 'tracelink_to_' || n.name
+  LEFT JOIN pg_catalog.pg_publication pub ON pub.pubname = tracelink.peer_publication_name(n.name)
   LEFT JOIN pg_catalog.pg_replication_slots slot
          ON slot.slot_name = tracelink.peer_slot_name(tracelink.node_name(), n.name)
   LEFT JOIN pg_catalog.pg_subscription sub
-         ON sub.subname = 'tracelink_from_' || n.name
+         ON sub.subname = tracelink.peer_subscription_name(n.name)
         AND sub.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
   LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = sub.oid AND st.relid IS NULL
  WHERE NOT n.is_local;
@@ -277,7 +442,7 @@ SELECT n.name AS peer,
        (SELECT count(*) FROM tracelink.inbox_entries i WHERE i.origin = n.name) AS parked_entries,
        (SELECT count(*) FROM tracelink.apply_queue q WHERE q.origin = n.name) AS waiting_entries,
        (SELECT count(*) FROM tracelink.quarantine q
-         WHERE q.origin = n.name OR q.source = 'tracelink_from_' || n.name) AS quarantined,
+         WHERE q.origin = n.name OR q.source = tracelink.peer_subscription_name(n.name)) AS quarantined,
        (SELECT count(*) FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocations
   FROM tracelink.nodes n
   LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
@@ -311,7 +476,9 @@ COMMENT ON FUNCTION tracelink._ledger_state() IS
 GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply_queue,
                 tracelink.quarantine, tracelink.equivocations, tracelink.peers,
                 tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink._ledger_state() TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.peer_login_name(text),
+                 tracelink.peer_publication_name(text), tracelink.peer_subscription_name(text),
+                 tracelink._ledger_state() TO tracelink_reader;
 
 -- Applying exported lines without a replication connection
 

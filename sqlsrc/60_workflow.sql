@@ -258,10 +258,11 @@ BEGIN
         END IF;
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (entry_hash, p, n, entry_hash);
-        PERFORM pg_notify('tracelink_invitation',
-                          jsonb_build_object('link', encode(entry_hash, 'hex'), 'name', tracelink.name(draft),
-                                             'process', p, 'node', n)::text);
     END LOOP;
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
+    PERFORM pg_notify('tracelink_invitation',
+                      jsonb_build_object('link', encode(entry_hash, 'hex'),
+                                         'entry', encode(entry_hash, 'hex'))::text);
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_link_request(text, jsonb, bytea, bytea[], boolean) IS
@@ -350,10 +351,11 @@ BEGIN
         END IF;
         INSERT INTO tracelink.link_invitations (link_id, process, node, invite_entry)
         VALUES (link, payload->>'process', n, entry_hash);
-        PERFORM pg_notify('tracelink_invitation',
-                          jsonb_build_object('link', payload->>'link', 'name', lnk.name,
-                                             'process', payload->>'process', 'node', n)::text);
     END LOOP;
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
+    PERFORM pg_notify('tracelink_invitation',
+                      jsonb_build_object('link', encode(link, 'hex'),
+                                         'entry', encode(entry_hash, 'hex'))::text);
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_reinvite(text, jsonb, bytea, bytea[], boolean) IS
@@ -648,12 +650,11 @@ BEGIN
             (payload->>'threshold')::integer);
     UPDATE tracelink.trace_links SET status = 'voting' WHERE link_id = link;
     UPDATE tracelink.modifications SET status = 'voting', proposal_id = entry_hash WHERE modification_id = mod;
-    -- a NOTIFY payload must stay under 8000 bytes: whether this node votes,
-    -- not the list of voters
+    -- ids only: any login that connects here can LISTEN, and a payload must
+    -- stay under 8000 bytes (docs/workflow.md)
     PERFORM pg_notify('tracelink_ballot',
-                      jsonb_build_object('proposal', encode(entry_hash, 'hex'), 'link', lnk.name,
-                                         'version', payload->'version', 'scope', payload->'scope',
-                                         'voter', tracelink.node_name() = ANY (voters))::text);
+                      jsonb_build_object('proposal', encode(entry_hash, 'hex'),
+                                         'link', encode(link, 'hex'))::text);
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS
@@ -697,10 +698,10 @@ BEGIN
              WHERE w.link_id = prop.link_id AND h.link_id = w.link_id AND h.version = lnk.active_version;
         END IF;
     END IF;
+    -- ids only: any login that connects here can LISTEN (docs/workflow.md)
     PERFORM pg_notify('tracelink_link',
-                      jsonb_build_object('link', lnk.name, 'proposal', encode(p_proposal, 'hex'),
-                                         'version', prop.version,
-                                         'outcome', CASE WHEN p_passed THEN 'passed' ELSE 'failed' END)::text);
+                      jsonb_build_object('link', encode(prop.link_id, 'hex'),
+                                         'proposal', encode(p_proposal, 'hex'))::text);
 END
 $$;
 COMMENT ON FUNCTION tracelink._decide(bytea, boolean) IS
@@ -787,11 +788,10 @@ BEGIN
         -- nothing to revise: the vote starts at once
         PERFORM tracelink._propose(link, 'modification', NULL, entry_hash, new_order);
     ELSIF payload->>'process' IS NOT NULL THEN
+        -- ids only: any login that connects here can LISTEN (docs/workflow.md)
         PERFORM pg_notify('tracelink_revision',
-                          jsonb_build_object('link', lnk.name, 'process', payload->>'process',
-                                             'modification', encode(entry_hash, 'hex'),
-                                             'participant', tracelink.node_name() = ANY (
-                                                 tracelink._participants(link, payload->>'process')))::text);
+                          jsonb_build_object('link', encode(link, 'hex'),
+                                             'modification', encode(entry_hash, 'hex'))::text);
     END IF;
 END
 $$;

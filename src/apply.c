@@ -500,6 +500,27 @@ peer_key(const char *origin, uint8 *key)
 }
 
 /*
+ * The name of this node's subscription to `peer`, exactly as
+ * tracelink.peer_subscription_name() (sqlsrc/50_replication.sql) makes it:
+ * "tracelink_from_" and the name, or, when that is longer than an
+ * identifier, "tracelink_from_0x", 16 hex digits of the SHA-256 of the name,
+ * "_" and the name's first 29 characters.
+ */
+static char *
+peer_subscription_name(const char *peer)
+{
+	static const char prefix[] = "tracelink_from_";
+	uint8		hash[TL_HASH_LEN];
+	char		hex[2 * 8 + 1];
+
+	if (strlen(prefix) + strlen(peer) < NAMEDATALEN)
+		return psprintf("%s%s", prefix, peer);
+	tl_sha256(peer, strlen(peer), hash);
+	tl_hex_encode(hash, 8, hex);
+	return psprintf("%s0x%s_%.29s", prefix, hex, peer);
+}
+
+/*
  * Why a row of `origin` must not be accepted through this subscription, or
  * NULL.  Each peer publishes only its own rows: anything else is a forgery
  * or a relay.
@@ -516,7 +537,7 @@ origin_problem(const char *origin, uint8 *pinned_key)
 	if (!peer_key(origin, pinned_key))
 		return "origin is not a known peer (no pinned key)";
 	if (st->source &&
-		strcmp(st->source, psprintf("tracelink_from_%s", origin)) != 0)
+		strcmp(st->source, peer_subscription_name(origin)) != 0)
 		return psprintf("row of origin \"%s\" arrived through subscription \"%s\", which carries only its own peer's rows",
 						origin, st->source);
 	return NULL;

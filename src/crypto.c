@@ -213,29 +213,54 @@ tl_merkle_leaf_hash_sql(PG_FUNCTION_ARGS)
 }
 
 /*
- * The leaf hashes of an array of raw leaf data, contiguous and in array
- * order, with their number in *n.  Leaf positions are 0-based whatever the
- * array's lower bound.  A NULL leaf or an array of more than one dimension
- * is an error: a tree has no place for either.
+ * Refuse a proof over more leaves than tracelink holds in memory at once.
+ * Proofs are built from every leaf hash of the tree (32 bytes each) in one
+ * allocation, which palloc limits to MaxAllocSize; the check comes before
+ * the allocation (and before reading any leaf) so that a huge or wrong size
+ * is a clean error rather than a failed allocation.
  */
-static uint8 *
-merkle_leaf_hashes(ArrayType *leaves, uint64 *n)
+void
+tl_merkle_check_proof_leaves(int64 n)
 {
-	int			nitems;
-	uint8	   *hashes;
-	ArrayIterator it;
-	Datum		value;
-	bool		isnull;
-	int			i = 0;
+	if (n > (int64) (MaxAllocSize / TL_HASH_LEN))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a Merkle proof over " INT64_FORMAT " leaves is too large", n),
+				 errdetail("Proofs are built in memory from every leaf hash of the tree, at most %d leaves.",
+						   (int) (MaxAllocSize / TL_HASH_LEN))));
+}
 
+/*
+ * Refuse a leaves argument of more than one dimension, and return the
+ * number of leaves.
+ */
+static int
+merkle_leaf_count(ArrayType *leaves)
+{
 	if (ARR_NDIM(leaves) > 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
 				 errmsg("leaves must be a one-dimensional array"),
 				 errdetail("The array has %d dimensions.", ARR_NDIM(leaves))));
-	nitems = ArrayGetNItems(ARR_NDIM(leaves), ARR_DIMS(leaves));
-	hashes = MemoryContextAllocHuge(CurrentMemoryContext,
-									Max(nitems, 1) * (Size) TL_HASH_LEN);
+	return ArrayGetNItems(ARR_NDIM(leaves), ARR_DIMS(leaves));
+}
+
+/*
+ * Hash each raw leaf of the array in array order, handing each leaf hash
+ * to `each` (the frontier of a root, or the buffer of a proof).  Leaf
+ * positions are 0-based whatever the array's lower bound.  A NULL leaf is
+ * an error: a tree has no place for it.
+ */
+static void
+merkle_hash_leaves(ArrayType *leaves,
+				   void (*each) (void *arg, int i, const uint8 *hash),
+				   void *arg)
+{
+	ArrayIterator it;
+	Datum		value;
+	bool		isnull;
+	int			i = 0;
+	uint8		hash[TL_HASH_LEN];
 
 	it = array_create_iterator(leaves, 0, NULL);
 	while (array_iterate(it, &value, &isnull))
@@ -249,12 +274,40 @@ merkle_leaf_hashes(ArrayType *leaves, uint64 *n)
 					 errdetail("Leaves are numbered from 0; an empty bytea is a valid leaf, NULL is not.")));
 		leaf = DatumGetByteaPP(value);
 		tl_merkle_leaf_hash((const uint8 *) VARDATA_ANY(leaf),
-							VARSIZE_ANY_EXHDR(leaf),
-							hashes + (Size) i * TL_HASH_LEN);
+							VARSIZE_ANY_EXHDR(leaf), hash);
+		each(arg, i, hash);
 		i++;
 	}
 	array_free_iterator(it);
-	*n = (uint64) nitems;
+}
+
+/* merkle_hash_leaves callback: extend a frontier */
+static void
+merkle_leaf_to_frontier(void *arg, int i, const uint8 *hash)
+{
+	tl_frontier_append((TlMerkleFrontier *) arg, hash);
+}
+
+/* merkle_hash_leaves callback: store the i-th leaf hash in a buffer */
+static void
+merkle_leaf_to_buffer(void *arg, int i, const uint8 *hash)
+{
+	memcpy((uint8 *) arg + (Size) i * TL_HASH_LEN, hash, TL_HASH_LEN);
+}
+
+/*
+ * The leaf hashes of an array of raw leaf data, contiguous and in array
+ * order, for a proof.  The caller has counted the leaves with
+ * merkle_leaf_count() and checked its index or size against that count.
+ */
+static uint8 *
+merkle_leaf_hashes(ArrayType *leaves, int nitems)
+{
+	uint8	   *hashes;
+
+	tl_merkle_check_proof_leaves(nitems);
+	hashes = palloc(Max(nitems, 1) * (Size) TL_HASH_LEN);
+	merkle_hash_leaves(leaves, merkle_leaf_to_buffer, hashes);
 	return hashes;
 }
 
@@ -285,12 +338,14 @@ Datum
 tl_merkle_root_sql(PG_FUNCTION_ARGS)
 {
 	ArrayType  *leaves = PG_GETARG_ARRAYTYPE_P(0);
-	uint64		n;
-	uint8	   *hashes;
+	TlMerkleFrontier f;
 	uint8		root[TL_HASH_LEN];
 
-	hashes = merkle_leaf_hashes(leaves, &n);
-	tl_merkle_root(hashes, n, root);
+	/* folded through a frontier: O(log n) memory whatever the array size */
+	merkle_leaf_count(leaves);
+	tl_frontier_init(&f);
+	merkle_hash_leaves(leaves, merkle_leaf_to_frontier, &f);
+	tl_frontier_root(&f, root);
 	PG_RETURN_BYTEA_P(tl_bytea_from(root, TL_HASH_LEN));
 }
 
@@ -305,18 +360,18 @@ tl_merkle_inclusion_proof_sql(PG_FUNCTION_ARGS)
 {
 	ArrayType  *leaves = PG_GETARG_ARRAYTYPE_P(0);
 	int64		leaf_index = PG_GETARG_INT64(1);
-	uint64		n;
+	int			n = merkle_leaf_count(leaves);
 	uint8	   *hashes;
 	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];
 	int			count;
 
-	hashes = merkle_leaf_hashes(leaves, &n);
-	if (leaf_index < 0 || (uint64) leaf_index >= n)
+	if (leaf_index < 0 || leaf_index >= n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("leaf index %lld is out of range for a Merkle tree of %llu leaves",
-						(long long) leaf_index, (unsigned long long) n),
+				 errmsg("leaf index %lld is out of range for a Merkle tree of %d leaves",
+						(long long) leaf_index, n),
 				 errdetail("Leaf indexes start at 0 and are less than the number of leaves.")));
+	hashes = merkle_leaf_hashes(leaves, n);
 	count = tl_merkle_inclusion_path(hashes, n, (uint64) leaf_index, path);
 	PG_RETURN_ARRAYTYPE_P(merkle_hash_array(path, count));
 }
@@ -333,18 +388,18 @@ tl_merkle_consistency_proof_sql(PG_FUNCTION_ARGS)
 {
 	ArrayType  *leaves = PG_GETARG_ARRAYTYPE_P(0);
 	int64		old_size = PG_GETARG_INT64(1);
-	uint64		n;
+	int			n = merkle_leaf_count(leaves);
 	uint8	   *hashes;
 	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];
 	int			count;
 
-	hashes = merkle_leaf_hashes(leaves, &n);
-	if (old_size < 1 || (uint64) old_size > n)
+	if (old_size < 1 || old_size > n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("old size %lld is out of range for a Merkle tree of %llu leaves",
-						(long long) old_size, (unsigned long long) n),
+				 errmsg("old size %lld is out of range for a Merkle tree of %d leaves",
+						(long long) old_size, n),
 				 errdetail("A consistency proof starts from a tree of at least 1 and at most all of the leaves.")));
+	hashes = merkle_leaf_hashes(leaves, n);
 	count = tl_merkle_consistency_path(hashes, n, (uint64) old_size, path);
 	PG_RETURN_ARRAYTYPE_P(merkle_hash_array(path, count));
 }

@@ -133,6 +133,39 @@ ensure_key_directory(void)
 }
 
 /*
+ * Warn when the key directory lies inside the data directory: pg_basebackup
+ * copies everything there (it cannot be told to skip a directory), so every
+ * base backup, and every login that pg_hba.conf lets open a physical
+ * replication connection with the REPLICATION attribute (peer logins have
+ * it), gets the node's secret key.  Both paths are resolved, so a key
+ * directory that is a symbolic link to a place outside (which base backups
+ * copy as a link) does not warn.
+ */
+static void
+warn_if_key_in_data_directory(const char *node)
+{
+	char	   *keydir = realpath(tl_key_directory, NULL);
+	char	   *datadir = realpath(DataDir, NULL);
+	bool		inside = false;
+
+	if (keydir != NULL && datadir != NULL)
+	{
+		size_t		len = strlen(datadir);
+
+		inside = strncmp(keydir, datadir, len) == 0 &&
+			(keydir[len] == '\0' || keydir[len] == '/');
+	}
+	free(keydir);
+	free(datadir);
+	if (!inside)
+		return;
+	ereport(WARNING,
+			(errmsg("the secret key of node \"%s\" is stored inside the data directory", node),
+			 errdetail("Base backups and copies of the data directory carry it, and so does a physical replication connection of any role with the REPLICATION attribute, peer logins included."),
+			 errhint("Set tracelink.key_directory to a directory outside the data directory and move the key file there, as docs/operations.md describes.")));
+}
+
+/*
  * Write a seed to a new file (mode 0600, refusing to overwrite), fsync'd.
  */
 static void
@@ -277,6 +310,7 @@ tl_keys_create(const char *node, uint8 *public_key)
 	MemoryContext old;
 
 	ensure_key_directory();
+	warn_if_key_in_data_directory(node);
 	seed = sodium_malloc(TL_ED25519_SEED_LEN);
 	if (seed == NULL)
 		ereport(ERROR,

@@ -460,6 +460,8 @@ pending_block(const char *origin)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot append to the ledger during recovery")));
+	/* once per transaction: is this role a member of this node? (roles.c) */
+	tl_require_database_member(GetUserId());
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending = palloc0(sizeof(PendingBlock));

@@ -192,6 +192,8 @@ extern void tl_frontier_from_bytes(TlMerkleFrontier *f, uint64 size, const uint8
 #define TL_ED25519_SEED_LEN 32
 #define TL_ED25519_SIG_LEN 64
 extern void tl_crypto_init(void);	/* sodium_init(); called from _PG_init */
+/* proofs hold one leaf hash per leaf in memory: refuse (54000) more than fit */
+extern void tl_merkle_check_proof_leaves(int64 n);
 extern bool tl_ed25519_verify(const uint8 *public_key, const uint8 *message, size_t len,
 							  const uint8 *signature);
 
@@ -235,6 +237,12 @@ extern void tl_keys_create(const char *node, uint8 *public_key);
 extern void tl_keys_begin_rotation(const char *node, uint8 *new_public_key);
 extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 						 const uint8 *message, size_t len, uint8 *signature);
+
+/* ----------------------------------------------------------------
+ * roles.c: the database a role acts in (tracelink's roles are cluster-wide)
+ * ----------------------------------------------------------------
+ */
+extern void tl_require_database_member(Oid role);
 
 /* ----------------------------------------------------------------
  * ledger.c: entries, blocks, heads

@@ -822,15 +822,20 @@ tl_export(PG_FUNCTION_ARGS)
 
 /*
  * Resolve origin (NULL = this node) and tree size (NULL = the latest) to the
- * block whose tree head that is.  Errors if there is no such block.
+ * block whose tree head that is.  Errors if there is no such block;
+ * argname names the size in the error for a negative one.
  */
 static void
 find_tree_head_block(char **origin, int64 *tree_size, bool latest,
-					 StoredBlock *b)
+					 const char *argname, StoredBlock *b)
 {
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
 
+	if (!latest && *tree_size < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be negative", argname)));
 	if (*origin == NULL)
 		*origin = tl_require_local_node();
 	args[0] = CStringGetTextDatum(*origin);
@@ -869,16 +874,63 @@ find_tree_head_block(char **origin, int64 *tree_size, bool latest,
 }
 
 /*
- * The leaf hashes of an origin's first n entries, read from its blocks.
+ * The number of entries in an origin's tree: the tree size of its latest
+ * block (0 when it has none).  Sizes asked for are checked against it
+ * before anything is read or allocated.
  */
-static uint8 *
-load_leaf_hashes(const char *origin, int64 n)
+static int64
+origin_tree_size(const char *origin)
 {
-	uint8	   *leaves = palloc((size_t) Max(n, 1) * TL_HASH_LEN);
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+
+	args[0] = CStringGetTextDatum(origin);
+	if (SPI_execute_with_args("SELECT tree_size FROM tracelink.ledger_blocks"
+							  " WHERE origin OPERATOR(pg_catalog.=) $1"
+							  " ORDER BY block_no DESC LIMIT 1",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the tree size of origin \"%s\"", origin);
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
+									   SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/*
+ * Refuse a tree size outside 0 .. the origin's number of entries.
+ */
+static void
+check_tree_size(const char *origin, int64 n)
+{
+	int64		have;
+
+	if (n < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("tree_size must not be negative")));
+	have = origin_tree_size(origin);
+	if (n > have)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("origin \"%s\" has only " INT64_FORMAT " entries", origin, have)));
+}
+
+/*
+ * Hand the leaf hashes of an origin's first n entries, read from its
+ * blocks in order, to `each`.  The caller has checked n with
+ * check_tree_size().
+ */
+static void
+for_each_leaf_hash(const char *origin, int64 n,
+				   void (*each) (void *arg, int64 i, const uint8 *hash),
+				   void *arg)
+{
 	int64		have = 0;
 	RowCursor	bc;
 	HeapTuple	tup;
 	TupleDesc	desc;
+	uint8		leaf[TL_HASH_LEN];
 
 	cursor_open(&bc, blocks_query, origin, 0);
 	while (have < n && (tup = cursor_next(&bc, &desc)) != NULL)
@@ -889,8 +941,11 @@ load_leaf_hashes(const char *origin, int64 n)
 		int64		i;
 
 		for (i = 0; i < count && have < n; i++, have++)
+		{
 			tl_merkle_leaf_hash((uint8 *) VARDATA_ANY(hashes) + i * TL_HASH_LEN,
-								TL_HASH_LEN, leaves + have * TL_HASH_LEN);
+								TL_HASH_LEN, leaf);
+			each(arg, have, leaf);
+		}
 		CHECK_FOR_INTERRUPTS();
 	}
 	cursor_close(&bc);
@@ -898,6 +953,36 @@ load_leaf_hashes(const char *origin, int64 n)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("origin \"%s\" has only " INT64_FORMAT " entries", origin, have)));
+}
+
+/* for_each_leaf_hash callback: store the i-th leaf hash in a buffer */
+static void
+leaf_to_buffer(void *arg, int64 i, const uint8 *hash)
+{
+	memcpy((uint8 *) arg + (size_t) i * TL_HASH_LEN, hash, TL_HASH_LEN);
+}
+
+/* for_each_leaf_hash callback: extend a frontier */
+static void
+leaf_to_frontier(void *arg, int64 i, const uint8 *hash)
+{
+	tl_frontier_append((TlMerkleFrontier *) arg, hash);
+}
+
+/*
+ * The leaf hashes of an origin's first n entries, for a proof: n is
+ * checked against the origin's tree and the in-memory limit of proofs
+ * before the buffer is allocated.
+ */
+static uint8 *
+load_leaf_hashes(const char *origin, int64 n)
+{
+	uint8	   *leaves;
+
+	check_tree_size(origin, n);
+	tl_merkle_check_proof_leaves(n);
+	leaves = palloc((size_t) Max(n, 1) * TL_HASH_LEN);
+	for_each_leaf_hash(origin, n, leaf_to_buffer, leaves);
 	return leaves;
 }
 
@@ -929,7 +1014,7 @@ tl_signed_tree_head(PG_FUNCTION_ARGS)
 	MemoryContext caller = CurrentMemoryContext;
 
 	spi_nest = tl_spi_connect();
-	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), &b);
+	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), "tree_size", &b);
 	MemoryContextSwitchTo(caller);
 	result = tree_head_jsonb(&b);
 	tl_spi_finish(spi_nest);
@@ -946,18 +1031,17 @@ tl_tree_root(PG_FUNCTION_ARGS)
 	int			spi_nest;
 	char	   *origin = text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		size = PG_GETARG_INT64(1);
-	uint8	   *leaves;
+	TlMerkleFrontier frontier;
 	uint8		root[TL_HASH_LEN];
 	bytea	   *result;
 	MemoryContext caller = CurrentMemoryContext;
 
-	if (size < 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tree_size must not be negative")));
 	spi_nest = tl_spi_connect();
-	leaves = load_leaf_hashes(origin, size);
-	tl_merkle_root(leaves, size, root);
+	check_tree_size(origin, size);
+	/* folded through a frontier as the ledger does: O(log n) memory */
+	tl_frontier_init(&frontier);
+	for_each_leaf_hash(origin, size, leaf_to_frontier, &frontier);
+	tl_frontier_root(&frontier, root);
 	result = (bytea *) MemoryContextAlloc(caller, VARHDRSZ + TL_HASH_LEN);
 	SET_VARSIZE(result, VARHDRSZ + TL_HASH_LEN);
 	memcpy(VARDATA(result), root, TL_HASH_LEN);
@@ -1027,7 +1111,7 @@ tl_inclusion_proof(PG_FUNCTION_ARGS)
 	origin = MemoryContextStrdup(caller, SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1));
 	leaf_index = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 
-	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), &b);
+	find_tree_head_block(&origin, &size, PG_ARGISNULL(1), "tree_size", &b);
 	if (leaf_index >= size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -1079,7 +1163,7 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
 	old_size = PG_GETARG_INT64(1);
 
 	spi_nest = tl_spi_connect();
-	find_tree_head_block(&origin, &new_size, PG_ARGISNULL(2), &b);
+	find_tree_head_block(&origin, &new_size, PG_ARGISNULL(2), "new_size", &b);
 	if (old_size < 1 || old_size > new_size)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

@@ -46,11 +46,14 @@ sub init_nodes
 	return %keys;
 }
 
-# Connection string with which $from subscribes to $to.
+# Connection string with which $from subscribes to $to: the login $to made
+# for $from (tracelink.peer_login_name(), which hashes long names).
 sub peer_conninfo
 {
 	my ($from, $to) = @_;
-	return $to->connstr('postgres') . ' user=tracelink_peer_' . $from->name;
+	my $login = $to->safe_psql('postgres',
+		"SELECT tracelink.peer_login_name('" . $from->name . "')");
+	return $to->connstr('postgres') . " user=$login";
 }
 
 # Let every node in @a and every node in @b add each other as peers (a full
