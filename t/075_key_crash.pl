@@ -54,10 +54,14 @@ sub crash_inside
 	my $log_offset = -s $n1->logfile;
 	my ($rc, $out, $err) = $n1->psql('postgres', $sql . $kill_me);
 	isnt($rc, 0, "$label: the backend died");
+	ok($n1->wait_for_log(qr/terminated by signal 9: Killed/, $log_offset),
+		"$label: the server went through crash recovery");
+	# connect only once the restarted server is ready, not before the
+	# postmaster has noticed the crash
+	$n1->wait_for_log(qr/all server processes terminated; reinitializing(?s:.*)database system is ready to accept connections/,
+		$log_offset);
 	$n1->poll_query_until('postgres', 'SELECT true')
 	  or die "$label: n1 did not recover";
-	ok( $n1->log_contains(qr/terminated by signal 9: Killed/, $log_offset),
-		"$label: the server went through crash recovery");
 }
 
 sub crash_and_restart
@@ -229,9 +233,20 @@ is(key_files(), 'n1.key', 'one key file after the savepoints');
 
 # ---- a peer follows every hand-over -------------------------------------------
 
+# n2 rotates in the transaction that creates it: its genesis block hands over.
 my $n2 = tl_node('n2');
-my %keys = (n1 => $genesis_key, init_nodes($n2));
+my ($n2_genesis, $n2_key) = split /\n/, $n2->safe_psql(
+	'postgres', q{
+BEGIN;
+SELECT encode(tracelink.init_node('n2'), 'hex');
+SELECT encode(tracelink.rotate_key(), 'hex');
+COMMIT;
+});
+is( $n2->safe_psql('postgres', "SELECT encode(tracelink.node_public_key(), 'hex')"),
+	$n2_key, 'a rotation in the transaction of init_node is current');
+my %keys = (n1 => $genesis_key, n2 => $n2_genesis);
 connect_nodes(\%keys, [$n1], [$n2]);
+$n2->safe_psql('postgres', "SELECT tracelink.append('acme.scan', '{\"by\": \"n2\"}')");
 $n1->safe_psql('postgres',
 	"SET synchronous_commit = off; SELECT tracelink.rotate_key(); SELECT tracelink.append('acme.scan', '{\"last\": true}')");
 wait_converged($n1, $n2);
@@ -246,5 +261,12 @@ SELECT (SELECT count(*) FROM tracelink.ledger_blocks WHERE origin = 'n1' AND nex
 	"the peer holds all $rotations hand-overs of n1, names its current key and quarantined nothing");
 is($n2->safe_psql('postgres', 'SELECT bool_and(ok) FROM tracelink.verify()'),
 	't', "the peer's verify() finds nothing wrong");
+is( $n1->safe_psql(
+		'postgres', q{
+SELECT (SELECT encode(signer_key, 'hex') FROM tracelink.ledger_heads WHERE origin = 'n2')
+       || ' ' || (SELECT count(*) FROM tracelink.quarantine)
+       || ' ' || (SELECT bool_and(ok) FROM tracelink.verify())}),
+	"$n2_key 0 true",
+	"n1 follows n2's hand-over in its genesis block");
 
 done_testing();
