@@ -12,9 +12,79 @@
  * sodium_malloc'd memory (guard pages, no core dumps, wiped on free), keeps it
  * read-protected between uses and frees it at exit.
  *
- * Files are written before commit, so every file operation is tied to the
- * transaction: a key file created by an aborted init_node() is removed, and a
- * rotated key ("<node>.key.next") replaces the old one only after commit.
+ * Crash safety
+ * ------------
+ * The ledger says which key signs the node's next block: the signer_key of
+ * the local origin's row in tracelink.ledger_heads (for a node created in the
+ * current transaction, its genesis key).  Whatever point a crash interrupts,
+ * a file must hold that key.  A node has up to three files:
+ *
+ *	<node>.key		the current key
+ *	<node>.key.next	the new key of a rotation, until it is installed
+ *	<node>.key.prev	the key a rotation replaced, until the head on disk
+ *					names the new one
+ *
+ * Two defences, each enough on its own to keep the node signing:
+ *
+ *	(a) The files change only after the rotating transaction's commit record
+ *	is on disk.  XACT_EVENT_COMMIT callbacks run after
+ *	RecordTransactionCommit() has inserted the commit record, but with
+ *	synchronous_commit = off nothing has flushed it yet (the WAL writer
+ *	does, up to wal_writer_delay later): a crash then loses the rotation.
+ *	So a rotating transaction (and init_node()) forces a synchronous commit
+ *	(ForceSyncCommit), and the commit callback flushes its commit record
+ *	again (XLogFlush(XactLastCommitEnd)) before renaming, whatever set the
+ *	commit mode.  It renames only if this transaction sealed the block that
+ *	hands over to the new key and wrote a commit record.
+ *
+ *	(b) No key the ledger may still name is destroyed.  The commit callback
+ *	moves the old key to .prev and the new one to .key; loading (to sign)
+ *	picks whichever file holds the key the ledger names, and only then,
+ *	after flushing all WAL inserted so far (so that the commit that made the
+ *	head name that key is on disk), makes that file .key and removes .prev.
+ *	Only a rotation removes a .next that does not hold the named key.
+ *
+ * Every file is fsync'd with its directory after each create, rename
+ * (durable_rename) and unlink.  Rotations are serialised by the rotation
+ * lock, held to the end of the rotating transaction; files are renamed or
+ * removed only under the sealing lock, which every loader holds, so no
+ * backend reads a file while another replaces it (ledger.c takes the locks).
+ *
+ * The states on disk (K the old key, N the new one), and what loading and
+ * the next rotate_key() do in each:
+ *
+ *	1. init_node() crashed before its commit reached disk: .key, no ledger.
+ *	   Nothing names the key.  init_node() refuses to overwrite the file (it
+ *	   cannot tell it from the key of another database of the cluster with
+ *	   the same node name): docs/operations.md says to remove it.  An
+ *	   init_node() that returned has committed synchronously.
+ *	2. A rotation wrote .next and has not committed (it is still running, or
+ *	   crashed, or aborted and crashed before removing the file): .key = K,
+ *	   .next = N, ledger names K.  Loading signs with .key and leaves .next
+ *	   (it may belong to a running rotation).  rotate_key() removes it (N
+ *	   signed nothing, no block names it) before writing its own.
+ *	3. A rotation aborted, or was rolled back to a savepoint: its .next is
+ *	   removed at (sub)transaction abort.
+ *	4. A rotation's commit is on disk, the callback did not rename (crash, or
+ *	   the rename failed with a warning): .key = K, .next = N, ledger names
+ *	   N.  Loading, or the next rotate_key() before writing its own .next,
+ *	   finds N in .next, flushes the WAL and renames it over .key.
+ *	5. Between the callback's two renames: .prev = K, .next = N, no .key,
+ *	   ledger names N.  As in 4; then .prev is removed.
+ *	6. Renamed: .key = N, .prev = K, ledger names N.  Loading, or the next
+ *	   rotate_key(), flushes the WAL and removes .prev.
+ *	7. Settled: .key = N.
+ *	8. Had a rotation's commit been lost after its files moved (state 5 or 6
+ *	   with the ledger naming K; defence (a) prevents it): loading finds K in
+ *	   .prev and renames it over .key; N signed nothing.
+ *	An OS crash in a rename leaves the state before or after it.
+ *
+ * Two rotations in a row: the second rotate_key() settles the first (4, 5 or
+ * 6 to 7) before writing its own .next.  A transaction that appends and
+ * rotates seals one block, signed by K and naming N as next_key: the same
+ * states.  No file holds the named key only if files were lost or the
+ * database was restored from a backup older than its key files
+ * (docs/operations.md: what to back up).
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +96,8 @@
 #include <unistd.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "access/xlog_internal.h"
 #include "miscadmin.h"
 #include "storage/fd.h"
 #include "storage/ipc.h"
@@ -46,7 +118,11 @@ static char *created_key_path = NULL;	/* remove on abort */
 static SubTransactionId created_key_subid;
 static char *pending_rotation_path = NULL;	/* rename over the key at commit */
 static char *pending_rotation_target = NULL;
+static char *pending_rotation_prev = NULL;
 static SubTransactionId rotation_subid;
+static uint8 pending_rotation_key[TL_ED25519_PK_LEN];
+static bool rotation_sealed = false;	/* a block handing over to it is sealed */
+static XLogRecPtr commit_end_at_seal = InvalidXLogRecPtr;
 
 static void keys_xact_callback(XactEvent event, void *arg);
 static void keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
@@ -95,21 +171,29 @@ tl_keys_init(void)
 }
 
 /*
- * Path of a node's key file (".next" for a rotation in progress).
+ * Path of a node's key file: KEY_CURRENT, or KEY_NEXT / KEY_PREV during a
+ * rotation (the states are described at the top of this file).
  */
+#define KEY_CURRENT ""
+#define KEY_NEXT ".next"
+#define KEY_PREV ".prev"
+
 static char *
-key_file_path(const char *node, bool next)
+key_file_path(const char *node, const char *suffix)
 {
-	return psprintf("%s/%s.key%s", tl_key_directory, node, next ? ".next" : "");
+	return psprintf("%s/%s.key%s", tl_key_directory, node, suffix);
 }
 
 /*
- * Create the key directory if needed, with owner-only permissions.
+ * Create the key directory if needed, with owner-only permissions; a new
+ * directory is fsync'd with its parent so that its files cannot vanish with
+ * it in a crash.
  */
 static void
 ensure_key_directory(void)
 {
 	struct stat st;
+	char	   *parent;
 
 	if (stat(tl_key_directory, &st) == 0)
 	{
@@ -130,6 +214,11 @@ ensure_key_directory(void)
 				(errcode_for_file_access(),
 				 errmsg("could not set permissions of key directory \"%s\": %m",
 						tl_key_directory)));
+	parent = pstrdup(tl_key_directory);
+	get_parent_directory(parent);
+	fsync_fname_ext(tl_key_directory, true, false, ERROR);
+	fsync_fname_ext(parent[0] != '\0' ? parent : ".", true, false, ERROR);
+	pfree(parent);
 }
 
 /*
@@ -166,7 +255,8 @@ warn_if_key_in_data_directory(const char *node)
 }
 
 /*
- * Write a seed to a new file (mode 0600, refusing to overwrite), fsync'd.
+ * Write a seed to a new file (mode 0600, refusing to overwrite), fsync'd with
+ * its directory.
  */
 static void
 write_key_file(const char *path, const char *node, const uint8 *seed)
@@ -212,6 +302,52 @@ write_key_file(const char *path, const char *node, const uint8 *seed)
 	}
 	sodium_memzero(contents, len);
 	CloseTransientFile(fd);
+
+	/* the file's name must be on disk too before anything names the key */
+	if (fsync_fname_ext(tl_key_directory, true, false, WARNING) != 0)
+	{
+		unlink(path);
+		ereport(ERROR,
+				(errcode_for_file_access(),
+				 errmsg("could not make key file \"%s\" durable", path)));
+	}
+}
+
+/*
+ * Remove a key file, and fsync its directory so that the removal is durable;
+ * a missing file is no error.
+ */
+static void
+remove_key_file(const char *path, int elevel)
+{
+	if (unlink(path) != 0)
+	{
+		if (errno != ENOENT)
+			ereport(elevel,
+					(errcode_for_file_access(),
+					 errmsg("could not remove key file \"%s\": %m", path)));
+		return;
+	}
+	(void) fsync_fname_ext(tl_key_directory, true, false, elevel);
+}
+
+/*
+ * Flush all WAL inserted so far, so that every commit this backend can see
+ * is on disk.  GetXLogInsertRecPtr() points past the page header when the
+ * insert position is at the start of a page, where no record ends; asking
+ * XLogFlush() for more WAL than was inserted is an error, so flush to the
+ * page boundary then.
+ */
+static void
+flush_visible_commits(void)
+{
+	XLogRecPtr	upto = GetXLogInsertRecPtr();
+
+	if (XLogSegmentOffset(upto, wal_segment_size) == SizeOfXLogLongPHD)
+		upto -= SizeOfXLogLongPHD;
+	else if (upto % XLOG_BLCKSZ == SizeOfXLogShortPHD)
+		upto -= SizeOfXLogShortPHD;
+	XLogFlush(upto);
 }
 
 /*
@@ -300,7 +436,9 @@ keypair_from_seed(const unsigned char *seed, uint8 *public_key)
 
 /*
  * Create a new key pair for `node` and store its seed; returns the public
- * key.  The file is removed again if the transaction aborts.
+ * key.  The file is removed again if the transaction aborts.  The commit is
+ * made synchronous: once init_node() has returned the public key (which the
+ * operator hands to peers), the node it names survives a crash.
  */
 void
 tl_keys_create(const char *node, uint8 *public_key)
@@ -318,7 +456,7 @@ tl_keys_create(const char *node, uint8 *public_key)
 				 errmsg("out of secure memory")));
 	randombytes_buf(seed, TL_ED25519_SEED_LEN);
 
-	path = key_file_path(node, false);
+	path = key_file_path(node, KEY_CURRENT);
 	PG_TRY();
 	{
 		write_key_file(path, node, seed);
@@ -334,6 +472,7 @@ tl_keys_create(const char *node, uint8 *public_key)
 	created_key_path = pstrdup(path);
 	created_key_subid = GetCurrentSubTransactionId();
 	MemoryContextSwitchTo(old);
+	ForceSyncCommit();
 
 	forget_loaded_key();
 	loaded_secret = keypair_from_seed(seed, loaded_public);
@@ -343,13 +482,132 @@ tl_keys_create(const char *node, uint8 *public_key)
 }
 
 /*
- * Start a key rotation: create the next key pair in "<node>.key.next"; it
- * replaces the current key file when the transaction commits.  The caller
- * appends the signed hand-over entry; blocks of this transaction are still
- * signed with the current key.
+ * Does a key file hold the seed of `expected_public`?  Returns the seed
+ * (sodium_malloc'd, the caller frees it) if so, NULL if not or if the file
+ * does not exist; *exists says which.
+ */
+static unsigned char *
+key_file_holding(const char *path, const char *node,
+				 const uint8 *expected_public, bool *exists)
+{
+	unsigned char *seed = read_key_file(path, node);
+	uint8		pk[TL_ED25519_PK_LEN];
+
+	*exists = seed != NULL;
+	if (seed == NULL)
+		return NULL;
+	sodium_free(keypair_from_seed(seed, pk));
+	if (memcmp(pk, expected_public, TL_ED25519_PK_LEN) != 0)
+	{
+		sodium_free(seed);
+		return NULL;
+	}
+	return seed;
+}
+
+/*
+ * Load the key of `node` whose public half is `expected_public` (the key the
+ * ledger names for the next block) from whichever of the node's files holds
+ * it, and tidy the files (the states are described at the top of this
+ * file): the file holding it becomes "<node>.key", and "<node>.key.prev"
+ * goes.  Both destroy a key the head does not name, so the WAL is flushed
+ * first: the commit that made the head name this key is then on disk, and
+ * no crash can bring the other key back.  With `rotating`, a
+ * "<node>.key.next" not holding the key is the leftover of a rotation that
+ * never committed (no rotation is in progress) and goes too.
+ *
+ * The caller holds the sealing lock (and, `rotating`, the rotation lock), and
+ * read the head after taking it.
+ */
+static void
+load_named_key(const char *node, const uint8 *expected_public, bool rotating)
+{
+	char	   *path = key_file_path(node, KEY_CURRENT);
+	char	   *next_path = key_file_path(node, KEY_NEXT);
+	char	   *prev_path = key_file_path(node, KEY_PREV);
+	const char *found_in = NULL;
+	unsigned char *seed;
+	bool		exists;
+	bool		any_file = false;
+	bool		prev_exists;
+	bool		stale_next;
+	struct stat st;
+	int			elevel = rotating ? ERROR : WARNING;
+
+	forget_loaded_key();
+	if ((seed = key_file_holding(path, node, expected_public, &exists)) != NULL)
+		found_in = path;
+	any_file |= exists;
+	if (seed == NULL &&
+		(seed = key_file_holding(next_path, node, expected_public, &exists)) != NULL)
+		found_in = next_path;
+	any_file |= exists;
+	if (seed == NULL &&
+		(seed = key_file_holding(prev_path, node, expected_public, &exists)) != NULL)
+		found_in = prev_path;
+	any_file |= exists;
+	if (seed == NULL)
+	{
+		char		hex[2 * TL_ED25519_PK_LEN + 1];
+
+		if (!any_file)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_FILE),
+					 errmsg("signing key of node \"%s\" not found", node),
+					 errdetail("Expected it in \"%s\".", path),
+					 errhint("Check tracelink.key_directory; restore the key file from its backup.")));
+		tl_hex_encode(expected_public, TL_ED25519_PK_LEN, hex);
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("key file \"%s\" does not hold the current key of node \"%s\"",
+						path, node),
+				 errdetail("The ledger names public key %s for this node's next block; no key file of the node holds it.",
+						   hex),
+				 errhint("Restore the key file that holds this key from the backup taken after the rotation that created it.")));
+	}
+
+	prev_exists = found_in != prev_path && stat(prev_path, &st) == 0;
+	stale_next = rotating && found_in != next_path && stat(next_path, &st) == 0;
+	PG_TRY();
+	{
+		if (found_in != path || prev_exists || stale_next)
+			flush_visible_commits();
+		if (found_in != path &&
+			durable_rename(found_in, path, elevel) != 0)
+			ereport(WARNING,
+					(errmsg("the current key of node \"%s\" stays in \"%s\"",
+							node, found_in),
+					 errdetail("It is installed as \"%s\" the next time it is loaded.",
+							   path)));
+		if (prev_exists)
+			remove_key_file(prev_path, elevel);
+		if (stale_next)
+			remove_key_file(next_path, elevel);
+	}
+	PG_CATCH();
+	{
+		sodium_free(seed);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+
+	loaded_secret = keypair_from_seed(seed, loaded_public);
+	strlcpy(loaded_node, node, sizeof(loaded_node));
+	sodium_free(seed);
+}
+
+/*
+ * Start a key rotation: settle the node's key files against the current key
+ * (which the ledger names; the caller holds the rotation and sealing locks
+ * and read it after taking them), then create the next key pair in
+ * "<node>.key.next".  It replaces the current key file once this
+ * transaction's commit is on disk; the commit is made synchronous.  The
+ * caller appends the signed hand-over entry; blocks of this transaction are
+ * still signed with the current key.
  */
 void
-tl_keys_begin_rotation(const char *node, uint8 *new_public_key)
+tl_keys_begin_rotation(const char *node, const uint8 *current_public,
+					   uint8 *new_public_key)
 {
 	unsigned char *seed;
 	unsigned char *sk;
@@ -361,14 +619,15 @@ tl_keys_begin_rotation(const char *node, uint8 *new_public_key)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("the node key was already rotated in this transaction")));
 	ensure_key_directory();
+	load_named_key(node, current_public, true);
+
 	seed = sodium_malloc(TL_ED25519_SEED_LEN);
 	if (seed == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
 				 errmsg("out of secure memory")));
 	randombytes_buf(seed, TL_ED25519_SEED_LEN);
-	path = key_file_path(node, true);
-	unlink(path);				/* a leftover from a crash before rename */
+	path = key_file_path(node, KEY_NEXT);
 	PG_TRY();
 	{
 		write_key_file(path, node, seed);
@@ -385,15 +644,39 @@ tl_keys_begin_rotation(const char *node, uint8 *new_public_key)
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending_rotation_path = pstrdup(path);
-	pending_rotation_target = key_file_path(node, false);
-	rotation_subid = GetCurrentSubTransactionId();
+	pending_rotation_target = key_file_path(node, KEY_CURRENT);
+	pending_rotation_prev = key_file_path(node, KEY_PREV);
 	MemoryContextSwitchTo(old);
+	memcpy(pending_rotation_key, new_public_key, TL_ED25519_PK_LEN);
+	rotation_subid = GetCurrentSubTransactionId();
+	rotation_sealed = false;
+	ForceSyncCommit();
 }
 
 /*
- * Finish or undo this transaction's key file operations.  Commit-time
- * failures can only be reported: the ledger already says which key is
- * current, and tl_keys_load() completes an interrupted rotation.
+ * Sealing (in the pre-commit callback) signed a block of `node` that hands
+ * over to `next_public`: the commit of this transaction makes that key
+ * current, so the commit callback may install its file.  The key must be
+ * the one this transaction's rotation created.
+ */
+void
+tl_keys_rotation_sealed(const char *node, const uint8 *next_public)
+{
+	if (pending_rotation_path == NULL ||
+		memcmp(next_public, pending_rotation_key, TL_ED25519_PK_LEN) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INTERNAL_ERROR),
+				 errmsg("the block of node \"%s\" hands over to a key this transaction did not create",
+						node)));
+	rotation_sealed = true;
+	commit_end_at_seal = XactLastCommitEnd;
+}
+
+/*
+ * Finish or undo this transaction's key file operations.  At commit the
+ * rotated key is installed once the commit record is on disk (see the top
+ * of this file); failures can only be reported: the ledger already names
+ * the new key, and loading installs it later.
  */
 static void
 keys_xact_callback(XactEvent event, void *arg)
@@ -404,12 +687,28 @@ keys_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (pending_rotation_path != NULL)
 			{
-				if (rename(pending_rotation_path, pending_rotation_target) != 0)
-					ereport(WARNING,
-							(errcode_for_file_access(),
-							 errmsg("could not install rotated key \"%s\": %m",
-									pending_rotation_path),
-							 errhint("The rotation is completed the next time the key is loaded.")));
+				if (!rotation_sealed)
+				{
+					/* no block names the new key: it was never used */
+					remove_key_file(pending_rotation_path, WARNING);
+				}
+				else if (XactLastCommitEnd != commit_end_at_seal)
+				{
+					/*
+					 * This transaction's commit record goes to disk before
+					 * the files change; the old key stays as .prev until a
+					 * later transaction finds the new one in the head.
+					 */
+					XLogFlush(XactLastCommitEnd);
+					if (durable_rename(pending_rotation_target, pending_rotation_prev,
+									   WARNING) != 0 ||
+						durable_rename(pending_rotation_path, pending_rotation_target,
+									   WARNING) != 0)
+						ereport(WARNING,
+								(errmsg("could not install rotated key \"%s\"",
+										pending_rotation_path),
+								 errhint("The rotation is completed the next time the key is loaded.")));
+				}
 				forget_loaded_key();
 			}
 			break;
@@ -417,11 +716,11 @@ keys_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 			if (created_key_path != NULL)
 			{
-				unlink(created_key_path);
+				remove_key_file(created_key_path, WARNING);
 				forget_loaded_key();
 			}
 			if (pending_rotation_path != NULL)
-				unlink(pending_rotation_path);
+				remove_key_file(pending_rotation_path, WARNING);
 			break;
 		default:
 			return;
@@ -429,6 +728,8 @@ keys_xact_callback(XactEvent event, void *arg)
 	created_key_path = NULL;
 	pending_rotation_path = NULL;
 	pending_rotation_target = NULL;
+	pending_rotation_prev = NULL;
+	rotation_sealed = false;
 }
 
 /*
@@ -443,80 +744,30 @@ keys_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 		return;
 	if (created_key_path != NULL && created_key_subid >= mySubid)
 	{
-		unlink(created_key_path);
+		remove_key_file(created_key_path, WARNING);
 		forget_loaded_key();
 		created_key_path = NULL;
 	}
 	if (pending_rotation_path != NULL && rotation_subid >= mySubid)
 	{
-		unlink(pending_rotation_path);
+		remove_key_file(pending_rotation_path, WARNING);
 		pending_rotation_path = NULL;
 		pending_rotation_target = NULL;
+		pending_rotation_prev = NULL;
 	}
 }
 
 /*
  * Make sure the key of `node` whose public half is `expected_public` is
- * loaded.  A "<node>.key.next" left by a rotation that committed but could
- * not rename its file is installed here.
+ * loaded.  Called when sealing, under the sealing lock.
  */
 static void
 tl_keys_load(const char *node, const uint8 *expected_public)
 {
-	char	   *path;
-	char	   *next_path;
-	unsigned char *seed;
-	uint8		pk[TL_ED25519_PK_LEN];
-
 	if (loaded_secret != NULL && strcmp(loaded_node, node) == 0 &&
 		memcmp(loaded_public, expected_public, TL_ED25519_PK_LEN) == 0)
 		return;
-	forget_loaded_key();
-
-	path = key_file_path(node, false);
-	next_path = key_file_path(node, true);
-
-	/* the ledger may already name the rotated key */
-	seed = read_key_file(next_path, node);
-	if (seed != NULL)
-	{
-		unsigned char *sk = keypair_from_seed(seed, pk);
-
-		sodium_free(sk);
-		if (memcmp(pk, expected_public, TL_ED25519_PK_LEN) == 0 &&
-			pending_rotation_path == NULL)
-		{
-			if (rename(next_path, path) != 0)
-				ereport(ERROR,
-						(errcode_for_file_access(),
-						 errmsg("could not install rotated key \"%s\": %m", next_path)));
-			loaded_secret = keypair_from_seed(seed, loaded_public);
-			strlcpy(loaded_node, node, sizeof(loaded_node));
-			sodium_free(seed);
-			return;
-		}
-		sodium_free(seed);
-	}
-
-	seed = read_key_file(path, node);
-	if (seed == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_FILE),
-				 errmsg("signing key of node \"%s\" not found", node),
-				 errdetail("Expected it in \"%s\".", path),
-				 errhint("Check tracelink.key_directory; restore the key file from its backup.")));
-	loaded_secret = keypair_from_seed(seed, loaded_public);
-	sodium_free(seed);
-	if (memcmp(loaded_public, expected_public, TL_ED25519_PK_LEN) != 0)
-	{
-		forget_loaded_key();
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("key file \"%s\" does not hold the current key of node \"%s\"",
-						path, node),
-				 errdetail("The ledger names a different public key for this node.")));
-	}
-	strlcpy(loaded_node, node, sizeof(loaded_node));
+	load_named_key(node, expected_public, false);
 }
 
 /*

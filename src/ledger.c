@@ -69,6 +69,15 @@ PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
 #define MAX_DEPS 1024
 
 /*
+ * Advisory locks on the extension object (LockDatabaseObject sub-ids):
+ * sealing takes TL_LOCK_SEAL from its pre-commit callback to the end of the
+ * commit; rotate_key() takes TL_LOCK_ROTATION to the end of its transaction,
+ * then TL_LOCK_SEAL for a moment.  Always in this order.
+ */
+#define TL_LOCK_SEAL 1
+#define TL_LOCK_ROTATION 2
+
+/*
  * This transaction's unsealed block, in TopTransactionContext.
  */
 typedef struct PendingBlock
@@ -878,7 +887,7 @@ seal_pending_block(void)
 	TlRowWriter *heads_writer;
 
 	/* serialise sealers, then read what the previous one committed */
-	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), 1, ExclusiveLock);
+	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	heads = table_open(tl_relid("ledger_heads"), RowExclusiveLock);
@@ -914,6 +923,8 @@ seal_pending_block(void)
 
 	tl_block_hash(&h, block_hash);
 	tl_keys_sign(pb->origin, h.signer_key, block_hash, TL_HASH_LEN, signature);
+	if (h.has_next_key)
+		tl_keys_rotation_sealed(pb->origin, h.next_key);
 
 	blocks = tl_writer_open(tl_relid("ledger_blocks"));
 	tl_write_block(blocks, &h, pb->hashes, block_hash, signature);
@@ -1228,11 +1239,11 @@ tl_node_name(PG_FUNCTION_ARGS)
 }
 
 /*
- * The key that signs the local node's next block: the head's, or for a node
- * created in this transaction its genesis key.
+ * The key that signs the local node's next block: the head's (read with
+ * `snapshot`), or for a node created in this transaction its genesis key.
  */
 static bool
-current_signer_key(const char *node, uint8 *key)
+current_signer_key(const char *node, uint8 *key, Snapshot snapshot)
 {
 	Relation	heads;
 	TlHead		head;
@@ -1244,7 +1255,7 @@ current_signer_key(const char *node, uint8 *key)
 		return true;
 	}
 	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
-	found = tl_read_head(heads, GetActiveSnapshot(), node, &head);
+	found = tl_read_head(heads, snapshot, node, &head);
 	table_close(heads, AccessShareLock);
 	if (found)
 		memcpy(key, head.signer_key, TL_ED25519_PK_LEN);
@@ -1260,7 +1271,7 @@ tl_node_public_key(PG_FUNCTION_ARGS)
 	char	   *node = tl_local_node();
 	uint8		key[TL_ED25519_PK_LEN];
 
-	if (node == NULL || !current_signer_key(node, key))
+	if (node == NULL || !current_signer_key(node, key, GetActiveSnapshot()))
 		PG_RETURN_NULL();
 	PG_RETURN_BYTEA_P(tl_bytea_from(key, TL_ED25519_PK_LEN));
 }
@@ -1272,13 +1283,35 @@ Datum
 tl_rotate_key(PG_FUNCTION_ARGS)
 {
 	char	   *node = tl_require_local_node();
+	uint8		current_key[TL_ED25519_PK_LEN];
 	uint8		new_key[TL_ED25519_PK_LEN];
 	char		hex[2 * TL_ED25519_PK_LEN + 1];
 	StringInfoData payload;
 	uint8		hash[TL_HASH_LEN];
 	PendingBlock *pb;
+	Snapshot	snapshot;
+	bool		found;
 
-	tl_keys_begin_rotation(node, new_key);
+	/*
+	 * One rotation at a time, to the end of this transaction; and while the
+	 * key files are settled against the current head (keys.c), no block is
+	 * sealed.  The head is read after the locks are taken.
+	 */
+	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_ROTATION,
+					   ExclusiveLock);
+	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL,
+					   ExclusiveLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	found = current_signer_key(node, current_key, snapshot);
+	UnregisterSnapshot(snapshot);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("node \"%s\" has no genesis block", node),
+				 errdetail("tracelink.ledger_heads has no row for this node.")));
+	tl_keys_begin_rotation(node, current_key, new_key);
+	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL,
+						 ExclusiveLock);
 	tl_hex_encode(new_key, TL_ED25519_PK_LEN, hex);
 	initStringInfo(&payload);
 	appendStringInfo(&payload, "{\"public_key\":\"%s\"}", hex);

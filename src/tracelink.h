@@ -234,7 +234,9 @@ extern void tl_writer_update(TlRowWriter *w, ItemPointer tid, const Datum *value
 extern char *tl_key_directory;
 extern void tl_keys_init(void);
 extern void tl_keys_create(const char *node, uint8 *public_key);
-extern void tl_keys_begin_rotation(const char *node, uint8 *new_public_key);
+extern void tl_keys_begin_rotation(const char *node, const uint8 *current_public,
+								   uint8 *new_public_key);
+extern void tl_keys_rotation_sealed(const char *node, const uint8 *next_public);
 extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 						 const uint8 *message, size_t len, uint8 *signature);
 
