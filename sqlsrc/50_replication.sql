@@ -58,7 +58,7 @@ COMMENT ON TABLE tracelink.equivocations IS
     'an origin showed two different blocks with the same number: both headers, with their signatures, are kept as evidence';
 
 CREATE TABLE tracelink.peer_connections (
-    name      text COLLATE "C" PRIMARY KEY REFERENCES tracelink.nodes (name),
+    name      text COLLATE "C" PRIMARY KEY,     -- a node (no foreign key: sqlsrc/95_dump.sql)
     conninfo  text NOT NULL
 );
 COMMENT ON TABLE tracelink.peer_connections IS
