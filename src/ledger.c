@@ -459,6 +459,8 @@ pending_block(const char *origin)
 		ereport(ERROR,
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot append to the ledger during recovery")));
+	/* a restored node signs nothing before finish_restore() */
+	tl_restore_check_hold();
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending = palloc0(sizeof(PendingBlock));
@@ -1310,7 +1312,9 @@ tl_refuse_ledger_change(PG_FUNCTION_ARGS)
 /*
  * BEFORE INSERT (row): tracelink writes ledger rows without the executor, so
  * a row arriving here was written by SQL.  The logical replication apply
- * worker hands rows from peers to the apply path; anyone else is refused.
+ * worker hands rows from peers to the apply path; a restore from a dump
+ * (one statement filling an empty table, by its owner: restore.c) keeps its
+ * rows once each is checked; anyone else is refused.
  */
 Datum
 tl_ledger_row_inserted(PG_FUNCTION_ARGS)
@@ -1321,10 +1325,6 @@ tl_ledger_row_inserted(PG_FUNCTION_ARGS)
 		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
 	if (IsLogicalWorker())
 		return PointerGetDatum(tl_apply_incoming(trigdata));
-	ereport(ERROR,
-			(errcode(ERRCODE_TL_APPEND_ONLY),
-			 errmsg("rows of ledger table \"%s\" are written only by tracelink",
-					RelationGetRelationName(trigdata->tg_relation)),
-			 errhint("Use tracelink.append() or the tracelink API functions.")));
-	PG_RETURN_NULL();
+	/* a restore (restore.c) or nothing: raises unless it is one */
+	return PointerGetDatum(tl_restore_incoming(trigdata));
 }
