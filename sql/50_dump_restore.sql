@@ -88,6 +88,13 @@ SELECT err($$ INSERT INTO tracelink.ledger_entries
               UNION ALL (SELECT * FROM saved_entries ORDER BY origin, tx, seq LIMIT 1) $$);
 -- nothing of those was kept
 SELECT count(*) AS rows_kept FROM tracelink.ledger_blocks;
+-- a restoring statement that fails after its first rows, rolled back to a
+-- savepoint: its hold goes with it (one hold per table below, not two),
+-- and the statement run again records a new one
+SAVEPOINT before_restore;
+INSERT INTO tracelink.ledger_blocks
+  (SELECT * FROM saved_blocks) UNION ALL (SELECT * FROM saved_blocks ORDER BY origin, block_no LIMIT 1);
+ROLLBACK TO SAVEPOINT before_restore;
 -- the restore: one statement per empty table
 INSERT INTO tracelink.ledger_blocks SELECT * FROM saved_blocks;
 INSERT INTO tracelink.ledger_entries SELECT * FROM saved_entries;

@@ -48,6 +48,7 @@
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/tableam.h"
+#include "access/xact.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -60,9 +61,15 @@
 
 PG_FUNCTION_INFO_V1(tl_check_signing_key);
 
-/* the statement whose rows are being restored, decided at its first row */
+/*
+ * The statement whose rows are being restored, decided at its first row.
+ * The subtransaction is part of what names it, so that a statement run
+ * again after a rollback to a savepoint is decided again (and records its
+ * hold again: the first one was rolled back) whatever its command id.
+ */
 static Oid	restoring_relid = InvalidOid;
 static LocalTransactionId restoring_lxid = InvalidLocalTransactionId;
+static SubTransactionId restoring_subid = InvalidSubTransactionId;
 static CommandId restoring_cid = InvalidCommandId;
 
 /*
@@ -251,7 +258,7 @@ tl_restore_incoming(TriggerData *trigdata)
 				 errdetail("Rows of ledger tables are written only by tracelink; only the owner of the table restores them from a dump.")));
 
 	if (relid != restoring_relid || MyProc->lxid != restoring_lxid ||
-		cid != restoring_cid)
+		GetCurrentSubTransactionId() != restoring_subid || cid != restoring_cid)
 	{
 		if (!table_empty_for_statement(rel))
 			ereport(ERROR,
@@ -263,6 +270,7 @@ tl_restore_incoming(TriggerData *trigdata)
 		record_hold(rel);
 		restoring_relid = relid;
 		restoring_lxid = MyProc->lxid;
+		restoring_subid = GetCurrentSubTransactionId();
 		restoring_cid = cid;
 	}
 
