@@ -108,7 +108,7 @@ record_hold(Relation ledger_rel)
 
 	if (RelationGetDescr(w->rel)->natts != 3)
 		elog(ERROR, "tracelink.restore_holds has an unexpected shape");
-	values[0] = TimestampTzGetDatum(GetCurrentTimestamp());
+	values[0] = TimestampTzGetDatum(GetCurrentStatementStartTimestamp());
 	values[1] = CStringGetTextDatum(RelationGetRelationName(ledger_rel));
 	values[2] = CStringGetTextDatum(GetUserNameFromId(GetUserId(), false));
 	tl_writer_insert(w, values, nulls);
