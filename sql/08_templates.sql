@@ -14,8 +14,9 @@ GRANT tracelink_admin TO regress_tl_admin;
 GRANT CONNECT ON DATABASE :"DBNAME" TO regress_tl_member, regress_tl_member2, regress_tl_admin;
 GRANT SELECT ON tea TO PUBLIC;
 
--- the templates table is registered for pg_dump
-SELECT extconfig::regclass[] FROM pg_extension WHERE extname = 'tracelink';
+-- the templates table is registered for pg_dump (every table is: 50_dump_restore)
+SELECT 'tracelink.templates'::regclass = ANY (extconfig::regclass[]) AS templates_dumped
+  FROM pg_extension WHERE extname = 'tracelink';
 
 SET ROLE regress_tl_member;
 SELECT tracelink.save_template('Tea growing', tracelink.process(l, 'Growing'), 'two stages, trace code at planting') FROM tea;

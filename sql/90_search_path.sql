@@ -212,7 +212,8 @@ SELECT tracelink.trace_json('P-1') IS NOT NULL AS trace_json, tracelink.trace_do
 SELECT tracelink.record_proof(:'rec1', 0) AS proof1 \gset
 SELECT tracelink.verify_record_proof(:'proof1', tracelink.node_public_key()) AS record_proof_verifies;
 SELECT origin, ok, reason FROM tracelink.verify() ORDER BY origin;
-SELECT EXISTS (SELECT FROM tracelink.export('spnode')) AS exported;
+SELECT EXISTS (SELECT FROM tracelink.export('spnode')) AS exported,
+       EXISTS (SELECT FROM tracelink.export_for_peer('beta', 0)) AS exported_for_beta;
 SELECT tracelink.signed_tree_head() AS sth \gset
 SELECT tracelink.verify_tree_head(:'sth', tracelink.node_public_key()) AS tree_head_verifies,
        tracelink.tree_root('spnode', 1) IS NOT NULL AS tree_root,

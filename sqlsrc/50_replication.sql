@@ -58,7 +58,7 @@ COMMENT ON TABLE tracelink.equivocations IS
     'an origin showed two different blocks with the same number: both headers, with their signatures, are kept as evidence';
 
 CREATE TABLE tracelink.peer_connections (
-    name      text COLLATE "C" PRIMARY KEY REFERENCES tracelink.nodes (name),
+    name      text COLLATE "C" PRIMARY KEY,     -- a node (no foreign key: sqlsrc/95_dump.sql)
     conninfo  text NOT NULL
 );
 COMMENT ON TABLE tracelink.peer_connections IS
@@ -173,6 +173,63 @@ COMMENT ON FUNCTION tracelink.connect_peers(text) IS
 -- calls of the functions below, which do the work with a pinned
 -- search_path; the procedures evaluate no name or operator themselves.
 
+-- The login a peer replicates with: LOGIN REPLICATION, reads the two
+-- ledger tables, nothing else (docs/operations.md).  A role of that name
+-- that can do more is not taken over.  Used by add_peer and, after a
+-- restore (roles are not in a database's dump), by finish_restore.
+CREATE FUNCTION tracelink._make_peer_login(peer text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    login text := tracelink.peer_login_name(peer);
+    r pg_roles;
+BEGIN
+    SELECT * INTO r FROM pg_roles WHERE rolname = login;
+    IF FOUND THEN
+        IF r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls
+           OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) THEN
+            RAISE EXCEPTION 'role "%" exists and has more privileges than a peer login may have', login
+                USING ERRCODE = 'insufficient_privilege',
+                      DETAIL = 'A peer login has LOGIN and REPLICATION, no other attribute and no role memberships.',
+                      HINT = 'Drop the role or take the extra privileges away, then add the peer again.';
+        END IF;
+        -- a login that remove_peer could only disable, or that another
+        -- database of the cluster shares for the same peer
+        EXECUTE format('ALTER ROLE %I LOGIN REPLICATION', login);
+    ELSE
+        EXECUTE format('CREATE ROLE %I LOGIN REPLICATION', login);
+    END IF;
+    EXECUTE format('GRANT USAGE ON SCHEMA tracelink TO %I', login);
+    EXECUTE format('GRANT SELECT ON tracelink.ledger_entries, tracelink.ledger_blocks TO %I', login);
+END
+$$;
+COMMENT ON FUNCTION tracelink._make_peer_login(text) IS
+    'creates (or re-enables) the login peer "peer" replicates with: LOGIN REPLICATION and SELECT on the two ledger tables, refusing a role of that name with more privileges';
+
+-- What a peer receives from this node: its blocks, and its entries meant
+-- for the peer.  A publication that exists (a dump keeps it, without its
+-- tables, which are the extension's) gets its tables and filters again.
+CREATE FUNCTION tracelink._publish_for_peer(peer text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    pub text := tracelink.peer_publication_name(peer);
+    tables text := format('tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
+                          'tracelink.ledger_blocks WHERE (origin = %L)', me, peer, me);
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_publication b WHERE b.pubname = pub) THEN
+        EXECUTE format('ALTER PUBLICATION %I SET TABLE %s', pub, tables);
+    ELSE
+        EXECUTE format('CREATE PUBLICATION %I FOR TABLE %s WITH (publish = ''insert'')', pub, tables);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._publish_for_peer(text) IS
+    'creates this node''s publication for peer "peer" (its blocks, and its entries whose audience includes the peer), or sets its tables again';
+
 -- add_peer, step 1: check the arguments, pin the peer's key, make the login
 -- the peer replicates with and the publication of this node's rows for it.
 CREATE FUNCTION tracelink._add_peer_publish(name text, conninfo text, public_key bytea) RETURNS void
@@ -182,10 +239,8 @@ AS $$
 DECLARE
     me text := tracelink.node_name();
     peer text := _add_peer_publish.name;
-    login text;
     known tracelink.nodes;
     is_known boolean;
-    r pg_roles;
 BEGIN
     IF me IS NULL THEN
         RAISE EXCEPTION 'this database is not a tracelink node yet'
@@ -227,34 +282,8 @@ BEGIN
     END IF;
     INSERT INTO tracelink.peer_connections (name, conninfo) VALUES (peer, _add_peer_publish.conninfo);
 
-    -- the login the peer replicates with: LOGIN REPLICATION, reads the two
-    -- ledger tables, nothing else (docs/operations.md).  A role of that
-    -- name that can do more is not taken over.
-    login := tracelink.peer_login_name(peer);
-    SELECT * INTO r FROM pg_roles WHERE rolname = login;
-    IF FOUND THEN
-        IF r.rolsuper OR r.rolcreaterole OR r.rolcreatedb OR r.rolbypassrls
-           OR EXISTS (SELECT 1 FROM pg_auth_members m WHERE m.member = r.oid) THEN
-            RAISE EXCEPTION 'role "%" exists and has more privileges than a peer login may have', login
-                USING ERRCODE = 'insufficient_privilege',
-                      DETAIL = 'A peer login has LOGIN and REPLICATION, no other attribute and no role memberships.',
-                      HINT = 'Drop the role or take the extra privileges away, then add the peer again.';
-        END IF;
-        -- a login that remove_peer could only disable, or that another
-        -- database of the cluster shares for the same peer
-        EXECUTE format('ALTER ROLE %I LOGIN REPLICATION', login);
-    ELSE
-        EXECUTE format('CREATE ROLE %I LOGIN REPLICATION', login);
-    END IF;
-    EXECUTE format('GRANT USAGE ON SCHEMA tracelink TO %I', login);
-    EXECUTE format('GRANT SELECT ON tracelink.ledger_entries, tracelink.ledger_blocks TO %I', login);
-
-    -- what the peer receives: this node's blocks, and its entries meant for the peer
-    EXECUTE format('CREATE PUBLICATION %I FOR TABLE '
-                   'tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
-                   'tracelink.ledger_blocks WHERE (origin = %L) '
-                   'WITH (publish = ''insert'')',
-                   tracelink.peer_publication_name(peer), me, peer, me);
+    PERFORM tracelink._make_peer_login(peer);
+    PERFORM tracelink._publish_for_peer(peer);
 END
 $$;
 COMMENT ON FUNCTION tracelink._add_peer_publish(text, text, bytea) IS

@@ -471,6 +471,8 @@ pending_block(const char *origin)
 				 errmsg("cannot append to the ledger during recovery")));
 	/* once per transaction: is this role a member of this node? (roles.c) */
 	tl_require_database_member(GetUserId());
+	/* a restored node signs nothing before finish_restore() */
+	tl_restore_check_hold();
 
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	pending = palloc0(sizeof(PendingBlock));
@@ -1204,6 +1206,40 @@ tl_init_node(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_DUPLICATE_OBJECT),
 				 errmsg("node name \"%s\" is already used by a peer", name)));
 
+	/*
+	 * A chain this database holds of a node it does not know is a local
+	 * node's chain whose tracelink.nodes row is missing (a partial restore,
+	 * or rows written behind tracelink's back): a new genesis would fork it
+	 * (same name) or leave it orphaned (another name).
+	 */
+	if (SPI_execute_with_args("SELECT o.origin, o.origin OPERATOR(pg_catalog.=) $1"
+							  "  FROM (SELECT origin FROM tracelink.ledger_blocks"
+							  "        UNION SELECT origin FROM tracelink.ledger_entries"
+							  "        UNION SELECT origin FROM tracelink.ledger_heads) o"
+							  " WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes n"
+							  "                    WHERE n.name OPERATOR(pg_catalog.=) o.origin)"
+							  " ORDER BY 2 DESC LIMIT 1",
+							  1, argtypes, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for chains of unknown nodes");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		char	   *origin = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		if (DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)))
+			ereport(ERROR,
+					(errcode(ERRCODE_DUPLICATE_OBJECT),
+					 errmsg("the ledger already holds the chain of node \"%s\"", name),
+					 errdetail("A second genesis block would fork that chain."),
+					 errhint("The database was restored without its tracelink.nodes rows: restore the whole dump, then run CALL tracelink.finish_restore();.")));
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database already holds the chain of node \"%s\", which is not a known node",
+						origin),
+				 errdetail("A node's chain without its tracelink.nodes row is left by a partial restore or by rows written behind tracelink's back."),
+				 errhint("Restore the whole dump, then run CALL tracelink.finish_restore();.")));
+	}
+
 	tl_keys_create(name, pk);
 	args[1] = PointerGetDatum(tl_bytea_from(pk, TL_ED25519_PK_LEN));
 	if (SPI_execute_with_args("INSERT INTO tracelink.nodes (name, public_key, is_local) "
@@ -1356,7 +1392,9 @@ tl_refuse_ledger_change(PG_FUNCTION_ARGS)
 /*
  * BEFORE INSERT (row): tracelink writes ledger rows without the executor, so
  * a row arriving here was written by SQL.  The logical replication apply
- * worker hands rows from peers to the apply path; anyone else is refused.
+ * worker hands rows from peers to the apply path; a restore from a dump
+ * (one statement filling an empty table, by its owner: restore.c) keeps its
+ * rows once each is checked; anyone else is refused.
  */
 Datum
 tl_ledger_row_inserted(PG_FUNCTION_ARGS)
@@ -1367,10 +1405,6 @@ tl_ledger_row_inserted(PG_FUNCTION_ARGS)
 		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
 	if (IsLogicalWorker())
 		return PointerGetDatum(tl_apply_incoming(trigdata));
-	ereport(ERROR,
-			(errcode(ERRCODE_TL_APPEND_ONLY),
-			 errmsg("rows of ledger table \"%s\" are written only by tracelink",
-					RelationGetRelationName(trigdata->tg_relation)),
-			 errhint("Use tracelink.append() or the tracelink API functions.")));
-	PG_RETURN_NULL();
+	/* a restore (restore.c) or nothing: raises unless it is one */
+	return PointerGetDatum(tl_restore_incoming(trigdata));
 }

@@ -328,9 +328,14 @@ start_code(text *code_arg, text *link_arg)
 /*
  * Slots described so far, for the life of the backend: a slot never
  * changes, and its id is never given to another (ids come from a
- * sequence), so the cache cannot go stale.
+ * sequence, restored with the rows by pg_dump).  Only a new
+ * tracelink.record_slots table (the extension dropped and created again,
+ * say for a restore) reuses ids, so the cache belongs to one table and is
+ * emptied when the table differs.
  */
 static HTAB *slot_cache = NULL;
+static MemoryContext slot_cache_cxt = NULL;
+static Oid	slot_cache_relid = InvalidOid;
 
 /* a slot's description: version, names, link name */
 static SlotInfo *
@@ -339,16 +344,26 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 	SlotInfo   *si;
 	bool		found;
 
+	if (slot_cache != NULL && slot_cache_relid != RelationGetRelid(slot_rel))
+	{
+		MemoryContextReset(slot_cache_cxt);
+		slot_cache = NULL;
+	}
 	if (slot_cache == NULL)
 	{
 		HASHCTL		ctl;
 
+		if (slot_cache_cxt == NULL)
+			slot_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
+												   "tracelink record slots",
+												   ALLOCSET_SMALL_SIZES);
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int32);
 		ctl.entrysize = sizeof(SlotInfo);
-		ctl.hcxt = CacheMemoryContext;
+		ctl.hcxt = slot_cache_cxt;
 		slot_cache = hash_create("tracelink record slots", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+		slot_cache_relid = RelationGetRelid(slot_rel);
 	}
 	si = hash_search(slot_cache, &slot_id, HASH_FIND, NULL);
 	if (si == NULL)
@@ -371,7 +386,7 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 		si->slot_id = slot_id;
 		si->version = DatumGetInt32(heap_getattr(tup, 2, desc, &isnull));
 		link_id = PointerGetDatum(DatumGetByteaPCopy(heap_getattr(tup, 3, desc, &isnull)));
-		old = MemoryContextSwitchTo(CacheMemoryContext);
+		old = MemoryContextSwitchTo(slot_cache_cxt);
 		si->process = PointerGetDatum(DatumGetTextPCopy(heap_getattr(tup, 4, desc, &isnull)));
 		si->stage = PointerGetDatum(DatumGetTextPCopy(heap_getattr(tup, 5, desc, &isnull)));
 		si->form = PointerGetDatum(DatumGetTextPCopy(heap_getattr(tup, 6, desc, &isnull)));
@@ -385,7 +400,7 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 		tup = systable_getnext(scan);
 		if (!HeapTupleIsValid(tup))
 			elog(ERROR, "trace link of record slot %d is missing", slot_id);
-		old = MemoryContextSwitchTo(CacheMemoryContext);
+		old = MemoryContextSwitchTo(slot_cache_cxt);
 		si->link_name = PointerGetDatum(DatumGetTextPCopy(heap_getattr(tup, 2, RelationGetDescr(links), &isnull)));
 		MemoryContextSwitchTo(old);
 		systable_endscan(scan);

@@ -452,6 +452,10 @@ extern void tl_apply_effect(const TlEntry *e);
 extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
+/* restore.c: ledger rows restored from a dump; the hold until it is finished */
+extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
+extern void tl_restore_check_hold(void);
+
 /* vote.c: tallying ballots */
 extern void tl_vote_init(void);
 extern int	tl_threshold(JcsValue *rule, int n);

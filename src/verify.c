@@ -529,6 +529,12 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 	cursor_close(&ec);
 	MemoryContextDelete(percall);
 
+	/* this node's own chain starts with its genesis block (init_node) */
+	if (ok && local && expect_block == 0)
+	{
+		BAD(res, "block 0", "this node has no ledger: its genesis block is missing (were the ledger tables restored?)");
+		ok = false;
+	}
 	if (ok)
 	{
 		Oid			types[1] = {TEXTOID};
@@ -673,6 +679,21 @@ tl_verify(PG_FUNCTION_ARGS)
 		}
 		else
 			nulls[4] = nulls[5] = true;
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		MemoryContextSwitchTo(old);
+	}
+	/* no origin at all: say so rather than return nothing (read as "all ok") */
+	if (norigins == 0 && only == NULL)
+	{
+		Datum		values[6];
+		bool		nulls[6] = {true, false, false, false, false, false};
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		values[1] = Int64GetDatum(0);
+		values[2] = Int64GetDatum(0);
+		values[3] = BoolGetDatum(false);
+		values[4] = CStringGetTextDatum("ledger");
+		values[5] = CStringGetTextDatum("this database holds no ledger: it is not a tracelink node (run tracelink.init_node()), or its ledger was not restored");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		MemoryContextSwitchTo(old);
 	}

@@ -12,7 +12,7 @@ our @EXPORT = qw(tl_node vectors_dir init_nodes connect_nodes mesh wait_converge
   state_digests);
 
 # A started node with tracelink created in database "postgres", configured
-# for logical replication.
+# for logical replication (bare => 1: without the extension).
 sub tl_node
 {
 	my ($name, %opts) = @_;
@@ -27,7 +27,7 @@ wal_receiver_status_interval = 1
 CONF
 	$node->append_conf('postgresql.conf', $opts{conf}) if $opts{conf};
 	$node->start;
-	$node->safe_psql('postgres', 'CREATE EXTENSION tracelink');
+	$node->safe_psql('postgres', 'CREATE EXTENSION tracelink') unless $opts{bare};
 	return $node;
 }
 

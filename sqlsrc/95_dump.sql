@@ -1,0 +1,339 @@
+-- Backups: what pg_dump keeps, and finishing a restore.
+--
+-- Every table and sequence of node state is an extension configuration
+-- object, so that pg_dump dumps its rows (and a sequence its value) and a
+-- restore brings the node back whole.  docs/operations.md ("Checking and
+-- backups") gives the procedure and the decisions; a regress test checks
+-- that no table or sequence of the schema is left out.
+
+-- The ledger and the node's identity: ledger_tx_seq must come back too, or
+-- the next transaction would reuse a restored block's number (origin, tx).
+SELECT pg_catalog.pg_extension_config_dump('tracelink.nodes', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.ledger_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.ledger_blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.ledger_heads', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.ledger_tx_seq', '');
+
+-- Replication: rows from peers that wait (their peers will not send them
+-- again), the evidence of refused rows, and how to reach each peer.  The
+-- connection strings are dumped like pg_subscription's are: keep passwords
+-- out of them (a passfile), and protect backups.
+SELECT pg_catalog.pg_extension_config_dump('tracelink.inbox_entries', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.inbox_blocks', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.apply_queue', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.equivocations', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_connections', '');
+
+-- Projected workflow state (without foreign keys between them:
+-- sqlsrc/60_workflow.sql).
+SELECT pg_catalog.pg_extension_config_dump('tracelink.trace_links', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.link_invitations', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.link_processes', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.proposals', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.ballots', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.link_version_history', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.modifications', '');
+
+-- Projected trace data, with the sequences of its local surrogate keys.
+SELECT pg_catalog.pg_extension_config_dump('tracelink.codes', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.code_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.record_slots', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.slot_id_seq', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.records', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.transformations', '');
+
+-- Rows staged for recording (unlogged: empty after a crash, by design).
+SELECT pg_catalog.pg_extension_config_dump('tracelink.record_staging', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.record_staging_id_seq', '');
+
+-- What foreign keys would check, if pg_restore -j allowed them between an
+-- extension's tables (sqlsrc/60_workflow.sql): rows of the projections
+-- that refer to rows missing from another.  A restore that lost a table's
+-- rows shows here; tracelink writes them consistently.
+CREATE FUNCTION tracelink._dangling_references()
+    RETURNS TABLE (referencing text, referenced text, rows bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT v.referencing, v.referenced, v.rows FROM (VALUES
+    ('link_invitations.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_invitations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('link_processes.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_processes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('proposals.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.proposals c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('ballots.proposal_id', 'proposals',
+     (SELECT count(*) FROM tracelink.ballots c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.proposal_id = c.proposal_id))),
+    ('link_version_history.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_version_history c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('link_version_history.proposal_id', 'proposals',
+     (SELECT count(*) FROM tracelink.link_version_history c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.proposal_id = c.proposal_id))),
+    ('modifications.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.modifications c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('codes.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.codes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('codes.bind_slot', 'record_slots',
+     (SELECT count(*) FROM tracelink.codes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.record_slots p WHERE p.slot_id = c.bind_slot))),
+    ('records.code_id', 'codes',
+     (SELECT count(*) FROM tracelink.records c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.code_id))),
+    ('records.slot_id', 'record_slots',
+     (SELECT count(*) FROM tracelink.records c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.record_slots p WHERE p.slot_id = c.slot_id))),
+    ('transformations.parent_id', 'codes',
+     (SELECT count(*) FROM tracelink.transformations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.parent_id))),
+    ('transformations.child_id', 'codes',
+     (SELECT count(*) FROM tracelink.transformations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.child_id))),
+    ('peer_connections.name', 'nodes',
+     (SELECT count(*) FROM tracelink.peer_connections c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name)))
+) AS v(referencing, referenced, rows)
+WHERE v.rows > 0
+$$;
+COMMENT ON FUNCTION tracelink._dangling_references() IS
+    'rows of tracelink''s tables that refer to rows missing from another (what foreign keys would refuse): empty unless a restore lost rows';
+
+-- Finishing a restore.  Rows written into an empty ledger table by its
+-- owner in one statement (the COPY of a dump) are kept once each is checked
+-- on its own (src/restore.c); the first of each statement records a hold
+-- here, and while one is here the node signs nothing.  finish_restore()
+-- checks what single rows cannot show and removes the holds.  Each restore
+-- records its own hold, so the table is never dumped (the condition is
+-- false: registered, so that the check that every table is registered
+-- holds, and empty in every dump).
+CREATE TABLE tracelink.restore_holds (
+    held_since    timestamptz NOT NULL,
+    ledger_table  text NOT NULL,
+    restored_by   text NOT NULL
+);
+COMMENT ON TABLE tracelink.restore_holds IS
+    'ledger tables restored from a dump since the last tracelink.finish_restore(): while a row is here the node does not sign (never dumped)';
+COMMENT ON COLUMN tracelink.restore_holds.held_since IS 'when the restoring statement began';
+COMMENT ON COLUMN tracelink.restore_holds.ledger_table IS 'the ledger table the statement restored';
+COMMENT ON COLUMN tracelink.restore_holds.restored_by IS 'the role that restored it';
+SELECT pg_catalog.pg_extension_config_dump('tracelink.restore_holds', 'WHERE false');
+REVOKE ALL ON tracelink.restore_holds FROM PUBLIC;
+GRANT SELECT ON tracelink.restore_holds TO tracelink_reader;
+
+CREATE FUNCTION tracelink._check_signing_key() RETURNS bytea
+    AS 'MODULE_PATHNAME', 'tl_check_signing_key'
+    LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink._check_signing_key() IS
+    'signs a test message with this node''s key file and checks it against the key its ledger head names; returns that key, or raises what signing a block would';
+
+-- A procedure (slots are created in transactions that have written
+-- nothing), so without a SET clause: it pins search_path itself after each
+-- COMMIT, and names everything with its schema.
+CREATE PROCEDURE tracelink.finish_restore()
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    me text;
+    bad record;
+    p record;
+    head record;
+    sub text;
+    slot text;
+    held bigint;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    me := tracelink.node_name();
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  DETAIL = 'tracelink.nodes has no row for the local node.',
+                  HINT = 'Restore the whole dump, tracelink.nodes included.';
+    END IF;
+    SELECT pg_catalog.count(*) INTO held FROM tracelink.restore_holds;
+
+    -- 1. every chain verifies: links, keys, heads, entries sealed
+    SELECT v.origin, v.first_bad, v.reason INTO bad FROM tracelink.verify() v WHERE NOT v.ok LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the restored ledger does not verify'
+            USING ERRCODE = 'data_corrupted',
+                  DETAIL = pg_catalog.format('Origin "%s", %s: %s.', bad.origin, bad.first_bad, bad.reason),
+                  HINT = 'The node stays held (it does not sign): restore from another dump.';
+    END IF;
+    -- ... and no table lost rows another one refers to
+    SELECT d.referencing, d.referenced, d.rows INTO bad FROM tracelink._dangling_references() d LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'the restored state is incomplete'
+            USING ERRCODE = 'foreign_key_violation',
+                  DETAIL = pg_catalog.format('%s rows of %s refer to rows missing from %s.', bad.rows, bad.referencing, bad.referenced),
+                  HINT = 'The node stays held (it does not sign): restore the whole dump into an empty database again.';
+    END IF;
+    -- 2. the key file signs with the key the chain names
+    PERFORM tracelink._check_signing_key();
+
+    -- 3. for each peer: its login, and this node's publication for it
+    --    (pg_dump keeps the publication but not its tables: they are the
+    --    extension's)
+    FOR p IN SELECT c.name FROM tracelink.peer_connections c ORDER BY c.name LOOP
+        PERFORM tracelink._make_peer_login(p.name);
+        PERFORM tracelink._publish_for_peer(p.name);
+    END LOOP;
+    COMMIT;
+
+    -- 4. the slots peers stream from (not dumped): created before the hold
+    --    is lifted, so each holds every block this node signs from now on
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR p IN SELECT c.name FROM tracelink.peer_connections c ORDER BY c.name LOOP
+        slot := tracelink.peer_slot_name(me, p.name);
+        IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot) THEN
+            PERFORM pg_catalog.pg_create_logical_replication_slot(slot, 'pgoutput');
+        END IF;
+    END LOOP;
+    COMMIT;
+
+    -- 5. subscriptions to the peers, going on from where each peer's slot
+    --    for this node stands: no copy (every row this node holds would be
+    --    quarantined as replayed).  pg_dump restores a subscription disabled
+    --    and without its tables: it is made again.
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    FOR p IN SELECT c.name, c.conninfo FROM tracelink.peer_connections c ORDER BY c.name LOOP
+        sub := tracelink.peer_subscription_name(p.name);
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s
+                     JOIN pg_catalog.pg_subscription_rel r ON r.srsubid = s.oid
+                    WHERE s.subname = sub
+                      AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                        WHERE d.datname = pg_catalog.current_database())) THEN
+            RAISE NOTICE 'peer "%": subscribed', p.name;
+            CONTINUE;
+        END IF;
+        IF EXISTS (SELECT 1 FROM pg_catalog.pg_subscription s
+                    WHERE s.subname = sub
+                      AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d
+                                        WHERE d.datname = pg_catalog.current_database())) THEN
+            EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I DISABLE', sub);
+            EXECUTE pg_catalog.format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
+            EXECUTE pg_catalog.format('DROP SUBSCRIPTION %I', sub);
+        END IF;
+        BEGIN
+            EXECUTE pg_catalog.format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I '
+                           'WITH (create_slot = false, slot_name = %L, copy_data = false)',
+                           sub, p.conninfo, tracelink.peer_publication_name(me),
+                           tracelink.peer_slot_name(p.name, me));
+            RAISE NOTICE 'peer "%": subscribed', p.name;
+        EXCEPTION WHEN OTHERS THEN
+            RAISE NOTICE 'peer "%": unreachable: %', p.name, SQLERRM
+                USING HINT = 'Run CALL tracelink.finish_restore(); again once it is reachable (not connect_peers(), which copies the peer''s rows again).';
+        END;
+    END LOOP;
+
+    -- 6. the node signs again
+    TRUNCATE tracelink.restore_holds;
+    SELECT h.block_no INTO head FROM tracelink.ledger_heads h WHERE h.origin = me;
+    IF held = 0 THEN
+        RAISE NOTICE 'node "%" was not held by a restore; its chain ends at block %', me, head.block_no;
+    ELSE
+        RAISE NOTICE 'node "%" signs again; its chain ends at block %', me, head.block_no
+            USING HINT = pg_catalog.format('On each peer, run CALL tracelink.repoint_peer(%L, ''<connection string to this node>'');', me);
+    END IF;
+    COMMIT;
+END
+$$;
+COMMENT ON PROCEDURE tracelink.finish_restore() IS
+    'after a restore from a dump: verifies every chain and the node key, re-creates the peer logins, this node''s publications and slots and its subscriptions to its peers (without copying what it holds), and lets the node sign again';
+
+-- On a peer of a restored node: its subscription to that node, started
+-- again on the node's new slot.  Dropped and created, not altered: the
+-- subscription's replication origin remembers a position in the old
+-- cluster's WAL, and a walsender skips every transaction before the
+-- position a subscriber asks for.  No copy: the rows it holds would be
+-- quarantined as replayed.
+CREATE PROCEDURE tracelink.repoint_peer(name text, conninfo text)
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    peer text := repoint_peer.name;
+    sub text := tracelink.peer_subscription_name(repoint_peer.name);
+    head bigint;
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = peer) THEN
+        RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
+    END IF;
+    IF repoint_peer.conninfo IS NULL OR repoint_peer.conninfo = '' THEN
+        RAISE EXCEPTION 'a connection string for peer "%" is required', peer
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    UPDATE tracelink.peer_connections c SET conninfo = repoint_peer.conninfo WHERE c.name = peer;
+    IF EXISTS (SELECT 1 FROM pg_subscription s WHERE s.subname = sub
+                  AND s.subdbid = (SELECT d.oid FROM pg_database d WHERE d.datname = current_database())) THEN
+        EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', sub);
+        EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
+        EXECUTE format('DROP SUBSCRIPTION %I', sub);
+    END IF;
+    EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I '
+                   'WITH (create_slot = false, slot_name = %L, copy_data = false)',
+                   sub, repoint_peer.conninfo, tracelink.peer_publication_name(me),
+                   tracelink.peer_slot_name(peer, me));
+    SELECT h.block_no INTO head FROM tracelink.ledger_heads h WHERE h.origin = peer;
+    RAISE NOTICE 'subscribed to peer "%" again; this node holds its chain up to block %', peer, coalesce(head, -1)
+        USING HINT = 'Blocks the peer lacks or this node lacks: see tracelink.sync_status and tracelink.export_for_peer().';
+END
+$$;
+COMMENT ON PROCEDURE tracelink.repoint_peer(text, text) IS
+    'on a peer of a node restored elsewhere: sets the node''s new connection string and subscribes to it again from its new slot, without copying the rows already held';
+
+-- This node's own chain as a peer receives it (entries addressed to others
+-- left out), between two blocks: the lines tracelink.ingest() on that peer
+-- applies, to fill a gap left by a restore.
+CREATE FUNCTION tracelink.export_for_peer(peer text, from_block bigint, to_block bigint DEFAULT NULL)
+    RETURNS SETOF text
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    line text;
+    j jsonb;
+    entries text[] := '{}';
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tracelink.nodes n WHERE n.name = peer AND NOT n.is_local) THEN
+        RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
+    END IF;
+    -- a block's entry lines come before its block line: they are held
+    -- until the block line says whether the block is in range
+    FOR line IN SELECT e FROM tracelink.export(me, from_block) e LOOP
+        j := line::jsonb;
+        IF j ->> 'type' = 'entry' THEN
+            IF jsonb_typeof(j -> 'audience') = 'null' OR j -> 'audience' ? peer THEN
+                entries := entries || line;
+            END IF;
+        ELSIF j ->> 'type' = 'block' THEN
+            EXIT WHEN to_block IS NOT NULL AND (j ->> 'block_no')::bigint > to_block;
+            RETURN QUERY SELECT unnest(entries);
+            RETURN NEXT line;
+            entries := '{}';
+        ELSE
+            RETURN NEXT line;
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) IS
+    'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries not addressed to peer: what tracelink.ingest() on that peer takes to fill a gap';
+GRANT EXECUTE ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) TO tracelink_reader;
