@@ -101,6 +101,17 @@ struct JcsValue
 	}			u;
 };
 
+/*
+ * The largest JSON document tracelink reads, in bytes: JSON text as given,
+ * a jsonb value by the length of its canonical text, a ledger entry by its
+ * canonical form (its export line).  Anything larger is refused with 54000
+ * (program_limit_exceeded) before it costs more than the limit.  A
+ * constant, not a setting: it decides which entries a node accepts from
+ * its peers, so all nodes must agree on it (docs/ledger.md, "Size limits").
+ */
+#define TL_JSON_MAX_BYTES	(64 * 1024 * 1024)
+
+extern void jcs_check_size(size_t len, bool exact);
 extern JcsValue *jcs_parse(const char *json, int len);
 extern JcsValue *jcs_from_jsonb(Jsonb *jb);
 extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
