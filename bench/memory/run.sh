@@ -109,7 +109,8 @@ echo
 largest=$(q -c "SELECT max(length(doc)) FROM memory_docs")
 for sql in "SELECT count(*) FROM tracelink.verify()" \
 	"SELECT sum(length(l)) FROM tracelink.export('mem') l" \
-	"SELECT sum(pg_column_size(p)) FROM (SELECT DISTINCT entry_hash FROM tracelink.records) r, tracelink.record_proof(r.entry_hash, 0) p"; do
+	"SELECT sum(pg_column_size(p)) FROM (SELECT DISTINCT entry_hash FROM tracelink.records) r, tracelink.record_proof(r.entry_hash, 0) p" \
+	"SELECT bool_and(tracelink.verify_record_proof(p, n.public_key)) FROM (SELECT DISTINCT entry_hash FROM tracelink.records) r, tracelink.record_proof(r.entry_hash, 0) p, tracelink.nodes n WHERE n.name = 'mem'"; do
 	echo "$(peak "$sql") kB  $sql"
 done
 echo "(the ledger holds $(q -c "SELECT count(*) FROM tracelink.ledger_entries") entries;" \
