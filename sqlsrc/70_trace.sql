@@ -337,8 +337,10 @@ DECLARE
     head jsonb := proof->'signed_tree_head';
     hashes bytea[];
 BEGIN
-    -- the head: well formed, signed by the key
+    -- the head: well formed, signed by the key; an entry is at most 64 MB
+    -- (TL_JSON_MAX_BYTES, docs/ledger.md): a longer one is not read at all
     IF entry_text IS NULL OR head IS NULL OR public_key IS NULL
+       OR pg_catalog.octet_length(entry_text) > 67108864
        OR NOT coalesce(tracelink.verify_tree_head(head, public_key), false) THEN
         RETURN false;
     END IF;
