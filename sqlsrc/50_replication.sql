@@ -4,7 +4,9 @@
 -- Rows from peers that wait: entries for their block, blocks for their
 -- predecessor.  Same columns as the ledger tables.
 CREATE TABLE tracelink.inbox_entries (LIKE tracelink.ledger_entries INCLUDING DEFAULTS);
-ALTER TABLE tracelink.inbox_entries ADD PRIMARY KEY (origin, tx, seq);
+-- Two different entries may claim one place (origin, tx, seq): both wait,
+-- and their block decides which it sealed (src/apply.c).
+ALTER TABLE tracelink.inbox_entries ADD PRIMARY KEY (origin, tx, seq, entry_hash);
 COMMENT ON TABLE tracelink.inbox_entries IS
     'entries received from peers whose block has not been applied yet';
 

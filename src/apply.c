@@ -5,22 +5,40 @@
  *
  * The apply worker inserts a peer's ledger_entries and ledger_blocks rows;
  * an ENABLE ALWAYS trigger hands each to this file, which writes it itself
- * (or not) and always tells the executor to skip the row.  Nothing here may
- * stop replication: an ERROR in the apply worker would make it retry the
- * same row forever, so every row is handled in a subtransaction and anything
- * wrong with it - bad signature, broken chain, unknown or impersonated
- * origin, replay, malformed content, even an unexpected error - lands in
- * tracelink.quarantine with the reason, and replication goes on.
+ * (or not) and always tells the executor to skip the row.  Nothing a peer
+ * sends may stop replication: an ERROR in the apply worker would make it
+ * retry the same transaction forever, and nothing more would arrive from
+ * that peer.  So anything wrong with a row - bad signature, broken chain,
+ * unknown or impersonated origin, replay, malformed content, even an
+ * unexpected error - lands in tracelink.quarantine with the reason, and
+ * replication goes on.  Every write of this file runs where a failure is
+ * caught: a block in a subtransaction of its own (and each parked block
+ * that follows it in one more), a block's entries in one subtransaction
+ * (on a failure, again one subtransaction each, so that only the entry at
+ * fault is refused), the quarantine record itself in one (a row that
+ * cannot be recorded as received is recorded by its identifying columns).
+ * Errors that say nothing about the row (tl_run_in_subtransaction: a
+ * deadlock, out of memory, a cancellation) are raised again on purpose:
+ * the worker retries the transaction, which is then right to do.
  *
- * A block is verified on its own (chain link, key, hash, signature, Merkle
- * roots, tree head) against the origin's head and applied; a block ahead of
- * the head waits in inbox_blocks for its predecessor.  An entry is applied
- * once its block is: its hash must follow from its content and be the hash
- * the block sealed at its position.  Entries reach us before their block
- * within a streamed transaction, so they wait in memory; whatever is still
- * waiting at commit (initial table sync copies entries and blocks
- * separately) goes to inbox_entries.  Entries addressed to other nodes never
- * reach us, which is why blocks must verify without their entries.
+ * A block is checked (block.c, the checks verify() makes too) against the
+ * origin's head and applied; a block ahead of the head waits in
+ * inbox_blocks for its predecessor.  An entry is applied once its block
+ * is, checked by block.c against the block (as verify() checks it) and for
+ * what only arrival can tell: addressed to this node, not a replay.  The
+ * rule that a block handing over to a new key holds a rotation entry needs
+ * all of its entries: it is checked when the entry that completes the
+ * block arrives, and that entry is refused if the block would break it.
+ *
+ * Entries reach us before their block within a streamed transaction, so
+ * they wait in memory; whatever is still waiting at commit (initial table
+ * sync copies entries and blocks separately, a peer may withhold a block)
+ * goes to inbox_entries, after the checks an entry allows without its
+ * block, and unless it is a replay of a row waiting already.  The entries
+ * of a block that is quarantined do not wait: they are quarantined with the
+ * block's reason (in memory, in the inbox, and any that arrive later).
+ * Entries addressed to other nodes never reach us, which is why blocks
+ * must verify without their entries.
  *
  * Locking: the first row of a transaction takes the apply lock (pg_extension
  * object, subid 2), so that the table-sync workers of the two ledger tables
@@ -40,6 +58,7 @@
 #include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "replication/worker_internal.h"
 #include "storage/lmgr.h"
@@ -63,12 +82,43 @@ typedef struct PeerKey
 	uint8		key[TL_ED25519_PK_LEN];
 } PeerKey;
 
+/*
+ * An entry waiting in memory for its block.  A block that takes it moves
+ * it to the "taken" list; if the subtransaction that took it rolls back,
+ * it waits again (apply_subxact_callback); once the row that took it is
+ * done, it is freed.
+ */
+typedef struct WaitingEntry
+{
+	dlist_node	node;
+	TlEntry    *e;
+	SubTransactionId taken_in;
+} WaitingEntry;
+
+/*
+ * How many entries of a block that hands over to a new key are in the
+ * ledger, and whether one is its rotation entry: read once per transaction
+ * and block, counted on as entries are written, read again when a
+ * subtransaction that read or changed it rolls back.
+ */
+typedef struct RotationTally
+{
+	char		origin[NAMEDATALEN];
+	int64		tx;
+	int32		present;
+	bool		rotation;
+	SubTransactionId counted_in;
+} RotationTally;
+
 typedef struct ApplyState
 {
 	char	   *local_node;
 	char	   *source;			/* subscription the rows came through */
 	List	   *peer_keys;		/* PeerKey *, looked up once per transaction */
-	List	   *waiting_entries;	/* TlEntry *, waiting for their block */
+	dlist_head	waiting;		/* WaitingEntry: waiting for their block */
+	dlist_head	taken;			/* WaitingEntry taken since the last row,
+								 * latest last */
+	List	   *tallies;		/* RotationTally * */
 	TlRowWriter *entries;
 	TlRowWriter *blocks;
 	TlRowWriter *heads;
@@ -77,7 +127,11 @@ typedef struct ApplyState
 static ApplyState *apply_state = NULL;
 
 static void apply_xact_callback(XactEvent event, void *arg);
+static void apply_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+								   SubTransactionId parentSubid, void *arg);
 static void apply_block_and_successors(TlBlock *b);
+static void apply_entries(const TlBlock *b, List *entries);
+static bool find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out);
 
 PG_FUNCTION_INFO_V1(tl_ingest);
 
@@ -85,6 +139,7 @@ void
 tl_apply_init(void)
 {
 	RegisterXactCallback(apply_xact_callback, NULL);
+	RegisterSubXactCallback(apply_subxact_callback, NULL);
 }
 
 /* ----------------------------------------------------------------
@@ -106,6 +161,8 @@ state(void)
 	apply_state = palloc0(sizeof(ApplyState));
 	apply_state->local_node = tl_local_node();
 	apply_state->source = MySubscription ? pstrdup(MySubscription->name) : NULL;
+	dlist_init(&apply_state->waiting);
+	dlist_init(&apply_state->taken);
 	MemoryContextSwitchTo(old);
 	apply_state->entries = tl_writer_open_for_xact(tl_relid("ledger_entries"));
 	apply_state->blocks = tl_writer_open_for_xact(tl_relid("ledger_blocks"));
@@ -114,71 +171,9 @@ state(void)
 }
 
 /* ----------------------------------------------------------------
- * Decoding and encoding rows
+ * Encoding rows for the quarantine
  * ----------------------------------------------------------------
  */
-
-static bool
-fixed_bytea(HeapTuple tup, TupleDesc desc, int attnum, uint8 *out, int len)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) != len)
-		return false;
-	memcpy(out, VARDATA_ANY(b), len);
-	return true;
-}
-
-/*
- * Decode a ledger_blocks (or inbox_blocks) row; returns why it cannot be a
- * block, or NULL.
- */
-static const char *
-decode_block(HeapTuple tup, TupleDesc desc, TlBlock *b)
-{
-	bool		isnull;
-	Datum		d;
-	bytea	   *hashes;
-
-	memset(b, 0, sizeof(*b));
-	d = heap_getattr(tup, BLOCK_ORIGIN + 1, desc, &isnull);
-	if (isnull || strlen(TextDatumGetCString(d)) >= NAMEDATALEN)
-		return "block has no valid origin";
-	strlcpy(b->h.origin, TextDatumGetCString(d), NAMEDATALEN);
-	b->h.block_no = DatumGetInt64(heap_getattr(tup, BLOCK_NO + 1, desc, &isnull));
-	b->h.tx = DatumGetInt64(heap_getattr(tup, BLOCK_TX + 1, desc, &isnull));
-	b->h.entry_count = DatumGetInt32(heap_getattr(tup, BLOCK_ENTRY_COUNT + 1, desc, &isnull));
-	b->h.tree_size = DatumGetInt64(heap_getattr(tup, BLOCK_TREE_SIZE + 1, desc, &isnull));
-	b->h.sealed_at = DatumGetTimestampTz(heap_getattr(tup, BLOCK_SEALED_AT + 1, desc, &isnull));
-	if (!fixed_bytea(tup, desc, BLOCK_ENTRIES_ROOT + 1, b->h.entries_root, TL_HASH_LEN) ||
-		!fixed_bytea(tup, desc, BLOCK_TREE_ROOT + 1, b->h.tree_root, TL_HASH_LEN) ||
-		!fixed_bytea(tup, desc, BLOCK_PREV_HASH + 1, b->h.prev_hash, TL_HASH_LEN) ||
-		!fixed_bytea(tup, desc, BLOCK_SIGNER_KEY + 1, b->h.signer_key, TL_ED25519_PK_LEN) ||
-		!fixed_bytea(tup, desc, BLOCK_HASH + 1, b->block_hash, TL_HASH_LEN) ||
-		!fixed_bytea(tup, desc, BLOCK_SIGNATURE + 1, b->signature, TL_ED25519_SIG_LEN))
-		return "a hash, key or signature of the block has the wrong length";
-	heap_getattr(tup, BLOCK_NEXT_KEY + 1, desc, &isnull);
-	b->h.has_next_key = !isnull;
-	if (b->h.has_next_key &&
-		!fixed_bytea(tup, desc, BLOCK_NEXT_KEY + 1, b->h.next_key, TL_ED25519_PK_LEN))
-		return "next_key of the block has the wrong length";
-	if (b->h.entry_count < 0)
-		return "entry_count is negative";
-	d = heap_getattr(tup, BLOCK_ENTRY_HASHES + 1, desc, &isnull);
-	if (isnull)
-		return "block has no entry hashes";
-	hashes = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(hashes) != (size_t) b->h.entry_count * TL_HASH_LEN)
-		return "entry_hashes does not hold entry_count hashes";
-	b->entry_hashes = palloc((size_t) Max(b->h.entry_count, 1) * TL_HASH_LEN);
-	memcpy(b->entry_hashes, VARDATA_ANY(hashes), VARSIZE_ANY_EXHDR(hashes));
-	return NULL;
-}
 
 /*
  * Where a row came from: a trigger's tuple, or a line given to ingest().
@@ -260,92 +255,36 @@ block_jsonb(const TlBlock *b)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
 }
 
-/*
- * Decode a ledger_entries row from a peer without raising; returns why it
- * cannot be an entry, or NULL.  (The apply worker's trigger sees a row
- * before NOT NULL and types are checked beyond their input functions.)
- */
-static const char *
-decode_entry(HeapTuple tup, TupleDesc desc, TlEntry *e)
-{
-	bool		isnull;
-	Datum		d;
-	bytea	   *h;
-	int			att;
-
-	memset(e, 0, sizeof(*e));
-	for (att = 0; att < ENTRY_NATTS; att++)
-		if (att != ENTRY_DEPS && att != ENTRY_AUDIENCE && heap_attisnull(tup, att + 1, desc))
-			return "entry has a null in a required column";
-	e->origin = TextDatumGetCString(heap_getattr(tup, ENTRY_ORIGIN + 1, desc, &isnull));
-	e->tx = DatumGetInt64(heap_getattr(tup, ENTRY_TX + 1, desc, &isnull));
-	e->seq = DatumGetInt32(heap_getattr(tup, ENTRY_SEQ + 1, desc, &isnull));
-	e->kind = TextDatumGetCString(heap_getattr(tup, ENTRY_KIND + 1, desc, &isnull));
-	e->payload = TextDatumGetCString(heap_getattr(tup, ENTRY_PAYLOAD + 1, desc, &isnull));
-	e->payload_len = strlen(e->payload);
-	h = DatumGetByteaPP(heap_getattr(tup, ENTRY_HASH + 1, desc, &isnull));
-	if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
-		return "entry_hash is not 32 bytes";
-	memcpy(e->hash, VARDATA_ANY(h), TL_HASH_LEN);
-	d = heap_getattr(tup, ENTRY_DEPS + 1, desc, &isnull);
-	if (!isnull)
-	{
-		ArrayType  *arr = DatumGetArrayTypeP(d);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		if (ARR_NDIM(arr) > 1)
-			return "deps is not a one-dimensional array";
-		deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &e->ndeps);
-		e->deps = palloc((size_t) Max(e->ndeps, 1) * TL_HASH_LEN);
-		for (i = 0; i < e->ndeps; i++)
-		{
-			bytea	   *b;
-
-			if (nulls[i])
-				return "deps holds a null";
-			b = DatumGetByteaPP(elems[i]);
-			if (VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
-				return "deps holds a value that is not a 32-byte hash";
-			memcpy(e->deps + (size_t) i * TL_HASH_LEN, VARDATA_ANY(b), TL_HASH_LEN);
-		}
-	}
-	d = heap_getattr(tup, ENTRY_AUDIENCE + 1, desc, &isnull);
-	if (!isnull)
-	{
-		ArrayType  *arr = DatumGetArrayTypeP(d);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		if (ARR_NDIM(arr) > 1)
-			return "audience is not a one-dimensional array";
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &e->naudience);
-		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
-		for (i = 0; i < e->naudience; i++)
-		{
-			if (nulls[i])
-				return "audience holds a null";
-			e->audience[i] = TextDatumGetCString(elems[i]);
-		}
-	}
-	return NULL;
-}
-
 /* ----------------------------------------------------------------
  * Quarantine
  * ----------------------------------------------------------------
  */
 
 /*
- * Record a rejected row with its reason.  Identifying columns may be
- * unknown (NULL) when the row could not even be decoded.
+ * A rejected row with its reason.  Identifying columns may be unknown
+ * (NULL) when the row could not even be decoded.  The row itself is one of
+ * src (as received), entry or block.
  */
-static void
-quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
-		   int32 *seq, const uint8 *entry_hash, const char *reason, Datum row)
+typedef struct QuarantineRow
 {
+	const char *what;
+	const char *origin;
+	const int64 *block_no;
+	const int64 *tx;
+	const int32 *seq;
+	const uint8 *entry_hash;
+	const char *reason;
+	const RowSource *src;
+	const TlEntry *entry;
+	const TlBlock *block;
+	const char *unrecordable;	/* why the row itself could not be kept */
+} QuarantineRow;
+
+/* insert a quarantine row (run in a subtransaction, or as the fallback) */
+static void
+insert_quarantine_row(void *arg)
+{
+	const QuarantineRow *q = arg;
 	int			spi_nest;
 	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID,
 	BYTEAOID, TEXTOID, JSONBOID};
@@ -356,19 +295,34 @@ quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 	memset(nulls, ' ', sizeof(nulls));
 	values[0] = source ? CStringGetTextDatum(source) : (Datum) 0;
 	nulls[0] = source ? ' ' : 'n';
-	values[1] = CStringGetTextDatum(what);
-	values[2] = origin ? CStringGetTextDatum(origin) : (Datum) 0;
-	nulls[2] = origin ? ' ' : 'n';
-	values[3] = block_no ? Int64GetDatum(*block_no) : (Datum) 0;
-	nulls[3] = block_no ? ' ' : 'n';
-	values[4] = tx ? Int64GetDatum(*tx) : (Datum) 0;
-	nulls[4] = tx ? ' ' : 'n';
-	values[5] = seq ? Int32GetDatum(*seq) : (Datum) 0;
-	nulls[5] = seq ? ' ' : 'n';
-	values[6] = entry_hash ? PointerGetDatum(tl_bytea_from(entry_hash, TL_HASH_LEN)) : (Datum) 0;
-	nulls[6] = entry_hash ? ' ' : 'n';
-	values[7] = CStringGetTextDatum(reason);
-	values[8] = row;
+	values[1] = CStringGetTextDatum(q->what);
+	values[2] = q->origin ? CStringGetTextDatum(q->origin) : (Datum) 0;
+	nulls[2] = q->origin ? ' ' : 'n';
+	values[3] = q->block_no ? Int64GetDatum(*q->block_no) : (Datum) 0;
+	nulls[3] = q->block_no ? ' ' : 'n';
+	values[4] = q->tx ? Int64GetDatum(*q->tx) : (Datum) 0;
+	nulls[4] = q->tx ? ' ' : 'n';
+	values[5] = q->seq ? Int32GetDatum(*q->seq) : (Datum) 0;
+	nulls[5] = q->seq ? ' ' : 'n';
+	values[6] = q->entry_hash ? PointerGetDatum(tl_bytea_from(q->entry_hash, TL_HASH_LEN)) : (Datum) 0;
+	nulls[6] = q->entry_hash ? ' ' : 'n';
+	values[7] = CStringGetTextDatum(q->reason);
+	if (q->unrecordable)
+	{
+		StringInfoData s;
+
+		initStringInfo(&s);
+		appendStringInfoString(&s, "{\"unrecordable\":");
+		jcs_append_string(&s, q->unrecordable, strlen(q->unrecordable));
+		appendStringInfoChar(&s, '}');
+		values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
+	}
+	else if (q->src)
+		values[8] = source_jsonb(q->src);
+	else if (q->entry)
+		values[8] = entry_jsonb(q->entry);
+	else
+		values[8] = block_jsonb(q->block);
 
 	spi_nest = tl_spi_connect();
 	if (SPI_execute_with_args("INSERT INTO tracelink.quarantine"
@@ -377,9 +331,51 @@ quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 							  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not record a quarantined row");
 	tl_spi_finish(spi_nest);
+}
+
+/*
+ * Record a rejected row with its reason.  The row is kept as received; if
+ * that fails (a row jsonb cannot hold, say), the identifying columns and
+ * the reason are kept, with why the row could not be: the quarantine never
+ * stops replication over what a peer sent.
+ */
+static void
+quarantine(QuarantineRow *q)
+{
+	ErrorData  *failure = tl_run_in_subtransaction(insert_quarantine_row, q);
+
+	if (failure != NULL)
+	{
+		q->unrecordable = psprintf("the row could not be recorded: %s", failure->message);
+		insert_quarantine_row(q);
+	}
 	ereport(LOG,
 			(errmsg("tracelink quarantined a %s from origin \"%s\": %s",
-					what, origin ? origin : "?", reason)));
+					q->what, q->origin ? q->origin : "?", q->reason)));
+}
+
+/* a valid origin for a quarantine row, or NULL */
+static const char *
+known_origin(const char *origin)
+{
+	return origin != NULL && tl_valid_node_name(origin) ? origin : NULL;
+}
+
+/*
+ * Record a row as received (src) that is refused before it was understood
+ * as a block or an entry.
+ */
+static void
+quarantine_source(const char *what, const char *origin, const char *reason,
+				  const RowSource *src)
+{
+	QuarantineRow q = {0};
+
+	q.what = what;
+	q.origin = known_origin(origin);
+	q.reason = reason;
+	q.src = src;
+	quarantine(&q);
 }
 
 /*
@@ -388,22 +384,191 @@ quarantine(const char *what, const char *origin, int64 *block_no, int64 *tx,
 void
 tl_quarantine_effect(const TlEntry *e, const char *reason)
 {
-	quarantine("effect", e->origin, NULL, (int64 *) &e->tx, (int32 *) &e->seq,
-			   e->hash, reason, entry_jsonb(e));
-}
+	QuarantineRow q = {0};
 
-static void
-quarantine_block(const TlBlock *b, const char *reason)
-{
-	quarantine("block", b->h.origin, (int64 *) &b->h.block_no, (int64 *) &b->h.tx,
-			   NULL, NULL, reason, block_jsonb(b));
+	q.what = "effect";
+	q.origin = e->origin;
+	q.tx = &e->tx;
+	q.seq = &e->seq;
+	q.entry_hash = e->hash;
+	q.reason = reason;
+	q.entry = e;
+	quarantine(&q);
 }
 
 static void
 quarantine_entry(const TlEntry *e, const char *reason)
 {
-	quarantine("entry", e->origin, NULL, (int64 *) &e->tx, (int32 *) &e->seq,
-			   e->hash, reason, entry_jsonb(e));
+	QuarantineRow q = {0};
+
+	q.what = "entry";
+	q.origin = known_origin(e->origin);
+	q.tx = &e->tx;
+	q.seq = &e->seq;
+	q.entry_hash = e->hash;
+	q.reason = reason;
+	q.entry = e;
+	quarantine(&q);
+}
+
+static void
+quarantine_block_only(const TlBlock *b, const char *reason, const RowSource *src)
+{
+	QuarantineRow q = {0};
+
+	q.what = "block";
+	q.origin = known_origin(b->h.origin);
+	q.block_no = &b->h.block_no;
+	q.tx = &b->h.tx;
+	q.reason = reason;
+	q.src = src;
+	q.block = b;
+	quarantine(&q);
+}
+
+/* ----------------------------------------------------------------
+ * Entries waiting in memory for their block
+ * ----------------------------------------------------------------
+ */
+
+static TlEntry *
+copy_entry(const TlEntry *e, MemoryContext cxt)
+{
+	MemoryContext old = MemoryContextSwitchTo(cxt);
+	TlEntry    *c = palloc(sizeof(TlEntry));
+	int			i;
+
+	*c = *e;
+	c->origin = pstrdup(e->origin);
+	c->kind = pstrdup(e->kind);
+	c->payload = pnstrdup(e->payload, e->payload_len);
+	if (e->ndeps > 0)
+	{
+		c->deps = palloc((size_t) e->ndeps * TL_HASH_LEN);
+		memcpy(c->deps, e->deps, (size_t) e->ndeps * TL_HASH_LEN);
+	}
+	if (e->audience)
+	{
+		c->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
+		for (i = 0; i < e->naudience; i++)
+			c->audience[i] = pstrdup(e->audience[i]);
+	}
+	MemoryContextSwitchTo(old);
+	return c;
+}
+
+/* Free what copy_entry() allocated. */
+static void
+free_entry(TlEntry *e)
+{
+	int			i;
+
+	pfree(e->origin);
+	pfree(e->kind);
+	pfree(e->payload);
+	if (e->ndeps > 0)
+		pfree(e->deps);
+	if (e->audience)
+	{
+		for (i = 0; i < e->naudience; i++)
+			pfree(e->audience[i]);
+		pfree(e->audience);
+	}
+	pfree(e);
+}
+
+/* Let an entry wait in memory for its block, which comes later. */
+static void
+wait_for_block(const TlEntry *e)
+{
+	ApplyState *st = state();
+	WaitingEntry *w = MemoryContextAllocZero(TopTransactionContext, sizeof(WaitingEntry));
+
+	w->e = copy_entry(e, TopTransactionContext);
+	dlist_push_tail(&st->waiting, &w->node);
+}
+
+/*
+ * Take the entries waiting in memory for the block (origin, tx): a list of
+ * them (valid until the current row is done), in arrival order.
+ */
+static List *
+take_waiting(const char *origin, int64 tx)
+{
+	ApplyState *st = state();
+	dlist_mutable_iter it;
+	List	   *taken = NIL;
+
+	dlist_foreach_modify(it, &st->waiting)
+	{
+		WaitingEntry *w = dlist_container(WaitingEntry, node, it.cur);
+
+		if (w->e->tx == tx && strcmp(w->e->origin, origin) == 0)
+		{
+			dlist_delete(&w->node);
+			w->taken_in = GetCurrentSubTransactionId();
+			dlist_push_tail(&st->taken, &w->node);
+			taken = lappend(taken, w->e);
+		}
+	}
+	return taken;
+}
+
+/*
+ * Free the entries taken while the current row was processed: called
+ * outside any subtransaction, when no rollback can give them back.
+ */
+static void
+free_taken(void)
+{
+	dlist_mutable_iter it;
+
+	if (apply_state == NULL)
+		return;
+	dlist_foreach_modify(it, &apply_state->taken)
+	{
+		WaitingEntry *w = dlist_container(WaitingEntry, node, it.cur);
+
+		dlist_delete(&w->node);
+		free_entry(w->e);
+		pfree(w);
+	}
+}
+
+/*
+ * A subtransaction rolled back: the entries it (or its children, which
+ * began after it) took wait again, and the rotation tallies it read or
+ * changed are read again.  Entries are taken in time order, so those are
+ * the tail of the taken list.
+ */
+static void
+apply_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					   SubTransactionId parentSubid, void *arg)
+{
+	ListCell   *lc;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || apply_state == NULL)
+		return;
+	while (!dlist_is_empty(&apply_state->taken))
+	{
+		WaitingEntry *w = dlist_tail_element(WaitingEntry, node, &apply_state->taken);
+
+		if (w->taken_in < mySubid)
+			break;
+		dlist_delete(&w->node);
+		w->taken_in = InvalidSubTransactionId;
+		dlist_push_tail(&apply_state->waiting, &w->node);
+	}
+	foreach(lc, apply_state->tallies)
+	{
+		RotationTally *t = lfirst(lc);
+
+		if (t->counted_in >= mySubid)
+		{
+			apply_state->tallies = foreach_delete_current(apply_state->tallies, lc);
+			pfree(t);
+		}
+	}
 }
 
 /* ----------------------------------------------------------------
@@ -441,12 +606,33 @@ find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
 								  SnapshotSelf, 2, keys);
 	}
 	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = decode_block(tup, RelationGetDescr(rel), out) == NULL;
+		found = tl_block_decode(tup, RelationGetDescr(rel), out) == NULL;
 	systable_endscan(scan);
 	table_close(rel, AccessShareLock);
 	return found;
 }
 
+/*
+ * Is a block of (origin, tx) waiting in inbox_blocks for its predecessor?
+ */
+static bool
+block_parked_for(const char *origin, int64 tx)
+{
+	int			spi_nest;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	bool		parked;
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(tx);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up parked blocks");
+	parked = SPI_processed > 0;
+	tl_spi_finish(spi_nest);
+	return parked;
+}
 
 /*
  * The pinned genesis key of a peer; false if the origin is not a peer.
@@ -484,8 +670,8 @@ peer_key(const char *origin, uint8 *key)
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed > 0)
-		pk->known = fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, pk->key,
-								TL_ED25519_PK_LEN);
+		pk->known = tl_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, pk->key,
+								   TL_ED25519_PK_LEN);
 	tl_spi_finish(spi_nest);
 	memcpy(key, pk->key, TL_ED25519_PK_LEN);
 	return pk->known;
@@ -536,46 +722,108 @@ origin_problem(const char *origin, uint8 *pinned_key)
 }
 
 /* ----------------------------------------------------------------
+ * Entries of a quarantined block
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Entries of (origin, tx) parked in inbox_entries, taken out of it (in the
+ * caller's memory context).
+ */
+static List *
+unpark_entries(const char *origin, int64 tx)
+{
+	int			spi_nest;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	MemoryContext caller = CurrentMemoryContext;
+	List	   *entries = NIL;
+	uint64		i;
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(tx);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
+							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+		elog(ERROR, "could not take entries from the inbox");
+	for (i = 0; i < SPI_processed; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		TlEntry    *e = palloc(sizeof(TlEntry));
+
+		tl_read_entry(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, e);
+		entries = lappend(entries, e);
+		MemoryContextSwitchTo(old);
+	}
+	tl_spi_finish(spi_nest);
+	return entries;
+}
+
+/*
+ * Block b was quarantined for `reason`: the entries waiting for it (in
+ * memory and in the inbox) will never be applied, so they are quarantined
+ * with that reason rather than wait forever.  Unless (origin, tx) belongs to
+ * another block: one applied (then they are checked against it) or one
+ * parked (then they go on waiting for it).
+ */
+static void
+release_block_entries(const TlBlock *b, const char *reason)
+{
+	TlBlock		other;
+	List	   *entries;
+	ListCell   *lc;
+	char	   *why;
+
+	if (find_block(b->h.origin, b->h.tx, -1, &other))
+	{
+		entries = take_waiting(b->h.origin, b->h.tx);
+		if (entries != NIL)
+			apply_entries(&other, entries);
+		return;
+	}
+	if (block_parked_for(b->h.origin, b->h.tx))
+		return;
+	entries = list_concat(take_waiting(b->h.origin, b->h.tx),
+						  unpark_entries(b->h.origin, b->h.tx));
+	why = psprintf("its block " INT64_FORMAT " was quarantined: %s", b->h.block_no, reason);
+	foreach(lc, entries)
+		quarantine_entry(lfirst(lc), why);
+}
+
+/*
+ * Quarantine a block (its row as received if src is given) and release
+ * the entries that waited for it.
+ */
+static void
+quarantine_block(const TlBlock *b, const char *reason, const RowSource *src)
+{
+	quarantine_block_only(b, reason, src);
+	release_block_entries(b, reason);
+}
+
+/* ----------------------------------------------------------------
  * Blocks
  * ----------------------------------------------------------------
  */
 
 /*
- * Check a block that should follow the head; returns why not, or NULL.
- * On success `frontier` has been extended to the block's tree.
+ * Check a block that should follow the head (block.c), and that its
+ * transaction number is not its origin's for another block yet (the
+ * ledger keeps one block per transaction); returns why not, or NULL.  On
+ * success `frontier` has been extended to the block's tree.
  */
 static const char *
-check_block(const TlBlock *b, bool have_head, const TlHead *head,
-			const uint8 *pinned_key, TlMerkleFrontier *frontier)
+check_block(const TlBlock *b, const TlHead *head, const uint8 *pinned_key,
+			TlMerkleFrontier *frontier)
 {
-	static const uint8 zero[TL_HASH_LEN] = {0};
-	uint8		computed[TL_HASH_LEN];
-	uint8		entries_root[TL_HASH_LEN];
-	uint8		tree_root[TL_HASH_LEN];
+	const char *problem = tl_check_block(b, head, pinned_key, frontier);
+	TlBlock		other;
 
-	if (b->h.entry_count > TL_BLOCK_MAX_ENTRIES)
-		return "block holds more entries than a block may (its export line would be too large)";
-	if (memcmp(b->h.prev_hash, have_head ? head->block_hash : zero, TL_HASH_LEN) != 0)
-		return "block does not link to the origin's previous block (broken chain)";
-	if (memcmp(b->h.signer_key, have_head ? head->signer_key : pinned_key,
-			   TL_ED25519_PK_LEN) != 0)
-		return "block is signed by a key that is not the origin's current key";
-	tl_block_hash(&b->h, computed);
-	if (memcmp(computed, b->block_hash, TL_HASH_LEN) != 0)
-		return "block hash does not match the block header";
-	if (!tl_ed25519_verify(b->h.signer_key, b->block_hash, TL_HASH_LEN, b->signature))
-		return "signature does not verify with the origin's key";
-	if (have_head)
-		*frontier = head->frontier;
-	else
-		tl_frontier_init(frontier);
-	tl_extend_tree(frontier, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
-	if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
-		return "entries_root is not the Merkle root of the block's entry hashes";
-	if ((uint64) b->h.tree_size != frontier->size ||
-		memcmp(tree_root, b->h.tree_root, TL_HASH_LEN) != 0)
-		return "tree head (tree_size, tree_root) does not follow from the origin's tree";
-	return NULL;
+	if (problem == NULL && find_block(b->h.origin, b->h.tx, -1, &other))
+		problem = psprintf("block seals transaction " INT64_FORMAT
+						   ", which block " INT64_FORMAT " of its origin sealed already",
+						   b->h.tx, other.h.block_no);
+	return problem;
 }
 
 /*
@@ -586,10 +834,11 @@ static void
 reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char *where)
 {
 	int			spi_nest;
+
 	if (memcmp(stored_hash, b->block_hash, TL_HASH_LEN) == 0)
 	{
 		quarantine_block(b, psprintf("replayed block: block " INT64_FORMAT " of \"%s\" is already %s",
-									 b->h.block_no, b->h.origin, where));
+									 b->h.block_no, b->h.origin, where), NULL);
 		return;
 	}
 	{
@@ -601,6 +850,7 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 		args[2] = PointerGetDatum(tl_bytea_from(stored_hash, TL_HASH_LEN));
 		args[3] = block_jsonb(b);
 		spi_nest = tl_spi_connect();
+		/* the same equivocating block again is the same evidence */
 		if (SPI_execute_with_args("INSERT INTO tracelink.equivocations"
 								  " (origin, block_no, first_hash, second_hash, first_block, second_block)"
 								  " SELECT $1, $2, $3, pg_catalog.decode($4->>'block_hash', 'hex'),"
@@ -608,13 +858,14 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 								  "                   WHERE b.origin = $1 AND b.block_no = $2),"
 								  "                 (SELECT pg_catalog.to_jsonb(b) - 'entry_hashes' FROM tracelink.inbox_blocks b"
 								  "                   WHERE b.origin = $1 AND b.block_no = $2)),"
-								  "        $4 - 'entry_hashes'",
+								  "        $4 - 'entry_hashes'"
+								  " ON CONFLICT DO NOTHING",
 								  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
 			elog(ERROR, "could not record an equivocation");
 		tl_spi_finish(spi_nest);
 	}
 	quarantine_block(b, psprintf("equivocation: origin \"%s\" shows two different blocks numbered " INT64_FORMAT,
-								 b->h.origin, b->h.block_no));
+								 b->h.origin, b->h.block_no), NULL);
 }
 
 /*
@@ -638,7 +889,7 @@ park_block(const TlBlock *b)
 	{
 		uint8		parked[TL_HASH_LEN];
 
-		fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, parked, TL_HASH_LEN);
+		tl_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, parked, TL_HASH_LEN);
 		tl_spi_finish(spi_nest);
 		reject_known_block_number(b, parked, "waiting for its predecessor");
 		return;
@@ -650,7 +901,9 @@ park_block(const TlBlock *b)
 }
 
 /*
- * Take the parked block that follows the origin's head out of the inbox.
+ * Take the parked block that follows the origin's head out of the inbox;
+ * false if there is none.  A parked row that is no block (it was one when
+ * it was parked) is quarantined and false returned.
  */
 static bool
 unpark_block(const char *origin, int64 block_no, TlBlock *b)
@@ -658,6 +911,8 @@ unpark_block(const char *origin, int64 block_no, TlBlock *b)
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
+	const char *problem = NULL;
+	RowSource	src = {0};
 	bool		found = false;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -670,12 +925,19 @@ unpark_block(const char *origin, int64 block_no, TlBlock *b)
 	if (SPI_processed > 0)
 	{
 		MemoryContext old = MemoryContextSwitchTo(caller);
-		const char *problem = decode_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, b);
 
+		problem = tl_block_decode(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, b);
+		if (problem != NULL)
+		{
+			src.tup = heap_copytuple(SPI_tuptable->vals[0]);
+			src.desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
+		}
 		MemoryContextSwitchTo(old);
 		found = problem == NULL;
 	}
 	tl_spi_finish(spi_nest);
+	if (problem != NULL)
+		quarantine_source("block", origin, problem, &src);
 	return found;
 }
 
@@ -685,180 +947,238 @@ unpark_block(const char *origin, int64 block_no, TlBlock *b)
  */
 
 /*
- * Why an entry cannot be the entry its block sealed at its position, or
- * NULL.  May raise on content so broken that checking it fails; the caller's
- * subtransaction turns that into a quarantine too.
+ * The rotation tally of block b (which hands over to a new key): how many
+ * of its entries are in the ledger, and whether one is a rotation entry.
  */
-static const char *
-check_entry(const TlEntry *e, const TlBlock *b)
+static RotationTally *
+rotation_tally(const TlBlock *b)
 {
 	ApplyState *st = state();
-	uint8		computed[TL_HASH_LEN];
-	int			canon_len;
-	char	   *canon;
+	ListCell   *lc;
+	RotationTally *t;
+	int			spi_nest;
+	Oid			types[3] = {BYTEAARRAYOID, TEXTOID, INT8OID};
+	Datum		args[3];
+	Datum	   *hashes;
+	bool		isnull;
 	int			i;
 
-	if (e->seq < 0 || e->seq >= b->h.entry_count)
-		return "seq is outside its block";
-	if (!tl_valid_kind(e->kind))
-		return "kind is not a valid entry kind";
-	for (i = 1; i < e->ndeps; i++)
-		if (memcmp(e->deps + (i - 1) * TL_HASH_LEN, e->deps + i * TL_HASH_LEN, TL_HASH_LEN) >= 0)
-			return "deps are not sorted and unique";
-	if (e->audience != NULL)
+	foreach(lc, st->tallies)
 	{
-		bool		for_us = false;
-
-		for (i = 0; i < e->naudience; i++)
-			for_us |= st->local_node && strcmp(e->audience[i], st->local_node) == 0;
-		if (!for_us)
-			return "entry is not addressed to this node";
+		t = lfirst(lc);
+		if (t->tx == b->h.tx && strcmp(t->origin, b->h.origin) == 0)
+			return t;
 	}
-	canon = jcs_canonical_text(e->payload, e->payload_len, &canon_len);
-	if (canon_len != e->payload_len || memcmp(canon, e->payload, canon_len) != 0)
-		return "payload is not RFC 8785 canonical JSON";
-	tl_entry_hash(e, computed);
-	if (memcmp(computed, e->hash, TL_HASH_LEN) != 0)
-		return "entry hash does not match the entry's content";
-	if (memcmp(e->hash, b->entry_hashes + (size_t) e->seq * TL_HASH_LEN, TL_HASH_LEN) != 0)
-		return "entry is not the one its block sealed at this position";
-	if (tl_entry_exists(e->hash))
-		return "replayed entry: it is already in the ledger";
-	return NULL;
+	hashes = palloc(sizeof(Datum) * Max(b->h.entry_count, 1));
+	for (i = 0; i < b->h.entry_count; i++)
+		hashes[i] = PointerGetDatum(tl_bytea_from(b->entry_hashes + (size_t) i * TL_HASH_LEN,
+												  TL_HASH_LEN));
+	args[0] = PointerGetDatum(construct_array(hashes, b->h.entry_count, BYTEAOID, -1, false,
+											  TYPALIGN_INT));
+	args[1] = CStringGetTextDatum(b->h.origin);
+	args[2] = Int64GetDatum(b->h.tx);
+	/* entries written directly (rowwriter) become visible to queries */
+	CommandCounterIncrement();
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.count(*)::integer,"
+							  "       coalesce(pg_catalog.bool_or(kind = 'tl.key_rotation'), false)"
+							  "  FROM tracelink.ledger_entries"
+							  " WHERE entry_hash = ANY ($1) AND origin = $2 AND tx = $3",
+							  3, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not count the entries of a block");
+	t = MemoryContextAllocZero(TopTransactionContext, sizeof(RotationTally));
+	strlcpy(t->origin, b->h.origin, NAMEDATALEN);
+	t->tx = b->h.tx;
+	t->present = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	t->rotation = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	t->counted_in = GetCurrentSubTransactionId();
+	tl_spi_finish(spi_nest);
+	{
+		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+
+		st->tallies = lappend(st->tallies, t);
+		MemoryContextSwitchTo(old);
+	}
+	return t;
 }
 
 /*
- * Check and apply an entry whose block is applied.
+ * What only arrival can tell about an entry: is it addressed to this node?
+ * Returns why not, or NULL.
  */
-static void
-apply_entry(const TlEntry *e, const TlBlock *b)
+static const char *
+audience_problem(const TlEntry *e)
 {
-	const char *problem = check_entry(e, b);
+	ApplyState *st = state();
+	bool		for_us = false;
+	int			i;
 
+	if (e->audience == NULL)
+		return NULL;
+	for (i = 0; i < e->naudience; i++)
+		for_us |= st->local_node && strcmp(e->audience[i], st->local_node) == 0;
+	return for_us ? NULL : "entry is not addressed to this node";
+}
+
+/*
+ * Check an entry against its applied block and write it, or quarantine
+ * it; true if it was written.  The checks are verify()'s (block.c), then
+ * what only arrival can tell (addressed here, not a replay), then, for a
+ * block that hands over to a new key, whether this entry would complete
+ * the block without a rotation entry.  May raise on content so broken
+ * that checking it fails; the caller's subtransaction turns that into a
+ * quarantine too.
+ */
+static bool
+check_and_write_entry(const TlEntry *e, const TlBlock *b)
+{
+	RotationTally *tally = NULL;
+	bool		is_rotation;
+	const char *problem = tl_check_entry(e, b, &is_rotation);
+
+	if (problem == NULL)
+		problem = audience_problem(e);
+	if (problem == NULL && tl_entry_exists(e->hash))
+		problem = "replayed entry: it is already in the ledger";
+	if (problem == NULL && b->h.has_next_key)
+	{
+		tally = rotation_tally(b);
+		problem = tl_check_block_complete(&b->h, tally->present + 1,
+										  tally->rotation || is_rotation);
+	}
 	if (problem)
 	{
 		quarantine_entry(e, problem);
-		return;
+		return false;
 	}
 	tl_write_entry(state()->entries, e);
-	tl_apply_effect(e);
+	if (tally != NULL)
+	{
+		tally->present++;
+		tally->rotation |= is_rotation;
+		tally->counted_in = Max(tally->counted_in, GetCurrentSubTransactionId());
+	}
+	return true;
 }
 
-static TlEntry *
-copy_entry(const TlEntry *e, MemoryContext cxt)
+/* a block's entries to apply, in seq order */
+typedef struct EntryBatch
 {
-	MemoryContext old = MemoryContextSwitchTo(cxt);
-	TlEntry    *c = palloc(sizeof(TlEntry));
-	int			i;
+	const TlBlock *b;
+	TlEntry   **entries;
+	int			n;
+	int			current;		/* for the one-by-one steps */
+	bool		written;
+} EntryBatch;
 
-	*c = *e;
-	c->origin = pstrdup(e->origin);
-	c->kind = pstrdup(e->kind);
-	c->payload = pnstrdup(e->payload, e->payload_len);
-	if (e->ndeps > 0)
-	{
-		c->deps = palloc((size_t) e->ndeps * TL_HASH_LEN);
-		memcpy(c->deps, e->deps, (size_t) e->ndeps * TL_HASH_LEN);
-	}
-	if (e->audience)
-	{
-		c->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
-		for (i = 0; i < e->naudience; i++)
-			c->audience[i] = pstrdup(e->audience[i]);
-	}
-	MemoryContextSwitchTo(old);
-	return c;
-}
-
-/* Free what copy_entry() allocated. */
+/*
+ * Check, write and give effect to every entry of a batch (run in a
+ * subtransaction).  What checking and projecting an entry allocates is
+ * freed after each: a block may hold thousands of entries (a bulk import
+ * of trace data).
+ */
 static void
-free_entry(TlEntry *e)
+apply_entry_batch(void *arg)
 {
+	EntryBatch *batch = arg;
+	MemoryContext entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink applied entry",
+													ALLOCSET_DEFAULT_SIZES);
 	int			i;
 
-	pfree(e->origin);
-	pfree(e->kind);
-	pfree(e->payload);
-	if (e->ndeps > 0)
-		pfree(e->deps);
-	if (e->audience)
+	for (i = 0; i < batch->n; i++)
 	{
-		for (i = 0; i < e->naudience; i++)
-			pfree(e->audience[i]);
-		pfree(e->audience);
+		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
+
+		if (check_and_write_entry(batch->entries[i], batch->b))
+			tl_apply_effect(batch->entries[i]);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(entry_cxt);
 	}
-	pfree(e);
+	MemoryContextDelete(entry_cxt);
+}
+
+/* one entry of a batch: check and write it (run in a subtransaction) */
+static void
+write_one_entry(void *arg)
+{
+	EntryBatch *batch = arg;
+
+	batch->written = check_and_write_entry(batch->entries[batch->current], batch->b);
+}
+
+/* one entry of a batch: its effect (run in a subtransaction) */
+static void
+effect_of_one_entry(void *arg)
+{
+	EntryBatch *batch = arg;
+
+	tl_apply_effect(batch->entries[batch->current]);
+}
+
+static int
+entry_seq_cmp(const void *a, const void *b)
+{
+	const TlEntry *ea = *(TlEntry *const *) a;
+	const TlEntry *eb = *(TlEntry *const *) b;
+
+	return ea->seq < eb->seq ? -1 : ea->seq > eb->seq ? 1 : 0;
+}
+
+/*
+ * Apply entries of an applied block, in seq order, in one subtransaction.
+ * If something raises there, they are applied again one by one, each in a
+ * subtransaction: an entry whose check or write fails is quarantined, an
+ * entry whose effect fails keeps its place in the ledger without effect
+ * (what = 'effect'), and the others are applied.
+ */
+static void
+apply_entries(const TlBlock *b, List *entries)
+{
+	EntryBatch	batch = {0};
+	ErrorData  *failure;
+	ListCell   *lc;
+
+	batch.b = b;
+	batch.n = list_length(entries);
+	batch.entries = palloc(sizeof(TlEntry *) * Max(batch.n, 1));
+	foreach(lc, entries)
+		batch.entries[foreach_current_index(lc)] = lfirst(lc);
+	/* stable enough: entries with one seq keep their order of arrival */
+	qsort(batch.entries, batch.n, sizeof(TlEntry *), entry_seq_cmp);
+
+	failure = tl_run_in_subtransaction(apply_entry_batch, &batch);
+	if (failure == NULL)
+		return;
+	for (batch.current = 0; batch.current < batch.n; batch.current++)
+	{
+		TlEntry    *e = batch.entries[batch.current];
+
+		batch.written = false;
+		failure = tl_run_in_subtransaction(write_one_entry, &batch);
+		if (failure != NULL)
+			quarantine_entry(e, psprintf("row could not be processed: %s", failure->message));
+		else if (batch.written)
+		{
+			failure = tl_run_in_subtransaction(effect_of_one_entry, &batch);
+			if (failure != NULL)
+				tl_quarantine_effect(e, failure->message);
+		}
+	}
 }
 
 /*
  * Apply every waiting entry of a block just applied: those waiting in
- * memory since earlier in this transaction, then those parked in the inbox
+ * memory since earlier in this transaction and those parked in the inbox
  * by earlier transactions.
  */
 static void
 apply_waiting_entries(const TlBlock *b)
 {
-	int			spi_nest;
-	ApplyState *st = state();
-	ListCell   *lc;
-	List	   *still = NIL;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	uint64		i;
-	MemoryContext caller = CurrentMemoryContext;
-	SPITupleTable *tuptable;
-	uint64		n;
+	List	   *entries = list_concat(take_waiting(b->h.origin, b->h.tx),
+									  unpark_entries(b->h.origin, b->h.tx));
 
-	/*
-	 * What checking and projecting an entry allocates is freed after each:
-	 * a block may hold thousands of entries (a bulk import of trace data).
-	 */
-	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink applied entry",
-													ALLOCSET_DEFAULT_SIZES);
-
-	foreach(lc, st->waiting_entries)
-	{
-		TlEntry    *e = lfirst(lc);
-
-		if (strcmp(e->origin, b->h.origin) == 0 && e->tx == b->h.tx)
-		{
-			MemoryContext old = MemoryContextSwitchTo(entry_cxt);
-
-			apply_entry(e, b);
-			MemoryContextSwitchTo(old);
-			MemoryContextReset(entry_cxt);
-			free_entry(e);
-		}
-		else
-			still = lappend(still, e);
-	}
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		st->waiting_entries = list_copy(still);
-		MemoryContextSwitchTo(old);
-	}
-
-	args[0] = CStringGetTextDatum(b->h.origin);
-	args[1] = Int64GetDatum(b->h.tx);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not take entries from the inbox");
-	tuptable = SPI_tuptable;
-	n = SPI_processed;
-	for (i = 0; i < n; i++)
-	{
-		TlEntry		e;
-		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
-
-		tl_read_entry(tuptable->vals[i], tuptable->tupdesc, &e);
-		apply_entry(&e, b);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(entry_cxt);
-	}
-	tl_spi_finish(spi_nest);
-	MemoryContextDelete(entry_cxt);
+	if (entries != NIL)
+		apply_entries(b, entries);
 }
 
 /* ----------------------------------------------------------------
@@ -867,154 +1187,199 @@ apply_waiting_entries(const TlBlock *b)
  */
 
 /*
- * Apply a block known to follow its origin's head, and then any parked
- * blocks that now follow it.
+ * Apply a block known to follow its origin's head, and its waiting
+ * entries; false (and the block quarantined) if it does not verify.
  */
-static void
-apply_block_and_successors(TlBlock *b)
+static bool
+apply_block(const TlBlock *b)
 {
 	ApplyState *st = state();
 	Relation	heads = table_open(tl_relid("ledger_heads"), RowExclusiveLock);
 	uint8		pinned[TL_ED25519_PK_LEN];
+	TlHead		head;
+	bool		have_head;
+	TlMerkleFrontier frontier;
+	const char *problem;
+
+	memset(&head, 0, sizeof(head));
+	have_head = tl_read_head(heads, SnapshotSelf, b->h.origin, &head);
+	if (!peer_key(b->h.origin, pinned))
+		problem = "origin is not a known peer (no pinned key)";
+	else
+		problem = check_block(b, have_head ? &head : NULL, pinned, &frontier);
+	if (problem)
+	{
+		table_close(heads, NoLock);
+		quarantine_block(b, problem, NULL);
+		return false;
+	}
+
+	tl_write_block(st->blocks, &b->h, b->entry_hashes, b->block_hash, b->signature);
+	tl_head_after_block(&head, b, &frontier);
+	tl_write_head(st->heads, b->h.origin, &head, have_head, SnapshotSelf);
+	table_close(heads, NoLock);
+	CommandCounterIncrement();
+
+	apply_waiting_entries(b);
+	return true;
+}
+
+/* a parked block to apply, for apply_parked_block() */
+typedef struct ParkedBlock
+{
+	TlBlock    *b;
+	bool		applied;
+} ParkedBlock;
+
+/* apply a block taken out of the inbox (run in a subtransaction) */
+static void
+apply_parked_block(void *arg)
+{
+	ParkedBlock *p = arg;
+
+	p->applied = apply_block(p->b);
+}
+
+/*
+ * Apply a block known to follow its origin's head, and then any parked
+ * blocks that now follow it, each in a subtransaction of its own: a parked
+ * block that fails in an unexpected way is quarantined without taking its
+ * predecessors with it.
+ */
+static void
+apply_block_and_successors(TlBlock *b)
+{
 	TlBlock		next;
 
-	for (;;)
+	if (!apply_block(b))
+		return;
+	while (unpark_block(b->h.origin, b->h.block_no + 1, &next))
 	{
-		TlHead		head;
-		bool		have_head = tl_read_head(heads, SnapshotSelf, b->h.origin, &head);
-		TlMerkleFrontier frontier;
-		const char *problem;
+		ParkedBlock p = {&next, false};
+		ErrorData  *failure = tl_run_in_subtransaction(apply_parked_block, &p);
 
-		if (!peer_key(b->h.origin, pinned))
-			problem = "origin is not a known peer (no pinned key)";
-		else
-			problem = check_block(b, have_head, &head, pinned, &frontier);
-		if (problem)
-		{
-			quarantine_block(b, problem);
-			break;
-		}
-
-		tl_write_block(st->blocks, &b->h, b->entry_hashes, b->block_hash, b->signature);
-		head.block_no = b->h.block_no;
-		memcpy(head.block_hash, b->block_hash, TL_HASH_LEN);
-		head.tree_size = b->h.tree_size;
-		head.frontier = frontier;
-		memcpy(head.signer_key, b->h.has_next_key ? b->h.next_key : b->h.signer_key,
-			   TL_ED25519_PK_LEN);
-		tl_write_head(st->heads, b->h.origin, &head, have_head, SnapshotSelf);
-		CommandCounterIncrement();
-
-		apply_waiting_entries(b);
-
-		if (!unpark_block(b->h.origin, b->h.block_no + 1, &next))
+		if (failure != NULL)
+			quarantine_block(&next, psprintf("row could not be processed: %s", failure->message),
+							 NULL);
+		if (!p.applied)
 			break;
 		b = &next;
 	}
-	table_close(heads, NoLock);
 }
 
-static void
-receive_block(TlBlock *decoded, const char *decode_problem, const RowSource *src)
+/* a decoded block and where it came from, for receive_block() */
+typedef struct BlockArrival
 {
-	TlBlock		b = *decoded;
-	const char *problem = decode_problem;
+	TlBlock    *b;
+	const RowSource *src;
+} BlockArrival;
+
+/*
+ * Receive a decoded block (run in a subtransaction): refuse it, park it,
+ * or apply it and what follows it.
+ */
+static void
+receive_block(void *arg)
+{
+	BlockArrival *arrival = arg;
+	TlBlock    *b = arrival->b;
+	const char *problem;
 	uint8		pinned[TL_ED25519_PK_LEN];
 	Relation	heads;
 	TlHead		head;
 	bool		have_head;
 	int64		expected;
 
-	if (problem == NULL)
-		problem = origin_problem(b.h.origin, pinned);
+	problem = origin_problem(b->h.origin, pinned);
 	if (problem)
 	{
-		quarantine("block", b.h.origin[0] ? b.h.origin : NULL, NULL, NULL, NULL, NULL,
-				   problem, source_jsonb(src));
+		quarantine_source("block", b->h.origin, problem, arrival->src);
 		return;
 	}
 
 	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
-	have_head = tl_read_head(heads, SnapshotSelf, b.h.origin, &head);
+	have_head = tl_read_head(heads, SnapshotSelf, b->h.origin, &head);
 	table_close(heads, AccessShareLock);
 	expected = have_head ? head.block_no + 1 : 0;
 
-	if (b.h.block_no < expected)
+	if (b->h.block_no < expected)
 	{
 		TlBlock		stored;
 
-		if (find_block(b.h.origin, -1, b.h.block_no, &stored))
-			reject_known_block_number(&b, stored.block_hash, "in the ledger");
+		if (find_block(b->h.origin, -1, b->h.block_no, &stored))
+			reject_known_block_number(b, stored.block_hash, "in the ledger");
 		else
-			quarantine_block(&b, "block number is below the origin's head but no such block is stored");
+			quarantine_block(b, "block number is below the origin's head but no such block is stored",
+							 NULL);
 		return;
 	}
-	if (b.h.block_no > expected)
+	if (b->h.block_no > expected)
 	{
-		park_block(&b);
+		park_block(b);
 		return;
 	}
-	apply_block_and_successors(&b);
+	apply_block_and_successors(b);
 }
 
+/*
+ * A block row or line, decoded (decode_problem: why it is not a block):
+ * received in a subtransaction; if that fails in an unexpected way, the
+ * block is quarantined as received, with the entries waiting for it.
+ * Called outside any subtransaction of ours.
+ */
 static void
-receive_entry(TlEntry *decoded, const RowSource *src)
+receive_decoded_block(TlBlock *b, const char *decode_problem, const RowSource *src)
 {
-	ApplyState *st = state();
-	TlEntry		e = *decoded;
+	BlockArrival arrival = {b, src};
+	ErrorData  *failure;
+
+	if (decode_problem != NULL)
+	{
+		quarantine_source("block", b->h.origin, decode_problem, src);
+		return;
+	}
+	failure = tl_run_in_subtransaction(receive_block, &arrival);
+	if (failure != NULL)
+	{
+		char	   *reason = psprintf("row could not be processed: %s", failure->message);
+
+		quarantine_block_only(b, reason, src);
+		if (known_origin(b->h.origin) != NULL)
+			release_block_entries(b, reason);
+	}
+	free_taken();
+}
+
+/*
+ * An entry row or line, decoded: refused, applied if its block is, or left
+ * to wait for its block.  Called outside any subtransaction of ours.
+ */
+static void
+receive_entry(TlEntry *e, const RowSource *src)
+{
 	TlBlock		b;
 	uint8		pinned[TL_ED25519_PK_LEN];
 	const char *problem;
 
-	problem = origin_problem(e.origin, pinned);
+	problem = origin_problem(e->origin, pinned);
 	if (problem)
 	{
-		quarantine("entry", e.origin, NULL, &e.tx, &e.seq, e.hash, problem,
-				   source_jsonb(src));
+		QuarantineRow q = {0};
+
+		q.what = "entry";
+		q.origin = known_origin(e->origin);
+		q.tx = &e->tx;
+		q.seq = &e->seq;
+		q.entry_hash = e->hash;
+		q.reason = problem;
+		q.src = src;
+		quarantine(&q);
 		return;
 	}
-	if (find_block(e.origin, e.tx, -1, &b))
-	{
-		apply_entry(&e, &b);
-		return;
-	}
-	/* its block comes later: wait */
-	{
-		MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-		st->waiting_entries = lappend(st->waiting_entries,
-									  copy_entry(&e, TopTransactionContext));
-		MemoryContextSwitchTo(old);
-	}
-}
-
-/* a replicated row, for receive_row() */
-typedef struct IncomingRow
-{
-	RowSource	src;
-	bool		is_block;
-} IncomingRow;
-
-/* decode a replicated row and receive it (run in a subtransaction) */
-static void
-receive_row(void *arg)
-{
-	IncomingRow *row = arg;
-
-	if (row->is_block)
-	{
-		TlBlock		b;
-		const char *problem = decode_block(row->src.tup, row->src.desc, &b);
-
-		receive_block(&b, problem, &row->src);
-	}
+	if (find_block(e->origin, e->tx, -1, &b))
+		apply_entries(&b, list_make1(e));
 	else
-	{
-		TlEntry		e;
-
-		if (decode_entry(row->src.tup, row->src.desc, &e) == NULL)
-			receive_entry(&e, &row->src);
-	}
+		wait_for_block(e);
 }
 
 /*
@@ -1025,51 +1390,25 @@ HeapTuple
 tl_apply_incoming(TriggerData *trigdata)
 {
 	Relation	rel = trigdata->tg_relation;
-	HeapTuple	tup = trigdata->tg_trigtuple;
-	TupleDesc	desc = RelationGetDescr(rel);
-	bool		is_block = RelationGetRelid(rel) == tl_relid("ledger_blocks");
+	RowSource	src = {trigdata->tg_trigtuple, RelationGetDescr(rel), NULL, 0};
 
 	state();
+	if (RelationGetRelid(rel) == tl_relid("ledger_blocks"))
+	{
+		TlBlock		b;
+		const char *problem = tl_block_decode(src.tup, src.desc, &b);
 
-	/*
-	 * The common case, an entry of a streamed transaction whose block comes
-	 * after it, only waits in memory: no subtransaction needed.
-	 */
-	if (!is_block)
+		receive_decoded_block(&b, problem, &src);
+	}
+	else
 	{
 		TlEntry		e;
-		TlBlock		b;
-		uint8		pinned[TL_ED25519_PK_LEN];
-		const char *problem = decode_entry(tup, desc, &e);
-		RowSource	src = {tup, desc, NULL, 0};
+		const char *problem = tl_entry_decode(src.tup, src.desc, &e);
 
-		if (problem == NULL)
-			problem = origin_problem(e.origin, pinned);
 		if (problem != NULL)
-		{
-			quarantine("entry", tl_valid_node_name(e.origin ? e.origin : "") ? e.origin : NULL,
-					   NULL, NULL, NULL, NULL, problem, source_jsonb(&src));
-			return NULL;
-		}
-		if (!find_block(e.origin, e.tx, -1, &b))
-		{
-			MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
-
-			apply_state->waiting_entries = lappend(apply_state->waiting_entries,
-												   copy_entry(&e, TopTransactionContext));
-			MemoryContextSwitchTo(old);
-			return NULL;
-		}
-	}
-
-	{
-		IncomingRow row = {{tup, desc, NULL, 0}, is_block};
-		ErrorData  *failure = tl_run_in_subtransaction(receive_row, &row);
-
-		if (failure != NULL)
-			quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
-					   psprintf("row could not be processed: %s", failure->message),
-					   source_jsonb(&row.src));
+			quarantine_source("entry", e.origin, problem, &src);
+		else
+			receive_entry(&e, &src);
 	}
 	return NULL;
 }
@@ -1079,37 +1418,36 @@ tl_apply_incoming(TriggerData *trigdata)
  * ----------------------------------------------------------------
  */
 
-/*
- * Parse an exported line and receive it (run in a subtransaction).  The
- * line's tree is freed as soon as the entry or block is taken out of it.
- */
-static void
-receive_line(void *arg)
+/* an exported line read back, for parse_line() */
+typedef struct ParsedLine
 {
-	RowSource  *src = arg;
+	const RowSource *src;
+	bool		is_block;
 	TlEntry		e;
 	TlBlock		b;
-	bool		is_block = false;
 	const char *problem;
+} ParsedLine;
+
+/*
+ * Parse an exported line (run in a subtransaction).  The line's tree is
+ * freed as soon as the entry or block is taken out of it.
+ */
+static void
+parse_line(void *arg)
+{
+	ParsedLine *p = arg;
 	MemoryContext tree_cxt = AllocSetContextCreate(CurrentMemoryContext,
 												   "tracelink export line",
 												   ALLOCSET_DEFAULT_SIZES);
 	MemoryContext old = MemoryContextSwitchTo(tree_cxt);
-	JcsValue   *tree = jcs_parse(src->line, src->line_len);
+	JcsValue   *tree = jcs_parse(p->src->line, p->src->line_len);
 
 	MemoryContextSwitchTo(old);
-	problem = tl_export_line(tree, &is_block, &e, &b);
+	p->problem = tl_export_line(tree, &p->is_block, &p->e, &p->b);
 	MemoryContextDelete(tree_cxt);
 	/* the line is the entry's preimage: its hash is the line's */
-	if (problem == NULL && !is_block && e.origin != NULL)
-		tl_sha256(src->line, src->line_len, e.hash);
-	if (problem)
-		quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
-				   problem, source_jsonb(src));
-	else if (is_block)
-		receive_block(&b, NULL, src);
-	else if (e.origin != NULL)
-		receive_entry(&e, src);
+	if (p->problem == NULL && !p->is_block && p->e.origin != NULL)
+		tl_sha256(p->src->line, p->src->line_len, p->e.hash);
 }
 
 /*
@@ -1170,6 +1508,7 @@ tl_ingest(PG_FUNCTION_ARGS)
 	{
 		const char *newline = memchr(line, '\n', end - line);
 		RowSource	src = {NULL, NULL, line, (newline ? newline : end) - line};
+		ParsedLine	p;
 		ErrorData  *failure;
 		MemoryContext old;
 
@@ -1178,11 +1517,18 @@ tl_ingest(PG_FUNCTION_ARGS)
 			continue;
 		lines++;
 		old = MemoryContextSwitchTo(line_cxt);
-		failure = tl_run_in_subtransaction(receive_line, &src);
+		memset(&p, 0, sizeof(p));
+		p.src = &src;
+		failure = tl_run_in_subtransaction(parse_line, &p);
 		if (failure != NULL)
-			quarantine("entry", NULL, NULL, NULL, NULL, NULL,
-					   psprintf("line could not be processed: %s", failure->message),
-					   source_jsonb(&src));
+			quarantine_source("entry", NULL,
+							  psprintf("line could not be processed: %s", failure->message), &src);
+		else if (p.problem != NULL)
+			quarantine_source(p.is_block ? "block" : "entry", NULL, p.problem, &src);
+		else if (p.is_block)
+			receive_decoded_block(&p.b, NULL, &src);
+		else if (p.e.origin != NULL)
+			receive_entry(&p.e, &src);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(line_cxt);
 	}
@@ -1199,6 +1545,191 @@ tl_ingest(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* ----------------------------------------------------------------
+ * Parking entries at commit
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is an entry with this origin, tx, seq and hash parked in the inbox
+ * already (committed, or by this transaction)?  The hash covers the
+ * entry's content, which park_entries() has checked against it.
+ */
+static bool
+parked_already(const TlEntry *e)
+{
+	Relation	rel = table_open(tl_relid("inbox_entries"), AccessShareLock);
+	ScanKeyData keys[3];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], ENTRY_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(e->origin));
+	keys[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&keys[1], ENTRY_TX + 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(e->tx));
+	ScanKeyInit(&keys[2], ENTRY_SEQ + 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(e->seq));
+	scan = systable_beginscan(rel, tl_relid("inbox_entries_pkey"), true, SnapshotSelf, 3, keys);
+	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		uint8		hash[TL_HASH_LEN];
+
+		found = tl_fixed_bytea(tup, RelationGetDescr(rel), ENTRY_HASH + 1, hash, TL_HASH_LEN) &&
+			memcmp(hash, e->hash, TL_HASH_LEN) == 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/* the quarantined block of an (origin, tx), as park_entries() looks it up */
+typedef struct BlockFate
+{
+	const char *origin;
+	int64		tx;
+	char	   *reason;			/* why its block was quarantined, or NULL */
+} BlockFate;
+
+/*
+ * Why the block of (origin, tx) was quarantined, or NULL if it was not
+ * (or another block of that transaction is parked: its entries wait for
+ * it).  Asked once per transaction number among the entries parked.
+ */
+static const char *
+quarantined_block_reason(const TlEntry *e, List **fates)
+{
+	ListCell   *lc;
+	BlockFate  *fate;
+	int			spi_nest;
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	MemoryContext caller = CurrentMemoryContext;
+
+	foreach(lc, *fates)
+	{
+		fate = lfirst(lc);
+		if (fate->tx == e->tx && strcmp(fate->origin, e->origin) == 0)
+			return fate->reason;
+	}
+	fate = palloc0(sizeof(BlockFate));
+	fate->origin = e->origin;
+	fate->tx = e->tx;
+	args[0] = CStringGetTextDatum(e->origin);
+	args[1] = Int64GetDatum(e->tx);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT 'its block ' || q.block_no || ' was quarantined: ' || q.reason"
+							  "  FROM tracelink.quarantine q"
+							  " WHERE q.what = 'block' AND q.origin = $1 AND q.tx = $2"
+							  "   AND NOT EXISTS (SELECT 1 FROM tracelink.inbox_blocks b"
+							  "                    WHERE b.origin = $1 AND b.tx = $2)"
+							  " ORDER BY q.id DESC LIMIT 1",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up quarantined blocks");
+	if (SPI_processed > 0)
+	{
+		char	   *reason = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+
+		fate->reason = MemoryContextStrdup(caller, reason ? reason : "its block was quarantined");
+	}
+	tl_spi_finish(spi_nest);
+	*fates = lappend(*fates, fate);
+	return fate->reason;
+}
+
+/*
+ * Park entries still waiting for their block at commit (run in a
+ * subtransaction).  What can be checked without the block is checked first
+ * (block.c, and that the entry is addressed here); a replay of an entry
+ * waiting already, and an entry whose block was quarantined, are
+ * quarantined rather than parked.  Entries with the same origin, tx and
+ * seq but different hashes both wait: the block decides which it sealed.
+ */
+static void
+park_entries(void *arg)
+{
+	List	   *entries = arg;
+	ListCell   *lc;
+	List	   *fates = NIL;
+	HASHCTL		ctl;
+	HTAB	   *seen;
+	TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
+	MemoryContext entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink parked entry",
+													ALLOCSET_DEFAULT_SIZES);
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = TL_HASH_LEN;
+	ctl.entrysize = TL_HASH_LEN;
+	ctl.hcxt = CurrentMemoryContext;
+	seen = hash_create("tracelink parked entries", Max(list_length(entries), 16), &ctl,
+					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+	foreach(lc, entries)
+	{
+		TlEntry    *e = lfirst(lc);
+		const char *problem;
+		bool		found;
+		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
+
+		problem = tl_check_entry_content(e);
+		if (problem == NULL)
+			problem = audience_problem(e);
+		if (problem == NULL)
+		{
+			hash_search(seen, e->hash, HASH_FIND, &found);
+			if (found)
+				problem = "replayed entry: the same entry arrived twice while waiting for its block";
+		}
+		if (problem == NULL && parked_already(e))
+			problem = "replayed entry: it is already waiting for its block";
+		MemoryContextSwitchTo(old);
+		if (problem == NULL)
+			problem = quarantined_block_reason(e, &fates);
+		old = MemoryContextSwitchTo(entry_cxt);
+		if (problem != NULL)
+			quarantine_entry(e, problem);
+		else
+		{
+			tl_write_entry(w, e);
+			hash_search(seen, e->hash, HASH_ENTER, &found);
+		}
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(entry_cxt);
+	}
+	MemoryContextDelete(entry_cxt);
+	tl_writer_close(w);
+}
+
+/*
+ * At commit, entries still waiting for their block go to the inbox, all
+ * in one subtransaction, or if that fails, each in one of its own; an
+ * entry that cannot be parked is quarantined.
+ */
+static void
+park_waiting_entries(void)
+{
+	dlist_iter	it;
+	List	   *entries = NIL;
+	ListCell   *lc;
+
+	dlist_foreach(it, &apply_state->waiting)
+		entries = lappend(entries, dlist_container(WaitingEntry, node, it.cur)->e);
+	if (entries == NIL)
+		return;
+	/* at commit no statement has a snapshot: SQL (SPI) needs one */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (tl_run_in_subtransaction(park_entries, entries) != NULL)
+	{
+		foreach(lc, entries)
+		{
+			TlEntry    *e = lfirst(lc);
+			ErrorData  *failure = tl_run_in_subtransaction(park_entries, list_make1(e));
+
+			if (failure != NULL)
+				quarantine_entry(e, psprintf("row could not be processed: %s", failure->message));
+		}
+	}
+	PopActiveSnapshot();
+}
+
 /*
  * At commit, entries still waiting for their block go to the inbox, and
  * the writers are closed.
@@ -1206,24 +1737,15 @@ tl_ingest(PG_FUNCTION_ARGS)
 static void
 apply_xact_callback(XactEvent event, void *arg)
 {
-	ListCell   *lc;
-
 	if (apply_state == NULL)
 		return;
-	if (event == XACT_EVENT_PRE_COMMIT)
+	if (event == XACT_EVENT_PRE_COMMIT || event == XACT_EVENT_PRE_PREPARE)
 	{
 		/* as for the seal: work under the top transaction's owner */
 		ResourceOwner save_owner = CurrentResourceOwner;
 
 		CurrentResourceOwner = TopTransactionResourceOwner;
-		if (apply_state->waiting_entries != NIL)
-		{
-			TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
-
-			foreach(lc, apply_state->waiting_entries)
-				tl_write_entry(w, lfirst(lc));
-			tl_writer_close(w);
-		}
+		park_waiting_entries();
 		tl_writer_close(apply_state->entries);
 		tl_writer_close(apply_state->blocks);
 		tl_writer_close(apply_state->heads);

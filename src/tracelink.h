@@ -384,6 +384,24 @@ extern const char *tl_json_block_header(JcsValue *v, TlBlock *b);
 extern const char *tl_export_line(JcsValue *v, bool *is_block, TlEntry *e, TlBlock *b);
 
 /* ----------------------------------------------------------------
+ * block.c: the one checker of blocks and entries, for rows that arrive
+ * (apply.c) and for the ledger at rest (verify.c); problems are returned,
+ * never raised
+ * ----------------------------------------------------------------
+ */
+extern bool tl_fixed_bytea(HeapTuple tup, TupleDesc desc, int attnum, uint8 *out, int len);
+extern const char *tl_block_decode(HeapTuple tup, TupleDesc desc, TlBlock *b);
+extern const char *tl_entry_decode(HeapTuple tup, TupleDesc desc, TlEntry *e);
+extern const char *tl_check_block(const TlBlock *b, const TlHead *prev,
+								  const uint8 *pinned_key, TlMerkleFrontier *frontier);
+extern void tl_head_after_block(TlHead *head, const TlBlock *b,
+								const TlMerkleFrontier *frontier);
+extern const char *tl_check_entry_content(const TlEntry *e);
+extern const char *tl_check_entry(const TlEntry *e, const TlBlock *b, bool *is_rotation);
+extern const char *tl_check_block_complete(const TlBlockHeader *h, int32 present,
+										   bool holds_rotation);
+
+/* ----------------------------------------------------------------
  * definition.c, deftypes.c: trace link definitions
  *
  * definition.c parses, normalises and validates definitions and builds

@@ -47,43 +47,21 @@ PG_FUNCTION_INFO_V1(tl_verify_tree_head);
  * ----------------------------------------------------------------
  */
 
+/*
+ * Rows come back with the tables' columns in their order, so that block.c
+ * decodes them as it decodes rows that arrive from peers; an entry row is
+ * followed by the number of its block.
+ */
 static const char *const blocks_query =
-"SELECT block_no, tx, entry_count, entry_hashes, entries_root, tree_size,"
-"       tree_root, prev_hash, sealed_at, signer_key, block_hash, signature, next_key"
-"  FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
+"SELECT * FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
 " ORDER BY block_no";
 
 static const char *const entries_query =
-"SELECT b.block_no, e.seq, e.kind, e.payload, e.deps, e.audience, e.entry_hash"
+"SELECT e.*, b.block_no"
 "  FROM tracelink.ledger_blocks b"
 "  JOIN tracelink.ledger_entries e ON e.origin = b.origin AND e.tx = b.tx"
 " WHERE b.origin = $1 AND b.block_no >= $2"
 " ORDER BY b.block_no, e.seq";
-
-/* A block as read back, with its entry hashes */
-typedef struct StoredBlock
-{
-	TlBlockHeader h;
-	uint8		block_hash[TL_HASH_LEN];
-	uint8		signature[TL_ED25519_SIG_LEN];
-	uint8	   *entry_hashes;	/* entry_count * 32, or NULL if malformed */
-	const char *malformed;		/* why a column had the wrong size */
-} StoredBlock;
-
-/* An entry as read back */
-typedef struct StoredEntry
-{
-	int64		block_no;
-	int32		seq;
-	char	   *kind;
-	char	   *payload;
-	uint8	   *deps;
-	int			ndeps;
-	char	  **audience;
-	int			naudience;
-	uint8		entry_hash[TL_HASH_LEN];
-	bool		hash_ok_size;
-} StoredEntry;
 
 /* A forward cursor over query results, fetched in batches */
 typedef struct RowCursor
@@ -139,141 +117,17 @@ cursor_close(RowCursor *c)
 	SPI_cursor_close(c->portal);
 }
 
-/* copy a fixed-size bytea column; false if NULL or of another size */
-static bool
-get_fixed_bytea(HeapTuple tup, TupleDesc desc, int col, uint8 *out, int len)
-{
-	bool		isnull;
-	Datum		d = SPI_getbinval(tup, desc, col, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) != len)
-		return false;
-	memcpy(out, VARDATA_ANY(b), len);
-	return true;
-}
-
-static void
-read_block(HeapTuple tup, TupleDesc desc, const char *origin, StoredBlock *b)
-{
-	bool		isnull;
-	bytea	   *hashes;
-
-	memset(b, 0, sizeof(*b));
-	strlcpy(b->h.origin, origin, sizeof(b->h.origin));
-	b->h.block_no = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	b->h.tx = DatumGetInt64(SPI_getbinval(tup, desc, 2, &isnull));
-	b->h.entry_count = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-	b->h.tree_size = DatumGetInt64(SPI_getbinval(tup, desc, 6, &isnull));
-	b->h.sealed_at = DatumGetTimestampTz(SPI_getbinval(tup, desc, 9, &isnull));
-	if (!get_fixed_bytea(tup, desc, 5, b->h.entries_root, TL_HASH_LEN) ||
-		!get_fixed_bytea(tup, desc, 7, b->h.tree_root, TL_HASH_LEN) ||
-		!get_fixed_bytea(tup, desc, 8, b->h.prev_hash, TL_HASH_LEN) ||
-		!get_fixed_bytea(tup, desc, 10, b->h.signer_key, TL_ED25519_PK_LEN) ||
-		!get_fixed_bytea(tup, desc, 11, b->block_hash, TL_HASH_LEN) ||
-		!get_fixed_bytea(tup, desc, 12, b->signature, TL_ED25519_SIG_LEN))
-		b->malformed = "a hash, key or signature column has the wrong length";
-	SPI_getbinval(tup, desc, 13, &isnull);
-	b->h.has_next_key = !isnull;
-	if (b->h.has_next_key &&
-		!get_fixed_bytea(tup, desc, 13, b->h.next_key, TL_ED25519_PK_LEN))
-		b->malformed = "next_key has the wrong length";
-	hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
-	if (b->h.entry_count < 0 ||
-		VARSIZE_ANY_EXHDR(hashes) != (size_t) b->h.entry_count * TL_HASH_LEN)
-		b->malformed = "entry_hashes does not hold entry_count hashes";
-	else
-	{
-		b->entry_hashes = palloc((size_t) Max(b->h.entry_count, 1) * TL_HASH_LEN);
-		memcpy(b->entry_hashes, VARDATA_ANY(hashes), VARSIZE_ANY_EXHDR(hashes));
-	}
-}
-
-static void
-read_entry(HeapTuple tup, TupleDesc desc, StoredEntry *e)
-{
-	bool		isnull;
-	Datum		d;
-
-	memset(e, 0, sizeof(*e));
-	e->block_no = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
-	e->seq = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-	e->kind = TextDatumGetCString(SPI_getbinval(tup, desc, 3, &isnull));
-	e->payload = TextDatumGetCString(SPI_getbinval(tup, desc, 4, &isnull));
-	d = SPI_getbinval(tup, desc, 5, &isnull);
-	e->ndeps = isnull ? 0 : tl_hash_array(DatumGetArrayTypeP(d), "deps", &e->deps);
-	d = SPI_getbinval(tup, desc, 6, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *nulls;
-		int			i;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &e->naudience);
-		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
-		for (i = 0; i < e->naudience; i++)
-			e->audience[i] = nulls[i] ? "" : TextDatumGetCString(elems[i]);
-	}
-	e->hash_ok_size = get_fixed_bytea(tup, desc, 7, e->entry_hash, TL_HASH_LEN);
-}
-
-static void
-entry_hash_of(const char *origin, int64 tx, const StoredEntry *e, uint8 *out)
-{
-	StringInfoData pre;
-
-	initStringInfo(&pre);
-	tl_entry_preimage(&pre, origin, tx, e->seq, e->kind, e->payload,
-					  strlen(e->payload), e->deps, e->ndeps,
-					  (const char *const *) e->audience,
-					  e->audience ? e->naudience : 0);
-	tl_sha256(pre.data, pre.len, out);
-	pfree(pre.data);
-}
-
 /*
- * Pull "public_key" (64 hex characters) out of a genesis or rotation
- * payload; false if absent or malformed.
+ * Read an entry row of entries_query: the entry, and the number of its
+ * block; returns why the row is no entry, or NULL.
  */
-static bool
-payload_public_key(const char *payload, uint8 *key)
+static const char *
+read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e, int64 *block_no)
 {
-	JcsValue   *v;
-	JcsValue   *pk;
-	int			i;
-	volatile bool ok = false;
-	MemoryContext ctx = CurrentMemoryContext;
+	bool		isnull;
 
-	PG_TRY();
-	{
-		v = jcs_parse(payload, strlen(payload));
-		pk = jcs_object_get(v, "public_key");
-		if (pk != NULL && pk->kind == JCS_STRING &&
-			pk->u.string.len == 2 * TL_ED25519_PK_LEN)
-		{
-			ok = true;
-			for (i = 0; i < TL_ED25519_PK_LEN && ok; i++)
-			{
-				unsigned int byte;
-
-				if (sscanf(pk->u.string.str + 2 * i, "%2x", &byte) != 1)
-					ok = false;
-				key[i] = (uint8) byte;
-			}
-		}
-	}
-	PG_CATCH();
-	{
-		MemoryContextSwitchTo(ctx);
-		FlushErrorState();
-		ok = false;
-	}
-	PG_END_TRY();
-	return ok;
+	*block_no = DatumGetInt64(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
+	return tl_entry_decode(tup, desc, e);
 }
 
 /* ----------------------------------------------------------------
@@ -300,18 +154,21 @@ typedef struct VerifyResult
 	} while (0)
 
 /*
- * Verify one block's entries (those present) against the block; advance
- * the entries cursor past them.  Returns false and fills res on a problem.
+ * Verify one block's entries (those present) against the block, with the
+ * checks the apply path makes as they arrive (block.c), and that none is
+ * there twice (nor, on this node's own chain, missing); advance the entries
+ * cursor past them.  Returns false and fills res on a problem.
  */
 static bool
 verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
-					 const char *origin, const StoredBlock *b, bool local,
+					 const char *origin, const TlBlock *b, bool local,
 					 VerifyResult *res)
 {
 	int32		expect_seq = 0;
 	int64		first_ordinal = b->h.tree_size - b->h.entry_count;
 	int32		present = 0;
 	bool		rotation_entry = false;
+	const char *problem;
 
 	/*
 	 * What reading and checking one entry allocates (its payload, its
@@ -324,91 +181,40 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 
 	while (*etup != NULL)
 	{
-		StoredEntry e;
-		uint8		computed[TL_HASH_LEN];
+		TlEntry		e;
+		int64		block_no;
+		bool		is_rotation;
 		char	   *where;
 
 		MemoryContextReset(entry_cxt);
 		MemoryContextSwitchTo(entry_cxt);
-		read_entry(*etup, *edesc, &e);
+		problem = read_entry(*etup, *edesc, &e, &block_no);
 		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
 						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
 		MemoryContextSwitchTo(caller);
-		if (e.block_no != b->h.block_no)
+		if (block_no != b->h.block_no)
 			break;
-		if (e.seq < 0 || e.seq >= b->h.entry_count)
-		{
-			BAD(res, where, "seq %d is outside the block's %d entries", e.seq,
-				b->h.entry_count);
-			return false;
-		}
-		if (e.seq < expect_seq)
-		{
-			BAD(res, where, "entry appears more than once in the ledger");
-			return false;
-		}
-		if (e.seq != expect_seq && local)
+		if (problem == NULL && e.seq >= 0 && e.seq < expect_seq)
+			problem = "entry appears more than once in the ledger";
+		if (problem == NULL && e.seq > expect_seq && e.seq < b->h.entry_count && local)
 		{
 			BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
 							  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
 				"entry is missing from the ledger (deleted?)");
 			return false;
 		}
-		MemoryContextSwitchTo(entry_cxt);
-		entry_hash_of(origin, b->h.tx, &e, computed);
-		MemoryContextSwitchTo(caller);
-		if (!e.hash_ok_size || memcmp(computed, e.entry_hash, TL_HASH_LEN) != 0)
+		if (problem == NULL)
 		{
-			BAD(res, where, "entry hash does not match the entry's content");
+			MemoryContextSwitchTo(entry_cxt);
+			problem = tl_check_entry(&e, b, &is_rotation);
+			MemoryContextSwitchTo(caller);
+		}
+		if (problem != NULL)
+		{
+			BAD(res, where, "%s", problem);
 			return false;
 		}
-		if (memcmp(computed, b->entry_hashes + (size_t) e.seq * TL_HASH_LEN, TL_HASH_LEN) != 0)
-		{
-			BAD(res, where, "entry is not the one the block sealed at this position (moved or replaced)");
-			return false;
-		}
-		if (b->h.block_no == 0 && e.seq == 0)
-		{
-			uint8		genesis_key[TL_ED25519_PK_LEN];
-			JcsValue   *node = NULL;
-
-			if (strcmp(e.kind, "tl.genesis") != 0)
-			{
-				BAD(res, where, "the first entry of a chain must be its genesis entry");
-				return false;
-			}
-			MemoryContextSwitchTo(entry_cxt);
-			if (payload_public_key(e.payload, genesis_key))
-				node = jcs_object_get(jcs_parse(e.payload, strlen(e.payload)), "node");
-			MemoryContextSwitchTo(caller);
-			if (node == NULL || node->kind != JCS_STRING || strcmp(node->u.string.str, origin) != 0 ||
-				memcmp(genesis_key, b->h.signer_key, TL_ED25519_PK_LEN) != 0)
-			{
-				BAD(res, where, "the genesis entry does not name its origin and the key that signed block 0");
-				return false;
-			}
-		}
-		if (strcmp(e.kind, "tl.key_rotation") == 0)
-		{
-			uint8		announced[TL_ED25519_PK_LEN];
-			bool		named;
-
-			MemoryContextSwitchTo(entry_cxt);
-			named = payload_public_key(e.payload, announced);
-			MemoryContextSwitchTo(caller);
-			if (!named)
-			{
-				BAD(res, where, "key rotation entry does not name a 32-byte public key");
-				return false;
-			}
-			if (!b->h.has_next_key ||
-				memcmp(announced, b->h.next_key, TL_ED25519_PK_LEN) != 0)
-			{
-				BAD(res, where, "key rotation entry names another key than its block's next_key");
-				return false;
-			}
-			rotation_entry = true;
-		}
+		rotation_entry |= is_rotation;
 		res->entries++;
 		present++;
 		expect_seq = e.seq + 1;
@@ -422,11 +228,10 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 			"entry is missing from the ledger (deleted?)");
 		return false;
 	}
-	/* rotation entries are public, so a complete block must hold one */
-	if (b->h.has_next_key && !rotation_entry && present == b->h.entry_count)
+	problem = tl_check_block_complete(&b->h, present, rotation_entry);
+	if (problem != NULL)
 	{
-		BAD(res, psprintf("block " INT64_FORMAT, b->h.block_no),
-			"block hands over to a new key but holds no key rotation entry");
+		BAD(res, psprintf("block " INT64_FORMAT, b->h.block_no), "%s", problem);
 		return false;
 	}
 	return true;
@@ -445,9 +250,8 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 	HeapTuple	etup;
 	TupleDesc	bdesc;
 	TupleDesc	edesc = NULL;
-	TlMerkleFrontier frontier;
-	uint8		prev_hash[TL_HASH_LEN];
-	uint8		key[TL_ED25519_PK_LEN];
+	TlHead		tip;			/* the chain so far: its last block */
+	bool		started = false;
 	int64		expect_block = 0;
 	bool		ok = true;
 	MemoryContext percall = AllocSetContextCreate(CurrentMemoryContext,
@@ -457,27 +261,24 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 
 	memset(res, 0, sizeof(*res));
 	res->cxt = CurrentMemoryContext;
-	memset(prev_hash, 0, sizeof(prev_hash));
-	memcpy(key, pinned_key, TL_ED25519_PK_LEN);
-	tl_frontier_init(&frontier);
+	memset(&tip, 0, sizeof(tip));
 
 	cursor_open(&bc, blocks_query, origin, 0);
 	cursor_open(&ec, entries_query, origin, 0);
 	etup = cursor_next(&ec, &edesc);
 	while (ok && (btup = cursor_next(&bc, &bdesc)) != NULL)
 	{
-		StoredBlock b;
-		uint8		computed[TL_HASH_LEN];
-		uint8		entries_root[TL_HASH_LEN];
-		uint8		tree_root[TL_HASH_LEN];
+		TlBlock		b;
+		TlMerkleFrontier frontier;
+		const char *problem;
 		char	   *where;
 
 		old = MemoryContextSwitchTo(percall);
-		read_block(btup, bdesc, origin, &b);
+		problem = tl_block_decode(btup, bdesc, &b);
 		MemoryContextSwitchTo(old);
 		where = psprintf("block " INT64_FORMAT, b.h.block_no);
 
-		if (b.h.block_no != expect_block)
+		if (problem == NULL && b.h.block_no != expect_block)
 		{
 			BAD(res, psprintf("block " INT64_FORMAT, expect_block),
 				"block is missing: the chain jumps from block " INT64_FORMAT " to " INT64_FORMAT,
@@ -485,51 +286,16 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 			ok = false;
 			break;
 		}
-		if (b.malformed)
+		if (problem == NULL)
 		{
-			BAD(res, where, "%s", b.malformed);
-			ok = false;
-			break;
+			/* the checks the apply path makes as blocks arrive (block.c) */
+			old = MemoryContextSwitchTo(percall);
+			problem = tl_check_block(&b, started ? &tip : NULL, pinned_key, &frontier);
+			MemoryContextSwitchTo(old);
 		}
-		if (memcmp(b.h.prev_hash, prev_hash, TL_HASH_LEN) != 0)
+		if (problem != NULL)
 		{
-			BAD(res, where, "block does not link to block " INT64_FORMAT
-				" (prev_hash differs): the chain was forked or rewritten", expect_block - 1);
-			ok = false;
-			break;
-		}
-		if (memcmp(b.h.signer_key, key, TL_ED25519_PK_LEN) != 0)
-		{
-			BAD(res, where, "block is signed by a key that is not the origin's current key");
-			ok = false;
-			break;
-		}
-		tl_block_hash(&b.h, computed);
-		if (memcmp(computed, b.block_hash, TL_HASH_LEN) != 0)
-		{
-			BAD(res, where, "block hash does not match the block header");
-			ok = false;
-			break;
-		}
-		if (!tl_ed25519_verify(b.h.signer_key, b.block_hash, TL_HASH_LEN, b.signature))
-		{
-			BAD(res, where, "signature does not verify with the origin's key");
-			ok = false;
-			break;
-		}
-		old = MemoryContextSwitchTo(percall);
-		tl_extend_tree(&frontier, b.entry_hashes, b.h.entry_count, entries_root, tree_root);
-		MemoryContextSwitchTo(old);
-		if (memcmp(entries_root, b.h.entries_root, TL_HASH_LEN) != 0)
-		{
-			BAD(res, where, "entries_root is not the Merkle root of the block's entry hashes");
-			ok = false;
-			break;
-		}
-		if ((uint64) b.h.tree_size != frontier.size ||
-			memcmp(tree_root, b.h.tree_root, TL_HASH_LEN) != 0)
-		{
-			BAD(res, where, "tree head (tree_size, tree_root) does not follow from the blocks before it");
+			BAD(res, where, "%s", problem);
 			ok = false;
 			break;
 		}
@@ -538,9 +304,8 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 		MemoryContextSwitchTo(old);
 		if (!ok)
 			break;
-		if (b.h.has_next_key)
-			memcpy(key, b.h.next_key, TL_ED25519_PK_LEN);
-		memcpy(prev_hash, b.block_hash, TL_HASH_LEN);
+		tl_head_after_block(&tip, &b, &frontier);
+		started = true;
 		expect_block++;
 		res->blocks++;
 		MemoryContextReset(percall);
@@ -612,9 +377,9 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 					head_block, expect_block - 1);
 				ok = false;
 			}
-			else if (!get_fixed_bytea(t, d, 2, head_hash, TL_HASH_LEN) ||
-					 memcmp(head_hash, prev_hash, TL_HASH_LEN) != 0 ||
-					 (uint64) head_size != frontier.size)
+			else if (!tl_fixed_bytea(t, d, 2, head_hash, TL_HASH_LEN) ||
+					 memcmp(head_hash, tip.block_hash, TL_HASH_LEN) != 0 ||
+					 (uint64) head_size != tip.frontier.size)
 			{
 				BAD(res, "head", "the recorded head does not match the last block");
 				ok = false;
@@ -665,7 +430,7 @@ tl_verify(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		origins[i] = MemoryContextStrdup(caller, SPI_getvalue(t, SPI_tuptable->tupdesc, 1));
-		known[i] = get_fixed_bytea(t, SPI_tuptable->tupdesc, 2,
+		known[i] = tl_fixed_bytea(t, SPI_tuptable->tupdesc, 2,
 								   keys + i * TL_ED25519_PK_LEN, TL_ED25519_PK_LEN);
 		local[i] = DatumGetBool(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull)) && !isnull;
 	}
@@ -795,7 +560,7 @@ tl_export(PG_FUNCTION_ARGS)
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed == 0 ||
-		!get_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
+		!tl_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1,
 						 genesis_key, TL_ED25519_PK_LEN))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
@@ -829,32 +594,40 @@ tl_export(PG_FUNCTION_ARGS)
 	etup = cursor_next(&ec, &edesc);
 	while ((btup = cursor_next(&bc, &bdesc)) != NULL)
 	{
-		StoredBlock b;
+		TlBlock		b;
+		const char *malformed;
 		Datum		v;
 		bool		n = false;
 		MemoryContext old;
 
 		MemoryContextReset(block_cxt);
 		old = MemoryContextSwitchTo(block_cxt);
-		read_block(btup, bdesc, origin, &b);
-		if (b.malformed)
+		malformed = tl_block_decode(btup, bdesc, &b);
+		if (malformed)
 			ereport(ERROR,
 					(errcode(ERRCODE_DATA_CORRUPTED),
 					 errmsg("block " INT64_FORMAT " of origin \"%s\" is malformed: %s",
-							b.h.block_no, origin, b.malformed),
+							b.h.block_no, origin, malformed),
 					 errhint("Run tracelink.verify() for details.")));
 		while (etup != NULL)
 		{
-			StoredEntry e;
+			TlEntry		e;
+			int64		block_no;
 
 			MemoryContextReset(entry_cxt);
 			MemoryContextSwitchTo(entry_cxt);
-			read_entry(etup, edesc, &e);
-			if (e.block_no != b.h.block_no)
+			malformed = read_entry(etup, edesc, &e, &block_no);
+			if (block_no != b.h.block_no)
 				break;
+			if (malformed)
+				ereport(ERROR,
+						(errcode(ERRCODE_DATA_CORRUPTED),
+						 errmsg("an entry of block " INT64_FORMAT " of origin \"%s\" is malformed: %s",
+								b.h.block_no, origin, malformed),
+						 errhint("Run tracelink.verify() for details.")));
 			resetStringInfo(&line);
 			tl_entry_preimage(&line, origin, b.h.tx, e.seq, e.kind, e.payload,
-							  strlen(e.payload), e.deps, e.ndeps,
+							  e.payload_len, e.deps, e.ndeps,
 							  (const char *const *) e.audience,
 							  e.audience ? e.naudience : 0);
 			v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
@@ -889,8 +662,10 @@ tl_export(PG_FUNCTION_ARGS)
  */
 static void
 find_tree_head_block(char **origin, int64 *tree_size, bool latest,
-					 const char *argname, StoredBlock *b)
+					 const char *argname, TlBlock *b)
 {
+	const char *malformed;
+
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
 
@@ -903,13 +678,9 @@ find_tree_head_block(char **origin, int64 *tree_size, bool latest,
 	args[0] = CStringGetTextDatum(*origin);
 	args[1] = Int64GetDatum(latest ? 0 : *tree_size);
 	if (SPI_execute_with_args(latest ?
-							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
-							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
-							  " block_hash, signature, next_key FROM tracelink.ledger_blocks"
+							  "SELECT * FROM tracelink.ledger_blocks"
 							  " WHERE origin = $1 AND $2 = 0 ORDER BY block_no DESC LIMIT 1" :
-							  "SELECT block_no, tx, entry_count, entry_hashes, entries_root,"
-							  " tree_size, tree_root, prev_hash, sealed_at, signer_key,"
-							  " block_hash, signature, next_key FROM tracelink.ledger_blocks"
+							  "SELECT * FROM tracelink.ledger_blocks"
 							  " WHERE origin = $1 AND tree_size = $2",
 							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a tree head");
@@ -926,12 +697,12 @@ find_tree_head_block(char **origin, int64 *tree_size, bool latest,
 				 errdetail("Tree heads are signed at block boundaries."),
 				 errhint("Use tracelink.tree_root() for an unsigned root at any size, or the size of a block's tree.")));
 	}
-	read_block(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, *origin, b);
-	if (b->malformed)
+	malformed = tl_block_decode(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, b);
+	if (malformed)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATA_CORRUPTED),
 				 errmsg("block " INT64_FORMAT " of origin \"%s\" is malformed: %s",
-						b->h.block_no, *origin, b->malformed)));
+						b->h.block_no, *origin, malformed)));
 	*tree_size = b->h.tree_size;
 }
 
@@ -998,7 +769,8 @@ for_each_leaf_hash(const char *origin, int64 n,
 	while (have < n && (tup = cursor_next(&bc, &desc)) != NULL)
 	{
 		bool		isnull;
-		bytea	   *hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
+		bytea	   *hashes = DatumGetByteaPP(SPI_getbinval(tup, desc, BLOCK_ENTRY_HASHES + 1,
+															 &isnull));
 		int64		count = VARSIZE_ANY_EXHDR(hashes) / TL_HASH_LEN;
 		int64		i;
 
@@ -1053,7 +825,7 @@ load_leaf_hashes(const char *origin, int64 n)
  * (everything needed to check the signature; no entry hashes).
  */
 static Datum
-tree_head_jsonb(const StoredBlock *b)
+tree_head_jsonb(const TlBlock *b)
 {
 	StringInfoData s;
 
@@ -1071,7 +843,7 @@ tl_signed_tree_head(PG_FUNCTION_ARGS)
 	int			spi_nest;
 	char	   *origin = PG_ARGISNULL(0) ? NULL : text_to_cstring(PG_GETARG_TEXT_PP(0));
 	int64		size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
-	StoredBlock b;
+	TlBlock		b;
 	Datum		result;
 	MemoryContext caller = CurrentMemoryContext;
 
@@ -1137,7 +909,7 @@ tl_inclusion_proof(PG_FUNCTION_ARGS)
 	char	   *origin;
 	int64		leaf_index;
 	int64		size = PG_ARGISNULL(1) ? 0 : PG_GETARG_INT64(1);
-	StoredBlock b;
+	TlBlock		b;
 	uint8	   *leaves;
 	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];
 	int			npath;
@@ -1208,7 +980,7 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
 	char	   *origin;
 	int64		old_size;
 	int64		new_size = PG_ARGISNULL(2) ? 0 : PG_GETARG_INT64(2);
-	StoredBlock b;
+	TlBlock		b;
 	uint8	   *leaves;
 	uint8		old_root[TL_HASH_LEN];
 	uint8		path[TL_MERKLE_MAX_PATH * TL_HASH_LEN];

@@ -247,7 +247,7 @@ write_on($_, 2, 'during-attack') for @nodes;
 my @expected = (
 	[ 'signature does not verify', 'forged signature' ],
 	[ 'replayed block', 'replayed block' ],
-	[ 'does not link to the origin', 'broken chain' ],
+	[ 'does not link to block', 'broken chain' ],
 	[ 'equivocation', 'equivocating block' ],
 	[ 'entry hash does not match', 'altered entry' ]);
 for my $node (@nodes)
