@@ -89,7 +89,11 @@ int			tl_witness_interval = 60;
 /* evidence pairs this node passes on per witness (the rest: next time) */
 #define WITNESS_PAIRS_PER_ENTRY 64
 
-/* the apply lock of apply.c: serialises applying and witnessing */
+/*
+ * Advisory locks on the extension object: the seal lock of ledger.c, and
+ * the apply lock of apply.c (which serialises applying and witnessing).
+ */
+#define TL_LOCK_SEAL 1
 #define TL_LOCK_APPLY 2
 
 /*
@@ -341,6 +345,64 @@ origin_view(const char *origin, OriginView *ov)
 		ov->have_head = !isnull && fixed_bytea(tup, desc, 4, ov->head_key, TL_ED25519_PK_LEN);
 	}
 	tl_spi_finish(spi_nest);
+}
+
+/*
+ * Block `block_no` of `origin` in the ledger, read through the primary key
+ * with `snapshot`; false if there is none (or it is corrupt).
+ */
+static bool
+block_at(const char *origin, int64 block_no, Snapshot snapshot, TlSignedHead *out)
+{
+	Relation	rel = table_open(tl_relid("ledger_blocks"), AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		found = false;
+
+	ScanKeyInit(&keys[0], BLOCK_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(origin));
+	keys[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&keys[1], BLOCK_NO + 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(block_no));
+	scan = systable_beginscan(rel, tl_relid("ledger_blocks_pkey"), true, snapshot, 2, keys);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = head_from_row(tup, RelationGetDescr(rel), out);
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Does this node hold the block a head names (same origin, number and
+ * hash)?  Read through the primary key, with no query to plan: most
+ * witnessed heads are blocks the receiver holds.
+ */
+static bool
+holds_block(const TlSignedHead *hd)
+{
+	Relation	rel = table_open(tl_relid("ledger_blocks"), AccessShareLock);
+	ScanKeyData keys[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
+	bool		same = false;
+
+	ScanKeyInit(&keys[0], BLOCK_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
+				CStringGetTextDatum(hd->h.origin));
+	keys[0].sk_collation = C_COLLATION_OID;
+	ScanKeyInit(&keys[1], BLOCK_NO + 1, BTEqualStrategyNumber, F_INT8EQ,
+				Int64GetDatum(hd->h.block_no));
+	scan = systable_beginscan(rel, tl_relid("ledger_blocks_pkey"), true, SnapshotSelf, 2, keys);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+	{
+		uint8		hash[TL_HASH_LEN];
+
+		same = fixed_bytea(tup, RelationGetDescr(rel), BLOCK_HASH + 1, hash, TL_HASH_LEN) &&
+			memcmp(hash, hd->block_hash, TL_HASH_LEN) == 0;
+	}
+	systable_endscan(scan);
+	table_close(rel, AccessShareLock);
+	return same;
 }
 
 /* Has this node's chain ever been signed by (or handed over to) `key`? */
@@ -621,6 +683,9 @@ check_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 	OriginView	ov;
 	TlSignedHead mine;
 
+	/* the common case, this node holds the same block: one index probe */
+	if (holds_block(hd))
+		return;
 	if (me != NULL && strcmp(hd->h.origin, me) == 0)
 	{
 		check_own_head(w, hd, me);
@@ -902,8 +967,6 @@ static bool
 append_witness(const char *me, uint8 *hash_out)
 {
 	int			spi_nest;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
 	StringInfoData payload;
 	char	   *canon;
 	int			canon_len;
@@ -914,7 +977,6 @@ append_witness(const char *me, uint8 *hash_out)
 	MemoryContext caller = CurrentMemoryContext;
 
 	initStringInfo(&payload);
-	args[0] = CStringGetTextDatum(me);
 	spi_nest = tl_spi_connect();
 
 	if (SPI_execute_with_args("SELECT pg_catalog.jsonb_build_array(first_block, second_block)::text"
@@ -936,26 +998,47 @@ append_witness(const char *me, uint8 *hash_out)
 		appendStringInfoString(&payload, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
 	}
 
-	if (SPI_execute_with_args("SELECT b.* FROM tracelink.ledger_heads h"
-							  "  JOIN tracelink.ledger_blocks b ON b.origin = h.origin AND b.block_no = h.block_no"
-							  " WHERE h.origin <> $1 ORDER BY h.origin",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not read the heads to witness");
-	nheads = SPI_processed;
-	appendStringInfoString(&payload, "],\"heads\":[");
-	for (i = 0; i < nheads; i++)
-	{
-		TlSignedHead hd;
-
-		if (!head_from_row(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, &hd))
-			elog(ERROR, "a head block of the ledger is corrupt");
-		if (i > 0)
-			appendStringInfoChar(&payload, ',');
-		head_json(&payload, &hd);
-	}
-	appendStringInfoString(&payload, "]}");
 	tl_spi_finish(spi_nest);
 	MemoryContextSwitchTo(caller);
+
+	/*
+	 * The heads, in order of origin (the primary key's, C collation), each
+	 * with its block: index scans, whatever the planner would think of a
+	 * large ledger_blocks.
+	 */
+	appendStringInfoString(&payload, "],\"heads\":[");
+	nheads = 0;
+	{
+		Relation	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		Relation	index = index_open(tl_relid("ledger_heads_pkey"), AccessShareLock);
+		SysScanDesc scan = systable_beginscan_ordered(heads, index, snapshot, 0, NULL);
+		HeapTuple	tup;
+
+		while (HeapTupleIsValid(tup = systable_getnext_ordered(scan, ForwardScanDirection)))
+		{
+			bool		isnull;
+			char	   *origin = TextDatumGetCString(heap_getattr(tup, HEAD_ORIGIN + 1,
+																  RelationGetDescr(heads), &isnull));
+			int64		block_no = DatumGetInt64(heap_getattr(tup, HEAD_BLOCK_NO + 1,
+															  RelationGetDescr(heads), &isnull));
+			TlSignedHead hd;
+
+			if (strcmp(origin, me) == 0)
+				continue;
+			if (!block_at(origin, block_no, snapshot, &hd))
+				elog(ERROR, "the head block " INT64_FORMAT " of \"%s\" is missing or corrupt",
+					 block_no, origin);
+			if (nheads++ > 0)
+				appendStringInfoChar(&payload, ',');
+			head_json(&payload, &hd);
+		}
+		systable_endscan_ordered(scan);
+		index_close(index, AccessShareLock);
+		UnregisterSnapshot(snapshot);
+		table_close(heads, AccessShareLock);
+	}
+	appendStringInfoString(&payload, "]}");
 	if (nheads == 0 && npairs == 0)
 		return false;
 
@@ -1000,22 +1083,32 @@ append_witness(const char *me, uint8 *hash_out)
 /*
  * Can this node sign now?  The apply path appends a witness only then: the
  * block is sealed at commit, where a failure would abort the apply
- * transaction and stop replication.  Loads the key (as the seal would) and
- * signs a dummy message; raises if it cannot.
+ * transaction and stop replication.  Loads the key (as the seal will) and
+ * signs a dummy message; raises if it cannot.  Key files are read only
+ * under the seal lock (keys.c), taken here for a moment, as rotate_key()
+ * does, after the apply lock.
  */
 static void
 check_can_sign(const char *me)
 {
-	Relation	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	Oid			extension = get_extension_oid("tracelink", false);
+	Relation	heads;
+	Snapshot	snapshot;
 	TlHead		head;
-	bool		found = tl_read_head(heads, SnapshotSelf, me, &head);
+	bool		found;
 	uint8		dummy[TL_HASH_LEN] = {0};
 	uint8		signature[TL_ED25519_SIG_LEN];
 
+	LockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	found = tl_read_head(heads, snapshot, me, &head);
 	table_close(heads, AccessShareLock);
+	UnregisterSnapshot(snapshot);
 	if (!found)
 		elog(ERROR, "node \"%s\" has no head", me);
 	tl_keys_sign(me, head.signer_key, dummy, TL_HASH_LEN, signature);
+	UnlockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
 }
 
 /* ----------------------------------------------------------------
