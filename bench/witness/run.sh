@@ -9,7 +9,7 @@
 #   0    a witness entry in every transaction that applies news (the worst
 #        case: a receiver signs a block of its own per block it applies),
 # interleaved, REPEAT times each; ratios against -1 in the same run.
-# Then, on n1 alone, single operations: appending a witness entry (two
+# Then, on n1 alone (its peers' subscriptions to it disabled), single operations: appending a witness entry (two
 # heads) against appending an ordinary one-entry block, and applying a
 # peer's witness block (ingest) against applying an ordinary one.
 # MODES=none runs without setting the interval (for a build without
@@ -150,6 +150,9 @@ if [ "${MODES[0]}" != none ]; then
 			-c "DO \$\$ BEGIN FOR i IN 1..$OPS LOOP $1; COMMIT; END LOOP; END \$\$" \
 			-c "SELECT round((extract(epoch FROM clock_timestamp() - t0) * 1000 / $OPS)::numeric, 3) FROM t"
 	}
+	# n1 alone: its peers stop streaming from it, so that applying what it
+	# writes does not compete with it for the machine
+	for n in n2 n3; do on "$n" -c "ALTER SUBSCRIPTION tracelink_from_n1 DISABLE"; done
 	on n1 -c "SELECT tracelink.node_name()" -c "SET client_min_messages = warning" -f "$(dirname "$0")/../../sql/include/sim_nodes.sql" >/dev/null
 	on n1 -c "SELECT * FROM sim_node('sim_a')" -c "SELECT * FROM sim_node('sim_w')" >/dev/null
 	# OPS blocks of a simulated peer, and OPS witness blocks of another one
