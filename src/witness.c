@@ -31,7 +31,10 @@
  * both are here, whichever came first, and a pair is stored in a canonical
  * order (lower block hash first), so nodes that hold the same blocks record
  * the same rows.  Problems with a witness are quarantined (what = 'effect')
- * head by head; nothing here raises into the apply path.
+ * head by head; a payload that is no witness at all raises in its
+ * projector, whose subtransaction quarantines the whole effect (project.c).
+ * Nothing here stops replication: the apply path's hook runs in a
+ * subtransaction of its own and only warns.
  *
  * When.  There is no background worker.  The replication apply worker
  * appends a witness in the transaction that applies a peer's block when
@@ -45,7 +48,9 @@
  *
  * Locking: witness() takes the apply lock (the pg_extension object, subid 2,
  * as apply.c does), so that witnessing and applying are serialised and the
- * news a witness clears is exactly what it saw.
+ * news a witness clears is exactly what it saw.  Before the apply path
+ * appends, it loads the node's key under the seal lock (subid 1), for a
+ * moment, as rotate_key() does: always after the apply lock.
  *
  *-------------------------------------------------------------------------
  */
@@ -111,6 +116,10 @@ static struct
 /* whether this transaction already appended a witness */
 static LocalTransactionId witnessed_in = InvalidLocalTransactionId;
 
+/*
+ * Define tracelink.witness_interval (called from _PG_init).  Superuser-set:
+ * a member must not be able to silence witnessing.
+ */
 void
 tl_witness_init(void)
 {
@@ -129,6 +138,7 @@ tl_witness_init(void)
  * ----------------------------------------------------------------
  */
 
+/* an exact integer member within [min, max] */
 static bool
 json_int64_in(JcsValue *v, const char *key, int64 *out, int64 min, int64 max)
 {
@@ -197,24 +207,28 @@ parse_head(JcsValue *v, TlSignedHead *out)
 	return NULL;
 }
 
+/* is the head validly signed by the key it names? */
 static bool
 signature_ok(const TlSignedHead *hd)
 {
 	return tl_ed25519_verify(hd->h.signer_key, hd->block_hash, TL_HASH_LEN, hd->signature);
 }
 
+/* do two heads name the same block? */
 static bool
 same_block(const TlSignedHead *a, const TlSignedHead *b)
 {
 	return memcmp(a->block_hash, b->block_hash, TL_HASH_LEN) == 0;
 }
 
+/* a head as canonical JSON (signed_tree_head() form) */
 static void
 head_json(StringInfo out, const TlSignedHead *hd)
 {
 	tl_block_json(out, &hd->h, hd->block_hash, hd->signature, NULL);
 }
 
+/* the same as jsonb */
 static Datum
 head_jsonb(const TlSignedHead *hd)
 {
@@ -225,6 +239,7 @@ head_jsonb(const TlSignedHead *hd)
 	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
 }
 
+/* lowercase hex of some bytes, palloc'd */
 static char *
 hex_of(const uint8 *data, int len)
 {
@@ -234,6 +249,7 @@ hex_of(const uint8 *data, int len)
 	return hex;
 }
 
+/* a bytea column of exactly len bytes, copied out; false if not */
 static bool
 fixed_bytea(HeapTuple tup, TupleDesc desc, int attnum, uint8 *out, int len)
 {
@@ -317,6 +333,7 @@ typedef struct OriginView
 	uint8		head_key[TL_ED25519_PK_LEN];	/* signs its next block */
 } OriginView;
 
+/* what this node knows of `origin` (known = false if nothing) */
 static void
 origin_view(const char *origin, OriginView *ov)
 {
@@ -623,6 +640,7 @@ tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
  * ----------------------------------------------------------------
  */
 
+/* quarantine one head of witness entry w (what = 'effect') */
 static void
 refuse_head(const TlEntry *w, const TlSignedHead *hd, const char *problem)
 {
@@ -630,6 +648,7 @@ refuse_head(const TlEntry *w, const TlSignedHead *hd, const char *problem)
 									 hd->h.origin, hd->h.block_no, problem));
 }
 
+/* keep a head beyond this node's copy until the copy gets there */
 static void
 keep_pending(const TlEntry *w, const TlSignedHead *hd)
 {
@@ -1124,6 +1143,7 @@ typedef struct AppliedBlock
 	bool		note;			/* note news */
 } AppliedBlock;
 
+/* the work of tl_witness_block_applied(), in a subtransaction */
 static void
 after_block(void *arg)
 {
