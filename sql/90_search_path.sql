@@ -82,6 +82,7 @@ RESET ROLE;
 SELECT tracelink.init_node('spnode') IS NOT NULL AS initialised;
 SELECT tracelink.node_name(), tracelink.node_public_key() IS NOT NULL AS has_key;
 SELECT * FROM tracelink.ingest(:'beta_genesis');
+SELECT tracelink.witness() IS NOT NULL AS witnessed;
 SELECT tracelink.jcs('{"b": [1, 2.50, "x"], "a": null}'::text), tracelink.jcs('{"b": 1e2, "a": true}'::jsonb);
 SELECT tracelink.digest('{"a": 1}'::jsonb) IS NOT NULL AS digest, tracelink.sha256('\x00') IS NOT NULL AS sha256;
 SELECT tracelink.ed25519_public_key('\x0000000000000000000000000000000000000000000000000000000000000000') AS pk \gset

@@ -491,6 +491,30 @@ extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
 extern void tl_restore_check_hold(void);
 
+/* ----------------------------------------------------------------
+ * witness.c: witnessing other origins' signed heads, to catch an origin
+ * that shows different blocks with one number to different peers
+ * (docs/ledger.md, "Witnessing heads")
+ * ----------------------------------------------------------------
+ */
+#define TL_WITNESS_KIND "tl.witness"
+
+/* a block header with its hash and signature: a signed tree head */
+typedef struct TlSignedHead
+{
+	TlBlockHeader h;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+} TlSignedHead;
+
+extern int	tl_witness_interval;
+extern void tl_witness_init(void);
+extern void tl_project_witness(const TlEntry *e, bool local);
+extern void tl_witness_block_applied(const TlBlockHeader *h, const uint8 *block_hash,
+									 const uint8 *signature);
+extern const char *tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
+											 const uint8 *signature);
+
 /* vote.c: tallying ballots */
 extern void tl_vote_init(void);
 extern int	tl_threshold(JcsValue *rule, int n);
