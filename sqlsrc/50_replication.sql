@@ -491,3 +491,15 @@ CREATE FUNCTION tracelink.ingest(lines text) RETURNS SETOF tracelink.ingestion
 COMMENT ON FUNCTION tracelink.ingest(text) IS
     'applies tracelink.export() lines from a peer exactly as replicated rows are applied: each block and entry verified, refused ones quarantined, early ones parked; returns how many lines were read and quarantined';
 GRANT EXECUTE ON FUNCTION tracelink.ingest(text) TO tracelink_admin;
+
+-- Entries waiting in apply_queue though ready (src/project.c, "Entries that
+-- wait, and commits"): commits and the apply path release them on their
+-- own; this does it on demand.
+CREATE FUNCTION tracelink.recheck_waiting(OUT entry_hash bytea, OUT origin text, OUT tx bigint,
+                                          OUT seq integer, OUT took_effect boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'tl_recheck_waiting'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.recheck_waiting() IS
+    'releases every entry waiting in apply_queue whose dependencies have all taken effect, in chain order; returns the entries it took out of the queue and whether each took effect (refused ones are in quarantined)';
+GRANT EXECUTE ON FUNCTION tracelink.recheck_waiting() TO tracelink_admin;

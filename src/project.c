@@ -20,7 +20,9 @@
  * An entry takes effect only after the entries it depends on: a received
  * entry whose dependencies have not taken effect yet waits in
  * tracelink.apply_queue and is applied, in turn, by the entry that completes
- * them.  Entries whose effect was refused never complete a dependency.
+ * them, or at the latest by the commit that does ("Entries that wait, and
+ * commits" below).  Entries whose effect was refused never complete a
+ * dependency.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,12 +32,15 @@
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
 #include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "executor/tuptable.h"
+#include "funcapi.h"
 #include "miscadmin.h"
 #include "storage/proc.h"
 #include "utils/array.h"
@@ -45,7 +50,11 @@
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
+
+PG_FUNCTION_INFO_V1(tl_recheck_waiting);
 
 typedef void (*TlProjector) (const TlEntry *e, bool local);
 
@@ -249,46 +258,91 @@ queue_may_hold_entries(void)
 }
 
 /*
+ * This transaction applied or queued entries from peers: its commit looks
+ * at apply_queue (tl_release_waiting_at_commit).
+ */
+static LocalTransactionId peer_entries_in = InvalidLocalTransactionId;
+
+/* where recheck_waiting() lists what it releases, while it runs */
+static ReturnSetInfo *released_out = NULL;
+
+/*
+ * The condition for an apply_queue row q to be released: every entry it
+ * waits for is in the ledger, waits for nothing itself, and was not
+ * refused (as dependencies_applied() checks one entry).
+ */
+#define TL_QUEUED_ENTRY_READY \
+	"NOT EXISTS (SELECT 1 FROM pg_catalog.unnest(q.waiting_for) d" \
+	"             WHERE NOT EXISTS (SELECT 1 FROM tracelink.ledger_entries l WHERE l.entry_hash = d)" \
+	"                OR EXISTS (SELECT 1 FROM tracelink.apply_queue w WHERE w.entry_hash = d)" \
+	"                OR EXISTS (SELECT 1 FROM tracelink.quarantine x" \
+	"                            WHERE x.what = 'effect' AND x.entry_hash = d))"
+
+static void log_released(const TlEntry *e);
+
+/*
+ * Take out of apply_queue the entries that wait for one of `hashes` (any
+ * entry, when `all`) and whose dependencies have now all taken effect, and
+ * give them their effect.  In chain order: a voter's first ballot is its
+ * first everywhere, whatever order entries arrived in.  Each released entry
+ * releases in turn those that waited for it (tl_project_entry).  Entries
+ * still missing a dependency stay as they are.  Returns how many were
+ * released.
+ */
+static uint64
+release_ready(bool all, const uint8 *hashes, int n)
+{
+	int			spi_nest;
+	Oid			types[2] = {BOOLOID, BYTEAARRAYOID};
+	Datum		args[2];
+	SPITupleTable *ready;
+	uint64		count;
+	uint64		i;
+	MemoryContext caller = CurrentMemoryContext;
+
+	args[0] = BoolGetDatum(all);
+	args[1] = hashes_array(hashes, n);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("WITH released AS ("
+							  "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
+							  "   WHERE e.entry_hash = q.entry_hash AND ($1 OR q.waiting_for && $2)"
+							  "     AND " TL_QUEUED_ENTRY_READY
+							  "  RETURNING e.*)"
+							  " SELECT r.* FROM released r"
+							  "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
+							  "  ORDER BY r.origin, b.block_no, r.seq",
+							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up waiting entries");
+	ready = SPI_tuptable;
+	count = SPI_processed;
+	/* what still waits may wait for these: release_waiting() must look */
+	if (count > 0)
+	{
+		queue_checked_in = MyProc->lxid;
+		queue_nonempty = true;
+	}
+	for (i = 0; i < count; i++)
+	{
+		TlEntry		e;
+		MemoryContext old = MemoryContextSwitchTo(caller);
+
+		tl_read_entry(ready->vals[i], ready->tupdesc, &e);
+		MemoryContextSwitchTo(old);
+		tl_apply_effect(&e);
+		log_released(&e);
+	}
+	tl_spi_finish(spi_nest);
+	return count;
+}
+
+/*
  * Entries that waited for `hash` and can now take effect.
  */
 static void
 release_waiting(const uint8 *hash)
 {
-	int			spi_nest;
-	Oid			types[1] = {BYTEAOID};
-	Datum		args[1];
-	SPITupleTable *waiting;
-	uint64		n;
-	uint64		i;
-	MemoryContext caller = CurrentMemoryContext;
-
-	if (!queue_may_hold_entries())
-		return;
-	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
-	spi_nest = tl_spi_connect();
-	/* in chain order: a voter's first ballot is its first everywhere */
-	if (SPI_execute_with_args("WITH released AS ("
-							  "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
-							  "   WHERE e.entry_hash = q.entry_hash AND $1 = ANY (q.waiting_for)"
-							  "  RETURNING e.*)"
-							  " SELECT r.* FROM released r"
-							  "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
-							  "  ORDER BY r.origin, b.block_no, r.seq",
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up waiting entries");
-	waiting = SPI_tuptable;
-	n = SPI_processed;
-	for (i = 0; i < n; i++)
-	{
-		TlEntry		e;
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		tl_read_entry(waiting->vals[i], waiting->tupdesc, &e);
-		MemoryContextSwitchTo(old);
-		/* re-queued by tl_project_entry if other dependencies still miss */
-		tl_apply_effect(&e);
-	}
-	tl_spi_finish(spi_nest);
+	if (queue_may_hold_entries())
+		(void) release_ready(false, hash, 1);
 }
 
 /*
@@ -313,6 +367,7 @@ tl_project_entry(const TlEntry *e, bool local)
 		spi_nest = tl_spi_connect();
 		queue_checked_in = MyProc->lxid;
 		queue_nonempty = true;
+		peer_entries_in = MyProc->lxid;
 		if (SPI_execute_with_args("INSERT INTO tracelink.apply_queue (entry_hash, origin, tx, seq, waiting_for)"
 								  " VALUES ($1, $2, $3, $4, $5)",
 								  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -398,6 +453,7 @@ tl_apply_effect(const TlEntry *e)
 {
 	ErrorData  *failure;
 
+	peer_entries_in = MyProc->lxid;
 	/* applications' own kinds have no projector: nothing can be refused */
 	if (find_projection(e->kind) == NULL && strncmp(e->kind, "tl.", 3) != 0)
 	{
@@ -411,4 +467,272 @@ tl_apply_effect(const TlEntry *e)
 	failure = tl_run_in_subtransaction(project_received, (void *) e);
 	if (failure != NULL)
 		tl_quarantine_effect(e, failure->message);
+}
+
+/* ----------------------------------------------------------------
+ * Entries that wait, and commits
+ *
+ * Two transactions race.  W, applying rows from a peer (the apply worker,
+ * or ingest()), receives entry P, finds a dependency D not yet taken effect
+ * as far as it can see, and queues P.  X makes D take effect: a local
+ * transaction appending D, or one applying or releasing D.  Neither sees
+ * the other's uncommitted rows, so checks made during the two transactions
+ * can both miss: W queues P because D is not visible, X releases nothing
+ * because it cannot see P, and P waits for good.  This is not rare: logical
+ * decoding sends a local transaction to the peers once its commit record is
+ * flushed, before the commit is visible here (with synchronous replication,
+ * long before), so a peer's answer can arrive while the local entry it
+ * answers is still invisible to this node's apply worker.
+ *
+ * So the last look at apply_queue is taken at commit, in ledger.c's
+ * pre-commit callback before sealing, under the seal lock, and the lock is
+ * kept from that look to the end of the commit, when this transaction's rows
+ * are visible to everyone:
+ *
+ * - a transaction that appended local entries (it seals: it takes the lock
+ *   anyway) releases the queued entries waiting for them that are ready;
+ * - a transaction that applied or queued entries from peers releases every
+ *   queued entry that is ready.
+ *
+ * Of W and X, the one that takes the lock second sees the other's rows
+ * committed and releases P; two transactions that each complete one of P's
+ * dependencies are ordered the same way.  Entries are never given their
+ * effect under the lock: a projector may wait for a row lock held by an
+ * apply worker that is itself waiting for the seal lock.  So the lock is let
+ * go, the ready entries released, and the look taken again; a transaction
+ * keeps the lock only after a look that found nothing to do, and waits under
+ * it for nothing but sealing.  Lock order: the apply lock (apply.c; it is
+ * also rotate_key()'s rotation lock) before the seal lock; no row lock is
+ * awaited while the seal lock is held.
+ *
+ * Cost: when apply_queue is empty, the usual case, the look is a scan of an
+ * empty table (no query), and an apply transaction that left nothing queued
+ * does not take the lock at all.  Only when entries wait does a commit run a
+ * query.
+ *
+ * Anything still waiting though ready (entries left by a repeatable read
+ * transaction, below, or by a version of tracelink without this check) is
+ * released by the next transaction that applies a peer's entries, and by
+ * tracelink.recheck_waiting() on demand.
+ *
+ * A repeatable read or serializable transaction cannot give a peer's entry
+ * its effect at commit: the projector would read the transaction's old
+ * snapshot and could refuse what the latest state allows.  It still takes
+ * the lock, so that the others' looks are ordered with its commit, and
+ * releases nothing itself.
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Is apply_queue empty, counting rows committed by now and this
+ * transaction's own?  A scan with the latest snapshot, not a query: every
+ * sealing commit asks.
+ */
+static bool
+queue_is_empty_now(void)
+{
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	bool		empty;
+
+	CommandCounterIncrement();
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return empty;
+}
+
+/*
+ * Would release_ready(all, hashes, n) release anything now?  Only reads:
+ * asked under the seal lock.
+ */
+static bool
+queued_entries_ready(bool all, const uint8 *hashes, int n)
+{
+	int			spi_nest;
+	Oid			types[2] = {BOOLOID, BYTEAARRAYOID};
+	Datum		args[2];
+	bool		isnull;
+	bool		ready;
+
+	args[0] = BoolGetDatum(all);
+	args[1] = hashes_array(hashes, n);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue q"
+							  "                WHERE ($1 OR q.waiting_for && $2)"
+							  "                  AND " TL_QUEUED_ENTRY_READY ")",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look at the apply queue");
+	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_spi_finish(spi_nest);
+	return ready;
+}
+
+/*
+ * release_ready() as the extension's owner, whose tables apply_queue and
+ * the projections are: a member's commit may release a peer's entries.
+ */
+static uint64
+release_ready_as_owner(bool all, const uint8 *hashes, int n)
+{
+	Oid			save_userid;
+	int			save_sec_context;
+	volatile uint64 count = 0;
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PG_TRY();
+	{
+		count = release_ready(all, hashes, n);
+	}
+	PG_FINALLY();
+	{
+		SetUserIdAndSecContext(save_userid, save_sec_context);
+	}
+	PG_END_TRY();
+	return count;
+}
+
+/*
+ * At commit, before sealing (ledger.c): release the queued entries this
+ * transaction lets take effect, then return holding the seal lock, which
+ * the commit keeps until its rows are visible.  `hashes` are the n entries
+ * this transaction appended to the local chain.  See the comment above.
+ */
+void
+tl_release_waiting_at_commit(const uint8 *hashes, int n)
+{
+	bool		all = peer_entries_in == MyProc->lxid;
+	uint8	   *mine = NULL;
+	bool		released_nothing = false;
+
+	if (!all && n == 0)
+		return;
+	/* an apply transaction that left nothing queued needs no ordering */
+	if (n == 0 && queue_is_empty_now())
+		return;
+	if (n > 0)
+	{
+		/* releasing may append to the block being sealed */
+		mine = palloc((size_t) n * TL_HASH_LEN);
+		memcpy(mine, hashes, (size_t) n * TL_HASH_LEN);
+	}
+	/* no portal at commit: SPI wants an outer snapshot (queries take their own) */
+	PushActiveSnapshot(GetTransactionSnapshot());
+	for (;;)
+	{
+		tl_lock_seal();
+		if (IsolationUsesXactSnapshot() || queue_is_empty_now() ||
+			!queued_entries_ready(all, mine, n))
+			break;
+		/* a release that found nothing (another took them) is not repeated */
+		if (released_nothing)
+			break;
+		tl_unlock_seal();
+		released_nothing = release_ready_as_owner(all, mine, n) == 0;
+	}
+	PopActiveSnapshot();
+}
+
+/*
+ * A prepared transaction commits later, possibly in another session, and
+ * would hold the seal lock until then: a transaction that applied entries
+ * from peers cannot be prepared (as one that appended cannot, ledger.c).
+ */
+void
+tl_release_waiting_at_prepare(void)
+{
+	if (peer_entries_in == MyProc->lxid)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("cannot prepare a transaction that applied ledger entries from peers"),
+				 errdetail("Entries waiting for their dependencies are re-checked when the transaction commits.")));
+}
+
+/*
+ * Did a released entry take effect (rather than being refused)?
+ */
+static bool
+took_effect(const TlEntry *e)
+{
+	int			spi_nest;
+	Oid			types[1] = {BYTEAOID};
+	Datum		args[1];
+	bool		isnull;
+	bool		result;
+
+	args[0] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT NOT EXISTS (SELECT 1 FROM tracelink.apply_queue q WHERE q.entry_hash = $1)"
+							  "   AND NOT EXISTS (SELECT 1 FROM tracelink.quarantine x"
+							  "                    WHERE x.what = 'effect' AND x.entry_hash = $1)",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a released entry");
+	result = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_spi_finish(spi_nest);
+	return result;
+}
+
+/*
+ * Note a released entry in recheck_waiting()'s result, while it runs.
+ */
+static void
+log_released(const TlEntry *e)
+{
+	Datum		values[5];
+	bool		nulls[5] = {false, false, false, false, false};
+
+	if (released_out == NULL)
+		return;
+	values[0] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
+	values[1] = CStringGetTextDatum(e->origin);
+	values[2] = Int64GetDatum(e->tx);
+	values[3] = Int32GetDatum(e->seq);
+	values[4] = BoolGetDatum(took_effect(e));
+	tuplestore_putvalues(released_out->setResult, released_out->setDesc, values, nulls);
+}
+
+/*
+ * tracelink.recheck_waiting() returns setof (entry_hash, origin, tx, seq,
+ * took_effect)
+ *
+ * Releases every entry waiting in apply_queue whose dependencies have all
+ * taken effect, in chain order, as commits and the apply path do on their
+ * own; returns the entries it took out of the queue and whether each took
+ * effect (a refused one is in tracelink.quarantined).  For operators, and
+ * for entries left by a repeatable read transaction.
+ */
+Datum
+tl_recheck_waiting(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (IsolationUsesXactSnapshot())
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TRANSACTION_STATE),
+				 errmsg("tracelink.recheck_waiting() cannot run in a repeatable read or serializable transaction"),
+				 errdetail("Waiting entries take effect against the latest committed state, which such a transaction does not see."),
+				 errhint("Call it in a read committed transaction.")));
+	if (released_out != NULL)
+		elog(ERROR, "tracelink.recheck_waiting() is already running");
+	released_out = rsinfo;
+	PG_TRY();
+	{
+		(void) release_ready_as_owner(true, NULL, 0);
+	}
+	PG_FINALLY();
+	{
+		released_out = NULL;
+	}
+	PG_END_TRY();
+	return (Datum) 0;
 }
