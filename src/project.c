@@ -505,10 +505,11 @@ tl_apply_effect(const TlEntry *e)
  * also rotate_key()'s rotation lock) before the seal lock; no row lock is
  * awaited while the seal lock is held.
  *
- * Cost: when apply_queue is empty, the usual case, the look is a scan of an
- * empty table (no query), and an apply transaction that left nothing queued
- * does not take the lock at all.  Only when entries wait does a commit run a
- * query.
+ * Cost: the look is a scan of apply_queue, not a query: of an empty table in
+ * the usual case.  A local commit runs a query only when a queued entry
+ * waits for one of its own entries; an apply transaction, when anything is
+ * queued at all; and one that left nothing queued does not even take the
+ * lock.
  *
  * Anything still waiting though ready (entries left by a repeatable read
  * transaction, below, or by a version of tracelink without this check) is
@@ -523,31 +524,72 @@ tl_apply_effect(const TlEntry *e)
  * ----------------------------------------------------------------
  */
 
+static int
+hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, TL_HASH_LEN);
+}
+
 /*
- * Is apply_queue empty, counting rows committed by now and this
- * transaction's own?  A scan with the latest snapshot, not a query: every
- * sealing commit asks.
+ * Look at apply_queue as of now (rows committed by now, and this
+ * transaction's own): does it hold any entry, and does any wait for one of
+ * the n `sorted` hashes?  A scan, not a query: every sealing commit asks,
+ * and the queue is nearly always empty, or holds only entries waiting for
+ * others' entries.
  */
-static bool
-queue_is_empty_now(void)
+static void
+look_at_queue(const uint8 *sorted, int n, bool *nonempty, bool *waits_for_these)
 {
 	Relation	rel;
+	TupleDesc	desc;
 	Snapshot	snapshot;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
-	bool		empty;
+	AttrNumber	waiting_for = InvalidAttrNumber;
+	int			att;
 
+	*nonempty = false;
+	*waits_for_these = false;
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (att = 0; att < desc->natts; att++)
+		if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "waiting_for") == 0)
+			waiting_for = att + 1;
+	if (waiting_for == InvalidAttrNumber)
+		elog(ERROR, "tracelink.apply_queue has no column waiting_for");
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
-	empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
+	while (!*waits_for_these && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		d;
+		Datum	   *elems;
+		bool	   *nulls;
+		int			nelems;
+		int			i;
+
+		*nonempty = true;
+		if (n == 0)
+			break;
+		d = slot_getattr(slot, waiting_for, &isnull);
+		if (isnull)
+			continue;
+		deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
+						  &elems, &nulls, &nelems);
+		for (i = 0; i < nelems && !*waits_for_these; i++)
+		{
+			bytea	   *h = DatumGetByteaPP(elems[i]);
+
+			*waits_for_these = !nulls[i] && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
+				bsearch(VARDATA_ANY(h), sorted, n, TL_HASH_LEN, hash_cmp) != NULL;
+		}
+	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
-	return empty;
 }
 
 /*
@@ -612,34 +654,49 @@ tl_release_waiting_at_commit(const uint8 *hashes, int n)
 {
 	bool		all = peer_entries_in == MyProc->lxid;
 	uint8	   *mine = NULL;
+	bool		nonempty;
+	bool		waits_for_mine;
 	bool		released_nothing = false;
 
 	if (!all && n == 0)
 		return;
 	/* an apply transaction that left nothing queued needs no ordering */
-	if (n == 0 && queue_is_empty_now())
-		return;
+	if (n == 0)
+	{
+		look_at_queue(NULL, 0, &nonempty, &waits_for_mine);
+		if (!nonempty)
+			return;
+	}
 	if (n > 0)
 	{
-		/* releasing may append to the block being sealed */
+		/* sorted, for look_at_queue(); and pending's array may move */
 		mine = palloc((size_t) n * TL_HASH_LEN);
 		memcpy(mine, hashes, (size_t) n * TL_HASH_LEN);
+		qsort(mine, n, TL_HASH_LEN, hash_cmp);
 	}
-	/* no portal at commit: SPI wants an outer snapshot (queries take their own) */
-	PushActiveSnapshot(GetTransactionSnapshot());
 	for (;;)
 	{
+		bool		ready;
+
 		tl_lock_seal();
-		if (IsolationUsesXactSnapshot() || queue_is_empty_now() ||
-			!queued_entries_ready(all, mine, n))
+		if (IsolationUsesXactSnapshot())
 			break;
-		/* a release that found nothing (another took them) is not repeated */
-		if (released_nothing)
+		look_at_queue(mine, n, &nonempty, &waits_for_mine);
+		if (!nonempty || (!all && !waits_for_mine))
 			break;
-		tl_unlock_seal();
-		released_nothing = release_ready_as_owner(all, mine, n) == 0;
+		/* no portal at commit: SPI wants an outer snapshot (queries take their own) */
+		PushActiveSnapshot(GetTransactionSnapshot());
+		ready = !released_nothing && queued_entries_ready(all, mine, n);
+		if (ready)
+		{
+			/* a release that finds nothing (another took them) is not repeated */
+			tl_unlock_seal();
+			released_nothing = release_ready_as_owner(all, mine, n) == 0;
+		}
+		PopActiveSnapshot();
+		if (!ready)
+			break;
 	}
-	PopActiveSnapshot();
 }
 
 /*
