@@ -258,10 +258,45 @@ queue_may_hold_entries(void)
 }
 
 /*
- * This transaction applied or queued entries from peers: its commit looks
- * at apply_queue (tl_release_waiting_at_commit).
+ * What this transaction did with peers' entries, for its commit
+ * (tl_release_waiting_at_commit): the entries it gave their effect (or
+ * tried to) and the entries it queued.  The arrays live in
+ * TopTransactionContext; lxid says which transaction they belong to.
  */
-static LocalTransactionId peer_entries_in = InvalidLocalTransactionId;
+typedef struct HashList
+{
+	uint8	   *hashes;
+	int			count;
+	int			capacity;
+} HashList;
+
+static struct
+{
+	LocalTransactionId lxid;
+	HashList	effected;
+	HashList	queued;
+}			peer_work;
+
+static void
+remember(HashList *list, const uint8 *hash)
+{
+	if (peer_work.lxid != MyProc->lxid)
+	{
+		memset(&peer_work, 0, sizeof(peer_work));
+		peer_work.lxid = MyProc->lxid;
+	}
+	if (list->count == list->capacity)
+	{
+		int			capacity = Max(16, list->capacity * 2);
+
+		list->hashes = list->hashes == NULL ?
+			MemoryContextAlloc(TopTransactionContext, (Size) capacity * TL_HASH_LEN) :
+			repalloc(list->hashes, (Size) capacity * TL_HASH_LEN);
+		list->capacity = capacity;
+	}
+	memcpy(list->hashes + (Size) list->count * TL_HASH_LEN, hash, TL_HASH_LEN);
+	list->count++;
+}
 
 /* where recheck_waiting() lists what it releases, while it runs */
 static ReturnSetInfo *released_out = NULL;
@@ -280,38 +315,60 @@ static ReturnSetInfo *released_out = NULL;
 
 static void log_released(const TlEntry *e);
 
+/* which queued entries release_ready() and queued_entries_ready() consider */
+typedef enum ReleaseScope
+{
+	WAITING_FOR_ANY_OF,			/* those waiting for one of the hashes */
+	THESE,						/* those the hashes name */
+	ALL_QUEUED					/* all */
+} ReleaseScope;
+
+static const char *
+scope_condition(ReleaseScope scope)
+{
+	switch (scope)
+	{
+		case WAITING_FOR_ANY_OF:
+			return "q.waiting_for && $1";
+		case THESE:
+			return "q.entry_hash = ANY ($1)";
+		case ALL_QUEUED:
+			break;
+	}
+	return "true";
+}
+
 /*
- * Take out of apply_queue the entries that wait for one of `hashes` (any
- * entry, when `all`) and whose dependencies have now all taken effect, and
- * give them their effect.  In chain order: a voter's first ballot is its
- * first everywhere, whatever order entries arrived in.  Each released entry
- * releases in turn those that waited for it (tl_project_entry).  Entries
- * still missing a dependency stay as they are.  Returns how many were
- * released.
+ * Take out of apply_queue the entries in `scope` whose dependencies have
+ * now all taken effect, and give them their effect.  In chain order: a
+ * voter's first ballot is its first everywhere, whatever order entries
+ * arrived in.  Each released entry releases in turn those that waited for
+ * it (tl_project_entry).  Entries still missing a dependency stay as they
+ * are.  Returns how many were released.
  */
 static uint64
-release_ready(bool all, const uint8 *hashes, int n)
+release_ready(ReleaseScope scope, const uint8 *hashes, int n)
 {
 	int			spi_nest;
-	Oid			types[2] = {BOOLOID, BYTEAARRAYOID};
-	Datum		args[2];
+	Oid			types[1] = {BYTEAARRAYOID};
+	Datum		args[1];
 	SPITupleTable *ready;
 	uint64		count;
 	uint64		i;
 	MemoryContext caller = CurrentMemoryContext;
 
-	args[0] = BoolGetDatum(all);
-	args[1] = hashes_array(hashes, n);
+	args[0] = hashes_array(hashes, n);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("WITH released AS ("
-							  "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
-							  "   WHERE e.entry_hash = q.entry_hash AND ($1 OR q.waiting_for && $2)"
-							  "     AND " TL_QUEUED_ENTRY_READY
-							  "  RETURNING e.*)"
-							  " SELECT r.* FROM released r"
-							  "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
-							  "  ORDER BY r.origin, b.block_no, r.seq",
-							  2, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("WITH released AS ("
+									   "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
+									   "   WHERE e.entry_hash = q.entry_hash AND %s"
+									   "     AND " TL_QUEUED_ENTRY_READY
+									   "  RETURNING e.*)"
+									   " SELECT r.* FROM released r"
+									   "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
+									   "  ORDER BY r.origin, b.block_no, r.seq",
+									   scope_condition(scope)),
+							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up waiting entries");
 	ready = SPI_tuptable;
 	count = SPI_processed;
@@ -342,7 +399,7 @@ static void
 release_waiting(const uint8 *hash)
 {
 	if (queue_may_hold_entries())
-		(void) release_ready(false, hash, 1);
+		(void) release_ready(WAITING_FOR_ANY_OF, hash, 1);
 }
 
 /*
@@ -367,7 +424,7 @@ tl_project_entry(const TlEntry *e, bool local)
 		spi_nest = tl_spi_connect();
 		queue_checked_in = MyProc->lxid;
 		queue_nonempty = true;
-		peer_entries_in = MyProc->lxid;
+		remember(&peer_work.queued, e->hash);
 		if (SPI_execute_with_args("INSERT INTO tracelink.apply_queue (entry_hash, origin, tx, seq, waiting_for)"
 								  " VALUES ($1, $2, $3, $4, $5)",
 								  5, types, args, NULL, false, 0) != SPI_OK_INSERT)
@@ -453,7 +510,7 @@ tl_apply_effect(const TlEntry *e)
 {
 	ErrorData  *failure;
 
-	peer_entries_in = MyProc->lxid;
+	remember(&peer_work.effected, e->hash);
 	/* applications' own kinds have no projector: nothing can be refused */
 	if (find_projection(e->kind) == NULL && strncmp(e->kind, "tl.", 3) != 0)
 	{
@@ -487,33 +544,32 @@ tl_apply_effect(const TlEntry *e)
  * So the last look at apply_queue is taken at commit, in ledger.c's
  * pre-commit callback before sealing, under the seal lock, and the lock is
  * kept from that look to the end of the commit, when this transaction's rows
- * are visible to everyone:
+ * are visible to everyone.  A transaction looks for the queued entries that
+ * concern it: those it queued itself, and those waiting for an entry it
+ * appended (it seals: it takes the lock anyway) or gave its effect; and
+ * releases those that are ready.  Of W and X, the one that takes the lock
+ * second sees the other's rows committed and releases P; two transactions
+ * that each complete one of P's dependencies are ordered the same way.  (Two
+ * transactions that queue entries are ordered by the apply lock: only the
+ * apply path queues.)
  *
- * - a transaction that appended local entries (it seals: it takes the lock
- *   anyway) releases the queued entries waiting for them that are ready;
- * - a transaction that applied or queued entries from peers releases every
- *   queued entry that is ready.
- *
- * Of W and X, the one that takes the lock second sees the other's rows
- * committed and releases P; two transactions that each complete one of P's
- * dependencies are ordered the same way.  Entries are never given their
- * effect under the lock: a projector may wait for a row lock held by an
- * apply worker that is itself waiting for the seal lock.  So the lock is let
- * go, the ready entries released, and the look taken again; a transaction
- * keeps the lock only after a look that found nothing to do, and waits under
- * it for nothing but sealing.  Lock order: the apply lock (apply.c; it is
- * also rotate_key()'s rotation lock) before the seal lock; no row lock is
- * awaited while the seal lock is held.
+ * Entries are never given their effect under the lock: a projector may wait
+ * for a row lock held by an apply worker that is itself waiting for the
+ * seal lock.  So the lock is let go, the ready entries released, and the
+ * look taken again; a transaction keeps the lock only after a look that
+ * found nothing to do, and waits under it for nothing but sealing.  Lock
+ * order: the apply lock (apply.c; it is also rotate_key()'s rotation lock)
+ * before the seal lock; no row lock is awaited while the seal lock is held.
  *
  * Cost: the look is a scan of apply_queue, not a query: of an empty table in
- * the usual case.  A local commit runs a query only when a queued entry
- * waits for one of its own entries; an apply transaction, when anything is
- * queued at all; and one that left nothing queued does not even take the
- * lock.
+ * the usual case, and entries waiting for others' entries cost a look at
+ * their waiting_for.  A commit runs a query only when an entry that
+ * concerns it is queued, and an apply transaction takes the lock only then.
  *
  * Anything still waiting though ready (entries left by a repeatable read
  * transaction, below, or by a version of tracelink without this check) is
- * released by the next transaction that applies a peer's entries, and by
+ * released by a later transaction applying a peer's entries (each backend
+ * looks at the whole queue at most every TL_HEAL_INTERVAL_MS), and by
  * tracelink.recheck_waiting() on demand.
  *
  * A repeatable read or serializable transaction cannot give a peer's entry
@@ -531,87 +587,155 @@ hash_cmp(const void *a, const void *b)
 }
 
 /*
- * Look at apply_queue as of now (rows committed by now, and this
- * transaction's own): does it hold any entry, and does any wait for one of
- * the n `sorted` hashes?  A scan, not a query: every sealing commit asks,
- * and the queue is nearly always empty, or holds only entries waiting for
- * others' entries.
+ * A sorted copy of n hashes followed by m others.
  */
-static void
-look_at_queue(const uint8 *sorted, int n, bool *nonempty, bool *waits_for_these)
+static uint8 *
+sorted_hashes(const uint8 *a, int n, const uint8 *b, int m)
+{
+	uint8	   *out = palloc((Size) Max(n + m, 1) * TL_HASH_LEN);
+
+	if (n > 0)
+		memcpy(out, a, (Size) n * TL_HASH_LEN);
+	if (m > 0)
+		memcpy(out + (Size) n * TL_HASH_LEN, b, (Size) m * TL_HASH_LEN);
+	qsort(out, n + m, TL_HASH_LEN, hash_cmp);
+	return out;
+}
+
+static bool
+bytea_hash_in(Datum d, const uint8 *sorted, int n)
+{
+	bytea	   *h = DatumGetByteaPP(d);
+
+	return n > 0 && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
+		bsearch(VARDATA_ANY(h), sorted, n, TL_HASH_LEN, hash_cmp) != NULL;
+}
+
+/*
+ * Look at apply_queue as of now (rows committed by now, and this
+ * transaction's own) for the entries that concern this transaction: those
+ * it queued, and those waiting for one of the n `local` entries it appended
+ * or for a peer's entry it gave its effect.  Returns how many, their hashes
+ * in *found; *nonempty says whether the queue holds anything at all.  A
+ * scan, not a query: every sealing commit asks, and the queue is nearly
+ * always empty, or holds only entries waiting for others' entries.
+ */
+static int
+queued_entries_concerning(const uint8 *local, int n, bool *nonempty, uint8 **found)
 {
 	Relation	rel;
 	TupleDesc	desc;
 	Snapshot	snapshot;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
+	AttrNumber	entry_hash = InvalidAttrNumber;
 	AttrNumber	waiting_for = InvalidAttrNumber;
+	uint8	   *effected = NULL;
+	uint8	   *queued = NULL;
+	int			neffected = 0;
+	int			nqueued = 0;
+	int			count = 0;
 	int			att;
 
 	*nonempty = false;
-	*waits_for_these = false;
+	*found = NULL;
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
 	desc = RelationGetDescr(rel);
 	for (att = 0; att < desc->natts; att++)
-		if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "waiting_for") == 0)
+	{
+		if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "entry_hash") == 0)
+			entry_hash = att + 1;
+		else if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "waiting_for") == 0)
 			waiting_for = att + 1;
-	if (waiting_for == InvalidAttrNumber)
-		elog(ERROR, "tracelink.apply_queue has no column waiting_for");
+	}
+	if (entry_hash == InvalidAttrNumber || waiting_for == InvalidAttrNumber)
+		elog(ERROR, "tracelink.apply_queue has an unexpected shape");
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
-	while (!*waits_for_these && table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		isnull;
+		Datum		hash = slot_getattr(slot, entry_hash, &isnull);
 		Datum		d;
-		Datum	   *elems;
-		bool	   *nulls;
-		int			nelems;
-		int			i;
+		bool		concerns = false;
 
-		*nonempty = true;
-		if (n == 0)
-			break;
-		d = slot_getattr(slot, waiting_for, &isnull);
+		if (!*nonempty)
+		{
+			/* the queue holds something: now sort what to look for */
+			*nonempty = true;
+			if (peer_work.lxid == MyProc->lxid)
+			{
+				neffected = n + peer_work.effected.count;
+				effected = sorted_hashes(local, n, peer_work.effected.hashes,
+										 peer_work.effected.count);
+				nqueued = peer_work.queued.count;
+				queued = sorted_hashes(peer_work.queued.hashes, nqueued, NULL, 0);
+			}
+			else
+			{
+				neffected = n;
+				effected = sorted_hashes(local, n, NULL, 0);
+			}
+			if (neffected + nqueued == 0)
+				break;
+			*found = palloc(TL_HASH_LEN * 16);
+		}
 		if (isnull)
 			continue;
-		deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
-						  &elems, &nulls, &nelems);
-		for (i = 0; i < nelems && !*waits_for_these; i++)
+		concerns = bytea_hash_in(hash, queued, nqueued);
+		d = slot_getattr(slot, waiting_for, &isnull);
+		if (!concerns && !isnull)
 		{
-			bytea	   *h = DatumGetByteaPP(elems[i]);
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems;
+			int			i;
 
-			*waits_for_these = !nulls[i] && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
-				bsearch(VARDATA_ANY(h), sorted, n, TL_HASH_LEN, hash_cmp) != NULL;
+			deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &nelems);
+			for (i = 0; i < nelems && !concerns; i++)
+				concerns = !nulls[i] && bytea_hash_in(elems[i], effected, neffected);
+		}
+		if (concerns)
+		{
+			bytea	   *h = DatumGetByteaPP(hash);
+
+			if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
+				continue;
+			if (count >= 16 && (count & (count - 1)) == 0)
+				*found = repalloc(*found, (Size) count * 2 * TL_HASH_LEN);
+			memcpy(*found + (Size) count * TL_HASH_LEN, VARDATA_ANY(h), TL_HASH_LEN);
+			count++;
 		}
 	}
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
+	return count;
 }
 
 /*
- * Would release_ready(all, hashes, n) release anything now?  Only reads:
+ * Would release_ready(scope, hashes, n) release anything now?  Only reads:
  * asked under the seal lock.
  */
 static bool
-queued_entries_ready(bool all, const uint8 *hashes, int n)
+queued_entries_ready(ReleaseScope scope, const uint8 *hashes, int n)
 {
 	int			spi_nest;
-	Oid			types[2] = {BOOLOID, BYTEAARRAYOID};
-	Datum		args[2];
+	Oid			types[1] = {BYTEAARRAYOID};
+	Datum		args[1];
 	bool		isnull;
 	bool		ready;
 
-	args[0] = BoolGetDatum(all);
-	args[1] = hashes_array(hashes, n);
+	args[0] = hashes_array(hashes, n);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue q"
-							  "                WHERE ($1 OR q.waiting_for && $2)"
-							  "                  AND " TL_QUEUED_ENTRY_READY ")",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue q"
+									   "                WHERE %s AND " TL_QUEUED_ENTRY_READY ")",
+									   scope_condition(scope)),
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look at the apply queue");
 	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	tl_spi_finish(spi_nest);
@@ -620,10 +744,11 @@ queued_entries_ready(bool all, const uint8 *hashes, int n)
 
 /*
  * release_ready() as the extension's owner, whose tables apply_queue and
- * the projections are: a member's commit may release a peer's entries.
+ * the projections are (a member's commit may release a peer's entries),
+ * with the outer snapshot SPI needs where no portal is (at commit).
  */
 static uint64
-release_ready_as_owner(bool all, const uint8 *hashes, int n)
+release_ready_as_owner(ReleaseScope scope, const uint8 *hashes, int n)
 {
 	Oid			save_userid;
 	int			save_sec_context;
@@ -631,49 +756,69 @@ release_ready_as_owner(bool all, const uint8 *hashes, int n)
 
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
 	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	PushActiveSnapshot(GetTransactionSnapshot());
 	PG_TRY();
 	{
-		count = release_ready(all, hashes, n);
+		count = release_ready(scope, hashes, n);
 	}
 	PG_FINALLY();
 	{
 		SetUserIdAndSecContext(save_userid, save_sec_context);
 	}
 	PG_END_TRY();
+	PopActiveSnapshot();
 	return count;
+}
+
+/*
+ * Now and then, release whatever is ready in apply_queue, as
+ * recheck_waiting() does: at an apply transaction's commit, at most every
+ * TL_HEAL_INTERVAL_MS in a backend, and only when the queue holds entries.
+ * The safety net for what a repeatable read commit left (see above); not
+ * at every commit, since a node can hold many entries that wait for good
+ * (for rows that were not addressed to it) and the check reads them all.
+ */
+#define TL_HEAL_INTERVAL_MS 10000
+
+static void
+release_ready_now_and_then(void)
+{
+	static TimestampTz last = 0;
+	TimestampTz now = GetCurrentTimestamp();
+	bool		nonempty;
+	uint8	   *found;
+
+	if (last != 0 && !TimestampDifferenceExceeds(last, now, TL_HEAL_INTERVAL_MS))
+		return;
+	(void) queued_entries_concerning(NULL, 0, &nonempty, &found);
+	if (!nonempty)
+		return;
+	last = now;
+	(void) release_ready_as_owner(ALL_QUEUED, NULL, 0);
 }
 
 /*
  * At commit, before sealing (ledger.c): release the queued entries this
  * transaction lets take effect, then return holding the seal lock, which
- * the commit keeps until its rows are visible.  `hashes` are the n entries
+ * the commit keeps until its rows are visible.  `local` are the n entries
  * this transaction appended to the local chain.  See the comment above.
  */
 void
-tl_release_waiting_at_commit(const uint8 *hashes, int n)
+tl_release_waiting_at_commit(const uint8 *local, int n)
 {
-	bool		all = peer_entries_in == MyProc->lxid;
-	uint8	   *mine = NULL;
+	bool		peers = peer_work.lxid == MyProc->lxid;
 	bool		nonempty;
-	bool		waits_for_mine;
+	uint8	   *found;
+	int			nfound;
 	bool		released_nothing = false;
 
-	if (!all && n == 0)
+	if (!peers && n == 0)
 		return;
-	/* an apply transaction that left nothing queued needs no ordering */
-	if (n == 0)
-	{
-		look_at_queue(NULL, 0, &nonempty, &waits_for_mine);
-		if (!nonempty)
-			return;
-	}
-	if (n > 0)
-	{
-		/* sorted, for look_at_queue(); and pending's array may move */
-		mine = palloc((size_t) n * TL_HASH_LEN);
-		memcpy(mine, hashes, (size_t) n * TL_HASH_LEN);
-		qsort(mine, n, TL_HASH_LEN, hash_cmp);
-	}
+	if (peers && !IsolationUsesXactSnapshot())
+		release_ready_now_and_then();
+	/* an apply transaction that concerns no queued entry needs no ordering */
+	if (n == 0 && queued_entries_concerning(local, n, &nonempty, &found) == 0)
+		return;
 	for (;;)
 	{
 		bool		ready;
@@ -681,21 +826,17 @@ tl_release_waiting_at_commit(const uint8 *hashes, int n)
 		tl_lock_seal();
 		if (IsolationUsesXactSnapshot())
 			break;
-		look_at_queue(mine, n, &nonempty, &waits_for_mine);
-		if (!nonempty || (!all && !waits_for_mine))
+		nfound = queued_entries_concerning(local, n, &nonempty, &found);
+		if (nfound == 0)
 			break;
-		/* no portal at commit: SPI wants an outer snapshot (queries take their own) */
 		PushActiveSnapshot(GetTransactionSnapshot());
-		ready = !released_nothing && queued_entries_ready(all, mine, n);
-		if (ready)
-		{
-			/* a release that finds nothing (another took them) is not repeated */
-			tl_unlock_seal();
-			released_nothing = release_ready_as_owner(all, mine, n) == 0;
-		}
+		ready = !released_nothing && queued_entries_ready(THESE, found, nfound);
 		PopActiveSnapshot();
 		if (!ready)
 			break;
+		/* released with the lock let go; a release that finds nothing is not repeated */
+		tl_unlock_seal();
+		released_nothing = release_ready_as_owner(THESE, found, nfound) == 0;
 	}
 }
 
@@ -707,7 +848,7 @@ tl_release_waiting_at_commit(const uint8 *hashes, int n)
 void
 tl_release_waiting_at_prepare(void)
 {
-	if (peer_entries_in == MyProc->lxid)
+	if (peer_work.lxid == MyProc->lxid)
 		ereport(ERROR,
 				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
 				 errmsg("cannot prepare a transaction that applied ledger entries from peers"),
@@ -784,7 +925,7 @@ tl_recheck_waiting(PG_FUNCTION_ARGS)
 	released_out = rsinfo;
 	PG_TRY();
 	{
-		(void) release_ready_as_owner(true, NULL, 0);
+		(void) release_ready_as_owner(ALL_QUEUED, NULL, 0);
 	}
 	PG_FINALLY();
 	{
