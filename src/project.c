@@ -814,6 +814,9 @@ tl_release_waiting_at_commit(const uint8 *local, int n)
 
 	if (!peers && n == 0)
 		return;
+	/* the transaction may have dropped the extension after applying entries */
+	if (n == 0 && !OidIsValid(get_extension_oid("tracelink", true)))
+		return;
 	if (peers && !IsolationUsesXactSnapshot())
 		release_ready_now_and_then();
 	/* an apply transaction that concerns no queued entry needs no ordering */
