@@ -23,6 +23,13 @@ CREATE TABLE tracelink.apply_queue (
 );
 COMMENT ON TABLE tracelink.apply_queue IS
     'verified entries from peers that take effect once the entries they depend on have';
+-- which queued entries wait for given entries: asked whenever entries take
+-- effect and at commits (src/project.c); without pending list, so that a
+-- lookup never reads more than the entries it finds
+CREATE INDEX apply_queue_waiting_for ON tracelink.apply_queue USING gin (waiting_for)
+    WITH (fastupdate = off);
+COMMENT ON INDEX tracelink.apply_queue_waiting_for IS
+    'finds the queued entries waiting for given entries (waiting_for && hashes)';
 
 CREATE TABLE tracelink.quarantine (
     id              bigserial PRIMARY KEY,

@@ -315,7 +315,7 @@ static ReturnSetInfo *released_out = NULL;
 
 static void log_released(const TlEntry *e);
 
-/* which queued entries release_ready() and queued_entries_ready() consider */
+/* which queued entries release_ready() considers */
 typedef enum ReleaseScope
 {
 	WAITING_FOR_ANY_OF,			/* those waiting for one of the hashes */
@@ -323,19 +323,26 @@ typedef enum ReleaseScope
 	ALL_QUEUED					/* all */
 } ReleaseScope;
 
-static const char *
-scope_condition(ReleaseScope scope)
+/*
+ * A plan prepared once per backend: these run for every entry applied while
+ * entries wait, and at commits.  (Plans are kept with the pinned
+ * search_path of tl_spi_connect(), and replanned when the tables change.)
+ */
+static SPIPlanPtr
+kept_plan(SPIPlanPtr *plan, const char *sql, int nargs)
 {
-	switch (scope)
+	Oid			types[2] = {BYTEAARRAYOID, BYTEAARRAYOID};
+
+	Assert(nargs <= lengthof(types));
+	if (*plan == NULL)
 	{
-		case WAITING_FOR_ANY_OF:
-			return "q.waiting_for && $1";
-		case THESE:
-			return "q.entry_hash = ANY ($1)";
-		case ALL_QUEUED:
-			break;
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare \"%s\"", sql);
+		*plan = p;
 	}
-	return "true";
+	return *plan;
 }
 
 /*
@@ -349,8 +356,13 @@ scope_condition(ReleaseScope scope)
 static uint64
 release_ready(ReleaseScope scope, const uint8 *hashes, int n)
 {
+	static SPIPlanPtr plans[3];
+	static const char *const conditions[3] = {
+		[WAITING_FOR_ANY_OF] = "q.waiting_for && $1",
+		[THESE] = "q.entry_hash = ANY ($1)",
+		[ALL_QUEUED] = "true",
+	};
 	int			spi_nest;
-	Oid			types[1] = {BYTEAARRAYOID};
 	Datum		args[1];
 	SPITupleTable *ready;
 	uint64		count;
@@ -359,16 +371,18 @@ release_ready(ReleaseScope scope, const uint8 *hashes, int n)
 
 	args[0] = hashes_array(hashes, n);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args(psprintf("WITH released AS ("
-									   "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
-									   "   WHERE e.entry_hash = q.entry_hash AND %s"
-									   "     AND " TL_QUEUED_ENTRY_READY
-									   "  RETURNING e.*)"
-									   " SELECT r.* FROM released r"
-									   "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
-									   "  ORDER BY r.origin, b.block_no, r.seq",
-									   scope_condition(scope)),
-							  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+	if (plans[scope] == NULL)
+		kept_plan(&plans[scope],
+				  psprintf("WITH released AS ("
+						   "  DELETE FROM tracelink.apply_queue q USING tracelink.ledger_entries e"
+						   "   WHERE e.entry_hash = q.entry_hash AND %s"
+						   "     AND " TL_QUEUED_ENTRY_READY
+						   "  RETURNING e.*)"
+						   " SELECT r.* FROM released r"
+						   "   JOIN tracelink.ledger_blocks b ON b.origin = r.origin AND b.tx = r.tx"
+						   "  ORDER BY r.origin, b.block_no, r.seq",
+						   conditions[scope]), 1);
+	if (SPI_execute_plan(plans[scope], args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up waiting entries");
 	ready = SPI_tuptable;
 	count = SPI_processed;
@@ -561,16 +575,18 @@ tl_apply_effect(const TlEntry *e)
  * order: the apply lock (apply.c; it is also rotate_key()'s rotation lock)
  * before the seal lock; no row lock is awaited while the seal lock is held.
  *
- * Cost: the look is a scan of apply_queue, not a query: of an empty table in
- * the usual case, and entries waiting for others' entries cost a look at
- * their waiting_for.  A commit runs a query only when an entry that
- * concerns it is queued, and an apply transaction takes the lock only then.
+ * Cost: when apply_queue is empty, the usual case, the look is a scan that
+ * finds no row, not a query.  Otherwise it is an indexed lookup of the
+ * entries that concern the transaction (apply_queue_waiting_for), with a
+ * plan kept per backend: never a read of the whole queue, which a peer can
+ * fill with entries that wait for good.  An apply transaction takes the
+ * lock only when some queued entry concerns it.
  *
  * Anything still waiting though ready (entries left by a repeatable read
  * transaction, below, or by a version of tracelink without this check) is
- * released by a later transaction applying a peer's entries (each backend
- * looks at the whole queue at most every TL_HEAL_INTERVAL_MS), and by
- * tracelink.recheck_waiting() on demand.
+ * released by later transactions applying a peer's entries, a batch at a
+ * time (release_ready_now_and_then), and by tracelink.recheck_waiting() on
+ * demand.
  *
  * A repeatable read or serializable transaction cannot give a peer's entry
  * its effect at commit: the projector would read the transaction's old
@@ -580,166 +596,107 @@ tl_apply_effect(const TlEntry *e)
  * ----------------------------------------------------------------
  */
 
-static int
-hash_cmp(const void *a, const void *b)
-{
-	return memcmp(a, b, TL_HASH_LEN);
-}
-
 /*
- * A sorted copy of n hashes followed by m others.
+ * Is apply_queue empty, counting rows committed by now and this
+ * transaction's own?  A scan that stops at the first row, not a query:
+ * every sealing commit asks.
  */
-static uint8 *
-sorted_hashes(const uint8 *a, int n, const uint8 *b, int m)
-{
-	uint8	   *out = palloc((Size) Max(n + m, 1) * TL_HASH_LEN);
-
-	if (n > 0)
-		memcpy(out, a, (Size) n * TL_HASH_LEN);
-	if (m > 0)
-		memcpy(out + (Size) n * TL_HASH_LEN, b, (Size) m * TL_HASH_LEN);
-	qsort(out, n + m, TL_HASH_LEN, hash_cmp);
-	return out;
-}
-
 static bool
-bytea_hash_in(Datum d, const uint8 *sorted, int n)
-{
-	bytea	   *h = DatumGetByteaPP(d);
-
-	return n > 0 && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
-		bsearch(VARDATA_ANY(h), sorted, n, TL_HASH_LEN, hash_cmp) != NULL;
-}
-
-/*
- * Look at apply_queue as of now (rows committed by now, and this
- * transaction's own) for the entries that concern this transaction: those
- * it queued, and those waiting for one of the n `local` entries it appended
- * or for a peer's entry it gave its effect.  Returns how many, their hashes
- * in *found; *nonempty says whether the queue holds anything at all.  A
- * scan, not a query: every sealing commit asks, and the queue is nearly
- * always empty, or holds only entries waiting for others' entries.
- */
-static int
-queued_entries_concerning(const uint8 *local, int n, bool *nonempty, uint8 **found)
+queue_is_empty_now(void)
 {
 	Relation	rel;
-	TupleDesc	desc;
 	Snapshot	snapshot;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
-	AttrNumber	entry_hash = InvalidAttrNumber;
-	AttrNumber	waiting_for = InvalidAttrNumber;
-	uint8	   *effected = NULL;
-	uint8	   *queued = NULL;
-	int			neffected = 0;
-	int			nqueued = 0;
-	int			count = 0;
-	int			att;
+	bool		empty;
 
-	*nonempty = false;
-	*found = NULL;
 	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
-	desc = RelationGetDescr(rel);
-	for (att = 0; att < desc->natts; att++)
-	{
-		if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "entry_hash") == 0)
-			entry_hash = att + 1;
-		else if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "waiting_for") == 0)
-			waiting_for = att + 1;
-	}
-	if (entry_hash == InvalidAttrNumber || waiting_for == InvalidAttrNumber)
-		elog(ERROR, "tracelink.apply_queue has an unexpected shape");
 	slot = table_slot_create(rel, NULL);
 	scan = table_beginscan(rel, snapshot, 0, NULL);
-	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		Datum		hash = slot_getattr(slot, entry_hash, &isnull);
-		Datum		d;
-		bool		concerns = false;
-
-		if (!*nonempty)
-		{
-			/* the queue holds something: now sort what to look for */
-			*nonempty = true;
-			if (peer_work.lxid == MyProc->lxid)
-			{
-				neffected = n + peer_work.effected.count;
-				effected = sorted_hashes(local, n, peer_work.effected.hashes,
-										 peer_work.effected.count);
-				nqueued = peer_work.queued.count;
-				queued = sorted_hashes(peer_work.queued.hashes, nqueued, NULL, 0);
-			}
-			else
-			{
-				neffected = n;
-				effected = sorted_hashes(local, n, NULL, 0);
-			}
-			if (neffected + nqueued == 0)
-				break;
-			*found = palloc(TL_HASH_LEN * 16);
-		}
-		if (isnull)
-			continue;
-		concerns = bytea_hash_in(hash, queued, nqueued);
-		d = slot_getattr(slot, waiting_for, &isnull);
-		if (!concerns && !isnull)
-		{
-			Datum	   *elems;
-			bool	   *nulls;
-			int			nelems;
-			int			i;
-
-			deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
-							  &elems, &nulls, &nelems);
-			for (i = 0; i < nelems && !concerns; i++)
-				concerns = !nulls[i] && bytea_hash_in(elems[i], effected, neffected);
-		}
-		if (concerns)
-		{
-			bytea	   *h = DatumGetByteaPP(hash);
-
-			if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
-				continue;
-			if (count >= 16 && (count & (count - 1)) == 0)
-				*found = repalloc(*found, (Size) count * 2 * TL_HASH_LEN);
-			memcpy(*found + (Size) count * TL_HASH_LEN, VARDATA_ANY(h), TL_HASH_LEN);
-			count++;
-		}
-	}
+	empty = !table_scan_getnextslot(scan, ForwardScanDirection, slot);
 	table_endscan(scan);
 	ExecDropSingleTupleTableSlot(slot);
 	table_close(rel, AccessShareLock);
 	UnregisterSnapshot(snapshot);
+	return empty;
+}
+
+/*
+ * Run a kept plan over two bytea[] arguments and return the hashes its
+ * first column holds (how many, the hashes in *found).
+ */
+static int
+hashes_from_plan(SPIPlanPtr plan, Datum *args, uint8 **found)
+{
+	int			count = 0;
+	uint64		i;
+
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_execute_plan(plan, args, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look at the apply queue");
+	PopActiveSnapshot();
+	*found = palloc((Size) Max(SPI_processed, 1) * TL_HASH_LEN);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		bool		isnull;
+		bytea	   *h = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+
+		if (isnull || VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
+			continue;
+		memcpy(*found + (Size) count * TL_HASH_LEN, VARDATA_ANY(h), TL_HASH_LEN);
+		count++;
+	}
 	return count;
 }
 
 /*
- * Would release_ready(scope, hashes, n) release anything now?  Only reads:
- * asked under the seal lock.
+ * The queued entries that concern this transaction (see above): those it
+ * queued, and those waiting for one of the n `local` entries it appended
+ * or for a peer's entry it gave its effect; only those ready to take
+ * effect, when `ready`.  Returns how many, their hashes in *found (in the
+ * caller's memory).  Indexed lookups: nothing here reads the entries that
+ * wait for other entries.
  */
-static bool
-queued_entries_ready(ReleaseScope scope, const uint8 *hashes, int n)
+static int
+queued_entries_concerning(const uint8 *local, int n, bool ready, uint8 **found)
 {
+	static SPIPlanPtr plans[2];
+	bool		peers = peer_work.lxid == MyProc->lxid;
+	int			neffected = n + (peers ? peer_work.effected.count : 0);
+	uint8	   *effected = palloc((Size) Max(neffected, 1) * TL_HASH_LEN);
+	Datum		args[2];
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext old;
 	int			spi_nest;
-	Oid			types[1] = {BYTEAARRAYOID};
-	Datum		args[1];
-	bool		isnull;
-	bool		ready;
+	int			count;
+	uint8	   *spi_found;
 
-	args[0] = hashes_array(hashes, n);
+	if (n > 0)
+		memcpy(effected, local, (Size) n * TL_HASH_LEN);
+	if (peers && peer_work.effected.count > 0)
+		memcpy(effected + (Size) n * TL_HASH_LEN, peer_work.effected.hashes,
+			   (Size) peer_work.effected.count * TL_HASH_LEN);
+	args[0] = hashes_array(effected, neffected);
+	args[1] = hashes_array(peers ? peer_work.queued.hashes : NULL,
+						   peers ? peer_work.queued.count : 0);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args(psprintf("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue q"
-									   "                WHERE %s AND " TL_QUEUED_ENTRY_READY ")",
-									   scope_condition(scope)),
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look at the apply queue");
-	ready = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (plans[ready] == NULL)
+		kept_plan(&plans[ready],
+				  ready ?
+				  "SELECT q.entry_hash FROM tracelink.apply_queue q"
+				  " WHERE (q.waiting_for && $1 OR q.entry_hash = ANY ($2)) AND " TL_QUEUED_ENTRY_READY :
+				  "SELECT q.entry_hash FROM tracelink.apply_queue q"
+				  " WHERE q.waiting_for && $1 OR q.entry_hash = ANY ($2)",
+				  2);
+	count = hashes_from_plan(plans[ready], args, &spi_found);
+	old = MemoryContextSwitchTo(caller);
+	*found = palloc((Size) Max(count, 1) * TL_HASH_LEN);
+	MemoryContextSwitchTo(old);
+	memcpy(*found, spi_found, (Size) count * TL_HASH_LEN);
 	tl_spi_finish(spi_nest);
-	return ready;
+	return count;
 }
 
 /*
@@ -771,30 +728,69 @@ release_ready_as_owner(ReleaseScope scope, const uint8 *hashes, int n)
 }
 
 /*
- * Now and then, release whatever is ready in apply_queue, as
- * recheck_waiting() does: at an apply transaction's commit, at most every
- * TL_HEAL_INTERVAL_MS in a backend, and only when the queue holds entries.
- * The safety net for what a repeatable read commit left (see above); not
- * at every commit, since a node can hold many entries that wait for good
- * (for rows that were not addressed to it) and the check reads them all.
+ * Now and then, release what is ready among the entries in apply_queue,
+ * whatever they wait for: the safety net for what a repeatable read commit
+ * left (see above).  At an apply transaction's commit, at most every
+ * TL_HEAL_INTERVAL_MS in a backend, and a batch of TL_HEAL_BATCH entries at
+ * a time, taking turns through the queue in entry_hash order: a node may
+ * hold many entries that wait for good (for rows not addressed to it, or
+ * a peer's that never come), and looking at all of them is
+ * recheck_waiting()'s job.  Within a batch, released entries take effect
+ * in chain order.
  */
 #define TL_HEAL_INTERVAL_MS 10000
+#define TL_HEAL_BATCH 1000
 
 static void
 release_ready_now_and_then(void)
 {
 	static TimestampTz last = 0;
+	static uint8 after[TL_HASH_LEN];	/* where the next batch starts */
+	static SPIPlanPtr plan = NULL;
 	TimestampTz now = GetCurrentTimestamp();
-	bool		nonempty;
-	uint8	   *found;
+	Datum		args[2];
+	uint8	   *batch;
+	int			n;
+	int			spi_nest;
+	MemoryContext caller = CurrentMemoryContext;
 
 	if (last != 0 && !TimestampDifferenceExceeds(last, now, TL_HEAL_INTERVAL_MS))
 		return;
-	(void) queued_entries_concerning(NULL, 0, &nonempty, &found);
-	if (!nonempty)
+	if (queue_is_empty_now())
 		return;
 	last = now;
-	(void) release_ready_as_owner(ALL_QUEUED, NULL, 0);
+	args[0] = PointerGetDatum(tl_bytea_from(after, TL_HASH_LEN));
+	args[1] = Int32GetDatum(TL_HEAL_BATCH);
+	spi_nest = tl_spi_connect();
+	if (plan == NULL)
+	{
+		Oid			types[2] = {BYTEAOID, INT4OID};
+		SPIPlanPtr	p = SPI_prepare("SELECT q.entry_hash FROM tracelink.apply_queue q"
+									" WHERE q.entry_hash > $1 ORDER BY q.entry_hash LIMIT $2",
+									2, types);
+
+		if (p == NULL || SPI_keepplan(p) != 0)
+			elog(ERROR, "could not prepare the look at the apply queue");
+		plan = p;
+	}
+	{
+		MemoryContext old;
+		uint8	   *spi_batch;
+
+		n = hashes_from_plan(plan, args, &spi_batch);
+		old = MemoryContextSwitchTo(caller);
+		batch = palloc((Size) Max(n, 1) * TL_HASH_LEN);
+		MemoryContextSwitchTo(old);
+		memcpy(batch, spi_batch, (Size) n * TL_HASH_LEN);
+	}
+	tl_spi_finish(spi_nest);
+	/* a short batch is the end of the queue: start again next time */
+	if (n < TL_HEAL_BATCH)
+		memset(after, 0, TL_HASH_LEN);
+	else
+		memcpy(after, batch + (Size) (n - 1) * TL_HASH_LEN, TL_HASH_LEN);
+	if (n > 0)
+		(void) release_ready_as_owner(THESE, batch, n);
 }
 
 /*
@@ -807,7 +803,6 @@ void
 tl_release_waiting_at_commit(const uint8 *local, int n)
 {
 	bool		peers = peer_work.lxid == MyProc->lxid;
-	bool		nonempty;
 	uint8	   *found;
 	int			nfound;
 	bool		released_nothing = false;
@@ -820,22 +815,15 @@ tl_release_waiting_at_commit(const uint8 *local, int n)
 	if (peers && !IsolationUsesXactSnapshot())
 		release_ready_now_and_then();
 	/* an apply transaction that concerns no queued entry needs no ordering */
-	if (n == 0 && queued_entries_concerning(local, n, &nonempty, &found) == 0)
+	if (n == 0 && (queue_is_empty_now() || queued_entries_concerning(local, n, false, &found) == 0))
 		return;
 	for (;;)
 	{
-		bool		ready;
-
 		tl_lock_seal();
-		if (IsolationUsesXactSnapshot())
+		if (IsolationUsesXactSnapshot() || queue_is_empty_now())
 			break;
-		nfound = queued_entries_concerning(local, n, &nonempty, &found);
-		if (nfound == 0)
-			break;
-		PushActiveSnapshot(GetTransactionSnapshot());
-		ready = !released_nothing && queued_entries_ready(THESE, found, nfound);
-		PopActiveSnapshot();
-		if (!ready)
+		nfound = queued_entries_concerning(local, n, true, &found);
+		if (nfound == 0 || released_nothing)
 			break;
 		/* released with the lock let go; a release that finds nothing is not repeated */
 		tl_unlock_seal();
