@@ -45,6 +45,37 @@ SELECT * FROM tracelink.ingest(:'y_lines');
 SELECT * FROM waiting;
 SELECT * FROM tracelink.recheck_waiting();
 
+-- A peer's entry that waits for a local entry not appended yet (a peer can
+-- name the hash of an entry it expects: the next tx of the sequence, seq 0)
+-- takes effect when the local entry commits, whether the queue is short
+-- (scanned at commit) or long (looked up through apply_queue_waiting_for).
+CREATE FUNCTION next_local_hash(p_kind text, p_payload jsonb) RETURNS bytea LANGUAGE sql AS $$
+    SELECT sha256(convert_to(tracelink.entry_preimage(p_kind, p_payload, NULL, tracelink.node_name(),
+                                                      s.last_value + 1, 0), 'UTF8'))
+      FROM tracelink.ledger_tx_seq s
+$$;
+SELECT next_local_hash('q.local', '{"n": 1}') AS l1 \gset
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qc', 'q.after', '{"n": 1}', ARRAY[:'l1']::bytea[])));
+SELECT e.payload FROM tracelink.apply_queue q JOIN tracelink.ledger_entries e USING (entry_hash);
+SELECT tracelink.append('q.local', '{"n": 1}') = :'l1' AS predicted;
+SELECT count(*) AS waiting FROM tracelink.apply_queue;
+-- a long queue: 100 entries waiting for entries that never come
+SELECT sum(i.lines) AS lines, sum(i.quarantined) AS quarantined
+  FROM generate_series(1, 100) g,
+       LATERAL tracelink.ingest((SELECT lines FROM sim_action('qc', 'q.never', jsonb_build_object('n', g),
+                                 ARRAY[sha256(convert_to('never ' || g, 'UTF8'))]))) i;
+SELECT next_local_hash('q.local', '{"n": 2}') AS l2 \gset
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qc', 'q.after', '{"n": 2}', ARRAY[:'l2']::bytea[])));
+SELECT count(*) AS waiting FROM tracelink.apply_queue;
+BEGIN;
+SELECT tracelink.append('q.local', '{"n": 2}') = :'l2' AS predicted;
+COMMIT;
+SELECT count(*) AS waiting, count(*) FILTER (WHERE e.kind = 'q.never') AS never
+  FROM tracelink.apply_queue q JOIN tracelink.ledger_entries e USING (entry_hash);
+SELECT e.payload FROM tracelink.ledger_entries e
+ WHERE e.kind = 'q.after' AND NOT EXISTS (SELECT FROM tracelink.apply_queue q WHERE q.entry_hash = e.entry_hash)
+ ORDER BY e.payload;
+
 -- recheck_waiting() needs the latest committed state
 BEGIN ISOLATION LEVEL REPEATABLE READ;
 SELECT err($$ SELECT * FROM tracelink.recheck_waiting() $$);

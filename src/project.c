@@ -336,7 +336,8 @@ kept_plan(SPIPlanPtr *plan, const char *sql, int nargs)
 	Assert(nargs <= lengthof(types));
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		/* generic: replanning for each call's arrays would cost more than the lookup */
+		SPIPlanPtr	p = SPI_prepare_cursor(sql, nargs, types, CURSOR_OPT_GENERIC_PLAN);
 
 		if (p == NULL || SPI_keepplan(p) != 0)
 			elog(ERROR, "could not prepare \"%s\"", sql);
@@ -576,11 +577,12 @@ tl_apply_effect(const TlEntry *e)
  * before the seal lock; no row lock is awaited while the seal lock is held.
  *
  * Cost: when apply_queue is empty, the usual case, the look is a scan that
- * finds no row, not a query.  Otherwise it is an indexed lookup of the
- * entries that concern the transaction (apply_queue_waiting_for), with a
- * plan kept per backend: never a read of the whole queue, which a peer can
- * fill with entries that wait for good.  An apply transaction takes the
- * lock only when some queued entry concerns it.
+ * finds no row, not a query.  A short queue is scanned too, and a query
+ * runs only if an entry concerns the transaction.  A long one, which a peer
+ * can fill with entries that wait for good, is never read whole: the
+ * entries that concern the transaction are looked up through
+ * apply_queue_waiting_for, with a plan kept per backend.  An apply
+ * transaction takes the lock only when some queued entry concerns it.
  *
  * Anything still waiting though ready (entries left by a repeatable read
  * transaction, below, or by a version of tracelink without this check) is
@@ -651,46 +653,158 @@ hashes_from_plan(SPIPlanPtr plan, Datum *args, uint8 **found)
 	return count;
 }
 
+static int
+hash_cmp(const void *a, const void *b)
+{
+	return memcmp(a, b, TL_HASH_LEN);
+}
+
+static bool
+bytea_hash_in(Datum d, const uint8 *sorted, int n)
+{
+	bytea	   *h = DatumGetByteaPP(d);
+
+	return n > 0 && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
+		bsearch(VARDATA_ANY(h), sorted, n, TL_HASH_LEN, hash_cmp) != NULL;
+}
+
+/*
+ * Scan apply_queue as of now for the entries whose hash is one of the nq
+ * `queued` or that wait for one of the ne `effected` (both sorted), reading
+ * at most TL_QUEUE_SCAN_ROWS rows: returns how many (their hashes in
+ * *found), or -1 if the queue holds more rows than that.
+ */
+#define TL_QUEUE_SCAN_ROWS 64
+
+static int
+scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8 **found)
+{
+	Relation	rel;
+	TupleDesc	desc;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	AttrNumber	entry_hash = InvalidAttrNumber;
+	AttrNumber	waiting_for = InvalidAttrNumber;
+	int			rows = 0;
+	int			count = 0;
+	int			att;
+
+	*found = palloc(TL_HASH_LEN * TL_QUEUE_SCAN_ROWS);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
+	desc = RelationGetDescr(rel);
+	for (att = 0; att < desc->natts; att++)
+	{
+		if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "entry_hash") == 0)
+			entry_hash = att + 1;
+		else if (strcmp(NameStr(TupleDescAttr(desc, att)->attname), "waiting_for") == 0)
+			waiting_for = att + 1;
+	}
+	if (entry_hash == InvalidAttrNumber || waiting_for == InvalidAttrNumber)
+		elog(ERROR, "tracelink.apply_queue has an unexpected shape");
+	slot = table_slot_create(rel, NULL);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		bool		isnull;
+		Datum		hash = slot_getattr(slot, entry_hash, &isnull);
+		Datum		d = slot_getattr(slot, waiting_for, &isnull);
+		bool		concerns;
+
+		if (++rows > TL_QUEUE_SCAN_ROWS)
+		{
+			count = -1;
+			break;
+		}
+		concerns = bytea_hash_in(hash, queued, nq);
+		if (!concerns && !isnull)
+		{
+			Datum	   *elems;
+			bool	   *nulls;
+			int			nelems;
+			int			i;
+
+			deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
+							  &elems, &nulls, &nelems);
+			for (i = 0; i < nelems && !concerns; i++)
+				concerns = !nulls[i] && bytea_hash_in(elems[i], effected, ne);
+		}
+		if (concerns && VARSIZE_ANY_EXHDR(DatumGetByteaPP(hash)) == TL_HASH_LEN)
+			memcpy(*found + (Size) count++ * TL_HASH_LEN, VARDATA_ANY(DatumGetByteaPP(hash)), TL_HASH_LEN);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	table_close(rel, AccessShareLock);
+	UnregisterSnapshot(snapshot);
+	return count;
+}
+
 /*
  * The queued entries that concern this transaction (see above): those it
  * queued, and those waiting for one of the n `local` entries it appended
  * or for a peer's entry it gave its effect; only those ready to take
- * effect, when `ready`.  Returns how many, their hashes in *found (in the
- * caller's memory).  Indexed lookups: nothing here reads the entries that
- * wait for other entries.
+ * effect, when `ready`.  Returns how many, their hashes in *found.  A short
+ * queue is scanned; a long one (a peer can fill it with entries that wait
+ * for good) is never read whole: the entries are looked up through the
+ * index on waiting_for and the primary key.  Asked only when the queue is
+ * not empty.
  */
 static int
 queued_entries_concerning(const uint8 *local, int n, bool ready, uint8 **found)
 {
-	static SPIPlanPtr plans[2];
+	static SPIPlanPtr plans[3];
 	bool		peers = peer_work.lxid == MyProc->lxid;
-	int			neffected = n + (peers ? peer_work.effected.count : 0);
-	uint8	   *effected = palloc((Size) Max(neffected, 1) * TL_HASH_LEN);
+	int			ne = n + (peers ? peer_work.effected.count : 0);
+	int			nq = peers ? peer_work.queued.count : 0;
+	uint8	   *effected = palloc((Size) Max(ne, 1) * TL_HASH_LEN);
+	uint8	   *queued = palloc((Size) Max(nq, 1) * TL_HASH_LEN);
 	Datum		args[2];
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext old;
 	int			spi_nest;
 	int			count;
 	uint8	   *spi_found;
+	int			which;
 
 	if (n > 0)
 		memcpy(effected, local, (Size) n * TL_HASH_LEN);
-	if (peers && peer_work.effected.count > 0)
+	if (ne > n)
 		memcpy(effected + (Size) n * TL_HASH_LEN, peer_work.effected.hashes,
-			   (Size) peer_work.effected.count * TL_HASH_LEN);
-	args[0] = hashes_array(effected, neffected);
-	args[1] = hashes_array(peers ? peer_work.queued.hashes : NULL,
-						   peers ? peer_work.queued.count : 0);
+			   (Size) (ne - n) * TL_HASH_LEN);
+	if (nq > 0)
+		memcpy(queued, peer_work.queued.hashes, (Size) nq * TL_HASH_LEN);
+	qsort(effected, ne, TL_HASH_LEN, hash_cmp);
+	qsort(queued, nq, TL_HASH_LEN, hash_cmp);
+	count = scan_queue_for(effected, ne, queued, nq, found);
+	if (count == 0 || (count > 0 && !ready))
+		return count;
+	if (count > 0)
+	{
+		/* which of the entries found are ready */
+		which = 2;
+		args[0] = hashes_array(*found, count);
+		args[1] = args[0];
+	}
+	else
+	{
+		which = ready ? 1 : 0;
+		args[0] = hashes_array(effected, ne);
+		args[1] = hashes_array(queued, nq);
+	}
 	spi_nest = tl_spi_connect();
-	if (plans[ready] == NULL)
-		kept_plan(&plans[ready],
-				  ready ?
+	if (plans[which] == NULL)
+		kept_plan(&plans[which],
+				  which == 2 ?
+				  "SELECT q.entry_hash FROM tracelink.apply_queue q"
+				  " WHERE q.entry_hash = ANY ($1) AND " TL_QUEUED_ENTRY_READY :
+				  which == 1 ?
 				  "SELECT q.entry_hash FROM tracelink.apply_queue q"
 				  " WHERE (q.waiting_for && $1 OR q.entry_hash = ANY ($2)) AND " TL_QUEUED_ENTRY_READY :
 				  "SELECT q.entry_hash FROM tracelink.apply_queue q"
 				  " WHERE q.waiting_for && $1 OR q.entry_hash = ANY ($2)",
-				  2);
-	count = hashes_from_plan(plans[ready], args, &spi_found);
+				  which == 2 ? 1 : 2);
+	count = hashes_from_plan(plans[which], args, &spi_found);
 	old = MemoryContextSwitchTo(caller);
 	*found = palloc((Size) Max(count, 1) * TL_HASH_LEN);
 	MemoryContextSwitchTo(old);
