@@ -4,8 +4,9 @@
 # (bench/trace's), each build on its own throw-away cluster, the builds
 # taking turns in every round so that a slow spell of the shared machine
 # hits all of them.  Then the append rate again with one entry from a peer
-# waiting in apply_queue for good (a commit then looks at the queue with a
-# query; see src/project.c).
+# waiting in apply_queue for good (a commit then scans the queue), and with
+# 101 (a commit then looks entries up through the queue's index; see
+# src/project.c).
 #
 # Each build is a relocated install made by scripts/lib.sh
 # (TL_PG_PREFIX=<dir> ... tl_build_install), e.g. from a checkout of main:
@@ -159,6 +160,15 @@ for l in "${labels[@]}"; do
 done
 measure append_waiting append 2
 
+# and 100 more: a long queue is looked up through its index, not scanned
+for l in "${labels[@]}"; do
+	q "$l" -c "SELECT sum(i.quarantined) FROM generate_series(1, 100) g,
+	             LATERAL tracelink.ingest((SELECT lines FROM sim_action('waiter', 'bench.wait', jsonb_build_object('n', g),
+	                                       ARRAY[sha256(convert_to('never ' || g, 'UTF8'))]))) i" >/dev/null
+	[ "$(q "$l" -c "SELECT count(*) FROM tracelink.apply_queue")" = 101 ] || { echo "not 101 waiting entries on $l" >&2; exit 1; }
+done
+measure append_waiting101 append 2
+
 first=${labels[0]}
 echo "$ROUNDS rounds, builds taking turns; pgbench runs of ${SECONDS_PER_RUN}s, loops of $LOOP transactions;"
 echo "median over rounds (median of the rounds' ratios to $first)"
@@ -167,7 +177,7 @@ for l in "${labels[@]}"; do printf ' %s |' "$l"; done
 printf '\n|---|'
 for l in "${labels[@]}"; do printf -- '---:|'; done
 printf '\n'
-for w in append record append_waiting cpu_append cpu_record cpu_append_waiting; do
+for w in append record append_waiting append_waiting101 cpu_append cpu_record cpu_append_waiting cpu_append_waiting101; do
 	case $w in
 		append) name='single-row `append()`, 2 clients, tps' ;;
 		record) name='single-record `record()`, 1 client, tps' ;;
@@ -175,6 +185,8 @@ for w in append record append_waiting cpu_append cpu_record cpu_append_waiting; 
 		cpu_append) name='single-row `append()`: backend CPU µs per transaction' ;;
 		cpu_record) name='single-record `record()`: backend CPU µs per transaction' ;;
 		cpu_append_waiting) name='single-row `append()`, one entry waiting: backend CPU µs per transaction' ;;
+		append_waiting101) name='single-row `append()`, 2 clients, 101 entries waiting, tps' ;;
+		cpu_append_waiting101) name='single-row `append()`, 101 entries waiting: backend CPU µs per transaction' ;;
 	esac
 	printf '| %s |' "$name"
 	for l in "${labels[@]}"; do
@@ -186,6 +198,6 @@ for w in append record append_waiting cpu_append cpu_record cpu_append_waiting; 
 	done
 	printf '\n'
 done
-for w in append record append_waiting cpu_append cpu_record cpu_append_waiting; do
+for w in append record append_waiting append_waiting101 cpu_append cpu_record cpu_append_waiting cpu_append_waiting101; do
 	for l in "${labels[@]}"; do echo "rounds $w $l: ${runs[$w,$l]}"; done
 done

@@ -669,15 +669,49 @@ bytea_hash_in(Datum d, const uint8 *sorted, int n)
 }
 
 /*
- * Scan apply_queue as of now for the entries whose hash is one of the nq
- * `queued` or that wait for one of the ne `effected` (both sorted), reading
- * at most TL_QUEUE_SCAN_ROWS rows: returns how many (their hashes in
- * *found), or -1 if the queue holds more rows than that.
+ * The hashes this transaction's commit looks for (see above): those of the
+ * entries it gave effect (the n `local` ones it appended, the peers' ones
+ * it applied or released) and of those it queued; sorted, for bsearch().
+ */
+typedef struct Concerns
+{
+	uint8	   *effected;
+	int			neffected;
+	uint8	   *queued;
+	int			nqueued;
+} Concerns;
+
+static void
+concerns_of_this_xact(const uint8 *local, int n, Concerns *c)
+{
+	bool		peers = peer_work.lxid == MyProc->lxid;
+
+	c->neffected = n + (peers ? peer_work.effected.count : 0);
+	c->nqueued = peers ? peer_work.queued.count : 0;
+	c->effected = palloc((Size) Max(c->neffected, 1) * TL_HASH_LEN);
+	c->queued = palloc((Size) Max(c->nqueued, 1) * TL_HASH_LEN);
+	if (n > 0)
+		memcpy(c->effected, local, (Size) n * TL_HASH_LEN);
+	if (c->neffected > n)
+		memcpy(c->effected + (Size) n * TL_HASH_LEN, peer_work.effected.hashes,
+			   (Size) (c->neffected - n) * TL_HASH_LEN);
+	if (c->nqueued > 0)
+		memcpy(c->queued, peer_work.queued.hashes, (Size) c->nqueued * TL_HASH_LEN);
+	qsort(c->effected, c->neffected, TL_HASH_LEN, hash_cmp);
+	qsort(c->queued, c->nqueued, TL_HASH_LEN, hash_cmp);
+}
+
+/*
+ * Scan apply_queue as of now (rows committed by now, and this
+ * transaction's own) for the entries that concern this transaction,
+ * reading at most TL_QUEUE_SCAN_ROWS rows: returns how many (their hashes
+ * in *found), 0 at once when the queue is empty, or -1 if it holds more
+ * rows than that.  What to look for is worked out only when there is a row.
  */
 #define TL_QUEUE_SCAN_ROWS 64
 
 static int
-scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8 **found)
+scan_queue_for(const uint8 *local, int n, Concerns *c, uint8 **found)
 {
 	Relation	rel;
 	TupleDesc	desc;
@@ -690,7 +724,8 @@ scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8
 	int			count = 0;
 	int			att;
 
-	*found = palloc(TL_HASH_LEN * TL_QUEUE_SCAN_ROWS);
+	*found = NULL;
+	CommandCounterIncrement();
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	rel = table_open(tl_relid("apply_queue"), AccessShareLock);
 	desc = RelationGetDescr(rel);
@@ -712,12 +747,17 @@ scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8
 		Datum		d = slot_getattr(slot, waiting_for, &isnull);
 		bool		concerns;
 
-		if (++rows > TL_QUEUE_SCAN_ROWS)
+		if (rows++ == 0)
+		{
+			concerns_of_this_xact(local, n, c);
+			*found = palloc(TL_HASH_LEN * TL_QUEUE_SCAN_ROWS);
+		}
+		if (rows > TL_QUEUE_SCAN_ROWS)
 		{
 			count = -1;
 			break;
 		}
-		concerns = bytea_hash_in(hash, queued, nq);
+		concerns = bytea_hash_in(hash, c->queued, c->nqueued);
 		if (!concerns && !isnull)
 		{
 			Datum	   *elems;
@@ -728,7 +768,7 @@ scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8
 			deconstruct_array(DatumGetArrayTypeP(d), BYTEAOID, -1, false, TYPALIGN_INT,
 							  &elems, &nulls, &nelems);
 			for (i = 0; i < nelems && !concerns; i++)
-				concerns = !nulls[i] && bytea_hash_in(elems[i], effected, ne);
+				concerns = !nulls[i] && bytea_hash_in(elems[i], c->effected, c->neffected);
 		}
 		if (concerns && VARSIZE_ANY_EXHDR(DatumGetByteaPP(hash)) == TL_HASH_LEN)
 			memcpy(*found + (Size) count++ * TL_HASH_LEN, VARDATA_ANY(DatumGetByteaPP(hash)), TL_HASH_LEN);
@@ -745,20 +785,16 @@ scan_queue_for(const uint8 *effected, int ne, const uint8 *queued, int nq, uint8
  * queued, and those waiting for one of the n `local` entries it appended
  * or for a peer's entry it gave its effect; only those ready to take
  * effect, when `ready`.  Returns how many, their hashes in *found.  A short
- * queue is scanned; a long one (a peer can fill it with entries that wait
- * for good) is never read whole: the entries are looked up through the
- * index on waiting_for and the primary key.  Asked only when the queue is
- * not empty.
+ * queue is scanned (and an empty one costs no more); a long one (a peer can
+ * fill it with entries that wait for good) is never read whole: the
+ * entries are looked up through the index on waiting_for and the primary
+ * key.
  */
 static int
 queued_entries_concerning(const uint8 *local, int n, bool ready, uint8 **found)
 {
 	static SPIPlanPtr plans[3];
-	bool		peers = peer_work.lxid == MyProc->lxid;
-	int			ne = n + (peers ? peer_work.effected.count : 0);
-	int			nq = peers ? peer_work.queued.count : 0;
-	uint8	   *effected = palloc((Size) Max(ne, 1) * TL_HASH_LEN);
-	uint8	   *queued = palloc((Size) Max(nq, 1) * TL_HASH_LEN);
+	Concerns	c;
 	Datum		args[2];
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext old;
@@ -767,16 +803,8 @@ queued_entries_concerning(const uint8 *local, int n, bool ready, uint8 **found)
 	uint8	   *spi_found;
 	int			which;
 
-	if (n > 0)
-		memcpy(effected, local, (Size) n * TL_HASH_LEN);
-	if (ne > n)
-		memcpy(effected + (Size) n * TL_HASH_LEN, peer_work.effected.hashes,
-			   (Size) (ne - n) * TL_HASH_LEN);
-	if (nq > 0)
-		memcpy(queued, peer_work.queued.hashes, (Size) nq * TL_HASH_LEN);
-	qsort(effected, ne, TL_HASH_LEN, hash_cmp);
-	qsort(queued, nq, TL_HASH_LEN, hash_cmp);
-	count = scan_queue_for(effected, ne, queued, nq, found);
+	memset(&c, 0, sizeof(c));
+	count = scan_queue_for(local, n, &c, found);
 	if (count == 0 || (count > 0 && !ready))
 		return count;
 	if (count > 0)
@@ -789,8 +817,8 @@ queued_entries_concerning(const uint8 *local, int n, bool ready, uint8 **found)
 	else
 	{
 		which = ready ? 1 : 0;
-		args[0] = hashes_array(effected, ne);
-		args[1] = hashes_array(queued, nq);
+		args[0] = hashes_array(c.effected, c.neffected);
+		args[1] = hashes_array(c.queued, c.nqueued);
 	}
 	spi_nest = tl_spi_connect();
 	if (plans[which] == NULL)
@@ -929,12 +957,12 @@ tl_release_waiting_at_commit(const uint8 *local, int n)
 	if (peers && !IsolationUsesXactSnapshot())
 		release_ready_now_and_then();
 	/* an apply transaction that concerns no queued entry needs no ordering */
-	if (n == 0 && (queue_is_empty_now() || queued_entries_concerning(local, n, false, &found) == 0))
+	if (n == 0 && queued_entries_concerning(local, n, false, &found) == 0)
 		return;
 	for (;;)
 	{
 		tl_lock_seal();
-		if (IsolationUsesXactSnapshot() || queue_is_empty_now())
+		if (IsolationUsesXactSnapshot())
 			break;
 		nfound = queued_entries_concerning(local, n, true, &found);
 		if (nfound == 0 || released_nothing)
