@@ -23,6 +23,13 @@ CREATE TABLE tracelink.apply_queue (
 );
 COMMENT ON TABLE tracelink.apply_queue IS
     'verified entries from peers that take effect once the entries they depend on have';
+-- which queued entries wait for given entries: asked whenever entries take
+-- effect and at commits (src/project.c); without pending list, so that a
+-- lookup never reads more than the entries it finds
+CREATE INDEX apply_queue_waiting_for ON tracelink.apply_queue USING gin (waiting_for)
+    WITH (fastupdate = off);
+COMMENT ON INDEX tracelink.apply_queue_waiting_for IS
+    'finds the queued entries waiting for given entries (waiting_for && hashes)';
 
 CREATE TABLE tracelink.quarantine (
     id              bigserial PRIMARY KEY,
@@ -535,3 +542,15 @@ CREATE FUNCTION tracelink.ingest(lines text) RETURNS SETOF tracelink.ingestion
 COMMENT ON FUNCTION tracelink.ingest(text) IS
     'applies tracelink.export() lines from a peer exactly as replicated rows are applied: each block and entry verified, refused ones quarantined, early ones parked; returns how many lines were read and quarantined';
 GRANT EXECUTE ON FUNCTION tracelink.ingest(text) TO tracelink_admin;
+
+-- Entries waiting in apply_queue though ready (src/project.c, "Entries that
+-- wait, and commits"): commits and the apply path release them on their
+-- own; this does it on demand.
+CREATE FUNCTION tracelink.recheck_waiting(OUT entry_hash bytea, OUT origin text, OUT tx bigint,
+                                          OUT seq integer, OUT took_effect boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'tl_recheck_waiting'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.recheck_waiting() IS
+    'releases every entry waiting in apply_queue whose dependencies have all taken effect, in chain order; returns the entries it took out of the queue and whether each took effect (refused ones are in quarantined)';
+GRANT EXECUTE ON FUNCTION tracelink.recheck_waiting() TO tracelink_admin;

@@ -345,6 +345,8 @@ extern bool tl_entry_exists(const uint8 *hash);
 extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
 extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern Oid	tl_relid(const char *relname);
+extern void tl_lock_seal(void);
+extern void tl_unlock_seal(void);
 extern bool tl_valid_node_name(const char *name);
 extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
@@ -484,6 +486,8 @@ extern void tl_apply_init(void);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);
+extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
+extern void tl_release_waiting_at_prepare(void);
 extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
