@@ -129,7 +129,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > FUZZ_MAX_INPUT ||
 		fuzz_json_nesting(json, size - 1) > FUZZ_MAX_NESTING)
 		return -1;
-	fuzz_begin_input();
+	fuzz_begin_input((const char *) data, size);
 	normalise_and_check(kinds[data[0] % 3], json, (int) size - 1);
 	fuzz_end_input();
 	return 0;

@@ -98,6 +98,9 @@ check_tree(const JcsValue *v, const char *json, int len)
 				fuzz_fail(psprintf("number %.17g laid out as %s, ECMAScript gives %s",
 								   v->u.number, got.data, want.data),
 						  json, len, NULL, 0, NULL);
+			/* the harness's own buffers do not count against the input */
+			pfree(got.data);
+			pfree(want.data);
 			break;
 		case JCS_ARRAY:
 			for (i = 0; i < v->u.array.count; i++)
@@ -201,7 +204,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size > FUZZ_MAX_INPUT ||
 		fuzz_json_nesting(json, size) > FUZZ_MAX_NESTING)
 		return -1;
-	fuzz_begin_input();
+	fuzz_begin_input((const char *) data, size);
 	canonicalise_and_check(json, (int) size);
 	fuzz_end_input();
 	return 0;

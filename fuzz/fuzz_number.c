@@ -88,7 +88,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(&value, data, sizeof(double));
 	if (isnan(value) || isinf(value))
 		return -1;
-	fuzz_begin_input();
+	fuzz_begin_input((const char *) data, size);
 	check_number(value, (const char *) data);
 	fuzz_end_input();
 	return 0;

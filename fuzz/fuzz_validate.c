@@ -1336,7 +1336,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1 || size > FUZZ_MAX_INPUT ||
 		fuzz_json_nesting(json, size - 1) > FUZZ_MAX_NESTING)
 		return -1;
-	fuzz_begin_input();
+	fuzz_begin_input((const char *) data, size);
 	input_json = json;
 	input_len = (int) size - 1;
 	check_definition(kinds[data[0] % 3], json, (int) size - 1);

@@ -210,8 +210,15 @@ utf16_compare(const char *a, int alen, const char *b, int blen)
 	int			nb = utf16_units(b, blen, ub);
 	int			i;
 
+	int			result = na - nb;
+
 	for (i = 0; i < na && i < nb; i++)
 		if (ua[i] != ub[i])
-			return (int) ua[i] - (int) ub[i];
-	return na - nb;
+		{
+			result = (int) ua[i] - (int) ub[i];
+			break;
+		}
+	pfree(ua);
+	pfree(ub);
+	return result;
 }

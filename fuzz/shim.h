@@ -37,9 +37,19 @@
  */
 #define FUZZ_MAX_STACK		(1024 * 1024)
 
+/*
+ * Memory an input may take: the most bytes palloc'd at once while it runs
+ * may not pass FUZZ_MEMORY_PER_BYTE per byte of input plus
+ * FUZZ_MEMORY_BASE (fuzz_end_input).  The constant covers a parse tree and
+ * what the targets build from it (docs/fuzzing.md gives the measured
+ * figures); the base covers the fixed-size buffers of small inputs.
+ */
+#define FUZZ_MEMORY_PER_BYTE	256
+#define FUZZ_MEMORY_BASE		(256 * 1024)
+
 extern bool fuzz_verbose;
 
-extern void fuzz_begin_input(void);
+extern void fuzz_begin_input(const char *data, size_t len);
 extern void fuzz_end_input(void);
 extern ErrorData *fuzz_try(void (*step) (void *arg), void *arg);
 extern bool fuzz_error_expected(const ErrorData *edata);

@@ -94,7 +94,9 @@ fi
 # ---- fuzz corpus replay (fuzz/, docs/fuzzing.md) ---------------------------
 # Each libFuzzer target runs its seed corpus once through all its oracles
 # (-runs=0: no new fuzzing, a few seconds) and counts as one test.  Skipped
-# when clang or its libFuzzer runtime is missing.
+# when clang or its libFuzzer runtime is missing.  Under memory limits (as
+# fuzz/Makefile's check): a leak fails the replay (docs/fuzzing.md).
+fuzz_limits=(-rss_limit_mb=512 -malloc_limit_mb=64)
 echo "== fuzz"
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }' |
 	clang -fsanitize=fuzzer,address -x c - -o "$work/fuzz-probe" >/dev/null 2>&1; then
@@ -111,12 +113,12 @@ else
 		if [ ! -x "$target" ]; then
 			echo "   skipped: fuzz_$name not built (its source is not in src/ yet)"
 			skipped=$((skipped + 1))
-		elif "$target" -runs=0 "$corpus" >"$logs/fuzz_$name.log" 2>&1; then
+		elif "$target" -runs=0 "${fuzz_limits[@]}" "$corpus" >"$logs/fuzz_$name.log" 2>&1; then
 			echo "   ok fuzz_$name: $(find "$corpus" -type f | wc -l) inputs replayed"
 			passed=$((passed + 1))
 		else
 			echo "   FAILED fuzz_$name; see $logs/fuzz_$name.log"
-			grep -E -A12 'oracle failed|ERROR: (Address|Leak|libFuzzer)|runtime error' "$logs/fuzz_$name.log" | head -40
+			grep -E -A12 'oracle failed|ERROR: (Address|Leak|libFuzzer)|runtime error|out-of-memory|malloc\(' "$logs/fuzz_$name.log" | head -40
 			failed=$((failed + 1))
 		fi
 	done

@@ -332,25 +332,34 @@ CREATE FUNCTION tracelink.verify_record_proof(proof jsonb, public_key bytea) RET
 AS $$
 DECLARE
     entry_text text := proof->>'entry';
+    entry jsonb;
     entry_hash bytea;
     head jsonb := proof->'signed_tree_head';
     hashes bytea[];
 BEGIN
-    IF entry_text IS NULL OR head IS NULL OR public_key IS NULL THEN
+    -- the head: well formed, signed by the key; an entry is at most 64 MB
+    -- (TL_JSON_MAX_BYTES, docs/ledger.md): a longer one is not read at all
+    IF entry_text IS NULL OR head IS NULL OR public_key IS NULL
+       OR pg_catalog.octet_length(entry_text) > 67108864
+       OR NOT coalesce(tracelink.verify_tree_head(head, public_key), false) THEN
         RETURN false;
     END IF;
+    -- the entry: its preimage hashes to the claimed hash
     entry_hash := sha256(convert_to(entry_text, 'UTF8'));
+    IF encode(entry_hash, 'hex') IS DISTINCT FROM proof->>'entry_hash' THEN
+        RETURN false;
+    END IF;
+    -- read once: an entry holds a whole batch of records (memory, issue 9)
+    entry := entry_text::jsonb;
+    entry_text := NULL;
     SELECT array_agg(decode(h, 'hex') ORDER BY i) INTO hashes
       FROM jsonb_array_elements_text(proof->'proof') WITH ORDINALITY AS x(h, i);
     RETURN coalesce(
-        -- the head: well formed, signed by the key
-        tracelink.verify_tree_head(head, public_key)
-        -- the entry: its preimage hashes to the claimed hash, of the head's origin
-        AND encode(entry_hash, 'hex') = proof->>'entry_hash'
-        AND (entry_text::jsonb)->>'origin' = head->>'origin'
-        AND (entry_text::jsonb)->>'kind' = 'tl.trace.record'
+        -- the entry is of the head's origin
+        entry->>'origin' = head->>'origin'
+        AND entry->>'kind' = 'tl.trace.record'
         -- the record: at its position in the entry's payload
-        AND (entry_text::jsonb)->'payload'->'records'->((proof->>'position')::integer) = proof->'record'
+        AND entry->'payload'->'records'->((proof->>'position')::integer) = proof->'record'
         -- the entry is the leaf at leaf_index of the head's tree
         AND (proof->>'tree_size')::bigint = (head->>'tree_size')::bigint
         AND proof->>'tree_root' = head->>'tree_root'

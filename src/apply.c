@@ -55,15 +55,6 @@
 #include "utils/timestamp.h"
 #include "funcapi.h"
 
-/* A block as received */
-typedef struct TlBlock
-{
-	TlBlockHeader h;
-	uint8	   *entry_hashes;
-	uint8		block_hash[TL_HASH_LEN];
-	uint8		signature[TL_ED25519_SIG_LEN];
-} TlBlock;
-
 /* This transaction's apply state, in TopTransactionContext */
 typedef struct PeerKey
 {
@@ -197,7 +188,8 @@ typedef struct RowSource
 {
 	HeapTuple	tup;
 	TupleDesc	desc;
-	const char *line;
+	const char *line;			/* not NUL-terminated */
+	int			line_len;
 } RowSource;
 
 static Datum
@@ -216,7 +208,7 @@ source_jsonb(const RowSource *src)
 
 		initStringInfo(&s);
 		appendStringInfoString(&s, "{\"line\":");
-		jcs_append_string(&s, src->line, strlen(src->line));
+		jcs_append_string(&s, src->line, src->line_len);
 		appendStringInfoChar(&s, '}');
 		return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
 	}
@@ -561,6 +553,8 @@ check_block(const TlBlock *b, bool have_head, const TlHead *head,
 	uint8		entries_root[TL_HASH_LEN];
 	uint8		tree_root[TL_HASH_LEN];
 
+	if (b->h.entry_count > TL_BLOCK_MAX_ENTRIES)
+		return "block holds more entries than a block may (its export line would be too large)";
 	if (memcmp(b->h.prev_hash, have_head ? head->block_hash : zero, TL_HASH_LEN) != 0)
 		return "block does not link to the origin's previous block (broken chain)";
 	if (memcmp(b->h.signer_key, have_head ? head->signer_key : pinned_key,
@@ -776,6 +770,26 @@ copy_entry(const TlEntry *e, MemoryContext cxt)
 	return c;
 }
 
+/* Free what copy_entry() allocated. */
+static void
+free_entry(TlEntry *e)
+{
+	int			i;
+
+	pfree(e->origin);
+	pfree(e->kind);
+	pfree(e->payload);
+	if (e->ndeps > 0)
+		pfree(e->deps);
+	if (e->audience)
+	{
+		for (i = 0; i < e->naudience; i++)
+			pfree(e->audience[i]);
+		pfree(e->audience);
+	}
+	pfree(e);
+}
+
 /*
  * Apply every waiting entry of a block just applied: those waiting in
  * memory since earlier in this transaction, then those parked in the inbox
@@ -813,6 +827,7 @@ apply_waiting_entries(const TlBlock *b)
 			apply_entry(e, b);
 			MemoryContextSwitchTo(old);
 			MemoryContextReset(entry_cxt);
+			free_entry(e);
 		}
 		else
 			still = lappend(still, e);
@@ -1026,7 +1041,7 @@ tl_apply_incoming(TriggerData *trigdata)
 		TlBlock		b;
 		uint8		pinned[TL_ED25519_PK_LEN];
 		const char *problem = decode_entry(tup, desc, &e);
-		RowSource	src = {tup, desc, NULL};
+		RowSource	src = {tup, desc, NULL, 0};
 
 		if (problem == NULL)
 			problem = origin_problem(e.origin, pinned);
@@ -1048,7 +1063,7 @@ tl_apply_incoming(TriggerData *trigdata)
 	}
 
 	{
-		IncomingRow row = {{tup, desc, NULL}, is_block};
+		IncomingRow row = {{tup, desc, NULL, 0}, is_block};
 		ErrorData  *failure = tl_run_in_subtransaction(receive_row, &row);
 
 		if (failure != NULL)
@@ -1064,127 +1079,10 @@ tl_apply_incoming(TriggerData *trigdata)
  * ----------------------------------------------------------------
  */
 
-static bool
-json_string(JcsValue *obj, const char *key, const char **out)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-
-	if (v == NULL || v->kind != JCS_STRING)
-		return false;
-	*out = v->u.string.str;
-	return true;
-}
-
-/* an array of 32-byte hex hashes; false if malformed */
-static bool
-json_hash_array(JcsValue *obj, const char *key, uint8 **out, int *n)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-	int			i;
-
-	if (v == NULL || v->kind != JCS_ARRAY)
-		return false;
-	*n = v->u.array.count;
-	*out = palloc((size_t) Max(*n, 1) * TL_HASH_LEN);
-	for (i = 0; i < *n; i++)
-		if (!tl_json_hex_value(v->u.array.elems[i], *out + (size_t) i * TL_HASH_LEN, TL_HASH_LEN))
-			return false;
-	return true;
-}
-
 /*
- * An export line (docs/ledger.md) as an entry or block; returns why not.
+ * Parse an exported line and receive it (run in a subtransaction).  The
+ * line's tree is freed as soon as the entry or block is taken out of it.
  */
-static const char *
-parse_line(const char *line, bool *is_block, TlEntry *e, TlBlock *b)
-{
-	JcsValue   *v = jcs_parse(line, strlen(line));
-	const char *type;
-	const char *origin;
-	int64		n64;
-
-	if (v->kind != JCS_OBJECT || !json_string(v, "type", &type))
-		return "line is not a tracelink export line";
-	if (strcmp(type, "header") == 0)
-		return NULL;
-	if (!json_string(v, "origin", &origin) || strlen(origin) >= NAMEDATALEN)
-		return "line has no valid origin";
-	if (strcmp(type, "entry") == 0)
-	{
-		JcsValue   *payload = jcs_object_get(v, "payload");
-		JcsValue   *audience = jcs_object_get(v, "audience");
-		StringInfoData canon;
-		const char *kind;
-
-		*is_block = false;
-		memset(e, 0, sizeof(*e));
-		e->origin = pstrdup(origin);
-		if (!json_string(v, "kind", &kind) || payload == NULL ||
-			!tl_json_int64(v, "tx", &e->tx) || !tl_json_int64(v, "seq", &n64) ||
-			n64 < 0 || n64 > PG_INT32_MAX ||
-			!json_hash_array(v, "deps", &e->deps, &e->ndeps) || audience == NULL)
-			return "entry line lacks a field or has one of the wrong type";
-		e->seq = (int32) n64;
-		e->kind = pstrdup(kind);
-		initStringInfo(&canon);
-		jcs_serialize(&canon, payload);
-		e->payload = canon.data;
-		e->payload_len = canon.len;
-		if (audience->kind == JCS_ARRAY)
-		{
-			int			i;
-
-			e->naudience = audience->u.array.count;
-			e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
-			for (i = 0; i < e->naudience; i++)
-			{
-				if (audience->u.array.elems[i]->kind != JCS_STRING)
-					return "audience must list node names";
-				e->audience[i] = audience->u.array.elems[i]->u.string.str;
-			}
-		}
-		else if (audience->kind != JCS_NULL)
-			return "audience must be null or an array";
-		/* the line is the entry's preimage: its hash is the line's */
-		tl_sha256(line, strlen(line), e->hash);
-		return NULL;
-	}
-	if (strcmp(type, "block") == 0)
-	{
-		JcsValue   *next = jcs_object_get(v, "next_key");
-		int64		count;
-		int64		sealed_us;
-		int			nhashes;
-
-		*is_block = true;
-		memset(b, 0, sizeof(*b));
-		strlcpy(b->h.origin, origin, NAMEDATALEN);
-		if (!tl_json_int64(v, "block_no", &b->h.block_no) || !tl_json_int64(v, "tx", &b->h.tx) ||
-			!tl_json_int64(v, "entry_count", &count) || count < 0 || count > PG_INT32_MAX ||
-			!tl_json_int64(v, "tree_size", &b->h.tree_size) ||
-			!tl_json_int64(v, "sealed_at", &sealed_us) ||
-			!tl_json_hex(v, "entries_root", b->h.entries_root, TL_HASH_LEN) ||
-			!tl_json_hex(v, "tree_root", b->h.tree_root, TL_HASH_LEN) ||
-			!tl_json_hex(v, "prev_hash", b->h.prev_hash, TL_HASH_LEN) ||
-			!tl_json_hex(v, "signer_key", b->h.signer_key, TL_ED25519_PK_LEN) ||
-			!tl_json_hex(v, "block_hash", b->block_hash, TL_HASH_LEN) ||
-			!tl_json_hex(v, "signature", b->signature, TL_ED25519_SIG_LEN) ||
-			!json_hash_array(v, "entry_hashes", &b->entry_hashes, &nhashes) ||
-			next == NULL)
-			return "block line lacks a field or has one of the wrong type";
-		b->h.entry_count = (int32) count;
-		if (nhashes != count)
-			return "entry_hashes does not hold entry_count hashes";
-		b->h.sealed_at = sealed_us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-		b->h.has_next_key = next->kind != JCS_NULL;
-		if (b->h.has_next_key && !tl_json_hex(v, "next_key", b->h.next_key, TL_ED25519_PK_LEN))
-			return "next_key must be null or a 32-byte key in hex";
-		return NULL;
-	}
-	return "line is not a tracelink export line";
-}
-
-/* parse an exported line and receive it (run in a subtransaction) */
 static void
 receive_line(void *arg)
 {
@@ -1193,10 +1091,18 @@ receive_line(void *arg)
 	TlBlock		b;
 	bool		is_block = false;
 	const char *problem;
+	MemoryContext tree_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "tracelink export line",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tree_cxt);
+	JcsValue   *tree = jcs_parse(src->line, src->line_len);
 
-	memset(&e, 0, sizeof(e));
-	memset(&b, 0, sizeof(b));
-	problem = parse_line(src->line, &is_block, &e, &b);
+	MemoryContextSwitchTo(old);
+	problem = tl_export_line(tree, &is_block, &e, &b);
+	MemoryContextDelete(tree_cxt);
+	/* the line is the entry's preimage: its hash is the line's */
+	if (problem == NULL && !is_block && e.origin != NULL)
+		tl_sha256(src->line, src->line_len, e.hash);
 	if (problem)
 		quarantine(is_block ? "block" : "entry", NULL, NULL, NULL, NULL, NULL,
 				   problem, source_jsonb(src));
@@ -1220,9 +1126,10 @@ tl_ingest(PG_FUNCTION_ARGS)
 {
 	int			spi_nest;
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *input = text_to_cstring(PG_GETARG_TEXT_PP(0));
-	char	   *line;
-	char	   *save;
+	text	   *input = PG_GETARG_TEXT_PP(0);
+	const char *line = VARDATA_ANY(input);
+	const char *end = line + VARSIZE_ANY_EXHDR(input);
+	MemoryContext line_cxt;
 	int64		lines = 0;
 	int64		quarantined_before;
 	int64		quarantined_after;
@@ -1251,20 +1158,35 @@ tl_ingest(PG_FUNCTION_ARGS)
 	tl_spi_finish(spi_nest);
 
 	state();
-	for (line = strtok_r(input, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save))
-	{
-		RowSource	src = {NULL, NULL, line};
-		ErrorData  *failure;
 
-		if (line[0] == '\0')
+	/*
+	 * Lines are read in place; what one line allocates (its tree, its
+	 * entry, a quarantine row) is freed before the next, so memory is that
+	 * of the input and of its longest line.
+	 */
+	line_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink ingested line",
+									 ALLOCSET_DEFAULT_SIZES);
+	while (line < end)
+	{
+		const char *newline = memchr(line, '\n', end - line);
+		RowSource	src = {NULL, NULL, line, (newline ? newline : end) - line};
+		ErrorData  *failure;
+		MemoryContext old;
+
+		line = newline ? newline + 1 : end;
+		if (src.line_len == 0)
 			continue;
 		lines++;
+		old = MemoryContextSwitchTo(line_cxt);
 		failure = tl_run_in_subtransaction(receive_line, &src);
 		if (failure != NULL)
 			quarantine("entry", NULL, NULL, NULL, NULL, NULL,
 					   psprintf("line could not be processed: %s", failure->message),
 					   source_jsonb(&src));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(line_cxt);
 	}
+	MemoryContextDelete(line_cxt);
 
 	spi_nest = tl_spi_connect();
 	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);

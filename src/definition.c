@@ -402,6 +402,7 @@ is_path_identifier(const char *key, int len)
 static void
 append_path(StringInfo buf, const DefFrame *f)
 {
+	check_stack_depth();
 	if (f->up == NULL)
 	{
 		appendStringInfoChar(buf, '$');

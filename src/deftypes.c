@@ -71,20 +71,24 @@ PG_FUNCTION_INFO_V1(tl_link_mesh_layers);
  * ----------------------------------------------------------------
  */
 
-/* A new value holding the canonical text json of the given kind. */
+/*
+ * A new value holding the canonical text json of the given kind.  Its
+ * canonical form, which normalisation may have made larger than the input
+ * (defaults), is a JSON document like any other: at most TL_JSON_MAX_BYTES.
+ */
 static TlDefinition *
 definition_make(TlDefKind kind, const char *json, int len)
 {
 	Size		size = add_size(TL_DEF_HEADER_SIZE, len);
 	TlDefinition *def;
 
-	if (size > MaxAllocSize)
+	if (len > TL_JSON_MAX_BYTES)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("tracelink.%s value is too large",
 						tl_definition_kind_name(kind)),
 				 errdetail("The canonical form has %d bytes; at most %d are allowed.",
-						   len, (int) (MaxAllocSize - TL_DEF_HEADER_SIZE))));
+						   len, TL_JSON_MAX_BYTES)));
 	def = palloc(size);
 	SET_VARSIZE(def, size);
 	def->kind = (uint8) kind;

@@ -27,6 +27,9 @@
 #include "common/shortest_dec.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#ifndef FRONTEND
+#include "utils/memutils.h"
+#endif
 
 /*
  * The fuzz harness (fuzz/) compiles this file with FRONTEND defined and links
@@ -43,6 +46,39 @@ PG_FUNCTION_INFO_V1(tl_jcs_text);
 PG_FUNCTION_INFO_V1(tl_jcs_jsonb);
 PG_FUNCTION_INFO_V1(tl_digest_jsonb);
 #endif
+
+static void jcs_object_put_owned(JcsValue *object, char *key, int keylen,
+								 JcsValue *value);
+
+/* ----------------------------------------------------------------
+ * Size limit
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Refuse a JSON document larger than TL_JSON_MAX_BYTES (tracelink.h): its
+ * text has len bytes, or (exact = false) its canonical text was found to be
+ * longer than len bytes while it was being read.  Every way tracelink reads
+ * JSON comes through here (jcs_parse, jcs_from_jsonb, jcs_serialize_jsonb),
+ * so the limit is the same everywhere.
+ */
+void
+jcs_check_size(size_t len, bool exact)
+{
+	if (len <= TL_JSON_MAX_BYTES)
+		return;
+	if (exact)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("JSON document is too large"),
+				 errdetail("The document has %zu bytes; tracelink reads JSON documents of at most %d bytes.",
+						   len, TL_JSON_MAX_BYTES)));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("JSON document is too large"),
+			 errdetail("Its canonical text has more than %d bytes, the most tracelink reads.",
+					   TL_JSON_MAX_BYTES)));
+}
 
 /* ----------------------------------------------------------------
  * Building values
@@ -89,13 +125,19 @@ jcs_make_string(const char *str, int len)
 	return v;
 }
 
+/*
+ * Containers get room for `capacity` elements; with 0, none is allocated
+ * until the first one comes (the parser's empty containers then cost only
+ * their JcsValue).
+ */
 JcsValue *
 jcs_make_array(int capacity)
 {
 	JcsValue   *v = jcs_new(JCS_ARRAY);
 
-	v->u.array.capacity = Max(capacity, 4);
-	v->u.array.elems = palloc(sizeof(JcsValue *) * v->u.array.capacity);
+	v->u.array.capacity = Max(capacity, 0);
+	if (capacity > 0)
+		v->u.array.elems = palloc(sizeof(JcsValue *) * capacity);
 	return v;
 }
 
@@ -104,8 +146,9 @@ jcs_make_object(int capacity)
 {
 	JcsValue   *v = jcs_new(JCS_OBJECT);
 
-	v->u.object.capacity = Max(capacity, 4);
-	v->u.object.members = palloc(sizeof(JcsMember) * v->u.object.capacity);
+	v->u.object.capacity = Max(capacity, 0);
+	if (capacity > 0)
+		v->u.object.members = palloc(sizeof(JcsMember) * capacity);
 	return v;
 }
 
@@ -115,9 +158,17 @@ jcs_array_append(JcsValue *array, JcsValue *elem)
 	Assert(array->kind == JCS_ARRAY);
 	if (array->u.array.count == array->u.array.capacity)
 	{
-		array->u.array.capacity *= 2;
-		array->u.array.elems = repalloc(array->u.array.elems,
-										sizeof(JcsValue *) * array->u.array.capacity);
+		if (array->u.array.capacity == 0)
+		{
+			array->u.array.capacity = 4;
+			array->u.array.elems = palloc(sizeof(JcsValue *) * 4);
+		}
+		else
+		{
+			array->u.array.capacity *= 2;
+			array->u.array.elems = repalloc(array->u.array.elems,
+											sizeof(JcsValue *) * array->u.array.capacity);
+		}
 	}
 	array->u.array.elems[array->u.array.count++] = elem;
 }
@@ -128,18 +179,38 @@ jcs_array_append(JcsValue *array, JcsValue *elem)
 void
 jcs_object_put(JcsValue *object, const char *key, JcsValue *value)
 {
+	int			keylen = strlen(key);
+
+	jcs_object_put_owned(object, pnstrdup(key, keylen), keylen, value);
+}
+
+/*
+ * jcs_object_put() for a key that is already the caller's palloc'd copy
+ * (the parser's field names): the member takes it over.
+ */
+static void
+jcs_object_put_owned(JcsValue *object, char *key, int keylen, JcsValue *value)
+{
 	JcsMember  *m;
 
 	Assert(object->kind == JCS_OBJECT);
 	if (object->u.object.count == object->u.object.capacity)
 	{
-		object->u.object.capacity *= 2;
-		object->u.object.members = repalloc(object->u.object.members,
-											sizeof(JcsMember) * object->u.object.capacity);
+		if (object->u.object.capacity == 0)
+		{
+			object->u.object.capacity = 4;
+			object->u.object.members = palloc(sizeof(JcsMember) * 4);
+		}
+		else
+		{
+			object->u.object.capacity *= 2;
+			object->u.object.members = repalloc(object->u.object.members,
+												sizeof(JcsMember) * object->u.object.capacity);
+		}
 	}
 	m = &object->u.object.members[object->u.object.count++];
-	m->keylen = strlen(key);
-	m->key = pnstrdup(key, m->keylen);
+	m->keylen = keylen;
+	m->key = key;
 	m->value = value;
 }
 
@@ -512,16 +583,28 @@ jcs_layout_digits(StringInfo out, const char *digits, int k, int n)
 }
 
 /*
+ * Room for the canonical text jcs_number_text_fast() produces: at most 23
+ * characters ("-0.00000" and 15 digits; an integer has at most 21 digits,
+ * an exponential form 17 characters and "e-290"), and the 16 bytes that
+ * appendStringInfo() wants free before it formats the exponent (with
+ * less, it would enlarge the buffer, which is on the stack).
+ */
+#define JCS_FAST_NUMBER_LEN 64
+
+/*
  * Canonical text of a number literal (JSON grammar, or numeric_out's plain
  * decimals) straight from its digits, when it has at most 15 significant
  * digits and a moderate exponent.  Such a decimal is the shortest form of
  * the double nearest to it, since no two decimals of 15 digits or fewer
  * share a double (DBL_DIG), so ECMAScript prints exactly its digits and no
- * binary round trip is needed.  Returns NULL when the general path must
- * decide.
+ * binary round trip is needed.  Writes the NUL-terminated text into buf
+ * (JCS_FAST_NUMBER_LEN bytes) and returns its length, or -1 when the
+ * general path must decide.  Nothing is allocated: this runs once per
+ * number of every document, and a per-number allocation that outlived the
+ * call made memory grow with the count of numbers (issue 9).
  */
-static char *
-jcs_number_text_fast(const char *token)
+static int
+jcs_number_text_fast(const char *token, char *buf)
 {
 	char		digits[40];
 	int			len = 0;
@@ -552,7 +635,7 @@ jcs_number_text_fast(const char *token)
 		else if (len < (int) sizeof(digits))
 			digits[len++] = *p;
 		else
-			return NULL;
+			return -1;
 	}
 	if (*p == 'e' || *p == 'E')
 	{
@@ -565,27 +648,39 @@ jcs_number_text_fast(const char *token)
 		for (; *p >= '0' && *p <= '9'; p++)
 		{
 			if (++exp_digits > 4)
-				return NULL;
+				return -1;
 			exponent = exponent * 10 + (*p - '0');
 		}
 		if (exp_negative)
 			exponent = -exponent;
 	}
 	if (*p != '\0')
-		return NULL;
+		return -1;
 	while (len > 0 && digits[len - 1] == '0')
 		len--;
 	if (len == 0)
-		return pstrdup("0");
+	{
+		strcpy(buf, "0");
+		return 1;
+	}
 	if (len > DBL_DIG ||
 		abs(int_digits - leading_zeros + exponent) > 290)
-		return NULL;
+		return -1;
 
-	initStringInfo(&out);
+	/*
+	 * A StringInfo over the caller's buffer, for jcs_layout_digits(); the
+	 * text always fits (see JCS_FAST_NUMBER_LEN), so it is never enlarged.
+	 */
+	out.data = buf;
+	out.len = 0;
+	out.maxlen = JCS_FAST_NUMBER_LEN;
+	out.cursor = 0;
+	buf[0] = '\0';
 	if (negative)
 		appendStringInfoCharMacro(&out, '-');
 	jcs_layout_digits(&out, digits, len, int_digits - leading_zeros + exponent);
-	return out.data;
+	Assert(out.data == buf && out.len < JCS_FAST_NUMBER_LEN);
+	return out.len;
 }
 
 /*
@@ -780,7 +875,9 @@ typedef struct JcsParseState
 	int			depth;
 	int			stack_size;
 	JcsValue   *root;
-	char	   *pending_key;	/* member name awaiting its value */
+	char	   *pending_key;	/* member name awaiting its value (palloc'd) */
+	int			pending_keylen;
+	size_t		size;			/* jcs_from_jsonb: canonical bytes so far */
 } JcsParseState;
 
 static void
@@ -798,8 +895,7 @@ jcs_attach(JcsParseState *st, JcsValue *v)
 		jcs_array_append(parent, v);
 	else
 	{
-		jcs_object_put(parent, st->pending_key, v);
-		pfree(st->pending_key);
+		jcs_object_put_owned(parent, st->pending_key, st->pending_keylen, v);
 		st->pending_key = NULL;
 	}
 }
@@ -819,7 +915,7 @@ jcs_push(JcsParseState *st, JcsValue *v)
 static void
 jcs_sem_object_start(void *state)
 {
-	jcs_push(state, jcs_make_object(4));
+	jcs_push(state, jcs_make_object(0));
 }
 
 static void
@@ -833,7 +929,7 @@ jcs_sem_object_end(void *state)
 static void
 jcs_sem_array_start(void *state)
 {
-	jcs_push(state, jcs_make_array(4));
+	jcs_push(state, jcs_make_array(0));
 }
 
 static void
@@ -850,6 +946,7 @@ jcs_sem_field_start(void *state, char *fname, bool isnull)
 	JcsParseState *st = state;
 
 	st->pending_key = fname;
+	st->pending_keylen = strlen(fname);
 }
 
 static void
@@ -866,9 +963,15 @@ jcs_sem_scalar(void *state, char *token, JsonTokenType tokentype)
 			v->u.string.len = strlen(token);
 			break;
 		case JSON_TOKEN_NUMBER:
-			v = jcs_make_number(jcs_parse_number(token));
-			v->number_text = jcs_number_text_fast(token);
-			pfree(token);
+			{
+				char		buf[JCS_FAST_NUMBER_LEN];
+				int			len = jcs_number_text_fast(token, buf);
+
+				v = jcs_make_number(jcs_parse_number(token));
+				if (len >= 0)
+					v->number_text = pnstrdup(buf, len);
+				pfree(token);
+			}
 			break;
 		case JSON_TOKEN_TRUE:
 			v = jcs_make_bool(true);
@@ -885,7 +988,10 @@ jcs_sem_scalar(void *state, char *token, JsonTokenType tokentype)
 
 /*
  * Parse JSON text into a tree whose objects are sorted canonically.
- * Errors are raised with PostgreSQL's own JSON error details.
+ * Errors are raised with PostgreSQL's own JSON error details; text longer
+ * than TL_JSON_MAX_BYTES is refused before parsing.  The lexer reads the
+ * text in place (it stops at len), and every value holds only its own
+ * token, so the tree costs a small constant per value (docs/benchmarks.md).
  */
 JcsValue *
 jcs_parse(const char *json, int len)
@@ -894,7 +1000,8 @@ jcs_parse(const char *json, int len)
 	JsonSemAction sem;
 	JcsParseState st;
 	JsonParseErrorType rc;
-	char	   *copy = pnstrdup(json, len);
+
+	jcs_check_size(len, true);
 
 	memset(&st, 0, sizeof(st));
 	st.stack_size = 16;
@@ -909,7 +1016,7 @@ jcs_parse(const char *json, int len)
 	sem.object_field_start = jcs_sem_field_start;
 	sem.scalar = jcs_sem_scalar;
 
-	lex = makeJsonLexContextCstringLen(copy, len, GetDatabaseEncoding(), true);
+	lex = makeJsonLexContextCstringLen((char *) json, len, GetDatabaseEncoding(), true);
 	rc = pg_parse_json(lex, &sem);
 	if (rc != JSON_SUCCESS)
 		ereport(ERROR,
@@ -923,15 +1030,32 @@ jcs_parse(const char *json, int len)
 }
 
 /*
- * Canonical bytes of JSON text, palloc'd and NUL-terminated.
+ * Canonical bytes of JSON text, palloc'd and NUL-terminated.  In the server
+ * the tree lives in a context of its own, deleted before returning, so only
+ * the result stays in the caller's context.
  */
 char *
 jcs_canonical_text(const char *json, int len, int *outlen)
 {
 	StringInfoData out;
+	JcsValue   *tree;
+#ifndef FRONTEND
+	MemoryContext work = AllocSetContextCreate(CurrentMemoryContext,
+											   "tracelink canonical JSON",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old;
 
 	initStringInfo(&out);
-	jcs_serialize(&out, jcs_parse(json, len));
+	old = MemoryContextSwitchTo(work);
+	tree = jcs_parse(json, len);
+	jcs_serialize(&out, tree);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+#else
+	initStringInfo(&out);
+	tree = jcs_parse(json, len);
+	jcs_serialize(&out, tree);
+#endif
 	if (outlen)
 		*outlen = out.len;
 	return out.data;
@@ -944,33 +1068,91 @@ jcs_canonical_text(const char *json, int len, int *outlen)
  * ----------------------------------------------------------------
  */
 
+/*
+ * Bytes jcs_append_string() writes for a string: the quotes, and escapes
+ * where RFC 8785 has them.
+ */
+static size_t
+jcs_string_size(const char *str, int len)
+{
+	size_t		n = (size_t) len + 2;
+	int			i;
+
+	for (i = 0; i < len; i++)
+	{
+		unsigned char c = (unsigned char) str[i];
+
+		if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' ||
+			c == '\r' || c == '\t')
+			n += 1;
+		else if (c < 0x20)
+			n += 5;
+	}
+	return n;
+}
+
+/*
+ * Bytes jcs_append_number() writes for a double: at most 24, and
+ * appendStringInfo() wants 16 free before it formats (see
+ * JCS_FAST_NUMBER_LEN), so 64 bytes on the stack never need enlarging.
+ */
+static size_t
+jcs_number_size(double value)
+{
+	char		buf[64];
+	StringInfoData out;
+
+	out.data = buf;
+	out.len = 0;
+	out.maxlen = sizeof(buf);
+	out.cursor = 0;
+	jcs_append_number(&out, value);
+	Assert(out.data == buf);
+	return out.len;
+}
+
+/*
+ * A jsonb scalar as a tree value; *size is the length of its canonical
+ * text.  Nothing is left allocated but the value.
+ */
 static JcsValue *
-jcs_from_jsonb_scalar(JsonbValue *v)
+jcs_from_jsonb_scalar(JsonbValue *v, size_t *size)
 {
 	switch (v->type)
 	{
 		case jbvNull:
+			*size = 4;
 			return jcs_make_null();
 		case jbvBool:
+			*size = v->val.boolean ? 4 : 5;
 			return jcs_make_bool(v->val.boolean);
 		case jbvString:
+			*size = jcs_string_size(v->val.string.val, v->val.string.len);
 			return jcs_make_string(v->val.string.val, v->val.string.len);
 		case jbvNumeric:
 			{
 				char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out,
 																	NumericGetDatum(v->val.numeric)));
+				JcsValue   *n;
+				char		buf[JCS_FAST_NUMBER_LEN];
+				int			len;
 
 				if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 ||
 					strcmp(s, "-Infinity") == 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 							 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision", s)));
+				n = jcs_make_number(jcs_parse_number(s));
+				len = jcs_number_text_fast(s, buf);
+				if (len >= 0)
 				{
-					JcsValue   *n = jcs_make_number(jcs_parse_number(s));
-
-					n->number_text = jcs_number_text_fast(s);
-					return n;
+					n->number_text = pnstrdup(buf, len);
+					*size = len;
 				}
+				else
+					*size = jcs_number_size(n->u.number);
+				pfree(s);
+				return n;
 			}
 		default:
 			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
@@ -979,8 +1161,35 @@ jcs_from_jsonb_scalar(JsonbValue *v)
 }
 
 /*
+ * Count n more bytes of canonical text; refuse the document once it passes
+ * TL_JSON_MAX_BYTES.
+ */
+static inline void
+jcs_count_size(JcsParseState *st, size_t n)
+{
+	st->size += n;
+	if (st->size > TL_JSON_MAX_BYTES)
+		jcs_check_size(st->size, false);
+}
+
+/* Does the value about to be attached need a comma before it? */
+static inline bool
+jcs_needs_comma(const JcsParseState *st)
+{
+	const JcsValue *parent;
+
+	if (st->depth == 0)
+		return false;
+	parent = st->stack[st->depth - 1];
+	return parent->kind == JCS_ARRAY && parent->u.array.count > 0;
+}
+
+/*
  * Build a canonical tree from jsonb.  jsonb already merged duplicate keys,
- * but sorts keys by length first, so every object is sorted again.
+ * but sorts keys by length first, so every object is sorted again.  The
+ * length of the canonical text is counted on the way, so that a document
+ * over TL_JSON_MAX_BYTES is refused as jcs_parse() refuses one, before its
+ * tree has grown much past the limit.
  */
 JcsValue *
 jcs_from_jsonb(Jsonb *jb)
@@ -989,6 +1198,8 @@ jcs_from_jsonb(Jsonb *jb)
 	JsonbValue	v;
 	JsonbIteratorToken tok;
 	JcsParseState st;
+	size_t		size;
+	JcsValue   *value;
 
 	memset(&st, 0, sizeof(st));
 	st.stack_size = 16;
@@ -1005,22 +1216,31 @@ jcs_from_jsonb(Jsonb *jb)
 					/* a scalar document: [elem] wrapper, skip it */
 					tok = JsonbIteratorNext(&it, &v, false);
 					Assert(tok == WJB_ELEM);
-					st.root = jcs_from_jsonb_scalar(&v);
+					st.root = jcs_from_jsonb_scalar(&v, &size);
+					jcs_count_size(&st, size);
 					tok = JsonbIteratorNext(&it, &v, false);
 					Assert(tok == WJB_END_ARRAY);
 					break;
 				}
+				jcs_count_size(&st, 2 + jcs_needs_comma(&st));
 				jcs_push(&st, jcs_make_array(v.val.array.nElems));
 				break;
 			case WJB_BEGIN_OBJECT:
+				jcs_count_size(&st, 2 + jcs_needs_comma(&st));
 				jcs_push(&st, jcs_make_object(v.val.object.nPairs));
 				break;
 			case WJB_KEY:
+				/* a comma before every member but the first, the colon */
+				jcs_count_size(&st, (st.stack[st.depth - 1]->u.object.count > 0) + 1 +
+							   jcs_string_size(v.val.string.val, v.val.string.len));
 				st.pending_key = pnstrdup(v.val.string.val, v.val.string.len);
+				st.pending_keylen = v.val.string.len;
 				break;
 			case WJB_VALUE:
 			case WJB_ELEM:
-				jcs_attach(&st, jcs_from_jsonb_scalar(&v));
+				value = jcs_from_jsonb_scalar(&v, &size);
+				jcs_count_size(&st, size + (tok == WJB_ELEM && jcs_needs_comma(&st)));
+				jcs_attach(&st, value);
 				break;
 			case WJB_END_ARRAY:
 				st.depth--;
@@ -1044,17 +1264,19 @@ static void
 jcs_append_jsonb_number(StringInfo out, Numeric num)
 {
 	char	   *s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(num)));
-	char	   *fast;
+	char		buf[JCS_FAST_NUMBER_LEN];
+	int			len;
 
 	if (strcmp(s, "NaN") == 0 || strcmp(s, "Infinity") == 0 || strcmp(s, "-Infinity") == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE),
 				 errmsg("JSON number \"%s\" is outside the range of IEEE-754 double precision", s)));
-	fast = jcs_number_text_fast(s);
-	if (fast != NULL)
-		appendStringInfoString(out, fast);
+	len = jcs_number_text_fast(s, buf);
+	if (len >= 0)
+		appendBinaryStringInfo(out, buf, len);
 	else
 		jcs_append_number(out, jcs_parse_number(s));
+	pfree(s);
 }
 
 /* a member of a jsonb object, for sorting */
@@ -1074,10 +1296,15 @@ jsonb_member_cmp(const void *x, const void *y)
 						   b->key.val.string.val, b->key.val.string.len);
 }
 
-static void jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc);
+static void jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc,
+										  int limit);
 
+/*
+ * Append one value; limit is the output length past which the document is
+ * over TL_JSON_MAX_BYTES.
+ */
 static void
-jcs_serialize_jsonb_value(StringInfo out, JsonbValue *v)
+jcs_serialize_jsonb_value(StringInfo out, JsonbValue *v, int limit)
 {
 	switch (v->type)
 	{
@@ -1094,11 +1321,13 @@ jcs_serialize_jsonb_value(StringInfo out, JsonbValue *v)
 			jcs_append_jsonb_number(out, v->val.numeric);
 			break;
 		case jbvBinary:
-			jcs_serialize_jsonb_container(out, v->val.binary.data);
+			jcs_serialize_jsonb_container(out, v->val.binary.data, limit);
 			break;
 		default:
 			elog(ERROR, "unexpected jsonb value type %d", (int) v->type);
 	}
+	if (out->len > limit)
+		jcs_check_size((size_t) TL_JSON_MAX_BYTES + 1, false);
 }
 
 /*
@@ -1107,7 +1336,7 @@ jcs_serialize_jsonb_value(StringInfo out, JsonbValue *v)
  * and only an object's members are collected, to be sorted.
  */
 static void
-jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
+jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc, int limit)
 {
 	JsonbIterator *it = JsonbIteratorInit(jc);
 	JsonbValue	v;
@@ -1127,7 +1356,7 @@ jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
 			if (!first)
 				appendStringInfoCharMacro(out, ',');
 			first = false;
-			jcs_serialize_jsonb_value(out, &v);
+			jcs_serialize_jsonb_value(out, &v, limit);
 		}
 		if (!scalar)
 			appendStringInfoCharMacro(out, ']');
@@ -1156,7 +1385,7 @@ jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
 				appendStringInfoCharMacro(out, ',');
 			jcs_append_string(out, members[i].key.val.string.val, members[i].key.val.string.len);
 			appendStringInfoCharMacro(out, ':');
-			jcs_serialize_jsonb_value(out, &members[i].value);
+			jcs_serialize_jsonb_value(out, &members[i].value, limit);
 		}
 		appendStringInfoCharMacro(out, '}');
 		pfree(members);
@@ -1168,12 +1397,18 @@ jcs_serialize_jsonb_container(StringInfo out, JsonbContainer *jc)
 /*
  * Append the RFC 8785 canonical text of a jsonb value.  The same bytes as
  * jcs_serialize(jcs_from_jsonb(jb)) (tests compare them), without building
- * a tree: this is on the append path.
+ * a tree: this is on the append path.  Memory is the output and one member
+ * array per open object; a document whose canonical text passes
+ * TL_JSON_MAX_BYTES is refused as soon as the output does.
  */
 void
 jcs_serialize_jsonb(StringInfo out, Jsonb *jb)
 {
-	jcs_serialize_jsonb_container(out, &jb->root);
+	int			start = out->len;
+
+	/* start + TL_JSON_MAX_BYTES stays below MaxAllocSize */
+	jcs_serialize_jsonb_container(out, &jb->root, start + TL_JSON_MAX_BYTES);
+	jcs_check_size(out->len - start, true);
 }
 
 /* ----------------------------------------------------------------
@@ -1182,17 +1417,51 @@ jcs_serialize_jsonb(StringInfo out, Jsonb *jb)
  */
 
 /*
+ * The SQL functions below work in a context of their own, deleted before
+ * they return, and build their result in the caller's context: a text
+ * result is serialised straight into its varlena (room for the header
+ * first), so the canonical bytes are never copied.
+ */
+static MemoryContext
+jcs_work_context(void)
+{
+	return AllocSetContextCreate(CurrentMemoryContext, "tracelink canonical JSON",
+								 ALLOCSET_DEFAULT_SIZES);
+}
+
+/* a StringInfo in the current context, with room for a varlena header */
+static void
+jcs_begin_text(StringInfo out)
+{
+	initStringInfo(out);
+	appendStringInfoSpaces(out, VARHDRSZ);
+}
+
+/* the text datum whose bytes follow the header jcs_begin_text() left */
+static text *
+jcs_end_text(StringInfo out)
+{
+	SET_VARSIZE(out->data, out->len);
+	return (text *) out->data;
+}
+
+/*
  * tracelink.jcs(text) returns text
  */
 Datum
 tl_jcs_text(PG_FUNCTION_ARGS)
 {
 	text	   *in = PG_GETARG_TEXT_PP(0);
-	int			len;
-	char	   *out;
+	MemoryContext work = jcs_work_context();
+	MemoryContext old;
+	StringInfoData out;
 
-	out = jcs_canonical_text(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in), &len);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(out, len));
+	jcs_begin_text(&out);
+	old = MemoryContextSwitchTo(work);
+	jcs_serialize(&out, jcs_parse(VARDATA_ANY(in), VARSIZE_ANY_EXHDR(in)));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	PG_RETURN_TEXT_P(jcs_end_text(&out));
 }
 
 /*
@@ -1202,11 +1471,16 @@ Datum
 tl_jcs_jsonb(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	MemoryContext work = jcs_work_context();
+	MemoryContext old;
 	StringInfoData out;
 
-	initStringInfo(&out);
+	jcs_begin_text(&out);
+	old = MemoryContextSwitchTo(work);
 	jcs_serialize_jsonb(&out, in);
-	PG_RETURN_TEXT_P(cstring_to_text_with_len(out.data, out.len));
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	PG_RETURN_TEXT_P(jcs_end_text(&out));
 }
 
 /*
@@ -1216,12 +1490,17 @@ Datum
 tl_digest_jsonb(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *in = PG_GETARG_JSONB_P(0);
+	MemoryContext work = jcs_work_context();
+	MemoryContext old;
 	StringInfoData out;
 	uint8		hash[TL_HASH_LEN];
 
+	old = MemoryContextSwitchTo(work);
 	initStringInfo(&out);
 	jcs_serialize_jsonb(&out, in);
 	tl_sha256(out.data, out.len, hash);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
 	PG_RETURN_BYTEA_P(tl_bytea_from(hash, TL_HASH_LEN));
 }
 

@@ -216,50 +216,6 @@ tl_valid_kind(const char *kind)
 	return i > 0 && !at_start;
 }
 
-void
-tl_hex_encode(const uint8 *data, int len, char *out)
-{
-	static const char hex[] = "0123456789abcdef";
-	int			i;
-
-	for (i = 0; i < len; i++)
-	{
-		out[2 * i] = hex[data[i] >> 4];
-		out[2 * i + 1] = hex[data[i] & 0xF];
-	}
-	out[2 * len] = '\0';
-}
-
-/*
- * Decode exactly 2 * len lowercase hex digits (tl_hex_encode's form) into
- * out; false if hexlen is not 2 * len or a digit is not one.
- */
-bool
-tl_hex_decode(const char *hex, int hexlen, uint8 *out, int len)
-{
-	int			i;
-
-	if (hexlen != 2 * len)
-		return false;
-	for (i = 0; i < hexlen; i++)
-	{
-		char		c = hex[i];
-		int			nibble;
-
-		if (c >= '0' && c <= '9')
-			nibble = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			nibble = c - 'a' + 10;
-		else
-			return false;
-		if (i % 2 == 0)
-			out[i / 2] = nibble << 4;
-		else
-			out[i / 2] |= nibble;
-	}
-	return true;
-}
-
 /* ----------------------------------------------------------------
  * Canonical preimages
  * ----------------------------------------------------------------
@@ -569,7 +525,10 @@ normalise_deps(uint8 *deps, int ndeps)
 }
 
 /*
- * An entry's hash: SHA-256 of its canonical preimage.
+ * An entry's hash: SHA-256 of its canonical preimage.  The preimage is the
+ * entry's export line, which every node must be able to read back, so an
+ * entry larger than TL_JSON_MAX_BYTES is refused here, where local appends
+ * and entries from peers both pass.
  */
 void
 tl_entry_hash(const TlEntry *e, uint8 *out)
@@ -580,6 +539,12 @@ tl_entry_hash(const TlEntry *e, uint8 *out)
 	tl_entry_preimage(&pre, e->origin, e->tx, e->seq, e->kind, e->payload,
 					  e->payload_len, e->deps, e->ndeps,
 					  (const char *const *) e->audience, e->naudience);
+	if (pre.len > TL_JSON_MAX_BYTES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("ledger entry is too large"),
+				 errdetail("Its canonical form (payload, dependencies and audience) has %d bytes; an entry has at most %d.",
+						   pre.len, TL_JSON_MAX_BYTES)));
 	tl_sha256(pre.data, pre.len, out);
 	pfree(pre.data);
 }
@@ -706,6 +671,13 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	pb = pending_block(origin);
 	if (strcmp(pb->origin, origin) != 0)
 		elog(ERROR, "entries of one transaction must share one origin");
+	if (pb->count >= TL_BLOCK_MAX_ENTRIES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a transaction may append at most %d ledger entries",
+						TL_BLOCK_MAX_ENTRIES),
+				 errdetail("A transaction's entries make one block, whose export line must stay within the size limit of JSON documents."),
+				 errhint("Append the rest in another transaction.")));
 
 	e.origin = (char *) origin;
 	e.tx = pb->tx;

@@ -360,10 +360,33 @@ append_entry(Batch *b, StringInfo payload, JcsValue *tree, uint8 *deps, int ndep
 }
 
 /*
- * Append the shaped entry.  Errors of the projector name records by their
- * place in the caller's batch.
+ * Does an entry of this payload fit TL_JSON_MAX_BYTES, the most its
+ * canonical form (which tl_ledger_append() hashes) may have?  Counted with
+ * the longest tx and seq.
  */
-static void
+static bool
+entry_fits(const Batch *b, int payload_len, const uint8 *deps, int ndeps,
+		   const char **audience, int naudience)
+{
+	StringInfoData rest;
+	bool		fits;
+
+	initStringInfo(&rest);
+	tl_entry_preimage(&rest, b->origin, PG_INT64_MAX, PG_INT32_MAX, TL_TRACE_KIND, "", 0,
+					  deps, ndeps, audience, naudience);
+	fits = (int64) rest.len + payload_len <= TL_JSON_MAX_BYTES;
+	pfree(rest.data);
+	return fits;
+}
+
+/*
+ * Append the shaped entry.  Errors of the projector name records by their
+ * place in the caller's batch.  An entry of several records that would
+ * not fit TL_JSON_MAX_BYTES is not appended: returns false, and the caller
+ * shapes fewer records.  (One record too large is left to
+ * tl_ledger_append() to refuse.)
+ */
+static bool
 append_shape(Batch *b, Shape *sh, int start)
 {
 	StringInfoData payload;
@@ -412,10 +435,14 @@ append_shape(Batch *b, Shape *sh, int start)
 	jcs_object_sort(root);
 	initStringInfo(&payload);
 	jcs_serialize(&payload, root);
+	if (sh->nrecords > 1 &&
+		!entry_fits(b, payload.len, deps, ndeps, audience, naudience))
+		return false;
 
 	append_entry(b, &payload, root, deps, ndeps, audience, naudience, start);
 	b->appended += sh->nrecords;
 	b->last_clock = clock;
+	return true;
 }
 
 /*
@@ -437,7 +464,10 @@ spec_max_deps(const RecordSpec *rs)
 
 /*
  * Append the waiting records: an entry per records_per_entry records, or
- * sooner when the dependencies would not fit.
+ * sooner when the dependencies would not fit, or when the payload would
+ * not (then the entry is shaped again with half as many records; shaping
+ * has no effect outside the Shape, and the discarded one is freed with
+ * the batch's chunk).
  */
 static void
 batch_flush(Batch *b)
@@ -484,17 +514,23 @@ batch_flush(Batch *b)
 	{
 		Shape		sh;
 		int			i;
+		int			most = b->nspecs - start;
 
-		shape_init(&sh);
-		for (i = start; i < b->nspecs; i++)
+		for (;;)
 		{
-			/* end the entry before a record whose dependencies might not fit */
-			if (i > start &&
-				hash_get_num_entries(sh.deps) + spec_max_deps(&b->specs[i]) > ENTRY_MAX_DEPS)
+			shape_init(&sh);
+			for (i = start; i < b->nspecs && i - start < most; i++)
+			{
+				/* end the entry before a record whose dependencies might not fit */
+				if (i > start &&
+					hash_get_num_entries(sh.deps) + spec_max_deps(&b->specs[i]) > ENTRY_MAX_DEPS)
+					break;
+				shape_record(&sh, b, &b->specs[i]);
+			}
+			if (append_shape(b, &sh, start))
 				break;
-			shape_record(&sh, b, &b->specs[i]);
+			most = (i - start) / 2;
 		}
-		append_shape(b, &sh, start);
 		start = i;
 	}
 	MemoryContextSwitchTo(old);

@@ -1588,13 +1588,17 @@ jcs_number_numeric(const JcsValue *v)
 	}
 }
 
-/* Push a tree into a jsonb under construction. */
+/*
+ * Push a tree into a jsonb under construction.  Recursive like
+ * jcs_serialize(), so it checks the stack as that does.
+ */
 static JsonbValue *
 push_jcs(JsonbParseState **ps, const JcsValue *v, JsonbIteratorToken token)
 {
 	JsonbValue	s;
 	int			i;
 
+	check_stack_depth();
 	switch (v->kind)
 	{
 		case JCS_OBJECT:

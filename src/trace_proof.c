@@ -18,7 +18,9 @@
 #include "executor/spi.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
 #include "utils/jsonb.h"
+#include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(tl_trace_record_proof);
 
@@ -40,6 +42,11 @@ append_hex(StringInfo out, const uint8 *data, int len)
  *  "entry_hash", "leaf_index", "origin", "position", "proof": [sibling
  *  hashes], "record": the record as the entry holds it, "signed_tree_head",
  *  "tree_root", "tree_size"}; hashes in hex.
+ *
+ * Everything is built in a context of its own, the entry's tree in a
+ * shorter-lived one still (freed once the record is serialised), and only
+ * the jsonb result is copied to the caller's context: a proof holds its
+ * entry twice (payload and preimage), so nothing else should stay.
  */
 Datum
 tl_trace_record_proof(PG_FUNCTION_ARGS)
@@ -52,9 +59,13 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 	TlEntry		e;
 	StringInfoData pre;
 	StringInfoData out;
+	StringInfoData record;
 	JcsValue   *payload;
 	JcsValue   *records;
 	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext work = AllocSetContextCreate(caller, "tracelink record proof",
+											   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext tree_cxt;
 	HeapTuple	tup;
 	TupleDesc	desc;
 	bool		isnull;
@@ -75,12 +86,15 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("no ledger entry has this hash")));
-	MemoryContextSwitchTo(caller);
+	MemoryContextSwitchTo(work);
 	tl_read_entry(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, &e);
 	if (strcmp(e.kind, TL_TRACE_KIND) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("entry is a \"%s\" entry, not a trace entry", e.kind)));
+	tree_cxt = AllocSetContextCreate(work, "tracelink record proof entry",
+									 ALLOCSET_DEFAULT_SIZES);
+	MemoryContextSwitchTo(tree_cxt);
 	payload = jcs_parse(e.payload, e.payload_len);
 	records = jcs_object_get(payload, "records");
 	if (records == NULL || records->kind != JCS_ARRAY || position < 0 ||
@@ -90,6 +104,10 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 				 errmsg("trace entry has no record at position %d", position),
 				 errdetail("It holds %d records, at positions from 0.",
 						   records && records->kind == JCS_ARRAY ? records->u.array.count : 0)));
+	MemoryContextSwitchTo(work);
+	initStringInfo(&record);
+	jcs_serialize(&record, records->u.array.elems[position]);
+	MemoryContextDelete(tree_cxt);
 
 	initStringInfo(&pre);
 	tl_entry_preimage(&pre, e.origin, e.tx, e.seq, e.kind, e.payload, e.payload_len,
@@ -103,10 +121,11 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 	desc = SPI_tuptable->tupdesc;
 
 	/* keys in RFC 8785 order */
-	MemoryContextSwitchTo(caller);
+	MemoryContextSwitchTo(work);
 	initStringInfo(&out);
 	appendStringInfoString(&out, "{\"entry\":");
 	jcs_append_string(&out, pre.data, pre.len);
+	pfree(pre.data);
 	appendStringInfoString(&out, ",\"entry_hash\":");
 	append_hex(&out, e.hash, TL_HASH_LEN);
 	appendStringInfo(&out, ",\"leaf_index\":%s,\"origin\":",
@@ -126,7 +145,8 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 		}
 	}
 	appendStringInfoString(&out, "],\"record\":");
-	jcs_serialize(&out, records->u.array.elems[position]);
+	appendBinaryStringInfo(&out, record.data, record.len);
+	pfree(record.data);
 	appendStringInfo(&out, ",\"signed_tree_head\":%s,\"tree_root\":", SPI_getvalue(tup, desc, 5));
 	{
 		bytea	   *root = DatumGetByteaPP(SPI_getbinval(tup, desc, 4, &isnull));
@@ -135,6 +155,9 @@ tl_trace_record_proof(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&out, ",\"tree_size\":%s}", SPI_getvalue(tup, desc, 2));
 	result = DirectFunctionCall1(jsonb_in, CStringGetDatum(out.data));
+	MemoryContextSwitchTo(caller);
+	result = datumCopy(result, false, -1);
 	tl_spi_finish(spi_nest);
+	MemoryContextDelete(work);
 	PG_RETURN_DATUM(result);
 }

@@ -101,6 +101,17 @@ struct JcsValue
 	}			u;
 };
 
+/*
+ * The largest JSON document tracelink reads, in bytes: JSON text as given,
+ * a jsonb value by the length of its canonical text, a ledger entry by its
+ * canonical form (its export line).  Anything larger is refused with 54000
+ * (program_limit_exceeded) before it costs more than the limit.  A
+ * constant, not a setting: it decides which entries a node accepts from
+ * its peers, so all nodes must agree on it (docs/ledger.md, "Size limits").
+ */
+#define TL_JSON_MAX_BYTES	(64 * 1024 * 1024)
+
+extern void jcs_check_size(size_t len, bool exact);
 extern JcsValue *jcs_parse(const char *json, int len);
 extern JcsValue *jcs_from_jsonb(Jsonb *jb);
 extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
@@ -296,6 +307,22 @@ enum
 	HEAD_SIGNER_KEY, HEAD_APPLIED_AT, HEAD_NATTS
 };
 
+/*
+ * The most entries one transaction (one block) may hold: a block's export
+ * line lists their hashes (67 bytes each) and must stay within
+ * TL_JSON_MAX_BYTES.
+ */
+#define TL_BLOCK_MAX_ENTRIES	1000000
+
+/* a block as received from a peer or read from an export line */
+typedef struct TlBlock
+{
+	TlBlockHeader h;
+	uint8	   *entry_hashes;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+} TlBlock;
+
 /* an entry as the ledger stores it */
 typedef struct TlEntry
 {
@@ -322,8 +349,6 @@ extern bool tl_valid_node_name(const char *name);
 extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 						  const uint8 *signature, const uint8 *entry_hashes);
-extern void tl_hex_encode(const uint8 *data, int len, char *out);
-extern bool tl_hex_decode(const char *hex, int hexlen, uint8 *out, int len);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
 extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
@@ -344,6 +369,19 @@ extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *
 						   const uint8 *block_hash, const uint8 *signature);
 extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
 						   uint8 *entries_root, uint8 *tree_root);
+
+/* ----------------------------------------------------------------
+ * ledger_json.c: export lines and tree heads read back (built outside the
+ * server too, for fuzz/fuzz_export_line.c)
+ * ----------------------------------------------------------------
+ */
+extern void tl_hex_encode(const uint8 *data, int len, char *out);
+extern bool tl_hex_decode(const char *hex, int hexlen, uint8 *out, int len);
+extern bool tl_json_int64(JcsValue *obj, const char *key, int64 *out);
+extern bool tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len);
+extern bool tl_json_hex_value(JcsValue *v, uint8 *out, int len);
+extern const char *tl_json_block_header(JcsValue *v, TlBlock *b);
+extern const char *tl_export_line(JcsValue *v, bool *is_block, TlEntry *e, TlBlock *b);
 
 /* ----------------------------------------------------------------
  * definition.c, deftypes.c: trace link definitions
@@ -443,9 +481,6 @@ extern JcsValue *tl_json_merge_patch(JcsValue *target, JcsValue *patch);
  */
 struct TriggerData;
 extern void tl_apply_init(void);
-extern bool tl_json_int64(JcsValue *obj, const char *key, int64 *out);
-extern bool tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len);
-extern bool tl_json_hex_value(JcsValue *v, uint8 *out, int len);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);

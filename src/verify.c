@@ -21,8 +21,6 @@
  */
 #include "tracelink.h"
 
-#include <math.h>
-
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -314,17 +312,30 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 	int64		first_ordinal = b->h.tree_size - b->h.entry_count;
 	int32		present = 0;
 	bool		rotation_entry = false;
+
+	/*
+	 * What reading and checking one entry allocates (its payload, its
+	 * preimage) is freed before the next: a block may hold many entries.
+	 * Problems are reported in the caller's context.
+	 */
+	MemoryContext caller = CurrentMemoryContext;
+	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink verify entry",
+													ALLOCSET_DEFAULT_SIZES);
+
 	while (*etup != NULL)
 	{
 		StoredEntry e;
 		uint8		computed[TL_HASH_LEN];
 		char	   *where;
 
+		MemoryContextReset(entry_cxt);
+		MemoryContextSwitchTo(entry_cxt);
 		read_entry(*etup, *edesc, &e);
-		if (e.block_no != b->h.block_no)
-			break;
 		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
 						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
+		MemoryContextSwitchTo(caller);
+		if (e.block_no != b->h.block_no)
+			break;
 		if (e.seq < 0 || e.seq >= b->h.entry_count)
 		{
 			BAD(res, where, "seq %d is outside the block's %d entries", e.seq,
@@ -343,7 +354,9 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 				"entry is missing from the ledger (deleted?)");
 			return false;
 		}
+		MemoryContextSwitchTo(entry_cxt);
 		entry_hash_of(origin, b->h.tx, &e, computed);
+		MemoryContextSwitchTo(caller);
 		if (!e.hash_ok_size || memcmp(computed, e.entry_hash, TL_HASH_LEN) != 0)
 		{
 			BAD(res, where, "entry hash does not match the entry's content");
@@ -364,8 +377,10 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 				BAD(res, where, "the first entry of a chain must be its genesis entry");
 				return false;
 			}
+			MemoryContextSwitchTo(entry_cxt);
 			if (payload_public_key(e.payload, genesis_key))
 				node = jcs_object_get(jcs_parse(e.payload, strlen(e.payload)), "node");
+			MemoryContextSwitchTo(caller);
 			if (node == NULL || node->kind != JCS_STRING || strcmp(node->u.string.str, origin) != 0 ||
 				memcmp(genesis_key, b->h.signer_key, TL_ED25519_PK_LEN) != 0)
 			{
@@ -376,8 +391,12 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 		if (strcmp(e.kind, "tl.key_rotation") == 0)
 		{
 			uint8		announced[TL_ED25519_PK_LEN];
+			bool		named;
 
-			if (!payload_public_key(e.payload, announced))
+			MemoryContextSwitchTo(entry_cxt);
+			named = payload_public_key(e.payload, announced);
+			MemoryContextSwitchTo(caller);
+			if (!named)
 			{
 				BAD(res, where, "key rotation entry does not name a 32-byte public key");
 				return false;
@@ -395,6 +414,7 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 		expect_seq = e.seq + 1;
 		*etup = cursor_next(ec, edesc);
 	}
+	MemoryContextDelete(entry_cxt);
 	if (expect_seq != b->h.entry_count && local)
 	{
 		BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
@@ -527,6 +547,7 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 	}
 	cursor_close(&bc);
 	cursor_close(&ec);
+	/* BAD() put any problem in res->cxt, not in percall */
 	MemoryContextDelete(percall);
 
 	/* this node's own chain starts with its genesis block (init_node) */
@@ -754,6 +775,8 @@ tl_export(PG_FUNCTION_ARGS)
 	Oid			types[1] = {TEXTOID};
 	Datum		args[1];
 	StringInfoData line;
+	MemoryContext block_cxt;
+	MemoryContext entry_cxt;
 
 	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
 	if (PG_ARGISNULL(0))
@@ -792,6 +815,15 @@ tl_export(PG_FUNCTION_ARGS)
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
 	}
 
+	/*
+	 * What a block or an entry needs (its columns read back, its line as
+	 * text) is freed once the line is in the tuplestore, which spills to
+	 * disk: memory is that of the longest line, not of the ledger.
+	 */
+	block_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink export block",
+									  ALLOCSET_DEFAULT_SIZES);
+	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink export entry",
+									  ALLOCSET_DEFAULT_SIZES);
 	cursor_open(&bc, blocks_query, origin, from_block);
 	cursor_open(&ec, entries_query, origin, from_block);
 	etup = cursor_next(&ec, &edesc);
@@ -800,7 +832,10 @@ tl_export(PG_FUNCTION_ARGS)
 		StoredBlock b;
 		Datum		v;
 		bool		n = false;
+		MemoryContext old;
 
+		MemoryContextReset(block_cxt);
+		old = MemoryContextSwitchTo(block_cxt);
 		read_block(btup, bdesc, origin, &b);
 		if (b.malformed)
 			ereport(ERROR,
@@ -812,6 +847,8 @@ tl_export(PG_FUNCTION_ARGS)
 		{
 			StoredEntry e;
 
+			MemoryContextReset(entry_cxt);
+			MemoryContextSwitchTo(entry_cxt);
 			read_entry(etup, edesc, &e);
 			if (e.block_no != b.h.block_no)
 				break;
@@ -824,13 +861,17 @@ tl_export(PG_FUNCTION_ARGS)
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
 			etup = cursor_next(&ec, &edesc);
 		}
+		MemoryContextSwitchTo(block_cxt);
 		resetStringInfo(&line);
 		tl_block_json(&line, &b.h, b.block_hash, b.signature, b.entry_hashes);
 		v = PointerGetDatum(cstring_to_text_with_len(line.data, line.len));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, &v, &n);
+		MemoryContextSwitchTo(old);
 	}
 	cursor_close(&bc);
 	cursor_close(&ec);
+	MemoryContextDelete(entry_cxt);
+	MemoryContextDelete(block_cxt);
 	tl_spi_finish(spi_nest);
 	MemoryContextSwitchTo(caller);
 	return (Datum) 0;
@@ -1211,39 +1252,6 @@ tl_consistency_proof(PG_FUNCTION_ARGS)
  */
 
 /*
- * An exact integer member of a JSON object (doubles hold them up to 2^53).
- */
-bool
-tl_json_int64(JcsValue *obj, const char *key, int64 *out)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-
-	/* exact integers only: doubles hold them up to 2^53 */
-	if (v == NULL || v->kind != JCS_NUMBER || fabs(v->u.number) > 9007199254740992.0 ||
-		v->u.number != floor(v->u.number))
-		return false;
-	*out = (int64) v->u.number;
-	return true;
-}
-
-/*
- * A member holding exactly len bytes as lowercase hex.
- */
-bool
-tl_json_hex(JcsValue *obj, const char *key, uint8 *out, int len)
-{
-	return tl_json_hex_value(jcs_object_get(obj, key), out, len);
-}
-
-/* a JSON string of 2 * len lowercase hex digits, decoded */
-bool
-tl_json_hex_value(JcsValue *v, uint8 *out, int len)
-{
-	return v != NULL && v->kind == JCS_STRING &&
-		tl_hex_decode(v->u.string.str, v->u.string.len, out, len);
-}
-
-/*
  * The tree of a jsonb tree head, or NULL if it cannot be one (say, a number
  * no double can hold).
  */
@@ -1272,62 +1280,37 @@ tree_head_fields(Jsonb *jb)
  *
  * True when the tree head (as signed_tree_head() gives it) is well formed,
  * its block hash matches its fields, and public_key signed it.  Never raises
- * on malformed input.
+ * on malformed input (a document over TL_JSON_MAX_BYTES included).  The
+ * tree is read in a context of its own, deleted before returning.
  */
 Datum
 tl_verify_tree_head(PG_FUNCTION_ARGS)
 {
 	JcsValue   *v;
-	JcsValue   *origin;
-	TlBlockHeader h;
-	uint8		block_hash[TL_HASH_LEN];
+	TlBlock		b;
 	uint8		computed[TL_HASH_LEN];
-	uint8		signature[TL_ED25519_SIG_LEN];
-	int64		entry_count;
-	int64		sealed_at;
 	bytea	   *key;
+	bool		ok;
+	MemoryContext work;
+	MemoryContext old;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
 		PG_RETURN_BOOL(false);
 	key = PG_GETARG_BYTEA_PP(1);
 	if (VARSIZE_ANY_EXHDR(key) != TL_ED25519_PK_LEN)
 		PG_RETURN_BOOL(false);
+	work = AllocSetContextCreate(CurrentMemoryContext, "tracelink tree head",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
 	v = tree_head_fields(PG_GETARG_JSONB_P(0));
-	if (v == NULL)
+	ok = v != NULL && tl_json_block_header(v, &b) == NULL &&
+		memcmp(b.h.signer_key, VARDATA_ANY(key), TL_ED25519_PK_LEN) == 0;
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	if (!ok)
 		PG_RETURN_BOOL(false);
-	origin = jcs_object_get(v, "origin");
-	memset(&h, 0, sizeof(h));
-	if (v->kind != JCS_OBJECT || origin == NULL || origin->kind != JCS_STRING ||
-		origin->u.string.len >= NAMEDATALEN ||
-		!tl_json_int64(v, "block_no", &h.block_no) ||
-		!tl_json_int64(v, "tx", &h.tx) ||
-		!tl_json_int64(v, "entry_count", &entry_count) ||
-		entry_count < 0 || entry_count > PG_INT32_MAX ||
-		!tl_json_int64(v, "tree_size", &h.tree_size) ||
-		!tl_json_int64(v, "sealed_at", &sealed_at) ||
-		!tl_json_hex(v, "entries_root", h.entries_root, TL_HASH_LEN) ||
-		!tl_json_hex(v, "tree_root", h.tree_root, TL_HASH_LEN) ||
-		!tl_json_hex(v, "prev_hash", h.prev_hash, TL_HASH_LEN) ||
-		!tl_json_hex(v, "signer_key", h.signer_key, TL_ED25519_PK_LEN) ||
-		!tl_json_hex(v, "block_hash", block_hash, TL_HASH_LEN) ||
-		!tl_json_hex(v, "signature", signature, TL_ED25519_SIG_LEN))
+	tl_block_hash(&b.h, computed);
+	if (memcmp(computed, b.block_hash, TL_HASH_LEN) != 0)
 		PG_RETURN_BOOL(false);
-	{
-		JcsValue   *nk = jcs_object_get(v, "next_key");
-
-		if (nk == NULL)
-			PG_RETURN_BOOL(false);
-		h.has_next_key = nk->kind != JCS_NULL;
-		if (h.has_next_key && !tl_json_hex(v, "next_key", h.next_key, TL_ED25519_PK_LEN))
-			PG_RETURN_BOOL(false);
-	}
-	memcpy(h.origin, origin->u.string.str, origin->u.string.len);
-	h.entry_count = (int32) entry_count;
-	h.sealed_at = sealed_at - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	if (memcmp(h.signer_key, VARDATA_ANY(key), TL_ED25519_PK_LEN) != 0)
-		PG_RETURN_BOOL(false);
-	tl_block_hash(&h, computed);
-	if (memcmp(computed, block_hash, TL_HASH_LEN) != 0)
-		PG_RETURN_BOOL(false);
-	PG_RETURN_BOOL(tl_ed25519_verify(h.signer_key, block_hash, TL_HASH_LEN, signature));
+	PG_RETURN_BOOL(tl_ed25519_verify(b.h.signer_key, b.block_hash, TL_HASH_LEN, b.signature));
 }
