@@ -1190,7 +1190,9 @@ tl_ingest(PG_FUNCTION_ARGS)
 
 /*
  * At commit, entries still waiting for their block go to the inbox, and
- * the writers are closed.
+ * the writers are closed.  No snapshot is active at pre-commit, and writing
+ * a table that has a TOAST table needs one (heap_insert asserts it): the
+ * inbox is written under a snapshot pushed for it.
  */
 static void
 apply_xact_callback(XactEvent event, void *arg)
@@ -1207,11 +1209,14 @@ apply_xact_callback(XactEvent event, void *arg)
 		CurrentResourceOwner = TopTransactionResourceOwner;
 		if (apply_state->waiting_entries != NIL)
 		{
-			TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
+			TlRowWriter *w;
 
+			PushActiveSnapshot(GetTransactionSnapshot());
+			w = tl_writer_open(tl_relid("inbox_entries"));
 			foreach(lc, apply_state->waiting_entries)
 				tl_write_entry(w, lfirst(lc));
 			tl_writer_close(w);
+			PopActiveSnapshot();
 		}
 		tl_writer_close(apply_state->entries);
 		tl_writer_close(apply_state->blocks);
