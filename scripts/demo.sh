@@ -20,6 +20,10 @@ for n in "${NODES[@]}"; do
 	port=$(tl_free_port "$port")
 	PORT[$n]=$port
 	tl_cluster_start "$work/$n" "$port"
+	# the node key outside the data directory, as docs/operations.md advises
+	as_postgres install -d -m 0700 "$work/$n/keys"
+	echo "tracelink.key_directory = '$work/$n/keys'" | as_postgres tee -a "$work/$n/data/postgresql.conf" >/dev/null
+	as_postgres pg_ctl -D "$work/$n/data" reload >/dev/null
 	port=$((port + 1))
 done
 

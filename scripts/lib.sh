@@ -8,6 +8,18 @@
 TL_PG_PREFIX=${TL_PG_PREFIX:-}
 PG_CONFIG_BUILD=/usr/lib/postgresql/15/bin/pg_config
 PG_BIN=$TL_PG_PREFIX/usr/lib/postgresql/15/bin
+# TL_PG_CONFIG: build against, install into (as root) and run servers from
+# another PostgreSQL 15 installation, given by its pg_config (e.g. the
+# --enable-cassert build of docs/testing.md).  Not combined with TL_PG_PREFIX.
+TL_PG_CONFIG=${TL_PG_CONFIG:-}
+if [ -n "$TL_PG_CONFIG" ]; then
+	if [ -n "$TL_PG_PREFIX" ]; then
+		echo "TL_PG_CONFIG and TL_PG_PREFIX cannot be used together" >&2
+		exit 1
+	fi
+	PG_CONFIG_BUILD=$TL_PG_CONFIG
+	PG_BIN=$("$TL_PG_CONFIG" --bindir) || exit 1
+fi
 export PATH="$PG_BIN:$PATH"
 TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
@@ -44,6 +56,10 @@ tl_install_packages() {
 # Build and install the extension.
 tl_build_install() {
 	echo "== building tracelink"
+	# objects built against another installation's headers must not be reused
+	if [ -n "$TL_PG_CONFIG" ]; then
+		make -C "$TL_ROOT" -s clean PG_CONFIG="$PG_CONFIG_BUILD"
+	fi
 	make -C "$TL_ROOT" -s -j2 PG_CONFIG="$PG_CONFIG_BUILD"
 	if [ -n "$TL_PG_PREFIX" ]; then
 		if [ ! -x "$PG_BIN/postgres" ]; then

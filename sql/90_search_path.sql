@@ -82,6 +82,7 @@ RESET ROLE;
 SELECT tracelink.init_node('spnode') IS NOT NULL AS initialised;
 SELECT tracelink.node_name(), tracelink.node_public_key() IS NOT NULL AS has_key;
 SELECT * FROM tracelink.ingest(:'beta_genesis');
+SELECT tracelink.witness() IS NOT NULL AS witnessed;
 SELECT tracelink.jcs('{"b": [1, 2.50, "x"], "a": null}'::text), tracelink.jcs('{"b": 1e2, "a": true}'::jsonb);
 SELECT tracelink.digest('{"a": 1}'::jsonb) IS NOT NULL AS digest, tracelink.sha256('\x00') IS NOT NULL AS sha256;
 SELECT tracelink.ed25519_public_key('\x0000000000000000000000000000000000000000000000000000000000000000') AS pk \gset
@@ -246,6 +247,26 @@ SELECT lines AS beta_declines FROM sim_reply('beta', :'other', 'B', false) \gset
 SELECT * FROM tracelink.ingest(:'beta_declines');
 SELECT tracelink.reinvite('Other', 'B', ARRAY['spnode']) IS NOT NULL AS reinvited;
 SELECT err('SELECT tracelink.assemble(''Other'')') AS assemble_too_early;
+
+-- entries that wait: beta's note waits for gamma's (its commit looks at
+-- apply_queue), gamma's arrives and releases it; recheck_waiting() then
+-- finds nothing left
+:as_superuser
+INSERT INTO tracelink.nodes (name, public_key)
+SELECT 'gamma', tracelink.ed25519_public_key(sha256(convert_to('tracelink simulated node gamma', 'UTF8')));
+INSERT INTO sim_chain (node, seed) VALUES ('gamma', sha256(convert_to('tracelink simulated node gamma', 'UTF8')));
+SELECT lines AS gamma_genesis FROM sim_action('gamma', 'tl.genesis', jsonb_build_object('node', 'gamma', 'public_key',
+    encode(tracelink.ed25519_public_key(sha256(convert_to('tracelink simulated node gamma', 'UTF8'))), 'hex'))) \gset
+SELECT entry_hash AS gamma_note, lines AS gamma_note_lines FROM sim_action('gamma', 'app.note', '{"n": 1}') \gset
+SELECT lines AS beta_waits FROM sim_action('beta', 'app.note', '{"n": 2}', ARRAY[:'gamma_note']::bytea[]) \gset
+:as_member
+SELECT * FROM tracelink.ingest(:'gamma_genesis');
+SELECT * FROM tracelink.ingest(:'beta_waits');
+SELECT * FROM tracelink.ingest(:'gamma_note_lines');
+SELECT EXISTS (SELECT FROM tracelink.recheck_waiting()) AS released_more;
+:as_superuser
+SELECT count(*) AS still_waiting FROM tracelink.apply_queue;
+:as_member
 
 -- templates go; the key rotates and the node still signs
 SELECT tracelink.drop_template('sp-growing');

@@ -25,6 +25,13 @@ CREATE TABLE tracelink.apply_queue (
 );
 COMMENT ON TABLE tracelink.apply_queue IS
     'verified entries from peers that take effect once the entries they depend on have';
+-- which queued entries wait for given entries: asked whenever entries take
+-- effect and at commits (src/project.c); without pending list, so that a
+-- lookup never reads more than the entries it finds
+CREATE INDEX apply_queue_waiting_for ON tracelink.apply_queue USING gin (waiting_for)
+    WITH (fastupdate = off);
+COMMENT ON INDEX tracelink.apply_queue_waiting_for IS
+    'finds the queued entries waiting for given entries (waiting_for && hashes)';
 
 CREATE TABLE tracelink.quarantine (
     id              bigserial PRIMARY KEY,
@@ -49,15 +56,27 @@ COMMENT ON SEQUENCE tracelink.quarantine_id_seq IS 'numbers quarantined rows in 
 CREATE TABLE tracelink.equivocations (
     origin        text NOT NULL,
     block_no      bigint NOT NULL,
-    first_hash    bytea NOT NULL,
+    first_hash    bytea,
     second_hash   bytea NOT NULL,
     first_block   jsonb,
     second_block  jsonb NOT NULL,
     detected_at   timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
-    PRIMARY KEY (origin, block_no, second_hash)
+    detected_by   text NOT NULL DEFAULT 'received'
+                  CHECK (detected_by IN ('received', 'witness', 'evidence', 'own chain')),
+    witness_entry bytea,
+    published_in  bytea,
+    CONSTRAINT equivocation_pair_order CHECK (first_hash IS NULL OR first_hash < second_hash),
+    CONSTRAINT equivocation_pair_blocks CHECK ((first_hash IS NULL) = (first_block IS NULL)),
+    CONSTRAINT equivocations_pair_once UNIQUE NULLS NOT DISTINCT (origin, block_no, first_hash, second_hash)
 );
 COMMENT ON TABLE tracelink.equivocations IS
-    'an origin showed two different blocks with the same number: both headers, with their signatures, are kept as evidence';
+    'an origin signed two different blocks with the same number: both signed heads (signed_tree_head() form) are the evidence.  The pair is ordered by block hash, so every node that sees the same two blocks records the same row (docs/ledger.md, "Witnessing heads")';
+COMMENT ON COLUMN tracelink.equivocations.first_hash IS
+    'the lower of the two block hashes (bytewise); NULL only for a head of this node''s own chain that it never signed (key compromise, or blocks lost by a restore)';
+COMMENT ON COLUMN tracelink.equivocations.detected_by IS
+    'received: both blocks arrived here; witness: a peer''s witness entry named a head that differs from this node''s copy; evidence: a peer''s witness entry carried both heads; own chain: a witness named a head of this node that it never signed';
+COMMENT ON COLUMN tracelink.equivocations.witness_entry IS 'the tl.witness entry that showed the equivocation (NULL when both blocks were received)';
+COMMENT ON COLUMN tracelink.equivocations.published_in IS 'this node''s tl.witness entry that passed the evidence on to its peers (NULL: not yet)';
 
 CREATE TABLE tracelink.peer_connections (
     name      text COLLATE "C" PRIMARY KEY,     -- a node (no foreign key: sqlsrc/95_dump.sql)
@@ -447,7 +466,8 @@ SELECT n.name,
            WHEN NOT sub.subenabled THEN 'disabled'
            WHEN st.pid IS NULL THEN 'down'
            ELSE 'streaming'
-       END AS status
+       END AS status,
+       EXISTS (SELECT 1 FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocating
   FROM tracelink.nodes n
   LEFT JOIN tracelink.peer_connections c ON c.name = n.name
   LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
@@ -460,7 +480,7 @@ SELECT n.name,
   LEFT JOIN pg_catalog.pg_stat_subscription st ON st.subid = sub.oid AND st.relid IS NULL
  WHERE NOT n.is_local;
 COMMENT ON VIEW tracelink.peers IS
-    'each peer: pinned and current key, whether this node publishes to it, whether it streams from this node, whether this node receives from it';
+    'each peer: pinned and current key, whether this node publishes to it, whether it streams from this node, whether this node receives from it, whether it was caught signing two different blocks with one number';
 
 CREATE VIEW tracelink.sync_status AS
 SELECT n.name AS peer,
@@ -474,13 +494,15 @@ SELECT n.name AS peer,
        (SELECT count(*) FROM tracelink.apply_queue q WHERE q.origin = n.name) AS waiting_entries,
        (SELECT count(*) FROM tracelink.quarantine q
          WHERE q.origin = n.name OR q.source = tracelink.peer_subscription_name(n.name)) AS quarantined,
-       (SELECT count(*) FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocations
+       (SELECT count(*) FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocations,
+       EXISTS (SELECT 1 FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocating,
+       (SELECT count(*) FROM tracelink.witness_pending w WHERE w.origin = n.name) AS witness_checks_pending
   FROM tracelink.nodes n
   LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
   LEFT JOIN tracelink.ledger_blocks b ON b.origin = n.name AND b.block_no = h.block_no
  WHERE NOT n.is_local;
 COMMENT ON VIEW tracelink.sync_status IS
-    'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen';
+    'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen (equivocating: the peer signed two different blocks with one number), witnessed heads of it beyond this node''s copy still to check';
 
 CREATE VIEW tracelink.quarantined AS
 SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, reason
@@ -522,3 +544,15 @@ CREATE FUNCTION tracelink.ingest(lines text) RETURNS SETOF tracelink.ingestion
 COMMENT ON FUNCTION tracelink.ingest(text) IS
     'applies tracelink.export() lines from a peer exactly as replicated rows are applied: each block and entry verified, refused ones quarantined, early ones parked; returns how many lines were read and quarantined';
 GRANT EXECUTE ON FUNCTION tracelink.ingest(text) TO tracelink_admin;
+
+-- Entries waiting in apply_queue though ready (src/project.c, "Entries that
+-- wait, and commits"): commits and the apply path release them on their
+-- own; this does it on demand.
+CREATE FUNCTION tracelink.recheck_waiting(OUT entry_hash bytea, OUT origin text, OUT tx bigint,
+                                          OUT seq integer, OUT took_effect boolean)
+    RETURNS SETOF record
+    AS 'MODULE_PATHNAME', 'tl_recheck_waiting'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.recheck_waiting() IS
+    'releases every entry waiting in apply_queue whose dependencies have all taken effect, in chain order; returns the entries it took out of the queue and whether each took effect (refused ones are in quarantined)';
+GRANT EXECUTE ON FUNCTION tracelink.recheck_waiting() TO tracelink_admin;

@@ -25,6 +25,10 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.equivocations', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_connections', '');
+-- witnessing (sqlsrc/45_witness.sql): heads kept to check later, and what
+-- is still to be witnessed
+SELECT pg_catalog.pg_extension_config_dump('tracelink.witness_state', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.witness_pending', '');
 
 -- Projected workflow state (without foreign keys between them:
 -- sqlsrc/60_workflow.sql).

@@ -828,12 +828,13 @@ check_block(const TlBlock *b, const TlHead *head, const uint8 *pinned_key,
 
 /*
  * A block whose number is already taken: the same block again, or a
- * different one (equivocation, recorded as evidence).
+ * different one (equivocation, recorded as evidence by witness.c when both
+ * blocks are validly signed by one key).
  */
 static void
 reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char *where)
 {
-	int			spi_nest;
+	const char *unproven;
 
 	if (memcmp(stored_hash, b->block_hash, TL_HASH_LEN) == 0)
 	{
@@ -841,28 +842,11 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 									 b->h.block_no, b->h.origin, where), NULL);
 		return;
 	}
+	unproven = tl_witness_block_conflict(&b->h, b->block_hash, b->signature);
+	if (unproven != NULL)
 	{
-		Oid			types[4] = {TEXTOID, INT8OID, BYTEAOID, JSONBOID};
-		Datum		args[4];
-
-		args[0] = CStringGetTextDatum(b->h.origin);
-		args[1] = Int64GetDatum(b->h.block_no);
-		args[2] = PointerGetDatum(tl_bytea_from(stored_hash, TL_HASH_LEN));
-		args[3] = block_jsonb(b);
-		spi_nest = tl_spi_connect();
-		/* the same equivocating block again is the same evidence */
-		if (SPI_execute_with_args("INSERT INTO tracelink.equivocations"
-								  " (origin, block_no, first_hash, second_hash, first_block, second_block)"
-								  " SELECT $1, $2, $3, pg_catalog.decode($4->>'block_hash', 'hex'),"
-								  "        coalesce((SELECT pg_catalog.to_jsonb(b) - 'entry_hashes' FROM tracelink.ledger_blocks b"
-								  "                   WHERE b.origin = $1 AND b.block_no = $2),"
-								  "                 (SELECT pg_catalog.to_jsonb(b) - 'entry_hashes' FROM tracelink.inbox_blocks b"
-								  "                   WHERE b.origin = $1 AND b.block_no = $2)),"
-								  "        $4 - 'entry_hashes'"
-								  " ON CONFLICT DO NOTHING",
-								  4, types, args, NULL, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not record an equivocation");
-		tl_spi_finish(spi_nest);
+		quarantine_block(b, unproven, NULL);
+		return;
 	}
 	quarantine_block(b, psprintf("equivocation: origin \"%s\" shows two different blocks numbered " INT64_FORMAT,
 								 b->h.origin, b->h.block_no), NULL);
@@ -1221,6 +1205,8 @@ apply_block(const TlBlock *b)
 	CommandCounterIncrement();
 
 	apply_waiting_entries(b);
+	/* heads witnessed at this number; witness if it is time */
+	tl_witness_block_applied(&b->h, b->block_hash, b->signature);
 	return true;
 }
 
@@ -1732,7 +1718,9 @@ park_waiting_entries(void)
 
 /*
  * At commit, entries still waiting for their block go to the inbox, and
- * the writers are closed.
+ * the writers are closed.  No snapshot is active at pre-commit, and writing
+ * a table that has a TOAST table needs one (heap_insert asserts it): the
+ * inbox is written under a snapshot pushed for it.
  */
 static void
 apply_xact_callback(XactEvent event, void *arg)

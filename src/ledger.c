@@ -19,7 +19,10 @@
  * always numbered 0..n-1.
  *
  * Locking: the seal lock is a transaction-duration ExclusiveLock on the
- * database object (pg_extension, tracelink's oid, 1); only sealing takes it.
+ * database object (pg_extension, tracelink's oid, 1).  Sealing takes it, and
+ * so does the commit-time re-check of entries waiting in apply_queue
+ * (project.c, "Entries that wait, and commits"), which must be ordered with
+ * sealers; whoever holds it waits for nothing but other sealers.
  *
  *-------------------------------------------------------------------------
  */
@@ -72,7 +75,10 @@ PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
  * Advisory locks on the extension object (LockDatabaseObject sub-ids):
  * sealing takes TL_LOCK_SEAL from its pre-commit callback to the end of the
  * commit; rotate_key() takes TL_LOCK_ROTATION to the end of its transaction,
- * then TL_LOCK_SEAL for a moment.  Always in this order.
+ * then TL_LOCK_SEAL for a moment.  Always in this order.  The apply lock
+ * (apply.c) is sub-id 2 as well: an apply worker holds it to the end of its
+ * transaction and may take TL_LOCK_SEAL at commit (project.c), the same
+ * order.
  */
 #define TL_LOCK_SEAL 1
 #define TL_LOCK_ROTATION 2
@@ -152,6 +158,23 @@ tl_extension_oid(void)
 	if (!OidIsValid(cached_extension_oid))
 		cached_extension_oid = get_extension_oid("tracelink", false);
 	return cached_extension_oid;
+}
+
+/*
+ * The seal lock, for project.c's commit-time look at apply_queue: taken
+ * there first, it is held to the end of the commit (sealing takes it again,
+ * which costs nothing); let go only to give waiting entries their effect.
+ */
+void
+tl_lock_seal(void)
+{
+	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
+}
+
+void
+tl_unlock_seal(void)
+{
+	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
 }
 
 /*
@@ -923,7 +946,6 @@ ledger_xact_callback(XactEvent event, void *arg)
 	switch (event)
 	{
 		case XACT_EVENT_PRE_COMMIT:
-			if (pending != NULL)
 			{
 				/*
 				 * Under a procedure's COMMIT the current owner is the
@@ -931,16 +953,24 @@ ledger_xact_callback(XactEvent event, void *arg)
 				 * transaction's.
 				 */
 				ResourceOwner save_owner = CurrentResourceOwner;
+				bool		appended = pending != NULL && pending->count > 0;
 
 				CurrentResourceOwner = TopTransactionResourceOwner;
-				if (pending->count > 0)
-					seal_pending_block();
-				tl_writer_close(pending->entries);
+				/* first the peers' entries waiting for this transaction */
+				tl_release_waiting_at_commit(appended ? pending->hashes : NULL,
+											 appended ? pending->count : 0);
+				if (pending != NULL)
+				{
+					if (pending->count > 0)
+						seal_pending_block();
+					tl_writer_close(pending->entries);
+				}
 				CurrentResourceOwner = save_owner;
 			}
 			pending = NULL;
 			break;
 		case XACT_EVENT_PRE_PREPARE:
+			tl_release_waiting_at_prepare();
 			if (pending != NULL && pending->count > 0)
 				ereport(ERROR,
 						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),

@@ -26,5 +26,6 @@ _PG_init(void)
 	tl_apply_init();
 	tl_vote_init();
 	tl_trace_init();
+	tl_witness_init();
 	MarkGUCPrefixReserved("tracelink");
 }

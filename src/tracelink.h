@@ -345,6 +345,8 @@ extern bool tl_entry_exists(const uint8 *hash);
 extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
 extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern Oid	tl_relid(const char *relname);
+extern void tl_lock_seal(void);
+extern void tl_unlock_seal(void);
 extern bool tl_valid_node_name(const char *name);
 extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
@@ -502,12 +504,38 @@ extern void tl_apply_init(void);
 extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);
+extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
+extern void tl_release_waiting_at_prepare(void);
 extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
 extern void tl_restore_check_hold(void);
+
+/* ----------------------------------------------------------------
+ * witness.c: witnessing other origins' signed heads, to catch an origin
+ * that shows different blocks with one number to different peers
+ * (docs/ledger.md, "Witnessing heads")
+ * ----------------------------------------------------------------
+ */
+#define TL_WITNESS_KIND "tl.witness"
+
+/* a block header with its hash and signature: a signed tree head */
+typedef struct TlSignedHead
+{
+	TlBlockHeader h;
+	uint8		block_hash[TL_HASH_LEN];
+	uint8		signature[TL_ED25519_SIG_LEN];
+} TlSignedHead;
+
+extern int	tl_witness_interval;
+extern void tl_witness_init(void);
+extern void tl_project_witness(const TlEntry *e, bool local);
+extern void tl_witness_block_applied(const TlBlockHeader *h, const uint8 *block_hash,
+									 const uint8 *signature);
+extern const char *tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
+											 const uint8 *signature);
 
 /* vote.c: tallying ballots */
 extern void tl_vote_init(void);

@@ -273,7 +273,7 @@ for my $n (@group)
 	is(sql($n, q{SELECT coalesce(string_agg(origin || ': ' || reason, '; '), '') FROM tracelink.verify() WHERE NOT ok}),
 		'', $n->name . ': verify() finds nothing wrong');
 	is(sql($n, q{SELECT coalesce(string_agg(reason, '; ' ORDER BY id), '') FROM tracelink.quarantine}),
-		$n == $farm2 ? 'line has no valid origin' : '',
+		$n == $farm2 ? 'line is not a tracelink export line' : '',
 		$n->name . ': nothing quarantined (the farm keeps the row it had quarantined before the dump)');
 	is(sql($n, 'SELECT count(*) FROM tracelink.equivocations'), '0', $n->name . ': no equivocation');
 }

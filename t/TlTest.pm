@@ -100,21 +100,30 @@ sub heads_of
 }
 
 # Wait until every node has applied every other node's latest block.
+# Applying a peer's block may append a witness entry in the same
+# transaction (docs/ledger.md, "Witnessing heads"), which moves the
+# applying node's own head: wait again until a round moves no node's head.
 sub wait_converged
 {
 	my (@nodes) = @_;
-	for my $origin (@nodes)
+	for (my $round = 1;; $round++)
 	{
-		my %own = heads_of($origin);
-		my $head = $own{ $origin->name } // -1;
-		for my $node (@nodes)
+		my %own = map { my %h = heads_of($_); ($_->name => $h{ $_->name } // -1) } @nodes;
+		for my $origin (@nodes)
 		{
-			next if $node == $origin;
-			$node->poll_query_until('postgres',
-				"SELECT coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '"
-				  . $origin->name . "'), -1) >= $head")
-			  or die $node->name . ' did not catch up with ' . $origin->name;
+			my $head = $own{ $origin->name };
+			for my $node (@nodes)
+			{
+				next if $node == $origin;
+				$node->poll_query_until('postgres',
+					"SELECT coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '"
+					  . $origin->name . "'), -1) >= $head")
+				  or die $node->name . ' did not catch up with ' . $origin->name;
+			}
 		}
+		my @moved = grep { my %h = heads_of($_); ($h{ $_->name } // -1) != $own{ $_->name } } @nodes;
+		last unless @moved;
+		die 'heads still move after 50 rounds' if $round >= 50;
 	}
 }
 
