@@ -1,5 +1,8 @@
 -- Canonical JSON (RFC 8785): tracelink.jcs(text), tracelink.jcs(jsonb),
 -- tracelink.digest(jsonb).
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- member order is by UTF-16 code units, not bytes or code points:
 -- U+20AC (one unit) sorts after U+1F600 (surrogate pair 0xD83D...)

@@ -1,19 +1,9 @@
 -- tracelink.stage: JSON input, normalisation (defaults filled in, canonical
 -- RFC 8785 output) and every input error of stages, forms and data items.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
--- hint_of(sql): the HINT of the error a statement raises (err() shows the
--- SQLSTATE, message and detail).  Used by the later definition tests too.
-CREATE FUNCTION hint_of(sql text) RETURNS text LANGUAGE plpgsql AS $$
-DECLARE
-    hint text;
-BEGIN
-    EXECUTE sql;
-    RETURN 'no error';
-EXCEPTION WHEN OTHERS THEN
-    GET STACKED DIAGNOSTICS hint = PG_EXCEPTION_HINT;
-    RETURN hint;
-END
-$$;
 
 -- defaults: description, role, members, forms; no order for a standalone stage
 SELECT '{"name":"Harvest"}'::tracelink.stage;

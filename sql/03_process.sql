@@ -1,5 +1,8 @@
 -- tracelink.process: input and normalisation (stage order, inputs and
 -- outputs with data levels), and every input error of processes.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- defaults; stages in creation order get order = position
 SELECT '{"name":"Growing"}'::tracelink.process;

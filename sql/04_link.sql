@@ -1,6 +1,9 @@
 -- tracelink.link: input and normalisation (process order, invitations,
 -- voting), link input errors; for all three types: casts to and from jsonb,
 -- equality and hashing, digests, binary send/receive.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- defaults: info, invitations, processes; process_order from the processes
 SELECT '{"name":"Tea"}'::tracelink.link;
@@ -20,36 +23,10 @@ SELECT '{"name":"Pu-erh tea","creator":"n1",
 SELECT '{"name":"T","invitations":{"Tea growing":["n 2"]},"voting":{"adoption":{"rule":"plurality"}}}'::tracelink.link;
 
 -- the realistic link used by the following tests
-CREATE TABLE tea (l tracelink.link);
-INSERT INTO tea VALUES ('{
- "name": "Pu-erh tea", "creator": "n1", "info": {"product": "tea", "region": "Yunnan"},
- "process_order": ["Growing", "Processing", "Packaging"],
- "invitations": {"Growing": ["n2"], "Processing": ["n3"], "Packaging": ["n1"]},
- "voting": {"adoption": {"rule": "majority"}},
- "processes": [
-  {"name": "Packaging", "node": "n1",
-   "inputs": [{"name": "tea lot", "from": "Processing", "output": "processed lot", "level": 2}],
-   "outputs": [{"name": "box", "level": 1}],
-   "stages": [{"name": "Pack", "forms": [{"name": "Box", "key": true, "items": [
-      {"name": "Trace code", "type": "text", "required": true, "trace_code": true, "sources": ["device", "manual"]},
-      {"name": "Photo", "type": "image", "sources": ["upload"]}]}]}]},
-  {"name": "Growing", "node": "n2",
-   "outputs": [{"name": "leaves", "level": 2, "description": "fresh leaves per picking lot"}],
-   "stages": [
-     {"name": "Plant", "role": "grower", "creator": "bob", "forms": [{"name": "Field", "items": [
-        {"name": "Trace code", "type": "text", "required": true, "trace_code": true},
-        {"name": "Variety", "type": "text", "widget": "dropdown", "options": ["Assamica", "Sinensis"]}]}]},
-     {"name": "Harvest", "role": "grower", "forms": [{"name": "Picking", "key": true, "items": [
-        {"name": "Date", "type": "time", "required": true},
-        {"name": "Weight", "type": "numeric", "description": "kg", "sources": ["manual", "external"]}]}]}]},
-  {"name": "Processing", "node": "n3",
-   "inputs": [{"name": "leaves", "from": "Growing", "output": "leaves", "level": 2}],
-   "outputs": [{"name": "processed lot", "level": 2}],
-   "stages": [{"name": "Withering", "forms": [{"name": "Log", "items": [
-      {"name": "Trace code", "type": "text", "required": true, "trace_code": true},
-      {"name": "Hours", "type": "numeric"},
-      {"name": "Done", "type": "text", "widget": "checkbox"}]}]}]}
- ]}');
+\set ECHO none
+\i sql/include/tea.sql
+\set ECHO all
+
 SELECT l FROM tea;
 
 -- link keys

@@ -1,5 +1,9 @@
 -- Accessors of the definition types, tracelink.with_process and
--- tracelink.merge_patch.  Uses the table "tea" from 04_link.
+-- tracelink.merge_patch.  Uses the table "tea" (sql/include/tea.sql).
+\set ECHO none
+\i sql/include/setup.sql
+\i sql/include/tea.sql
+\set ECHO all
 
 SELECT tracelink.name(l) FROM tea;
 SELECT tracelink.name(tracelink.process(l, 'Growing')) FROM tea;

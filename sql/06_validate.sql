@@ -1,7 +1,11 @@
 -- Validation: tracelink.validate() lists every problem (path, code, message)
 -- in document order; tracelink.validate_strict() raises the first one with
 -- its own SQLSTATE, a detail naming the element and its path, and a hint.
--- Uses the table "tea" from 04_link.
+-- Uses the table "tea" (sql/include/tea.sql).
+\set ECHO none
+\i sql/include/setup.sql
+\i sql/include/tea.sql
+\set ECHO all
 
 -- a complete link has no problems
 SELECT * FROM tracelink.validate((SELECT l FROM tea));

@@ -1,6 +1,11 @@
 -- The mesh: tracelink.mesh() (data edges between processes with the layers
 -- of both ends) and tracelink.mesh_layers() (topological layering, Kahn);
--- errors TL002, TL008, TL009, TL010.  Uses the table "tea" from 04_link.
+-- errors TL002, TL008, TL009, TL010.  Uses the table "tea"
+-- (sql/include/tea.sql).
+\set ECHO none
+\i sql/include/setup.sql
+\i sql/include/tea.sql
+\set ECHO all
 
 SELECT * FROM tracelink.mesh((SELECT l FROM tea));
 SELECT * FROM tracelink.mesh_layers((SELECT l FROM tea));

@@ -1,6 +1,10 @@
 -- Node-local process templates: save, read, instantiate (as is, renamed,
 -- changed by a merge patch), replace and drop; who may do what.
--- Uses the table "tea" from 04_link.
+-- Uses the table "tea" (sql/include/tea.sql).
+\set ECHO none
+\i sql/include/setup.sql
+\i sql/include/tea.sql
+\set ECHO all
 
 CREATE ROLE regress_tl_reader NOLOGIN;
 CREATE ROLE regress_tl_member NOLOGIN;

@@ -1,6 +1,9 @@
 -- Privileges, declarations and comments of the definition objects: nothing
 -- is granted to PUBLIC; pure functions to tracelink_reader, template writers
 -- to tracelink_member; internal helpers to nobody.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 CREATE TEMP TABLE def_functions (f regprocedure, grantee text);
 INSERT INTO def_functions

@@ -4,6 +4,9 @@
 --
 -- Expected hashes are copied from transparency-dev/merkle's reference
 -- vectors (shared/vectors/rfc6962-merkle/rfc6962_reference_vectors.json).
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- The 8 reference leaves d0..d7, and leaves(n): the first n of them as an
 -- array (empty array for n = 0).

@@ -3,6 +3,9 @@
 -- Merkle function (signature, volatility, strictness, privileges).
 --
 -- Ed25519 values are RFC 8032 section 7.1 TEST 1 and TEST 2.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- SHA-256 (FIPS 180-4 examples)
 SELECT encode(tracelink.sha256(''), 'hex') AS empty,

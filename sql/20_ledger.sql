@@ -1,5 +1,8 @@
 -- The ledger on one node: identity, append, seal at commit, savepoints,
 -- append-only guards, verification.
+\set ECHO none
+\i sql/include/setup.sql
+\set ECHO all
 
 -- keep this run's key files apart from earlier runs on the same cluster
 DO $$

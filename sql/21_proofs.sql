@@ -1,5 +1,8 @@
 -- Signed tree heads, inclusion and consistency proofs, export.
 -- Builds on the node "alpha" created by 20_ledger.
+\set ECHO none
+\i sql/include/ledger_alpha.sql
+\set ECHO all
 
 -- a few more blocks of different sizes
 SELECT count(tracelink.append('acme.scan', jsonb_build_object('batch', 1, 'i', g))) FROM generate_series(1, 7) g;

@@ -1,6 +1,9 @@
 -- Tampering by a superuser who bypasses the append-only triggers is caught
 -- by verify(), which names the first bad entry or block.  Each case runs in
 -- a transaction that is rolled back, so the next starts from a good ledger.
+\set ECHO none
+\i sql/include/ledger_alpha_proofs.sql
+\set ECHO all
 
 CREATE FUNCTION tampered() RETURNS TABLE(ok boolean, first_bad text, reason text)
     LANGUAGE sql AS $$ SELECT ok, first_bad, reason FROM tracelink.verify('alpha') $$;

@@ -5,6 +5,9 @@
 -- Builds on the node "alpha" of 20_ledger; entry counts are masked, so
 -- that this file does not depend on how many entries the tests before it
 -- appended.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 CREATE FUNCTION err_n(sql text) RETURNS text LANGUAGE sql AS $$
     SELECT regexp_replace(regexp_replace(err(sql), 'has only \d+ entries', 'has only N entries'),
                           'new tree size \d+', 'new tree size N')

@@ -9,6 +9,7 @@
 -- Hashes are never shown: they depend on how many transactions earlier
 -- tests made.
 \set ECHO none
+\i sql/include/node_alpha.sql
 \i sql/include/sim_nodes.sql
 \set ECHO all
 SELECT tracelink.node_name();

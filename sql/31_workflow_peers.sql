@@ -5,6 +5,9 @@
 -- is quarantined with the reason.  Receivers judge an entry only by its
 -- causal past (its dependencies and its origin's earlier entries), so
 -- refusals based on the link's status apply to local callers only.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 SELECT * FROM sim_node('delta');
 SELECT * FROM sim_node('epsilon');
 SELECT coalesce(max(id), 0) AS q0 FROM tracelink.quarantine \gset

@@ -1,6 +1,9 @@
 -- Privileges of the workflow: readers read, members act through the API,
 -- nobody writes the projection tables, and what a member appends directly
 -- is held to the same rules as what the API appends.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 
 CREATE TEMP TABLE wf_functions (f regprocedure, grantee text);
 INSERT INTO wf_functions

@@ -5,6 +5,9 @@
 --
 -- Simulated peers (sql/include/sim_nodes.sql, loaded by 30_workflow.sql):
 -- qa and qb write the dependencies, qc the entries that wait for them.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 SELECT * FROM sim_node('qa');
 SELECT * FROM sim_node('qb');
 SELECT * FROM sim_node('qc');

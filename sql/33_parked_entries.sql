@@ -5,6 +5,9 @@
 -- in the pre-commit callback, where no snapshot is active; the payload
 -- here is large and incompressible, so the row has a TOAST part too.  (A
 -- build with assertions crashed at that write: docs/testing.md.)
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 SELECT * FROM sim_node('parker');
 SELECT entry_hash AS parked_hash, lines AS parked_lines
   FROM sim_action('parker', 'acme.note',

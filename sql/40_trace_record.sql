@@ -1,6 +1,9 @@
 -- Recording trace data on one node (alpha, from 20_ledger): the rules a
 -- record must follow and every refusal, with its SQLSTATE.  Entry hashes
 -- and recording times differ from run to run, so only their shape is shown.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 
 -- A link whose four processes this node builds alone: Growing and
 -- Packaging supply feed Processing and Packing; Packaging supply comes last

@@ -1,5 +1,8 @@
 -- Transformations (the mesh at product level), versions, provenance
 -- queries, proofs and privileges of trace data, continuing 40_trace_record.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 
 -- a batch made from two lots, with quantities; a later process (Packaging
 -- supply) feeds an earlier one (Packing)

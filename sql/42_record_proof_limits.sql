@@ -2,6 +2,9 @@
 -- entry holds before using it: huge and negative positions are 22023, as
 -- in every proof function (23_proof_limits).  Uses the trace data of
 -- 41_trace_flow.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 SELECT entry_hash AS rec_entry FROM tracelink.trace_records WHERE code = 'P-1' LIMIT 1 \gset
 SELECT err(format($$ SELECT tracelink.record_proof(%L, 2147483647) $$, :'rec_entry'));
 SELECT err(format($$ SELECT tracelink.record_proof(%L, -1) $$, :'rec_entry'));

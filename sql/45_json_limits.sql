@@ -3,6 +3,9 @@
 -- above it, with nothing kept; and nesting deeper than the stack allows
 -- gives 54001, never a crash.  Runs on node alpha (20_ledger) with link
 -- "Trace tea" (40_trace_record); every refused statement rolls back.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 
 -- JSON text is measured as given: one byte over is refused before parsing
 SELECT err($$ SELECT tracelink.jcs(repeat(' ', 64 * 1024 * 1024) || '1') $$);

@@ -7,6 +7,9 @@
 -- created again.  The pg_dump / pg_restore round trip itself is
 -- t/070_dump_restore.pl.  What drops the extension runs in transactions
 -- that roll back.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\set ECHO all
 
 -- 1. Every table and sequence of the schema is registered with
 --    pg_extension_config_dump, so pg_dump keeps its rows (its value); a
