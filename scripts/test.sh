@@ -65,6 +65,27 @@ run_suite() {
 
 run_suite regress regresscheck
 run_suite isolation isolationcheck
+
+# Each pg_regress file alone, in a fresh database (scripts/regress_each.sh):
+# one pass or fail per file, counted as run_suite counts.
+echo "== regress, each file alone"
+as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
+	REGRESS_EACH_MAKEARGS="PG_CONFIG=$PG_CONFIG_BUILD bindir=$PG_BIN" \
+	bash -c 'cd "$1" && bash scripts/regress_each.sh' _ "$work/tree" >"$logs/regress_each.log" 2>&1
+rc=$?
+ok=$(grep -cE '\.\.\. +ok' "$logs/regress_each.log")
+bad=$(grep -cE '\.\.\. +FAILED' "$logs/regress_each.log")
+passed=$((passed + ok))
+failed=$((failed + bad))
+if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+	failed=$((failed + 1))
+	echo "   regress_each did not run cleanly (exit $rc); see $logs/regress_each.log"
+fi
+echo "   $ok passed, $bad failed"
+grep -E '\.\.\. +FAILED' "$logs/regress_each.log" | sed 's/^/   /'
+for f in "$work"/tree/regression.diffs.*; do
+	[ -s "$f" ] && cp "$f" "$logs/" && head -c 3000 "$f"
+done
 tl_cluster_stop_all
 
 # TAP: count assertions from prove's verbose output.

@@ -1,12 +1,13 @@
 -- The workflow as a receiving node sees it: a link created by a peer, in
 -- which alpha builds one process.  Every entry of the simulated peers
--- (sql/include/sim_nodes.sql, loaded by 30_workflow) goes through the
+-- (sql/include/sim_nodes.sql) goes through the
 -- replication apply path; a refused one stays in the ledger and its effect
 -- is quarantined with the reason.  Receivers judge an entry only by its
 -- causal past (its dependencies and its origin's earlier entries), so
 -- refusals based on the link's status apply to local callers only.
 \set ECHO none
 \i sql/include/node_alpha.sql
+\i sql/include/sim_beta_gamma.sql
 \set ECHO all
 SELECT * FROM sim_node('delta');
 SELECT * FROM sim_node('epsilon');

@@ -7,6 +7,7 @@
 -- qa and qb write the dependencies, qc the entries that wait for them.
 \set ECHO none
 \i sql/include/node_alpha.sql
+\i sql/include/sim_nodes.sql
 \set ECHO all
 SELECT * FROM sim_node('qa');
 SELECT * FROM sim_node('qb');

@@ -7,6 +7,7 @@
 -- build with assertions crashed at that write: docs/testing.md.)
 \set ECHO none
 \i sql/include/node_alpha.sql
+\i sql/include/sim_nodes.sql
 \set ECHO all
 SELECT * FROM sim_node('parker');
 SELECT entry_hash AS parked_hash, lines AS parked_lines

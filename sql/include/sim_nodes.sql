@@ -7,6 +7,9 @@
 -- for tracelink.ingest(), which applies them through the replication apply
 -- path: blocks and entries verified, then the entry's projector run as for
 -- any received entry.
+-- Loaded only once per database (several files include it).
+SELECT pg_catalog.to_regclass('sim_chain') IS NULL AS tl_need_sim \gset
+\if :tl_need_sim
 CREATE TABLE sim_chain (
     node        text PRIMARY KEY,
     seed        bytea NOT NULL,
@@ -100,3 +103,5 @@ LANGUAGE sql AS $$
                     WHERE i.link_id = p_link AND i.node = p_node AND i.reply_entry IS NOT NULL
                       AND i.process = (p_payload->'definition'->>'name')))
 $$;
+\endif
+\unset tl_need_sim
