@@ -268,7 +268,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state',
                   HINT = 'Run SELECT tracelink.init_node(''name'') first.';
     END IF;
-    IF peer IS NULL OR peer !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+    IF peer IS NULL OR NOT tracelink._valid_node_name(peer) THEN
         RAISE EXCEPTION 'invalid node name "%"', peer
             USING ERRCODE = 'invalid_parameter_value',
                   DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';

@@ -259,7 +259,7 @@ BEGIN
                                'modification', coalesce(payload->'voting'->'modification',
                                                         payload->'voting'->'adoption')));
     FOR p, n IN SELECT i.process, i.node FROM tracelink.invitations(draft) i LOOP
-        IF n !~ '^[a-z][a-z0-9_]{0,62}$' THEN
+        IF NOT tracelink._valid_node_name(n) THEN
             RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value',
                 DETAIL = format('Process "%s" invites it.', p);
         END IF;
@@ -348,7 +348,7 @@ BEGIN
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOR n IN SELECT jsonb_array_elements_text(payload->'nodes') LOOP
-        IF n ~ '^[a-z][a-z0-9_]{0,62}$' IS NOT TRUE THEN
+        IF tracelink._valid_node_name(n) IS NOT TRUE THEN
             RAISE EXCEPTION 'invalid node name "%"', n USING ERRCODE = 'invalid_parameter_value';
         END IF;
         IF EXISTS (SELECT 1 FROM tracelink.link_invitations i

@@ -191,28 +191,10 @@ ledger_relcache_callback(Datum arg, Oid relid)
 }
 
 /*
- * Node and kind names are identifiers ([a-z][a-z0-9_]*, dot-separated for
- * kinds), so that they need no escaping in canonical JSON and an outside
- * verifier can rebuild the hashed bytes without a JSON library.
+ * Kinds are identifiers ([a-z][a-z0-9_]*, dot-separated), like node names
+ * (node_name.c), so that they need no escaping in canonical JSON and an
+ * outside verifier can rebuild the hashed bytes without a JSON library.
  */
-bool
-tl_valid_node_name(const char *name)
-{
-	int			i;
-
-	if (name[0] < 'a' || name[0] > 'z')
-		return false;
-	for (i = 1; name[i]; i++)
-	{
-		if (i >= 63)
-			return false;
-		if (!((name[i] >= 'a' && name[i] <= 'z') ||
-			  (name[i] >= '0' && name[i] <= '9') || name[i] == '_'))
-			return false;
-	}
-	return true;
-}
-
 bool
 tl_valid_kind(const char *kind)
 {

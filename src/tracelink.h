@@ -347,13 +347,13 @@ extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern Oid	tl_relid(const char *relname);
 extern void tl_lock_seal(void);
 extern void tl_unlock_seal(void);
-extern bool tl_valid_node_name(const char *name);
 extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 						  const uint8 *signature, const uint8 *entry_hashes);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
 extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
+
 extern int64 tl_unix_micros(TimestampTz ts);
 extern void tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int32 seq,
 							  const char *kind, const char *payload, int payload_len,
@@ -371,6 +371,9 @@ extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *
 						   const uint8 *block_hash, const uint8 *signature);
 extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
 						   uint8 *entries_root, uint8 *tree_root);
+
+/* node_name.c: the node-name rule (tracelink._valid_node_name in SQL) */
+extern bool tl_valid_node_name(const char *name);
 
 /* ----------------------------------------------------------------
  * ledger_json.c: export lines and tree heads read back (built outside the
