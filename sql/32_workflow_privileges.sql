@@ -28,9 +28,10 @@ SELECT p::regprocedure, 'admin' FROM unnest(ARRAY['tracelink.ingest(text)']) p
 UNION ALL
 SELECT p.oid::regprocedure, 'nobody' FROM pg_proc p
  WHERE p.pronamespace = 'tracelink'::regnamespace
-   AND (p.proname LIKE '\_project\_%' OR p.proname IN ('_decide', '_undecide'));
+   AND (p.proname LIKE '\_project\_%'
+        OR p.proname IN ('_decide', '_undecide', '_vote_rule_integer', '_vote_proposal', '_vote_lock'));
 
--- every function of sqlsrc/60_workflow.sql is in the list
+-- every function of sqlsrc/60_workflow.sql and 65_votes.sql is in the list
 SELECT p.oid::regprocedure AS missing_from_list
   FROM pg_proc p
  WHERE p.pronamespace = 'tracelink'::regnamespace

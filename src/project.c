@@ -13,9 +13,10 @@
  * effect).
  *
  * Most projectors are SQL functions tracelink._project_*(origin, payload,
- * entry_hash, deps, local); ballots are tallied in C (vote.c).  Projectors
- * run as the extension's owner: members hold no write privilege on the
- * projection tables, so the ledger is the only way to change them.
+ * entry_hash, deps, local): all of the workflow's and the votes'
+ * (sqlsrc/60_workflow.sql, 65_votes.sql).  Projectors run as the
+ * extension's owner: members hold no write privilege on the projection
+ * tables, so the ledger is the only way to change them.
  *
  * An entry takes effect only after the entries it depends on: a received
  * entry whose dependencies have not taken effect yet waits in
@@ -69,15 +70,15 @@ static const TlProjection projections[] = {
 	/* the ledger itself (heads, key chain) is their projection */
 	{"tl.genesis", NULL, NULL},
 	{"tl.key_rotation", NULL, NULL},
-	/* the consortium workflow (sqlsrc/60_workflow.sql, vote.c) */
+	/* the consortium workflow (sqlsrc/60_workflow.sql, 65_votes.sql) */
 	{"tl.link.request", "_project_link_request", NULL},
 	{"tl.link.reply", "_project_invitation_reply", NULL},
 	{"tl.link.reinvite", "_project_reinvite", NULL},
 	{"tl.process.submit", "_project_process_submit", NULL},
 	{"tl.process.confirm", "_project_process_confirm", NULL},
 	{"tl.link.proposal", "_project_proposal", NULL},
-	{"tl.link.ballot", NULL, tl_project_ballot},
-	{"tl.link.close_vote", NULL, tl_project_close_vote},
+	{"tl.link.ballot", "_project_ballot", NULL},
+	{"tl.link.close_vote", "_project_close_vote", NULL},
 	{"tl.link.modify", "_project_modification_request", NULL},
 	/* trace data (trace_project.c) */
 	{TL_TRACE_KIND, NULL, tl_project_trace_records},

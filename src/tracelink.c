@@ -24,7 +24,7 @@ _PG_init(void)
 	tl_keys_init();
 	tl_ledger_init();
 	tl_apply_init();
-	tl_vote_init();
+	tl_workflow_init();
 	tl_trace_init();
 	tl_witness_init();
 	MarkGUCPrefixReserved("tracelink");

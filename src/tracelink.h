@@ -540,11 +540,8 @@ extern void tl_witness_block_applied(const TlBlockHeader *h, const uint8 *block_
 extern const char *tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
 											 const uint8 *signature);
 
-/* vote.c: tallying ballots */
-extern void tl_vote_init(void);
-extern int	tl_threshold(JcsValue *rule, int n);
-extern void tl_project_ballot(const TlEntry *e, bool local);
-extern void tl_project_close_vote(const TlEntry *e, bool local);
+/* workflow.c: appending workflow entries (the vote rules are sqlsrc/65_votes.sql) */
+extern void tl_workflow_init(void);
 
 /* ----------------------------------------------------------------
  * trace.c, trace_project.c, trace_query.c, trace_proof.c: trace data
