@@ -4,7 +4,7 @@
 -- verified, signature checked, projector run), each in its own
 -- transaction, and the time of each ingest() call is recorded:
 --
---   X  a ballot on proposal X, tallied by tracelink (vote.c: lock the
+--   X  a ballot on proposal X, tallied by tracelink (65_votes.sql: lock the
 --      proposal row, insert the ballot, move two counters);
 --   Y  a ballot on proposal Y, tallied by tracelink and, in addition, by a
 --      naive AFTER INSERT trigger on tracelink.ballots that recounts all of

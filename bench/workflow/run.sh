@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: the cost of tallying one ballot as ballots accumulate, for a
 # vote of many simulated peers (bench/workflow/bench.sql): tracelink's O(1)
-# tally (vote.c) against a naive SQL trigger that recounts all ballots of
+# tally (sqlsrc/65_votes.sql) against a naive SQL trigger that recounts all ballots of
 # the proposal on every insert, in the same run on a throw-away cluster.
 # Prints a Markdown table (record it in docs/benchmarks.md with date and
 # command).
