@@ -398,14 +398,30 @@ DECLARE
     slot text := tracelink.peer_slot_name(tracelink.node_name(), _remove_peer_slot_and_login.name);
     login text := tracelink.peer_login_name(_remove_peer_slot_and_login.name);
     role_oid oid;
+    deadline timestamptz := pg_catalog.clock_timestamp() + interval '20 seconds';
     here oid := (SELECT oid FROM pg_database WHERE datname = current_database());
     elsewhere text;
 BEGIN
-    -- the peer's slot here: stop its walsender, then drop it
-    PERFORM pg_terminate_backend(active_pid)
-       FROM pg_replication_slots WHERE slot_name = slot AND active_pid IS NOT NULL;
-    PERFORM pg_drop_replication_slot(slot_name)
-       FROM pg_replication_slots WHERE slot_name = slot AND NOT active;
+    -- the peer's slot here: stop its walsender, then drop the slot.  A
+    -- signalled walsender releases the slot only as it exits, and the
+    -- peer's apply worker may connect again meanwhile: wait for each one to
+    -- exit (pg_terminate_backend with a timeout) and retry, until the slot
+    -- is gone or 20 seconds have passed.
+    LOOP
+        PERFORM pg_catalog.pg_terminate_backend(s.active_pid, 5000)
+           FROM pg_catalog.pg_replication_slots s
+          WHERE s.slot_name = slot AND s.active_pid IS NOT NULL;
+        BEGIN
+            PERFORM pg_catalog.pg_drop_replication_slot(s.slot_name)
+               FROM pg_catalog.pg_replication_slots s
+              WHERE s.slot_name = slot AND NOT s.active;
+        EXCEPTION WHEN object_in_use THEN
+            NULL;               -- taken again since: terminate and retry
+        END;
+        EXIT WHEN NOT EXISTS (SELECT FROM pg_catalog.pg_replication_slots s WHERE s.slot_name = slot)
+               OR pg_catalog.clock_timestamp() > deadline;
+        PERFORM pg_catalog.pg_sleep(0.2);
+    END LOOP;
 
     SELECT oid INTO role_oid FROM pg_roles WHERE rolname = login;
     IF NOT FOUND THEN
