@@ -25,10 +25,8 @@ fi
 
 # files not yet standalone, and the files whose state they build on
 declare -A after=(
-	[32_workflow_privileges]="30_workflow"
 	[41_trace_flow]="40_trace_record"
 	[42_record_proof_limits]="40_trace_record 41_trace_flow"
-	[45_json_limits]="40_trace_record"
 	[50_dump_restore]="20_ledger 30_workflow 31_workflow_peers 40_trace_record 41_trace_flow"
 )
 

@@ -2,7 +2,7 @@
 -- nobody writes the projection tables, and what a member appends directly
 -- is held to the same rules as what the API appends.
 \set ECHO none
-\i sql/include/node_alpha.sql
+\i sql/include/spring_tea.sql
 \set ECHO all
 
 CREATE TEMP TABLE wf_functions (f regprocedure, grantee text);

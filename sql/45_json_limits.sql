@@ -2,9 +2,10 @@
 -- bytes; docs/ledger.md "Size limits") on every way JSON comes in: 54000
 -- above it, with nothing kept; and nesting deeper than the stack allows
 -- gives 54001, never a crash.  Runs on node alpha (20_ledger) with link
--- "Trace tea" (40_trace_record); every refused statement rolls back.
+-- "Trace tea" (sql/include/trace_tea.sql); every refused statement rolls
+-- back.
 \set ECHO none
-\i sql/include/node_alpha.sql
+\i sql/include/trace_tea.sql
 \set ECHO all
 
 -- JSON text is measured as given: one byte over is refused before parsing
