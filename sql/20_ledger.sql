@@ -2,17 +2,8 @@
 -- append-only guards, verification.
 \set ECHO none
 \i sql/include/setup.sql
+\i sql/include/key_directory.sql
 \set ECHO all
-
--- keep this run's key files apart from earlier runs on the same cluster
-DO $$
-BEGIN
-    EXECUTE format('ALTER DATABASE %I SET tracelink.key_directory = %L',
-                   current_database(),
-                   'pg_tracelink_regress_' || pg_backend_pid() || '_' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
-END
-$$;
-\c
 
 -- before init_node
 SELECT tracelink.node_name() IS NULL AS no_node, tracelink.node_public_key() IS NULL AS no_key;

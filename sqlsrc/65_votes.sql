@@ -191,7 +191,6 @@ CREATE FUNCTION tracelink._propose(p_link bytea, p_purpose text, p_process text,
 COMMENT ON FUNCTION tracelink._propose(bytea, text, text, bytea, text[]) IS
     'appends the proposal tracelink._proposal() gives: opens a vote on a link version';
 
-
 CREATE FUNCTION tracelink._project_proposal(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
     RETURNS void LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -311,7 +310,6 @@ $$;
 COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS
     'projector of tl.link.proposal: checks a vote''s definition, scope, rule, voters and threshold and opens it';
 
-
 -- The outcome of a vote (called by the tally below).
 CREATE FUNCTION tracelink._decide(p_proposal bytea, p_passed boolean) RETURNS void
     LANGUAGE plpgsql
@@ -389,7 +387,6 @@ END
 $$;
 COMMENT ON FUNCTION tracelink._undecide(bytea) IS
     'reopens a vote whose decision a close overrules (_project_close_vote), restoring the version active before it';
-
 
 -- The proposal a ballot or close names, which it must list among its
 -- dependencies: that keeps every node from judging it before the proposal
@@ -560,7 +557,6 @@ END
 $$;
 COMMENT ON FUNCTION tracelink.close_vote(bytea) IS
     'the creator closes a vote early: it is decided on the ballots cast so far, missing ballots counting as rejections; returns the outcome';
-
 
 GRANT EXECUTE ON FUNCTION tracelink.vote_threshold(jsonb, integer) TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.vote(bytea, boolean, text), tracelink.close_vote(bytea),

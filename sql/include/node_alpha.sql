@@ -5,15 +5,7 @@
 \i sql/include/setup.sql
 SELECT tracelink.node_name() IS NULL AS tl_need_alpha \gset
 \if :tl_need_alpha
--- this run's key files apart from earlier runs' on the same cluster
-DO $$
-BEGIN
-    EXECUTE format('ALTER DATABASE %I SET tracelink.key_directory = %L',
-                   current_database(),
-                   'pg_tracelink_regress_' || pg_backend_pid() || '_' || (extract(epoch FROM clock_timestamp()) * 1000)::bigint);
-END
-$$;
-\c
+\i sql/include/key_directory.sql
 -- (not the warning that the key is inside the data directory: 20_ledger
 -- shows it)
 SET client_min_messages = error;
