@@ -38,17 +38,11 @@ port=$(tl_free_port 54400)
 tl_cluster_start "$work/cluster" "$port"
 export PGHOST="$work/cluster" PGPORT="$port" PGUSER=postgres
 
-# pg_regress: "ok N - name" / "not ok N - name" (PG 15 prints "ok" or "FAILED")
-run_suite() {
-	local name=$1 target=$2
-	echo "== $name"
-	as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
-		TRACELINK_VECTORS="$TRACELINK_VECTORS" \
-		make -C "$work/tree" -s "$target" PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" \
-		>"$logs/$name.log" 2>&1
-	local rc=$?
-	# PG 15 pg_regress lines: "test name ... ok" / "... FAILED" (or "failed (ignored)")
-	local ok bad
+# pg_regress's lines in $logs/NAME.log, "test name ... ok" / "... FAILED"
+# (PG 15 prints "ok" or "FAILED"), added to the totals; a run that ended
+# with an error but no failing line counts as one failure.
+count_regress_log() {
+	local name=$1 rc=$2 ok bad
 	ok=$(grep -cE '^(test| +| ?[a-z0-9_]+) .*\.\.\. +ok' "$logs/$name.log")
 	bad=$(grep -cE '\.\.\. +FAILED' "$logs/$name.log")
 	passed=$((passed + ok))
@@ -58,6 +52,16 @@ run_suite() {
 		echo "   $name did not run cleanly (exit $rc); see $logs/$name.log"
 	fi
 	echo "   $ok passed, $bad failed"
+}
+
+run_suite() {
+	local name=$1 target=$2
+	echo "== $name"
+	as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
+		TRACELINK_VECTORS="$TRACELINK_VECTORS" \
+		make -C "$work/tree" -s "$target" PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" \
+		>"$logs/$name.log" 2>&1
+	count_regress_log "$name" $?
 	for f in regression.diffs output_iso/regression.diffs; do
 		[ -s "$work/tree/$f" ] && cp "$work/tree/$f" "$logs/$name.$(basename "$f")" && head -c 6000 "$work/tree/$f"
 	done
@@ -72,16 +76,7 @@ echo "== regress, each file alone"
 as_postgres env PGHOST="$PGHOST" PGPORT="$PGPORT" PGUSER=postgres \
 	REGRESS_EACH_MAKEARGS="PG_CONFIG=$PG_CONFIG_BUILD bindir=$PG_BIN" \
 	bash -c 'cd "$1" && bash scripts/regress_each.sh' _ "$work/tree" >"$logs/regress_each.log" 2>&1
-rc=$?
-ok=$(grep -cE '\.\.\. +ok' "$logs/regress_each.log")
-bad=$(grep -cE '\.\.\. +FAILED' "$logs/regress_each.log")
-passed=$((passed + ok))
-failed=$((failed + bad))
-if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
-	failed=$((failed + 1))
-	echo "   regress_each did not run cleanly (exit $rc); see $logs/regress_each.log"
-fi
-echo "   $ok passed, $bad failed"
+count_regress_log regress_each $?
 grep -E '\.\.\. +FAILED' "$logs/regress_each.log" | sed 's/^/   /'
 for f in "$work"/tree/regression.diffs.*; do
 	[ -s "$f" ] && cp "$f" "$logs/" && head -c 3000 "$f"
