@@ -44,7 +44,7 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sqlsrc/*.sql))
 	cat $^ > $@
 
-$(OBJS): src/tracelink.h
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: bench fuzz
 bench: install
