@@ -21,7 +21,8 @@
  *
  * Hashes and signatures are computed with libsodium, not with the server's
  * OpenSSL-based SHA-256; Merkle trees with src/merkle.c, compiled unchanged
- * (see tv_shim.c).  JSON is read with PostgreSQL's lexer (tv_json.c).
+ * over the backend stand-in of src/standin/ (standin_sha256.c hashes with
+ * libsodium).  JSON is read with PostgreSQL's lexer (tv_json.c).
  *
  * Output: one line per export, "origin: OK, ..." or "origin: FAILED at
  * <what>: <reason>"; warnings on stderr.  Exit status 0 when every export
@@ -40,8 +41,9 @@
 
 #include <sodium.h>
 
+#include "standin.h"
 #include "tv_json.h"
-#include "tv_shim.h"
+#include "tv_util.h"
 
 /*
  * Longest line read.  The server cannot hold an entry much over 256 MB
@@ -1356,8 +1358,11 @@ verify_export(const char *path)
 		printf("%s: FAILED at %s: %s\n", label, x.where, x.reason);
 	fflush(stdout);
 	free(x.pending);
-	free(x.where);
-	free(x.reason);
+	/* where and reason are palloc'd (psprintf, StringInfo) */
+	if (x.where != NULL)
+		pfree(x.where);
+	if (x.reason != NULL)
+		pfree(x.reason);
 	return x.verdict;
 }
 
@@ -1435,12 +1440,15 @@ add_pinned_key(const char *arg)
 int
 main(int argc, char **argv)
 {
-	const char **exports = tv_malloc(sizeof(char *) * argc);
+	const char **exports;
 	int			nexports = 0;
 	bool		options_done = false;
 	Verdict		worst = VERDICT_OK;
 	int			i;
 
+	/* an error raised by code under the stand-in ends the program (status 2) */
+	standin_uncaught_error = tv_uncaught_error;
+	exports = tv_malloc(sizeof(char *) * argc);
 	for (i = 1; i < argc; i++)
 	{
 		const char *arg = argv[i];
