@@ -65,32 +65,14 @@ tl_word_code(const char *const *words, const char *str, int len)
 	return -1;
 }
 
-/* The TlDataType of a NUL-terminated name, or -1. */
+/*
+ * The index of a NUL-terminated name in a vocabulary (tl_data_type_names,
+ * ...), that is its enum value, or -1 when it is none of them.
+ */
 int
-tl_data_type_code(const char *name)
+tl_vocabulary_code(const char *const *words, const char *name)
 {
-	return tl_word_code(tl_data_type_names, name, name ? strlen(name) : 0);
-}
-
-/* The TlWidget of a NUL-terminated name, or -1. */
-int
-tl_widget_code(const char *name)
-{
-	return tl_word_code(tl_widget_names, name, name ? strlen(name) : 0);
-}
-
-/* The TlSource of a NUL-terminated name, or -1. */
-int
-tl_source_code(const char *name)
-{
-	return tl_word_code(tl_source_names, name, name ? strlen(name) : 0);
-}
-
-/* The TlVotingRule of a NUL-terminated name, or -1. */
-int
-tl_voting_rule_code(const char *name)
-{
-	return tl_word_code(tl_voting_rule_names, name, name ? strlen(name) : 0);
+	return tl_word_code(words, name, name ? strlen(name) : 0);
 }
 
 /* How many words a NULL-terminated list has. */

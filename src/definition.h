@@ -81,10 +81,7 @@ extern const char *const tl_source_names[];
 extern const char *const tl_voting_rule_names[];
 
 extern int	tl_word_code(const char *const *words, const char *str, int len);
-extern int	tl_data_type_code(const char *name);
-extern int	tl_widget_code(const char *name);
-extern int	tl_source_code(const char *name);
-extern int	tl_voting_rule_code(const char *name);
+extern int	tl_vocabulary_code(const char *const *words, const char *name);
 
 typedef enum TlDefKind
 {

@@ -52,17 +52,3 @@ tl_sha256(const void *data, size_t len, uint8 *out)
 {
 	crypto_hash_sha256(out, data, len);
 }
-
-/*
- * A palloc'd bytea holding a copy of the given bytes (src/merkle.c's
- * tl_frontier_to_bytea refers to it).
- */
-struct varlena *
-tl_bytea_from(const uint8 *data, size_t len)
-{
-	bytea	   *b = palloc(VARHDRSZ + len);
-
-	SET_VARSIZE(b, VARHDRSZ + len);
-	memcpy(VARDATA(b), data, len);
-	return b;
-}
