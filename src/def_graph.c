@@ -362,6 +362,40 @@ def_graph_report_cycles(const DefGraph *g, Validator *vs)
 	}
 }
 
+/* Data levels of a process's inputs and outputs must lie in 1..99. */
+void
+def_check_levels(Validator *vs, const JcsValue *process, const DefFrame *f)
+{
+	static const char *const keys[] = {"inputs", "outputs"};
+	static const char *const elements[] = {"input", "output"};
+	int			k;
+
+	for (k = 0; k < 2; k++)
+	{
+		int			n = jcs_member_count(process, keys[k]);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			const JcsValue *e = jcs_member_elem(process, keys[k], i);
+			int			level = jcs_member_int(e, "level");
+			DefFrame	kf;
+			DefFrame	ef;
+			DefFrame	lf;
+
+			if (level >= TL_LEVEL_MIN && level <= TL_LEVEL_MAX)
+				continue;
+			def_frame_element(&ef, &kf, f, keys[k], i, elements[k], e);
+			def_frame_key(&lf, &ef, "level", 5);
+			def_report(vs, &lf, ERRCODE_TL_DATA_LEVEL,
+				   "Data levels run from 1 (finest) to 99 (coarsest).",
+				   "%s \"%s\" of process \"%s\" has data level %d, outside "
+				   CppAsString2(TL_LEVEL_MIN) ".." CppAsString2(TL_LEVEL_MAX),
+				   elements[k], ef.name, f->name, level);
+		}
+	}
+}
+
 /* ----------------------------------------------------------------
  * The mesh
  * ----------------------------------------------------------------

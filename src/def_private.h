@@ -16,7 +16,7 @@
  * ----------------------------------------------------------------
  */
 
-/* The strings of an array, sorted, for lookups by name (def_vocabulary.c). */
+/* The strings of an array, sorted, for lookups by name */
 typedef struct NameEntry
 {
 	const char *str;
@@ -29,6 +29,26 @@ typedef struct NameIndex
 	int			count;
 	NameEntry  *entries;		/* by bytes, then position */
 } NameIndex;
+
+extern int	def_word_count(const char *const *words);
+extern char *def_word_list(const char *const *words, int nwords);
+
+/* "a, b and c": all the words of a NULL-terminated vocabulary */
+#define def_vocabulary_list(words) def_word_list((words), def_word_count(words))
+
+extern char *def_shown(const char *str, int len);
+extern char *def_shown_value(const JcsValue *v);
+extern const char *def_name_problem(const char *str, int len);
+extern void def_nameindex_build(NameIndex *ix, const JcsValue *arr,
+								const char *field);
+extern int	def_nameindex_find(const NameIndex *ix, const char *str, int len);
+extern bool def_nameindex_is_repeat(const NameIndex *ix, const JcsValue *s,
+									int i);
+
+/* ----------------------------------------------------------------
+ * def_path.c: frames, paths, the 22P02 input error
+ * ----------------------------------------------------------------
+ */
 
 /*
  * One step from the root of a document to the value at hand.  Frames live
@@ -44,6 +64,25 @@ typedef struct DefFrame
 	const char *element;		/* "stage", "item", ...: an element is here */
 	const char *name;			/* the element's name, NUL-terminated */
 } DefFrame;
+
+extern void def_frame_root(DefFrame *f, const char *element);
+extern void def_frame_key(DefFrame *f, const DefFrame *up, const char *key,
+						  int keylen);
+extern void def_frame_index(DefFrame *f, const DefFrame *up, int index,
+							const char *element);
+extern char *def_path_text(const DefFrame *f);
+extern char *def_element_chain(const DefFrame *f);
+extern void def_frame_element(DefFrame *ef, DefFrame *kf, const DefFrame *f,
+							  const char *key, int i, const char *element,
+							  const JcsValue *value);
+extern void def_syntax_error(const DefFrame *f, const char *hint,
+							 const char *fmt,...)
+			pg_attribute_printf(3, 4) pg_attribute_noreturn();
+
+/* ----------------------------------------------------------------
+ * def_problem.c: the problems validation collects
+ * ----------------------------------------------------------------
+ */
 
 /* One step of a problem's path, kept for sorting in document order. */
 typedef struct PathStep
@@ -68,6 +107,16 @@ typedef struct Validator
 	int			capacity;
 } Validator;
 
+extern TlDefProblem *def_report(Validator *vs, const DefFrame *f, int sqlstate,
+								const char *hint, const char *fmt,...)
+			pg_attribute_printf(5, 6);
+extern TlDefProblem *def_validator_result(Validator *vs, int *nproblems);
+
+/* ----------------------------------------------------------------
+ * def_graph.c: data levels and the data graph of a link
+ * ----------------------------------------------------------------
+ */
+
 /*
  * Nodes are the processes of a link with distinct names (a repeated name
  * is reported and its later processes left out); edges go from producer to
@@ -88,45 +137,8 @@ typedef struct DefGraph
 	TlMeshEdge *edges;
 } DefGraph;
 
-extern int	def_word_count(const char *const *words);
-extern char *def_word_list(const char *const *words, int nwords);
-
-/* "a, b and c": all the words of a NULL-terminated vocabulary */
-#define def_vocabulary_list(words) def_word_list((words), def_word_count(words))
-
-extern char *def_shown(const char *str, int len);
-extern char *def_shown_value(const JcsValue *v);
-extern const char *def_name_problem(const char *str, int len);
-extern void def_nameindex_build(NameIndex *ix, const JcsValue *arr,
-								const char *field);
-extern int	def_nameindex_find(const NameIndex *ix, const char *str, int len);
-extern bool def_nameindex_is_repeat(const NameIndex *ix, const JcsValue *s,
-									int i);
-
-/* def_path.c: frames, paths, the 22P02 input error */
-extern void def_frame_root(DefFrame *f, const char *element);
-extern void def_frame_key(DefFrame *f, const DefFrame *up, const char *key,
-						  int keylen);
-extern void def_frame_index(DefFrame *f, const DefFrame *up, int index,
-							const char *element);
-extern char *def_path_text(const DefFrame *f);
-extern char *def_element_chain(const DefFrame *f);
-extern void def_syntax_error(const DefFrame *f, const char *hint,
-							 const char *fmt,...)
-			pg_attribute_printf(3, 4) pg_attribute_noreturn();
-
-/* def_validate.c: collecting problems */
-extern TlDefProblem *def_report(Validator *vs, const DefFrame *f, int sqlstate,
-								const char *hint, const char *fmt,...)
-			pg_attribute_printf(5, 6);
-extern TlDefProblem *def_validator_result(Validator *vs, int *nproblems);
-extern void def_frame_element(DefFrame *ef, DefFrame *kf, const DefFrame *f,
-							  const char *key, int i, const char *element,
-							  const JcsValue *value);
 extern void def_check_levels(Validator *vs, const JcsValue *process,
 							 const DefFrame *f);
-
-/* def_graph.c: the data graph of a link */
 extern void def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs);
 extern void def_graph_report_cycles(const DefGraph *g, Validator *vs);
 

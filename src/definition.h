@@ -18,6 +18,7 @@
  *	  (tl_definition_normalise), and editing a link (tl_link_with_process);
  *	- def_validate.c: every semantic problem of a normalised definition, in
  *	  document order, each with a TL SQLSTATE (tl_definition_validate);
+ *	- def_problem.c: how a problem is recorded, ordered and raised;
  *	- def_graph.c: the data graph of a link and its mesh: inputs resolved
  *	  to producer outputs, layered by Kahn's algorithm, a cycle named by
  *	  Tarjan's strongly connected components (tl_definition_mesh);
