@@ -3,7 +3,7 @@
  * fuzz_validate.c
  *	  libFuzzer target for definition validation and the mesh,
  *	  tl_definition_validate*() and tl_mesh_from_tree() and friends in
- *	  src/definition.c.
+ *	  src/def_*.c.
  *
  * Inputs are those of fuzz_definition (first byte modulo 3: stage, process,
  * link; then JSON text).  What normalises is validated; a link also gets
@@ -587,7 +587,7 @@ check_voting_problems(const JcsValue *link, const TlDefProblem *problems,
 
 /* ----------------------------------------------------------------
  * How many problems of each code docs/definitions.md leads us to expect,
- * counted independently of definition.c (with plain quadratic scans)
+ * counted independently of src/def_*.c (with plain quadratic scans)
  * ----------------------------------------------------------------
  */
 
@@ -925,12 +925,12 @@ check_problem_counts(TlDefKind kind, const JcsValue *tree,
 }
 
 /* ----------------------------------------------------------------
- * The data graph, resolved independently of definition.c
+ * The data graph, resolved independently of src/def_graph.c
  * ----------------------------------------------------------------
  */
 
 /*
- * Edges of a normalised link's data graph as definition.c's docs describe
+ * Edges of a normalised link's data graph as def_graph.c's docs describe
  * it: nodes are the first process of each name; an input of a node gives
  * an edge when "from" names a process whose first output named "output"
  * has the input's level.

@@ -6,7 +6,7 @@
  *
  * A value is a TlDefinition: a small header and the canonical JSON text.
  * Every way into a value (text input, binary receive, the cast from jsonb,
- * merge patches) goes through definition.c's normalisation, so each checks
+ * merge patches) goes through def_normalize.c's normalisation, so each checks
  * and normalises exactly alike; the output is the canonical text, and
  * equality is equality of those bytes.  Accessors, validation and the mesh
  * read the canonical text back into a jcs tree, whose shape normalisation
