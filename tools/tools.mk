@@ -9,10 +9,11 @@
 # with SHA-256 from libsodium (standin_sha256.c).
 
 TV_PROGRAM = tools/tracelink-verify
-TV_OBJS = tools/tracelink-verify.o tools/tv_json.o tools/tv_util.o \
-	tools/standin.o tools/standin_sha256.o tools/merkle_fe.o
+TV_OBJS = tools/tracelink-verify.o tools/tv_check.o tools/tv_fields.o \
+	tools/tv_json.o tools/tv_util.o tools/standin.o tools/standin_sha256.o \
+	tools/merkle_fe.o
 TV_HEADERS = $(wildcard $(srcdir)/src/*.h) $(srcdir)/src/standin/standin.h \
-	$(srcdir)/tools/tv_json.h $(srcdir)/tools/tv_util.h
+	$(srcdir)/tools/tv_json.h $(srcdir)/tools/tv_util.h $(srcdir)/tools/tv_verify.h
 TV_CPPFLAGS = -DFRONTEND -I$(srcdir)/src -I$(srcdir)/src/standin -I$(srcdir)/tools
 # Debian keeps libpgcommon.a/libpgport.a in pkglibdir, upstream in libdir.
 TV_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lsodium -lm
