@@ -322,11 +322,7 @@ tl_link_from_jsonb(PG_FUNCTION_ARGS)
 static Datum
 tree_jsonb(const JcsValue *v)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	jcs_serialize(&buf, v);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	return JsonbPGetDatum(jcs_to_jsonb(v));
 }
 
 Datum

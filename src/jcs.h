@@ -127,6 +127,7 @@ extern JcsValue *jcs_merge_patch(JcsValue *target, JcsValue *patch);
 /* jcs_jsonb.c: jsonb (server only) */
 extern JcsValue *jcs_from_jsonb(Jsonb *jb);
 extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
+extern Jsonb *jcs_to_jsonb(const JcsValue *v);
 
 /* ----------------------------------------------------------------
  * Between the jcs*.c files only

@@ -2,8 +2,9 @@
  *
  * jcs_jsonb.c
  *	  jsonb into canonical JSON: a tree (jcs_from_jsonb) or canonical text
- *	  straight from the jsonb container (jcs_serialize_jsonb), and the SQL
- *	  functions tracelink.jcs() and tracelink.digest(jsonb).
+ *	  straight from the jsonb container (jcs_serialize_jsonb); a tree back
+ *	  into jsonb (jcs_to_jsonb); and the SQL functions tracelink.jcs() and
+ *	  tracelink.digest(jsonb).
  *
  * Server only (fmgr, jsonb, numeric): fuzz/ and tools/ leave this file out.
  *
@@ -368,6 +369,108 @@ jcs_serialize_jsonb(StringInfo out, Jsonb *jb)
 	/* start + TL_JSON_MAX_BYTES stays below MaxAllocSize */
 	jcs_serialize_jsonb_container(out, &jb->root, start + TL_JSON_MAX_BYTES);
 	jcs_check_size(out->len - start, true);
+}
+
+/* ----------------------------------------------------------------
+ * To jsonb
+ * ----------------------------------------------------------------
+ */
+
+/* A JSON number as numeric, from its canonical text. */
+static Numeric
+jcs_number_numeric(const JcsValue *v)
+{
+	StringInfoData s;
+
+	if (v->number_text != NULL)
+		return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+												   CStringGetDatum(v->number_text),
+												   ObjectIdGetDatum(InvalidOid),
+												   Int32GetDatum(-1)));
+	initStringInfo(&s);
+	jcs_append_number(&s, v->u.number);
+	return DatumGetNumeric(DirectFunctionCall3(numeric_in,
+											   CStringGetDatum(s.data),
+											   ObjectIdGetDatum(InvalidOid),
+											   Int32GetDatum(-1)));
+}
+
+/*
+ * Push a tree into a jsonb under construction.  Recursive like
+ * jcs_serialize(), so it checks the stack as that does.
+ */
+static JsonbValue *
+jcs_push_jsonb(JsonbParseState **ps, const JcsValue *v, JsonbIteratorToken token)
+{
+	JsonbValue	s;
+	int			i;
+
+	check_stack_depth();
+	switch (v->kind)
+	{
+		case JCS_OBJECT:
+			pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
+			for (i = 0; i < v->u.object.count; i++)
+			{
+				JsonbValue	k;
+
+				k.type = jbvString;
+				k.val.string.val = v->u.object.members[i].key;
+				k.val.string.len = v->u.object.members[i].keylen;
+				pushJsonbValue(ps, WJB_KEY, &k);
+				jcs_push_jsonb(ps, v->u.object.members[i].value, WJB_VALUE);
+			}
+			return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
+		case JCS_ARRAY:
+			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
+			for (i = 0; i < v->u.array.count; i++)
+				jcs_push_jsonb(ps, v->u.array.elems[i], WJB_ELEM);
+			return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
+		case JCS_NULL:
+			s.type = jbvNull;
+			break;
+		case JCS_TRUE:
+		case JCS_FALSE:
+			s.type = jbvBool;
+			s.val.boolean = v->kind == JCS_TRUE;
+			break;
+		case JCS_NUMBER:
+			s.type = jbvNumeric;
+			s.val.numeric = jcs_number_numeric(v);
+			break;
+		case JCS_STRING:
+			s.type = jbvString;
+			s.val.string.val = v->u.string.str;
+			s.val.string.len = v->u.string.len;
+			break;
+	}
+	return pushJsonbValue(ps, token, &s);
+}
+
+/*
+ * A tree as jsonb, built directly (no text in between).  A scalar becomes
+ * jsonb's raw scalar, as jsonb_in makes one.
+ */
+Jsonb *
+jcs_to_jsonb(const JcsValue *v)
+{
+	JsonbParseState *ps = NULL;
+	JsonbValue *result;
+
+	if (v->kind == JCS_OBJECT || v->kind == JCS_ARRAY)
+		result = jcs_push_jsonb(&ps, v, WJB_VALUE);
+	else
+	{
+		JsonbValue	scalar_array;
+
+		scalar_array.type = jbvArray;
+		scalar_array.val.array.rawScalar = true;
+		scalar_array.val.array.nElems = 1;
+		pushJsonbValue(&ps, WJB_BEGIN_ARRAY, &scalar_array);
+		jcs_push_jsonb(&ps, v, WJB_ELEM);
+		result = pushJsonbValue(&ps, WJB_END_ARRAY, NULL);
+	}
+	return JsonbValueToJsonb(result);
 }
 
 /* ----------------------------------------------------------------
