@@ -16,6 +16,11 @@
 
 #include "def_private.h"
 
+/* ----------------------------------------------------------------
+ * Shapes
+ * ----------------------------------------------------------------
+ */
+
 /*
  * The keys each JSON object of a definition may have, sorted by byte value
  * (all ASCII, so this is also RFC 8785 member order).

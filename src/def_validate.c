@@ -3,13 +3,11 @@
  * def_validate.c
  *	  Validation of normalised definitions: every semantic problem, in
  *	  document order, each with a TL SQLSTATE, its JSON path and the chain
- *	  of elements around it (tl_definition_validate); a problem raised as
- *	  an error (tl_definition_raise).
+ *	  of elements around it (tl_definition_validate).
  *
- * Problems are collected by def_problem.c; the checks of a link's data
- * graph (repeated processes, unresolved inputs, levels, cycles) are
- * def_graph.c's.  Pure: fuzz/ links it outside the
- * server.
+ * Problems are collected, ordered and raised by def_problem.c; the checks
+ * of a link's data graph (repeated processes, unresolved inputs, levels,
+ * cycles) are def_graph.c's.  Pure: fuzz/ links it outside the server.
  *
  *-------------------------------------------------------------------------
  */
@@ -18,7 +16,7 @@
 #include "def_private.h"
 
 /* ----------------------------------------------------------------
- * Elements
+ * The checks of each kind of element
  * ----------------------------------------------------------------
  */
 
