@@ -32,7 +32,7 @@ graph_output(DefGraph *g, int node, const JcsValue *name)
 		def_nameindex_build(g->outputs[node], jcs_member(process, "outputs"), "name");
 	}
 	return def_nameindex_find(g->outputs[node], name->u.string.str,
-						  name->u.string.len);
+							  name->u.string.len);
 }
 
 /*
@@ -79,8 +79,8 @@ def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 
 			def_frame_element(&ef, &kf, &g->root, "processes", i, "process", process);
 			def_report(vs, &ef, ERRCODE_TL_DUPLICATE_NAME, NULL,
-				   "link \"%s\" has more than one process named \"%s\"",
-				   g->root.name, def_shown_value(name));
+					   "link \"%s\" has more than one process named \"%s\"",
+					   g->root.name, def_shown_value(name));
 		}
 	}
 
@@ -94,7 +94,7 @@ def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 		DefFrame	pf;
 
 		def_frame_element(&pf, &pkf, &g->root, "processes", g->node_index[c],
-					  "process", consumer);
+						  "process", consumer);
 		for (i = 0; i < ninputs; i++)
 		{
 			const JcsValue *input = jcs_member_elem(consumer, "inputs", i);
@@ -110,15 +110,15 @@ def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 
 			def_frame_element(&inf, &ikf, &pf, "inputs", i, "input", input);
 			p = def_nameindex_find(&g->byname, from->u.string.str,
-							   from->u.string.len);
+								   from->u.string.len);
 			if (p >= 0)
 				p = g->process_node[p];
 			if (p < 0)
 			{
 				def_frame_key(&kf, &inf, "from", 4);
 				def_report(vs, &kf, ERRCODE_TL_NO_PRODUCER, NULL,
-					   "input \"%s\" of process \"%s\" names unknown process \"%s\"",
-					   inf.name, pf.name, def_shown_value(from));
+						   "input \"%s\" of process \"%s\" names unknown process \"%s\"",
+						   inf.name, pf.name, def_shown_value(from));
 				continue;
 			}
 			o = graph_output(g, p, output);
@@ -126,9 +126,9 @@ def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 			{
 				def_frame_key(&kf, &inf, "output", 6);
 				def_report(vs, &kf, ERRCODE_TL_NO_PRODUCER, NULL,
-					   "input \"%s\" of process \"%s\" names output \"%s\", which process \"%s\" does not have",
-					   inf.name, pf.name, def_shown_value(output),
-					   from->u.string.str);
+						   "input \"%s\" of process \"%s\" names output \"%s\", which process \"%s\" does not have",
+						   inf.name, pf.name, def_shown_value(output),
+						   from->u.string.str);
 				continue;
 			}
 			out_level = jcs_member_int(jcs_member_elem(g->node_process[p], "outputs", o), "level");
@@ -138,10 +138,10 @@ def_graph_build(DefGraph *g, const JcsValue *link, Validator *vs)
 			{
 				def_frame_key(&kf, &inf, "level", 5);
 				def_report(vs, &kf, ERRCODE_TL_DATA_LEVEL,
-					   "An input carries data at the level its producer's output has.",
-					   "input \"%s\" of process \"%s\" has data level %d, but output \"%s\" of process \"%s\" has data level %d",
-					   inf.name, pf.name, level, output->u.string.str,
-					   from->u.string.str, out_level);
+						   "An input carries data at the level its producer's output has.",
+						   "input \"%s\" of process \"%s\" has data level %d, but output \"%s\" of process \"%s\" has data level %d",
+						   inf.name, pf.name, level, output->u.string.str,
+						   from->u.string.str, out_level);
 				continue;
 			}
 			if (out_level != level)
@@ -214,10 +214,10 @@ report_cycle(const DefGraph *g, Validator *vs, int s, int last,
 		appendStringInfo(&cycle, "%s -> ", jcs_member_string(g->node_process[path[i]], "name"));
 	appendStringInfoString(&cycle, jcs_member_string(g->node_process[s], "name"));
 	def_frame_element(&ef, &kf, &g->root, "processes", g->node_index[s],
-				  "process", g->node_process[s]);
+					  "process", g->node_process[s]);
 	problem = def_report(vs, &ef, ERRCODE_TL_DATA_CYCLE,
-					 "Data must not flow back into a process it came from: a lot could become its own ancestor.",
-					 "data graph has a cycle: %s", cycle.data);
+						 "Data must not flow back into a process it came from: a lot could become its own ancestor.",
+						 "data graph has a cycle: %s", cycle.data);
 	problem->detail = psprintf("%s Data flows %s.", problem->detail, cycle.data);
 }
 
@@ -388,10 +388,10 @@ def_check_levels(Validator *vs, const JcsValue *process, const DefFrame *f)
 			def_frame_element(&ef, &kf, f, keys[k], i, elements[k], e);
 			def_frame_key(&lf, &ef, "level", 5);
 			def_report(vs, &lf, ERRCODE_TL_DATA_LEVEL,
-				   "Data levels run from 1 (finest) to 99 (coarsest).",
-				   "%s \"%s\" of process \"%s\" has data level %d, outside "
-				   CppAsString2(TL_LEVEL_MIN) ".." CppAsString2(TL_LEVEL_MAX),
-				   elements[k], ef.name, f->name, level);
+					   "Data levels run from 1 (finest) to 99 (coarsest).",
+					   "%s \"%s\" of process \"%s\" has data level %d, outside "
+					   CppAsString2(TL_LEVEL_MIN) ".." CppAsString2(TL_LEVEL_MAX),
+					   elements[k], ef.name, f->name, level);
 		}
 	}
 }
@@ -433,7 +433,7 @@ tl_mesh_from_tree(const JcsValue *link)
 		DefFrame	ef;
 
 		def_frame_element(&ef, &kf, &g.root, "processes", g.node_index[i],
-					  "process", g.node_process[i]);
+						  "process", g.node_process[i]);
 		def_check_levels(&vs, g.node_process[i], &ef);
 	}
 	def_graph_report_cycles(&g, &vs);
@@ -455,7 +455,7 @@ tl_mesh_from_tree(const JcsValue *link)
 	{
 		const JcsValue *name = jcs_member(g.node_process[i], "name");
 		int			pos = def_nameindex_find(&positions, name->u.string.str,
-										 name->u.string.len);
+											 name->u.string.len);
 
 		mesh->processes[i].name = name->u.string.str;
 		mesh->processes[i].layer = 0;

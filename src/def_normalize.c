@@ -704,7 +704,7 @@ norm_link(JcsValue *v, DefFrame *f)
 		const JcsValue *name = jcs_object_get(processes->u.array.elems[i],
 											  "name");
 		int			pos = def_nameindex_find(&ix, name->u.string.str,
-										 name->u.string.len);
+											 name->u.string.len);
 
 		ranked[i].rank = pos >= 0 ? pos : order->u.array.count + i;
 		ranked[i].index = i;

@@ -143,7 +143,7 @@ def_element_chain(const DefFrame *f)
 /* An element frame for element i of the array member "key" of f. */
 void
 def_frame_element(DefFrame *ef, DefFrame *kf, const DefFrame *f, const char *key,
-			  int i, const char *element, const JcsValue *value)
+				  int i, const char *element, const JcsValue *value)
 {
 	def_frame_key(kf, f, key, strlen(key));
 	def_frame_index(ef, kf, i, element);

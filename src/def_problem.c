@@ -21,7 +21,7 @@
  */
 TlDefProblem *
 def_report(Validator *vs, const DefFrame *f, int sqlstate, const char *hint,
-	   const char *fmt,...)
+		   const char *fmt,...)
 {
 	Problem    *p;
 	StringInfoData msg;

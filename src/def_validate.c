@@ -58,7 +58,7 @@ check_repeats(Validator *vs, const JcsValue *obj, const char *key,
 		if (field)
 			ef.name = s->u.string.str;
 		def_report(vs, &ef, ERRCODE_TL_DUPLICATE_NAME, NULL, fmt,
-			   owner, def_shown_value(s));
+				   owner, def_shown_value(s));
 	}
 }
 
@@ -77,15 +77,15 @@ validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
 	def_frame_key(&kf, f, "type", 4);
 	if (tl_word_code(tl_data_type_names, type->u.string.str, type->u.string.len) < 0)
 		def_report(vs, &kf, ERRCODE_TL_UNKNOWN_DATA_TYPE,
-			   psprintf("The data types are %s.",
+				   psprintf("The data types are %s.",
 						def_vocabulary_list(tl_data_type_names)),
-			   "item \"%s\" has unknown data type \"%s\"",
-			   f->name, def_shown_value(type));
+				   "item \"%s\" has unknown data type \"%s\"",
+				   f->name, def_shown_value(type));
 
 	def_frame_key(&kf, f, "sources", 7);
 	if (sources->u.array.count == 0)
 		def_report(vs, &kf, ERRCODE_TL_EMPTY, NULL,
-			   "item \"%s\" allows no data source", f->name);
+				   "item \"%s\" allows no data source", f->name);
 	for (i = 0; i < sources->u.array.count; i++)
 	{
 		const JcsValue *s = sources->u.array.elems[i];
@@ -93,10 +93,10 @@ validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
 		def_frame_index(&ef, &kf, i, NULL);
 		if (tl_word_code(tl_source_names, s->u.string.str, s->u.string.len) < 0)
 			def_report(vs, &ef, ERRCODE_TL_UNKNOWN_SOURCE,
-				   psprintf("The data sources are %s.",
+					   psprintf("The data sources are %s.",
 							def_vocabulary_list(tl_source_names)),
-				   "item \"%s\" allows unknown data source \"%s\"",
-				   f->name, def_shown_value(s));
+					   "item \"%s\" allows unknown data source \"%s\"",
+					   f->name, def_shown_value(s));
 	}
 	check_repeats(vs, item, "sources", NULL, NULL, f, f->name,
 				  "item \"%s\" lists data source \"%s\" twice");
@@ -104,25 +104,25 @@ validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
 	def_frame_key(&kf, f, "widget", 6);
 	if (tl_word_code(tl_widget_names, widget->u.string.str, widget->u.string.len) < 0)
 		def_report(vs, &kf, ERRCODE_TL_UNKNOWN_WIDGET,
-			   psprintf("The widgets are %s.",
+				   psprintf("The widgets are %s.",
 						def_vocabulary_list(tl_widget_names)),
-			   "item \"%s\" has unknown widget \"%s\"",
-			   f->name, def_shown_value(widget));
+				   "item \"%s\" has unknown widget \"%s\"",
+				   f->name, def_shown_value(widget));
 	else if (string_is(widget, "dropdown"))
 	{
 		if (options == NULL || options->u.array.count == 0)
 			def_report(vs, &kf, ERRCODE_TL_UNKNOWN_WIDGET,
-				   "Give the choices as a non-empty \"options\" array of strings.",
-				   "item \"%s\" has widget \"dropdown\" but no options",
-				   f->name);
+					   "Give the choices as a non-empty \"options\" array of strings.",
+					   "item \"%s\" has widget \"dropdown\" but no options",
+					   f->name);
 	}
 	else if (options != NULL)
 	{
 		def_frame_key(&kf, f, "options", 7);
 		def_report(vs, &kf, ERRCODE_TL_UNKNOWN_WIDGET,
-			   "Only a \"dropdown\" widget takes options.",
-			   "item \"%s\" has options but widget \"%s\"",
-			   f->name, def_shown_value(widget));
+				   "Only a \"dropdown\" widget takes options.",
+				   "item \"%s\" has options but widget \"%s\"",
+				   f->name, def_shown_value(widget));
 	}
 	if (options != NULL)
 		check_repeats(vs, item, "options", NULL, NULL, f, f->name,
@@ -135,14 +135,14 @@ validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
 		{
 			def_frame_key(&kf, f, "type", 4);
 			def_report(vs, &kf, ERRCODE_TL_BAD_TRACE_CODE_ITEM, NULL,
-				   "trace-code item \"%s\" must have data type \"text\", not \"%s\"",
-				   f->name, def_shown_value(type));
+					   "trace-code item \"%s\" must have data type \"text\", not \"%s\"",
+					   f->name, def_shown_value(type));
 		}
 		if (jcs_member(item, "required")->kind != JCS_TRUE)
 		{
 			def_frame_key(&kf, f, "required", 8);
 			def_report(vs, &kf, ERRCODE_TL_BAD_TRACE_CODE_ITEM, NULL,
-				   "trace-code item \"%s\" must be required", f->name);
+					   "trace-code item \"%s\" must be required", f->name);
 		}
 	}
 }
@@ -156,7 +156,7 @@ validate_form(Validator *vs, const JcsValue *form, const DefFrame *f,
 
 	if (n == 0)
 		def_report(vs, f, ERRCODE_TL_EMPTY, NULL,
-			   "form \"%s\" has no items", f->name);
+				   "form \"%s\" has no items", f->name);
 	check_repeats(vs, form, "items", "name", "item", f, f->name,
 				  "form \"%s\" has more than one item named \"%s\"");
 	for (i = 0; i < n; i++)
@@ -179,7 +179,7 @@ validate_stage(Validator *vs, const JcsValue *stage, const DefFrame *f,
 
 	if (n == 0)
 		def_report(vs, f, ERRCODE_TL_EMPTY, NULL,
-			   "stage \"%s\" has no forms", f->name);
+				   "stage \"%s\" has no forms", f->name);
 	check_repeats(vs, stage, "forms", "name", "form", f, f->name,
 				  "stage \"%s\" has more than one form named \"%s\"");
 	check_repeats(vs, stage, "members", NULL, NULL, f, f->name,
@@ -208,7 +208,7 @@ validate_process(Validator *vs, const JcsValue *process, const DefFrame *f)
 
 	if (n == 0)
 		def_report(vs, f, ERRCODE_TL_EMPTY, NULL,
-			   "process \"%s\" has no stages", f->name);
+				   "process \"%s\" has no stages", f->name);
 	check_repeats(vs, process, "stages", "name", "stage", f, f->name,
 				  "process \"%s\" has more than one stage named \"%s\"");
 	check_repeats(vs, process, "inputs", "name", "input", f, f->name,
@@ -227,8 +227,8 @@ validate_process(Validator *vs, const JcsValue *process, const DefFrame *f)
 	}
 	if (!trace_code)
 		def_report(vs, f, ERRCODE_TL_MISSING_TRACE_CODE,
-			   "Mark the data item that captures the trace code with \"trace_code\": true.",
-			   "process \"%s\" has no trace-code acquisition item", f->name);
+				   "Mark the data item that captures the trace code with \"trace_code\": true.",
+				   "process \"%s\" has no trace-code acquisition item", f->name);
 }
 
 /* Whether the rule object has the parameter, reporting it when unwanted. */
@@ -242,8 +242,8 @@ refuse_parameter(Validator *vs, const JcsValue *rule, const char *param,
 		return;
 	def_frame_key(&kf, f, param, strlen(param));
 	def_report(vs, &kf, ERRCODE_TL_BAD_VOTING_RULE, NULL,
-		   "voting rule \"%s\" takes no parameter \"%s\"",
-		   def_shown_value(jcs_member(rule, "rule")), param);
+			   "voting rule \"%s\" takes no parameter \"%s\"",
+			   def_shown_value(jcs_member(rule, "rule")), param);
 }
 
 static void
@@ -259,9 +259,9 @@ validate_rule(Validator *vs, const JcsValue *rule, const DefFrame *f)
 	{
 		def_frame_key(&kf, f, "rule", 4);
 		def_report(vs, &kf, ERRCODE_TL_BAD_VOTING_RULE,
-			   psprintf("The voting rules are %s.",
+				   psprintf("The voting rules are %s.",
 						def_vocabulary_list(tl_voting_rule_names)),
-			   "unknown voting rule \"%s\"", def_shown_value(kind));
+				   "unknown voting rule \"%s\"", def_shown_value(kind));
 		return;
 	}
 	if (string_is(kind, "fraction"))
@@ -269,13 +269,13 @@ validate_rule(Validator *vs, const JcsValue *rule, const DefFrame *f)
 		refuse_parameter(vs, rule, "k", f);
 		if (num == NULL || den == NULL)
 			def_report(vs, f, ERRCODE_TL_BAD_VOTING_RULE, NULL,
-				   "voting rule \"fraction\" needs \"numerator\" and \"denominator\"");
+					   "voting rule \"fraction\" needs \"numerator\" and \"denominator\"");
 		else if (num->u.number <= 0 || den->u.number <= 0 ||
 				 num->u.number > den->u.number)
 			def_report(vs, f, ERRCODE_TL_BAD_VOTING_RULE,
-				   "The fraction of approving participants must be greater than 0 and at most 1.",
-				   "voting rule \"fraction\" needs a fraction in (0, 1], not %d/%d",
-				   (int) num->u.number, (int) den->u.number);
+					   "The fraction of approving participants must be greater than 0 and at most 1.",
+					   "voting rule \"fraction\" needs a fraction in (0, 1], not %d/%d",
+					   (int) num->u.number, (int) den->u.number);
 	}
 	else if (string_is(kind, "k_of_n"))
 	{
@@ -283,13 +283,13 @@ validate_rule(Validator *vs, const JcsValue *rule, const DefFrame *f)
 		refuse_parameter(vs, rule, "denominator", f);
 		if (k == NULL)
 			def_report(vs, f, ERRCODE_TL_BAD_VOTING_RULE, NULL,
-				   "voting rule \"k_of_n\" needs \"k\"");
+					   "voting rule \"k_of_n\" needs \"k\"");
 		else if (k->u.number < 1)
 		{
 			def_frame_key(&kf, f, "k", 1);
 			def_report(vs, &kf, ERRCODE_TL_BAD_VOTING_RULE, NULL,
-				   "voting rule \"k_of_n\" needs k of at least 1, not %d",
-				   (int) k->u.number);
+					   "voting rule \"k_of_n\" needs k of at least 1, not %d",
+					   (int) k->u.number);
 		}
 	}
 	else
@@ -320,7 +320,7 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 
 	if (processes->u.array.count == 0 && order->u.array.count == 0)
 		def_report(vs, f, ERRCODE_TL_EMPTY, NULL,
-			   "link \"%s\" has no processes", f->name);
+				   "link \"%s\" has no processes", f->name);
 
 	def_nameindex_build(&built, processes, "name");
 
@@ -338,28 +338,28 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 		if (def_nameindex_is_repeat(&in_order, name, i))
 		{
 			def_report(vs, &ef, ERRCODE_TL_DUPLICATE_NAME, NULL,
-				   "process order of link \"%s\" lists process \"%s\" twice",
-				   f->name, def_shown_value(name));
+					   "process order of link \"%s\" lists process \"%s\" twice",
+					   f->name, def_shown_value(name));
 			continue;
 		}
 		if (def_nameindex_find(&built, name->u.string.str, name->u.string.len) < 0)
 			def_report(vs, &ef, ERRCODE_TL_UNKNOWN_PROCESS,
-				   "Add the process to \"processes\" once it is built.",
-				   "process \"%s\" in the process order has no definition",
-				   def_shown_value(name));
+					   "Add the process to \"processes\" once it is built.",
+					   "process \"%s\" in the process order has no definition",
+					   def_shown_value(name));
 		nodes = jcs_object_get(invitations, name->u.string.str);
 		if (nodes == NULL)
 			def_report(vs, &ef, ERRCODE_TL_BAD_INVITATION,
-				   "Invite a node to build it in \"invitations\".",
-				   "process \"%s\" has no invited node", def_shown_value(name));
+					   "Invite a node to build it in \"invitations\".",
+					   "process \"%s\" has no invited node", def_shown_value(name));
 		else if (nodes->u.array.count == 0)
 		{
 			DefFrame	nf;
 
 			def_frame_key(&nf, &ikf, name->u.string.str, name->u.string.len);
 			def_report(vs, &nf, ERRCODE_TL_BAD_INVITATION,
-				   "Invite a node to build it in \"invitations\".",
-				   "process \"%s\" has no invited node", def_shown_value(name));
+					   "Invite a node to build it in \"invitations\".",
+					   "process \"%s\" has no invited node", def_shown_value(name));
 		}
 	}
 
@@ -373,8 +373,8 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 		if (def_nameindex_find(&in_order, m->key, m->keylen) < 0 &&
 			def_nameindex_find(&built, m->key, m->keylen) < 0)
 			def_report(vs, &nf, ERRCODE_TL_UNKNOWN_PROCESS, NULL,
-				   "invitations name process \"%s\", which is not part of link \"%s\"",
-				   def_shown(m->key, m->keylen), f->name);
+					   "invitations name process \"%s\", which is not part of link \"%s\"",
+					   def_shown(m->key, m->keylen), f->name);
 		check_repeats(vs, invitations, m->key, NULL, NULL, &ikf,
 					  def_shown(m->key, m->keylen),
 					  "invitations to process \"%s\" list node \"%s\" twice");
@@ -392,11 +392,11 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 
 		def_frame_element(&ef, &kf, f, "processes", i, "process", process);
 		if (def_nameindex_find(&in_order, name->u.string.str,
-						   name->u.string.len) < 0)
+							   name->u.string.len) < 0)
 			def_report(vs, &ef, ERRCODE_TL_PROCESS_ORDER,
-				   "Every process of a link has its place in \"process_order\".",
-				   "process \"%s\" is not in the process order of link \"%s\"",
-				   ef.name, f->name);
+					   "Every process of a link has its place in \"process_order\".",
+					   "process \"%s\" is not in the process order of link \"%s\"",
+					   ef.name, f->name);
 		if (node != NULL && nodes != NULL && nodes->u.array.count > 0)
 		{
 			bool		invited = false;
@@ -410,8 +410,8 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 
 				def_frame_key(&nf, &ef, "node", 4);
 				def_report(vs, &nf, ERRCODE_TL_BAD_INVITATION, NULL,
-					   "process \"%s\" is built by node \"%s\", which is not invited to it",
-					   ef.name, node->u.string.str);
+						   "process \"%s\" is built by node \"%s\", which is not invited to it",
+						   ef.name, node->u.string.str);
 			}
 		}
 		validate_process(vs, process, &ef);

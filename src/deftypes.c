@@ -877,7 +877,7 @@ build_merge_patch(void *arg)
 	MergePatchArgs *a = arg;
 
 	return jcs_merge_patch(definition_tree(a->def),
-							   jcs_from_jsonb(a->changes));
+						   jcs_from_jsonb(a->changes));
 }
 
 /*

@@ -55,7 +55,7 @@ jcs_merge_patch(JcsValue *target, JcsValue *patch)
 		if (pm->value->kind != JCS_NULL)
 			jcs_object_put(result, pm->key,
 						   jcs_merge_patch(c == 0 ? tm->value : NULL,
-											   pm->value));
+										   pm->value));
 		if (c == 0)
 			i++;
 		j++;
