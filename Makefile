@@ -45,6 +45,7 @@ $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sqlsrc/*.sql))
 	cat $^ > $@
 
 $(OBJS): src/tracelink.h
+$(filter src/trace%.o,$(OBJS)): src/trace_int.h
 
 .PHONY: bench fuzz
 bench: install

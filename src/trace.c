@@ -24,7 +24,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracelink.h"
+#include "trace_int.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -325,13 +325,6 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	sh->nrecords++;
 }
 
-/* qsort order of C strings (node names). */
-static int
-cstring_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /*
  * Append an entry, its records numbered in errors by their place in the
  * caller's batch.
@@ -416,7 +409,7 @@ append_shape(Batch *b, Shape *sh, int start)
 			audience[naudience++] = v->audience[i];
 	}
 	if (naudience > 1)
-		qsort(audience, naudience, sizeof(char *), cstring_cmp);
+		qsort(audience, naudience, sizeof(char *), tl_trace_name_cmp);
 	{
 		int			kept = 0;
 		int			i;

@@ -15,7 +15,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracelink.h"
+#include "trace_int.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
