@@ -333,23 +333,13 @@ static void
 append_entry(Batch *b, StringInfo payload, JcsValue *tree, uint8 *deps, int ndeps,
 			 const char **audience, int naudience, int start)
 {
-	tl_trace_batch_offset = (int) b->appended;
-	tl_trace_batch_ids = b->ids ? b->ids + start : NULL;
-	tl_trace_handoff_payload = payload->data;
-	tl_trace_handoff_tree = tree;
-	PG_TRY();
-	{
-		tl_ledger_append(b->origin, TL_TRACE_KIND, payload->data, payload->len,
-						 deps, ndeps, audience, naudience, b->last_entry);
-	}
-	PG_FINALLY();
-	{
-		tl_trace_batch_offset = -1;
-		tl_trace_batch_ids = NULL;
-		tl_trace_handoff_payload = NULL;
-		tl_trace_handoff_tree = NULL;
-	}
-	PG_END_TRY();
+	TlTraceHandoff handoff;
+
+	handoff.tree = tree;
+	handoff.batch_offset = (int) b->appended;
+	handoff.batch_ids = b->ids ? b->ids + start : NULL;
+	tl_ledger_append_arg(b->origin, TL_TRACE_KIND, payload->data, payload->len,
+						 deps, ndeps, audience, naudience, b->last_entry, &handoff);
 }
 
 /*

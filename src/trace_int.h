@@ -114,10 +114,26 @@ typedef struct TlTraceLink
 	char	   *name;
 } TlTraceLink;
 
+/*
+ * What the API (trace.c) hands the projector of an entry it appends, as the
+ * entry's local_arg (tl_ledger_append_arg): the tree it serialised the
+ * payload from, so that the payload is not parsed again, and what errors
+ * name records by on this node.
+ */
+typedef struct TlTraceHandoff
+{
+	JcsValue   *tree;			/* the payload as a tree */
+	int			batch_offset;	/* records of the caller's batch before
+								 * this entry's */
+	const int64 *batch_ids;		/* staging ids of this entry's records
+								 * (record_staged()), or NULL */
+} TlTraceHandoff;
+
 /* what errors say about the record being checked (projector, value checks) */
 typedef struct TlTraceRecordContext
 {
 	const TlEntry *entry;
+	const TlTraceHandoff *handoff;	/* on the appending node, else NULL */
 	int			position;		/* in the entry */
 	const char *code;
 	const TlTraceLink *link;
@@ -147,15 +163,6 @@ extern int32 tl_trace_slot(const uint8 *link_id, int32 version, const TlTraceFor
 						   const char *origin, int source);
 extern bool tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 								uint8 *entry_out);
-
-/*
- * Handed from the API (trace.c) to the local projector: where the caller's
- * batch starts, staging ids, the payload and its tree.
- */
-extern int	tl_trace_batch_offset;
-extern const int64 *tl_trace_batch_ids;
-extern const char *tl_trace_handoff_payload;
-extern JcsValue *tl_trace_handoff_tree;
 
 /* trace_values.c: syntax of codes, times and decimals; a record's values */
 extern int	tl_trace_name_index(const char *const *names, const char *name);

@@ -50,21 +50,6 @@ enum
 
 int			tl_trace_records_per_entry = 100;
 
-/*
- * Where the caller's batch starts, for error context: the API sets it
- * before appending (records are numbered from 1 in the caller's batch);
- * -1 on receiving nodes (records are numbered in their entry).
- */
-int			tl_trace_batch_offset = -1;
-const int64 *tl_trace_batch_ids = NULL;	/* staging ids, for record_staged() */
-
-/*
- * The payload the API is appending and the tree it serialised it from: the
- * local projector takes the tree instead of parsing the same bytes again.
- */
-const char *tl_trace_handoff_payload = NULL;
-JcsValue   *tl_trace_handoff_tree = NULL;
-
 
 /* ----------------------------------------------------------------
  * Caches

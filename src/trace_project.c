@@ -64,6 +64,7 @@ enum
 typedef struct Projection
 {
 	const TlEntry *e;
+	const TlTraceHandoff *handoff;	/* from the API, on the appending node */
 	bool		local;
 	TlTraceLink *link;
 	int64		clock;			/* microseconds since the Unix epoch */
@@ -374,11 +375,11 @@ record_error_context(void *arg)
 {
 	TlTraceRecordContext *rc = arg;
 
-	if (tl_trace_batch_ids != NULL)
-		errcontext("staged record " INT64_FORMAT "%s%s%s", tl_trace_batch_ids[rc->position],
+	if (rc->handoff != NULL && rc->handoff->batch_ids != NULL)
+		errcontext("staged record " INT64_FORMAT "%s%s%s", rc->handoff->batch_ids[rc->position],
 				   rc->code ? " (trace code \"" : "", rc->code ? rc->code : "", rc->code ? "\")" : "");
-	else if (tl_trace_batch_offset >= 0)
-		errcontext("trace record %d of the batch%s%s%s", tl_trace_batch_offset + rc->position + 1,
+	else if (rc->handoff != NULL)
+		errcontext("trace record %d of the batch%s%s%s", rc->handoff->batch_offset + rc->position + 1,
 				   rc->code ? " (trace code \"" : "", rc->code ? rc->code : "", rc->code ? "\")" : "");
 	else
 	{
@@ -445,6 +446,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 
 	memset(&rc, 0, sizeof(rc));
 	rc.entry = pj->e;
+	rc.handoff = pj->handoff;
 	rc.position = position;
 	rc.link = pj->link;
 	callback.callback = record_error_context;
@@ -669,6 +671,7 @@ void
 tl_project_trace_records(const TlEntry *e, bool local)
 {
 	static const char *const keys[] = {"clock", "link", "records", NULL};
+	const TlTraceHandoff *handoff = local ? e->local_arg : NULL;
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink trace entry",
 													ALLOCSET_DEFAULT_SIZES);
@@ -682,8 +685,7 @@ tl_project_trace_records(const TlEntry *e, bool local)
 
 	/* the entry's tree and everything of this projection die with entry_cxt */
 	MemoryContextSwitchTo(entry_cxt);
-	payload = (local && e->payload == tl_trace_handoff_payload) ?
-		tl_trace_handoff_tree : jcs_parse(e->payload, e->payload_len);
+	payload = handoff != NULL ? handoff->tree : jcs_parse(e->payload, e->payload_len);
 	records = jcs_object_get(payload, "records");
 
 	if (payload->kind != JCS_OBJECT)
@@ -699,6 +701,7 @@ tl_project_trace_records(const TlEntry *e, bool local)
 									 Min(payload->u.object.members[i].keylen, 64)))));
 	memset(&pj, 0, sizeof(pj));
 	pj.e = e;
+	pj.handoff = handoff;
 	pj.local = local;
 	if (!tl_json_hex(payload, "link", link_id, TL_HASH_LEN) ||
 		!tl_json_int64(payload, "clock", &pj.clock) || pj.clock < 0 ||

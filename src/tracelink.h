@@ -337,6 +337,10 @@ typedef struct TlEntry
 	char	  **audience;		/* NULL: every peer */
 	int			naudience;
 	uint8		hash[TL_HASH_LEN];
+	const void *local_arg;		/* what the appender hands its kind's
+								 * projector (tl_ledger_append_arg): set
+								 * and read only when the entry takes
+								 * effect on the node appending it */
 } TlEntry;
 
 extern void tl_ledger_init(void);
@@ -364,6 +368,10 @@ extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
 							 int payload_len, uint8 *deps, int ndeps,
 							 const char *const *audience, int naudience, uint8 *hash_out);
+extern void tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+								 int payload_len, uint8 *deps, int ndeps,
+								 const char *const *audience, int naudience, uint8 *hash_out,
+								 const void *local_arg);
 extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
 extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
 						  bool exists, Snapshot snapshot);
