@@ -528,78 +528,19 @@ batch_flush(Batch *b)
  * ----------------------------------------------------------------
  */
 
-/*
- * A link given as tracelink.link_id() takes it: 64 hex digits (optionally
- * after a backslash and "x", or "x") are an id, anything else a name.  Done
- * here with two plans prepared once, rather than by calling the PL/pgSQL
- * function from a plan, which cost a tenth of a single-record transaction.
- */
-static bool
-parse_link_id(const char *s, int len, uint8 *id)
-{
-	if (len > 0 && s[0] == '\\')
-		s++, len--;
-	if (len > 0 && s[0] == 'x')
-		s++, len--;
-	return tl_hex_decode(s, len, id, TL_HASH_LEN);
-}
-
 /* a batch for a link given by name or hex id */
 static void
 batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 {
-	int			spi_nest;
-	static SPIPlanPtr by_id = NULL;
-	static SPIPlanPtr by_name = NULL;
-	Oid			id_types[1] = {BYTEAOID};
-	Oid			name_types[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	bytea	   *id;
-	uint8		parsed[TL_HASH_LEN];
+	uint8		link_id[TL_HASH_LEN];
 	char	   *link_name = text_to_cstring(link_arg);
-	SPIPlanPtr	plan;
-	MemoryContext caller = CurrentMemoryContext;
 
 	memset(b, 0, sizeof(*b));
 	b->staged = staged;
 	b->origin = tl_require_local_node();
 	tl_trace_lock();
-	spi_nest = tl_spi_connect();
-	if (parse_link_id(link_name, strlen(link_name), parsed))
-	{
-		plan = tl_trace_plan(&by_id,
-							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-							 " WHERE l.link_id = $1",
-							 1, id_types);
-		args[0] = PointerGetDatum(tl_bytea_from(parsed, TL_HASH_LEN));
-	}
-	else
-	{
-		plan = tl_trace_plan(&by_name,
-							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-							 " WHERE l.name = $1",
-							 1, name_types);
-		args[0] = PointerGetDatum(link_arg);
-	}
-	if (SPI_execute_plan(plan, args, NULL, false, 2) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up a trace link");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("unknown trace link \"%s\"", link_name)));
-	if (SPI_processed > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-				 errmsg("trace link name \"%s\" is ambiguous", link_name),
-				 errhint("Several creators used this name: give the link id (hex) instead.")));
-	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	b->active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
-		elog(ERROR, "trace link has a malformed id");
-	MemoryContextSwitchTo(caller);
-	b->link = tl_trace_link((uint8 *) VARDATA_ANY(id));
-	tl_spi_finish(spi_nest);
+	tl_trace_find_link(link_name, true, link_id, &b->active_version);
+	b->link = tl_trace_link(link_id);
 	if (b->link == NULL)
 		elog(ERROR, "trace link \"%s\" vanished", link_name);
 	if (b->active_version == 0)

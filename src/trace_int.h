@@ -147,6 +147,8 @@ extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *quer
 									   Oid *types);
 extern void tl_trace_lock(void);
 extern int	tl_trace_name_cmp(const void *a, const void *b);
+extern void tl_trace_find_link(const char *link, bool latest, uint8 *link_id,
+							   int32 *active_version);
 extern TlTraceLink *tl_trace_link(const uint8 *link_id);
 extern TlTraceVersion *tl_trace_version(const TlTraceLink *link, int32 version,
 										uint8 *proposal_out);

@@ -41,6 +41,8 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+PG_FUNCTION_INFO_V1(tl_link_id);
+
 /* columns of tracelink.record_slots */
 enum
 {
@@ -562,6 +564,91 @@ link_entry(const uint8 *link_id)
 		MemoryContextSwitchTo(caller);
 	}
 	return le;
+}
+
+/*
+ * A link given by name, or by id in hex (64 lowercase hex digits,
+ * optionally after a backslash and "x", or "x"): its id, and its active
+ * version (0: none yet) when active_version is not NULL.  With `latest`,
+ * read with a snapshot of its own taken now (recording, after the trace
+ * lock), else with the caller's (a stable function).  An unknown link, and
+ * a name that several creators gave their links, are errors.  The one
+ * lookup of a link by what a caller gave: tracelink.link_id(), recording
+ * (trace.c) and provenance (trace_query.c) all come here, with two plans
+ * prepared once per backend.
+ */
+void
+tl_trace_find_link(const char *link, bool latest, uint8 *link_id, int32 *active_version)
+{
+	static SPIPlanPtr by_id = NULL;
+	static SPIPlanPtr by_name = NULL;
+	Oid			id_types[1] = {BYTEAOID};
+	Oid			name_types[1] = {TEXTOID};
+	Datum		args[1];
+	bool		isnull;
+	bytea	   *id;
+	uint8		parsed[TL_HASH_LEN];
+	const char *hex = link;
+	int			len = strlen(link);
+	SPIPlanPtr	plan;
+	int			spi_nest;
+
+	if (len > 0 && hex[0] == '\\')
+		hex++, len--;
+	if (len > 0 && hex[0] == 'x')
+		hex++, len--;
+	spi_nest = tl_spi_connect();
+	if (tl_hex_decode(hex, len, parsed, TL_HASH_LEN))
+	{
+		plan = tl_trace_plan(&by_id,
+							 "SELECT l.link_id, coalesce(l.active_version, 0)"
+							 "  FROM tracelink.trace_links l WHERE l.link_id = $1",
+							 1, id_types);
+		args[0] = PointerGetDatum(tl_bytea_from(parsed, TL_HASH_LEN));
+	}
+	else
+	{
+		plan = tl_trace_plan(&by_name,
+							 "SELECT l.link_id, coalesce(l.active_version, 0)"
+							 "  FROM tracelink.trace_links l WHERE l.name = $1",
+							 1, name_types);
+		args[0] = CStringGetTextDatum(link);
+	}
+	if (SPI_execute_plan(plan, args, NULL, !latest, 2) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up a trace link");
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("unknown trace link \"%s\"", link)));
+	if (SPI_processed > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
+				 errmsg("trace link name \"%s\" is ambiguous", link),
+				 errhint("Several creators used this name: give the link id (hex) instead.")));
+	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
+		elog(ERROR, "trace link has a malformed id");
+	memcpy(link_id, VARDATA_ANY(id), TL_HASH_LEN);
+	if (active_version != NULL)
+		*active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc,
+													  2, &isnull));
+	tl_spi_finish(spi_nest);
+}
+
+/*
+ * tracelink.link_id(link text) returns bytea
+ */
+Datum
+tl_link_id(PG_FUNCTION_ARGS)
+{
+	uint8		id[TL_HASH_LEN];
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("argument \"link\" must not be null")));
+	tl_trace_find_link(text_to_cstring(PG_GETARG_TEXT_PP(0)), false, id, NULL);
+	PG_RETURN_BYTEA_P(tl_bytea_from(id, TL_HASH_LEN));
 }
 
 /*

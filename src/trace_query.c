@@ -37,6 +37,7 @@
 
 PG_FUNCTION_INFO_V1(tl_trace);
 PG_FUNCTION_INFO_V1(tl_trace_provenance);
+PG_FUNCTION_INFO_V1(tl_trace_start);
 
 /* a code reached by the walk */
 typedef struct Reached
@@ -264,35 +265,31 @@ row_cmp(const void *a, const void *b)
 	return x->position < y->position ? -1 : (x->position > y->position ? 1 : 0);
 }
 
-/* the code_id of a trace code (of one link when several use it), or an error */
+/*
+ * The code_id of a trace code (of one link when several use it), or an
+ * error: where trace() and tracelink._trace_start() (trace_json(),
+ * trace_dot()) start.
+ */
 static int64
 start_code(text *code_arg, text *link_arg)
 {
-	int			spi_nest;
-	char	   *code = text_to_cstring(code_arg);
-	Relation	codes = open_readable("codes");
+	char	   *code;
+	Relation	codes;
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bytea	   *link_id = NULL;
+	uint8		link_id[TL_HASH_LEN];
 	int64		found_id = 0;
 	int			found = 0;
 
+	if (code_arg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trace code must not be null")));
+	code = text_to_cstring(code_arg);
 	if (link_arg != NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		Datum		args[1];
-		bool		isnull;
-		MemoryContext caller = CurrentMemoryContext;
-
-		args[0] = PointerGetDatum(link_arg);
-		spi_nest = tl_spi_connect();
-		if (SPI_execute_with_args("SELECT tracelink.link_id($1)", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up a trace link");
-		MemoryContextSwitchTo(caller);
-		link_id = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		tl_spi_finish(spi_nest);
-	}
+		tl_trace_find_link(text_to_cstring(link_arg), false, link_id, NULL);
+	codes = open_readable("codes");
 	ScanKeyInit(&skey, CODES_CODE, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(code));
 	skey.sk_collation = C_COLLATION_OID;
 	scan = systable_beginscan(codes, tl_relid("codes_code_link"), true, GetActiveSnapshot(), 1, &skey);
@@ -301,9 +298,9 @@ start_code(text *code_arg, text *link_arg)
 		bool		isnull;
 		bytea	   *row_link = DatumGetByteaPP(heap_getattr(tup, CODES_LINK, RelationGetDescr(codes), &isnull));
 
-		if (link_id != NULL &&
-			(VARSIZE_ANY_EXHDR(row_link) != VARSIZE_ANY_EXHDR(link_id) ||
-			 memcmp(VARDATA_ANY(row_link), VARDATA_ANY(link_id), VARSIZE_ANY_EXHDR(link_id)) != 0))
+		if (link_arg != NULL &&
+			(VARSIZE_ANY_EXHDR(row_link) != TL_HASH_LEN ||
+			 memcmp(VARDATA_ANY(row_link), link_id, TL_HASH_LEN) != 0))
 			continue;
 		found_id = DatumGetInt64(heap_getattr(tup, CODES_ID, RelationGetDescr(codes), &isnull));
 		found++;
@@ -323,6 +320,16 @@ start_code(text *code_arg, text *link_arg)
 				 errmsg("trace code \"%s\" is used by %d links", code, found),
 				 errhint("Name the link as well.")));
 	return found_id;
+}
+
+/*
+ * tracelink._trace_start(p_code text, p_link text) returns bigint
+ */
+Datum
+tl_trace_start(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(start_code(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+							   PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
 }
 
 /*
@@ -437,12 +444,9 @@ tl_trace(PG_FUNCTION_ARGS)
 	int			capacity = 64;
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trace code must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
-	codes = provenance(start_code(PG_GETARG_TEXT_PP(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
+	codes = provenance(start_code(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+								  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
 
 	code_rel = open_readable("codes");
 	records = open_readable("records");
