@@ -37,6 +37,7 @@
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -58,9 +59,17 @@ int			tl_trace_records_per_entry = 100;
  * ----------------------------------------------------------------
  */
 
-/* parsed versions, for the life of the backend: keyed by proposal id */
+/*
+ * Parsed versions, for the life of the backend: keyed by proposal id.  A
+ * proposal's definition never changes, but the table it was read from
+ * may go (DROP EXTENSION, as before a restore): its relcache invalidation
+ * marks the cache stale, and the next transaction state (tl_trace_lock)
+ * empties it, when no parsed version is in use.
+ */
 static HTAB *version_cache = NULL;
 static MemoryContext version_cxt = NULL;
+static Oid	version_cache_relid = InvalidOid;	/* link_version_history */
+static bool version_cache_stale = false;
 
 typedef struct CodeKey
 {
@@ -176,6 +185,19 @@ trace_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 }
 
 /*
+ * The table the version cache was read from has changed or gone (or every
+ * relation cache entry is reset: InvalidOid).  Only marks the cache: this
+ * runs wherever invalidation messages are taken in, maybe while a caller
+ * holds a parsed version.
+ */
+static void
+trace_relcache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == version_cache_relid)
+		version_cache_stale = true;
+}
+
+/*
  * GUC and callbacks; called from _PG_init.
  */
 void
@@ -190,6 +212,7 @@ tl_trace_init(void)
 							NULL, NULL, NULL);
 	RegisterXactCallback(trace_xact_callback, NULL);
 	RegisterSubXactCallback(trace_subxact_callback, NULL);
+	CacheRegisterRelcacheCallback(trace_relcache_callback, (Datum) 0);
 }
 
 /*
@@ -206,6 +229,14 @@ tl_trace_lock(void)
 		return;
 	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
 					   3, ExclusiveLock);
+
+	/* no parsed version is in use between transaction states */
+	if (version_cache_stale && version_cxt != NULL)
+	{
+		MemoryContextReset(version_cxt);
+		version_cache = NULL;
+	}
+	version_cache_stale = false;
 
 	cxt = AllocSetContextCreate(TopTransactionContext, "tracelink trace state",
 								ALLOCSET_DEFAULT_SIZES);
@@ -470,8 +501,9 @@ typedef struct VersionCacheEntry
 /*
  * A version by proposal id, parsed once per backend: its definition (tens
  * of kilobytes, often compressed) is read only when it is not cached yet.
- * A proposal's definition never changes, so the cache needs no invalidation;
- * the caller has found that the link's version holds this proposal.
+ * A proposal's definition never changes (the cache is emptied only when
+ * its table goes, see above); the caller has found that the link's version
+ * holds this proposal.
  */
 static TlTraceVersion *
 cached_version(const uint8 *link_id, int32 version, const uint8 *proposal)
@@ -489,8 +521,10 @@ cached_version(const uint8 *link_id, int32 version, const uint8 *proposal)
 	{
 		HASHCTL		ctl;
 
-		version_cxt = AllocSetContextCreate(CacheMemoryContext, "tracelink versions",
-											ALLOCSET_DEFAULT_SIZES);
+		if (version_cxt == NULL)
+			version_cxt = AllocSetContextCreate(CacheMemoryContext, "tracelink versions",
+												ALLOCSET_DEFAULT_SIZES);
+		version_cache_relid = tl_relid("link_version_history");
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = TL_HASH_LEN;
 		ctl.entrysize = sizeof(VersionCacheEntry);

@@ -31,6 +31,7 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
@@ -335,14 +336,23 @@ tl_trace_start(PG_FUNCTION_ARGS)
 /*
  * Slots described so far, for the life of the backend: a slot never
  * changes, and its id is never given to another (ids come from a
- * sequence, restored with the rows by pg_dump).  Only a new
- * tracelink.record_slots table (the extension dropped and created again,
- * say for a restore) reuses ids, so the cache belongs to one table and is
- * emptied when the table differs.
+ * sequence, restored with the rows by pg_dump).  Only new tables (the
+ * extension dropped and created again, say for a restore) reuse ids, so
+ * the relcache invalidation of record_slots or trace_links (where link
+ * names come from) marks the cache stale, and the next slot_info()
+ * empties it: the callback may run while a description is in use.
  */
 static HTAB *slot_cache = NULL;
 static MemoryContext slot_cache_cxt = NULL;
-static Oid	slot_cache_relid = InvalidOid;
+static Oid	slot_cache_relids[2];	/* record_slots, trace_links */
+static bool slot_cache_stale = false;
+
+static void
+slot_cache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == slot_cache_relids[0] || relid == slot_cache_relids[1])
+		slot_cache_stale = true;
+}
 
 /* a slot's description: version, names, link name */
 static SlotInfo *
@@ -351,7 +361,7 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 	SlotInfo   *si;
 	bool		found;
 
-	if (slot_cache != NULL && slot_cache_relid != RelationGetRelid(slot_rel))
+	if (slot_cache != NULL && slot_cache_stale)
 	{
 		MemoryContextReset(slot_cache_cxt);
 		slot_cache = NULL;
@@ -361,16 +371,21 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 		HASHCTL		ctl;
 
 		if (slot_cache_cxt == NULL)
+		{
 			slot_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
 												   "tracelink record slots",
 												   ALLOCSET_SMALL_SIZES);
+			CacheRegisterRelcacheCallback(slot_cache_callback, (Datum) 0);
+		}
+		slot_cache_relids[0] = RelationGetRelid(slot_rel);
+		slot_cache_relids[1] = RelationGetRelid(links);
+		slot_cache_stale = false;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int32);
 		ctl.entrysize = sizeof(SlotInfo);
 		ctl.hcxt = slot_cache_cxt;
 		slot_cache = hash_create("tracelink record slots", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		slot_cache_relid = RelationGetRelid(slot_rel);
 	}
 	si = hash_search(slot_cache, &slot_id, HASH_FIND, NULL);
 	if (si == NULL)
