@@ -36,7 +36,7 @@ enum
 	TRACE_WIDGET_TEXTBOX, TRACE_WIDGET_CHECKBOX, TRACE_WIDGET_DROPDOWN,
 	TRACE_WIDGET_TEXTAREA
 };
-extern const char *const tl_trace_type_names[];
+extern const char *const tl_trace_type_names[];	/* (trace_model.c) */
 extern const char *const tl_trace_widget_names[];
 extern const char *const tl_trace_source_names[];	/* bit i: source i */
 
@@ -142,6 +142,7 @@ typedef struct TlTraceRecordContext
 } TlTraceRecordContext;
 
 /* trace_model.c: the trace lock, versions, codes and slots */
+extern int	tl_trace_name_index(const char *const *names, const char *name);
 extern int	tl_trace_records_per_entry;
 extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
 									   Oid *types);
@@ -167,7 +168,6 @@ extern bool tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *c
 								uint8 *entry_out);
 
 /* trace_values.c: syntax of codes, times and decimals; a record's values */
-extern int	tl_trace_name_index(const char *const *names, const char *name);
 extern bool tl_trace_valid_code(const char *code, int len, const char **problem);
 extern bool tl_trace_parse_time(const char *s, int len, bool require_time, TimestampTz *out);
 extern void tl_trace_format_time(TimestampTz t, StringInfo out);

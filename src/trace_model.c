@@ -53,6 +53,25 @@ enum
 
 int			tl_trace_records_per_entry = 100;
 
+/*
+ * The data types, widgets and sources of data items as versions are read
+ * (TRACE_TYPE_*, TRACE_WIDGET_*, source bits), in order.
+ */
+const char *const tl_trace_type_names[] = {"text", "numeric", "time", "image", "video", "file", NULL};
+const char *const tl_trace_widget_names[] = {"textbox", "checkbox", "dropdown", "textarea", NULL};
+const char *const tl_trace_source_names[] = {"manual", "upload", "external", "device", NULL};
+
+/* The index of a name in a NULL-terminated list, or -1. */
+int
+tl_trace_name_index(const char *const *names, const char *name)
+{
+	int			i;
+
+	for (i = 0; names[i] != NULL; i++)
+		if (name != NULL && strcmp(names[i], name) == 0)
+			return i;
+	return -1;
+}
 
 /* ----------------------------------------------------------------
  * Caches

@@ -1,9 +1,9 @@
 /*-------------------------------------------------------------------------
  *
  * trace_values.c
- *	  Checking a trace record's values against its form: the data types,
- *	  widgets and sources of data items, the syntax of trace codes, ISO 8601
- *	  times, decimals and file references, and values as jsonb.
+ *	  Checking a trace record's values against its form (data types,
+ *	  widgets and sources of its data items): the syntax of trace codes,
+ *	  ISO 8601 times, decimals and file references; and values as jsonb.
  *
  * Every check here depends only on the record and the adopted version, and
  * reads no setting (DateStyle, TimeZone, lc_numeric), so that every node
@@ -20,24 +20,6 @@
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/numeric.h"
-
-/* names of the data types, widgets and sources (TRACE_TYPE_*, ...), in order */
-const char *const tl_trace_type_names[] = {"text", "numeric", "time", "image", "video", "file", NULL};
-const char *const tl_trace_widget_names[] = {"textbox", "checkbox", "dropdown", "textarea", NULL};
-const char *const tl_trace_source_names[] = {"manual", "upload", "external", "device", NULL};
-
-/* The index of a name in a NULL-terminated list, or -1. */
-int
-tl_trace_name_index(const char *const *names, const char *name)
-{
-	int			i;
-
-	for (i = 0; names[i] != NULL; i++)
-		if (name != NULL && strcmp(names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 
 /* ----------------------------------------------------------------
  * Syntax of codes, times, decimals and file references
