@@ -44,6 +44,7 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sqlsrc/*.sql))
 	cat $^ > $@
 
+# every object depends on every header: tracelink.h and the private ones
 $(OBJS): $(wildcard src/*.h)
 
 .PHONY: bench fuzz

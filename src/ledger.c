@@ -682,6 +682,22 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 				 int payload_len, uint8 *deps, int ndeps,
 				 const char *const *audience, int naudience, uint8 *hash_out)
 {
+	tl_ledger_append_arg(origin, kind, payload, payload_len, deps, ndeps,
+						 audience, naudience, hash_out, NULL);
+}
+
+/*
+ * The same, handing `local_arg` to the kind's projector as the entry's
+ * local_arg, for what the appender knows and the payload does not say (as
+ * the tree it serialised the payload from): an argument of this one call,
+ * not state left behind for the projector.
+ */
+void
+tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+					 int payload_len, uint8 *deps, int ndeps,
+					 const char *const *audience, int naudience, uint8 *hash_out,
+					 const void *local_arg)
+{
 	PendingBlock *pb;
 	TlEntry		e;
 
@@ -712,6 +728,7 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	e.ndeps = ndeps;
 	e.audience = (char **) audience;
 	e.naudience = naudience;
+	e.local_arg = local_arg;
 	tl_entry_hash(&e, e.hash);
 	tl_write_entry(pb->entries, &e);
 	memcpy(hash_out, e.hash, TL_HASH_LEN);

@@ -257,6 +257,10 @@ typedef struct TlEntry
 	char	  **audience;		/* NULL: every peer */
 	int			naudience;
 	uint8		hash[TL_HASH_LEN];
+	const void *local_arg;		/* what the appender hands its kind's
+								 * projector (tl_ledger_append_arg): set
+								 * and read only when the entry takes
+								 * effect on the node appending it */
 } TlEntry;
 
 extern void tl_ledger_init(void);
@@ -284,6 +288,10 @@ extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
 							 int payload_len, uint8 *deps, int ndeps,
 							 const char *const *audience, int naudience, uint8 *hash_out);
+extern void tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+								 int payload_len, uint8 *deps, int ndeps,
+								 const char *const *audience, int naudience, uint8 *hash_out,
+								 const void *local_arg);
 extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
 extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
 						  bool exists, Snapshot snapshot);
@@ -375,111 +383,13 @@ extern void tl_project_ballot(const TlEntry *e, bool local);
 extern void tl_project_close_vote(const TlEntry *e, bool local);
 
 /* ----------------------------------------------------------------
- * trace.c, trace_project.c, trace_query.c, trace_proof.c: trace data
- * (docs/trace.md)
- *
- * trace.c shapes records into "tl.trace.record" entries (the API);
- * trace_project.c holds the link-version cache, the per-transaction
- * code cache, value checks and the projector; trace_query.c walks the
- * provenance; trace_proof.c proves a record against its origin's signed
- * tree head.
+ * trace*.c: trace data (docs/trace.md); the part's own declarations are
+ * in src/trace_int.h
  * ----------------------------------------------------------------
  */
 #define TL_TRACE_KIND		"tl.trace.record"
-#define TL_TRACE_CODE_MAX	200 /* longest trace code, in bytes */
-#define TL_TRACE_MAX_FLOWS	250 /* inputs, or outputs, of one record: so
-									 * that any record's dependencies fit in
-									 * one entry */
 
-/* one data item of a form of an adopted version */
-typedef struct TlTraceItem
-{
-	const char *name;
-	int			type;			/* data type (trace_project.c's list) */
-	int			widget;			/* widget (trace_project.c's list) */
-	int			sources;		/* bitmask of allowed data sources */
-	bool		required;
-	bool		trace_code;
-	const char **options;		/* of a dropdown */
-	int			noptions;
-} TlTraceItem;
-
-typedef struct TlTraceProcess TlTraceProcess;
-
-typedef struct TlTraceForm
-{
-	const char *stage;
-	const char *form;
-	TlTraceItem *items;			/* sorted by name (bytewise) */
-	int			nitems;
-	const char **members;		/* the stage's members, sorted; none: every
-								 * participant of the process */
-	int			nmembers;
-	TlTraceProcess *process;
-} TlTraceForm;
-
-struct TlTraceProcess
-{
-	const char *name;
-	const char **participants;	/* nodes invited to it and accepted, sorted */
-	int			nparticipants;
-	const char **producers;		/* processes with a mesh edge into it, sorted */
-	int			nproducers;
-	TlTraceForm *forms;			/* sorted by (stage, form) */
-	int			nforms;
-};
-
-/* an adopted link version, parsed once per backend (keyed by proposal) */
-typedef struct TlTraceVersion
-{
-	uint8		proposal[TL_HASH_LEN];
-	int32		version;
-	TlTraceProcess *processes;	/* sorted by name */
-	int			nprocesses;
-	const char **audience;		/* creator and participants, sorted */
-	int			naudience;
-} TlTraceVersion;
-
-/* a trace code as projected: its binding (earliest mention) */
-typedef struct TlTraceCode
-{
-	int64		code_id;		/* local surrogate key */
-	int32		version;		/* the version it is bound to */
-	int64		clock;			/* rank of the binding mention: clock, */
-	uint8		entry[TL_HASH_LEN]; /* entry hash, */
-	int32		ord;			/* and place among the entry's mentions */
-	int32		slot;			/* record slot of the binding mention */
-} TlTraceCode;
-
-/* a link as the trace part needs it */
-typedef struct TlTraceLink
-{
-	uint8		link_id[TL_HASH_LEN];
-	char	   *name;
-} TlTraceLink;
-
-extern int	tl_trace_records_per_entry;
-extern int	tl_trace_batch_offset;
-extern const int64 *tl_trace_batch_ids;
-extern const char *tl_trace_handoff_payload;
-extern JcsValue *tl_trace_handoff_tree;
 extern void tl_trace_init(void);
-extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
-									   Oid *types);
-extern void tl_trace_lock(void);
-extern TlTraceLink *tl_trace_link(const uint8 *link_id);
-extern TlTraceVersion *tl_trace_version(const TlTraceLink *link, int32 version,
-										uint8 *proposal_out);
-extern int	tl_trace_version_adopted_by(const TlTraceLink *link, int32 version,
-										const uint8 **hashes);
-extern TlTraceProcess *tl_trace_find_process(const TlTraceVersion *v, const char *name);
-extern TlTraceForm *tl_trace_find_form(const TlTraceProcess *p, const char *stage,
-									   const char *form);
-extern void tl_trace_prefetch_codes(const uint8 *link_id, const char **codes, int n);
-extern TlTraceCode *tl_trace_code(const uint8 *link_id, const char *code);
-extern bool tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
-								uint8 *entry_out);
-extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 
 #endif							/* TRACELINK_H */
