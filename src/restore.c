@@ -5,7 +5,7 @@
  *	  node from signing until its restore is finished.
  *
  * tracelink writes ledger rows itself (rowwriter.c), so the BEFORE INSERT
- * trigger of ledger_entries and ledger_blocks (ledger.c) refuses every row
+ * trigger of ledger_entries and ledger_blocks (ingest.c) refuses every row
  * written by SQL, with two exceptions: the logical replication apply worker
  * (apply.c), and a restore, decided here.
  *
@@ -59,7 +59,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-PG_FUNCTION_INFO_V1(tl_check_signing_key);
 
 /*
  * The statement whose rows are being restored, decided at its first row.
@@ -336,42 +335,4 @@ tl_restore_check_hold(void)
 				 errmsg("this node does not sign until its restore is finished"),
 				 errdetail("Ledger rows were restored into this database; the restored chains and the node key have not been checked since."),
 				 errhint("As a superuser, run CALL tracelink.finish_restore(); see docs/operations.md, \"Checking and backups\".")));
-}
-
-/*
- * tracelink._check_signing_key() returns bytea
- *
- * Signs a test message with the key file of the local node and checks the
- * signature against the key the node's ledger head names (the key of its
- * next block); returns that public key.  Raises what signing at commit
- * would raise: key file missing, or holding another key.
- */
-Datum
-tl_check_signing_key(PG_FUNCTION_ARGS)
-{
-	static const char message[] = "tracelink: check of the node key after a restore";
-	char	   *node = tl_require_local_node();
-	Relation	heads;
-	TlHead		head;
-	bool		found;
-	uint8		signature[TL_ED25519_SIG_LEN];
-
-	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
-	found = tl_read_head(heads, GetActiveSnapshot(), node, &head);
-	table_close(heads, AccessShareLock);
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" has no ledger here", node),
-				 errdetail("tracelink.ledger_heads has no row for this node: its chain was not restored."),
-				 errhint("Restore the whole dump, tracelink's ledger tables included.")));
-	tl_keys_sign(node, head.signer_key, (const uint8 *) message, sizeof(message) - 1,
-				 signature);
-	if (!tl_ed25519_verify(head.signer_key, (const uint8 *) message, sizeof(message) - 1,
-						   signature))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the key file of node \"%s\" does not sign with the key its ledger names",
-						node)));
-	PG_RETURN_BYTEA_P(tl_bytea_from(head.signer_key, TL_ED25519_PK_LEN));
 }

@@ -95,13 +95,6 @@ int			tl_witness_interval = 60;
 #define WITNESS_PAIRS_PER_ENTRY 64
 
 /*
- * Advisory locks on the extension object: the seal lock of ledger.c, and
- * the apply lock of apply.c (which serialises applying and witnessing).
- */
-#define TL_LOCK_SEAL 1
-#define TL_LOCK_APPLY 2
-
-/*
  * The tl.witness entries of the block being applied, counted by the
  * projector: a block all of whose entries are witnesses is no news.
  */
@@ -1110,7 +1103,6 @@ append_witness(const char *me, uint8 *hash_out)
 static void
 check_can_sign(const char *me)
 {
-	Oid			extension = get_extension_oid("tracelink", false);
 	Relation	heads;
 	Snapshot	snapshot;
 	TlHead		head;
@@ -1118,7 +1110,7 @@ check_can_sign(const char *me)
 	uint8		dummy[TL_HASH_LEN] = {0};
 	uint8		signature[TL_ED25519_SIG_LEN];
 
-	LockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
 	found = tl_read_head(heads, snapshot, me, &head);
@@ -1127,7 +1119,7 @@ check_can_sign(const char *me)
 	if (!found)
 		elog(ERROR, "node \"%s\" has no head", me);
 	tl_keys_sign(me, head.signer_key, dummy, TL_HASH_LEN, signature);
-	UnlockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
+	tl_unlock_extension(TL_LOCK_SEAL);
 }
 
 /* ----------------------------------------------------------------
@@ -1267,8 +1259,7 @@ tl_witness(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("tracelink.witness()");
 	/* the caller appends: it must belong to this node (roles.c) */
 	tl_require_database_member(GetUserId());
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
-					   TL_LOCK_APPLY, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_APPLY);
 
 	/* the witnessing tables are written as the extension's owner */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
