@@ -20,6 +20,7 @@ void		_PG_init(void);
 void
 _PG_init(void)
 {
+	tl_util_init();
 	tl_crypto_init();
 	tl_keys_init();
 	tl_ledger_init();
