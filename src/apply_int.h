@@ -13,6 +13,8 @@
 
 #include "tracelink.h"
 
+#include "nodes/pg_list.h"
+
 /*
  * Where a row came from: a trigger's tuple, or a line given to ingest().
  * The quarantine keeps the row as received.
@@ -30,6 +32,14 @@ extern void tl_apply_begin(void);
 extern void tl_apply_receive_block(TlBlock *b, const char *decode_problem,
 								   const RowSource *src);
 extern void tl_apply_receive_entry(TlEntry *e, const RowSource *src);
+
+/* inbox.c */
+extern const char *tl_audience_problem(const TlEntry *e, const char *local_node);
+extern bool tl_inbox_block_parked_for(const char *origin, int64 tx);
+extern bool tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash);
+extern bool tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b);
+extern List *tl_inbox_unpark_entries(const char *origin, int64 tx);
+extern void tl_inbox_park_entries(List *entries, const char *local_node);
 
 /* quarantine.c */
 extern void tl_quarantine_set_subscription(const char *subscription);
