@@ -4,8 +4,9 @@
  *	  Ledger rows arriving from peers by logical replication.
  *
  * The apply worker inserts a peer's ledger_entries and ledger_blocks rows;
- * an ENABLE ALWAYS trigger hands each to this file, which writes it itself
- * (or not) and always tells the executor to skip the row.  Nothing a peer
+ * an ENABLE ALWAYS trigger (ingest.c, which also reads exported lines for
+ * ingest()) hands each to this file, which writes it itself (or not) and
+ * always tells the executor to skip the row.  Nothing a peer
  * sends may stop replication: an ERROR in the apply worker would make it
  * retry the same transaction forever, and nothing more would arrive from
  * that peer.  So anything wrong with a row - bad signature, broken chain,
@@ -40,9 +41,15 @@
  * Entries addressed to other nodes never reach us, which is why blocks
  * must verify without their entries.
  *
+ * The apply part: this file checks and applies; inbox.c reads and writes
+ * the inbox tables; quarantine.c runs the subtransactions and records what
+ * is refused; ingest.c is where rows come in.  Their private header is
+ * apply_int.h.
+ *
  * Locking: the first row of a transaction takes the apply lock (pg_extension
  * object, subid 2), so that the table-sync workers of the two ledger tables
- * and the main apply worker see each other's parked rows.
+ * and the main apply worker see each other's parked rows.  The order of all
+ * of tracelink's locks is in tracelink.c's banner.
  *
  *-------------------------------------------------------------------------
  */

@@ -7,7 +7,7 @@
  * tracelink writes ledger rows itself (rowwriter.c), so the BEFORE INSERT
  * trigger of ledger_entries and ledger_blocks (ingest.c) refuses every row
  * written by SQL, with two exceptions: the logical replication apply worker
- * (apply.c), and a restore, decided here.
+ * (its rows go to apply.c), and a restore, decided here.
  *
  * A restore is what pg_dump's output does to a ledger table, whether psql
  * plays a plain dump or pg_restore (-j or not) a custom one: the table's

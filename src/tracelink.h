@@ -275,7 +275,7 @@ extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 extern void tl_require_database_member(Oid role);
 
 /* ----------------------------------------------------------------
- * ledger.c: entries, blocks, heads
+ * ledger_rows.c, ledger.c: entries, blocks, heads
  * ----------------------------------------------------------------
  */
 typedef struct TlBlockHeader
