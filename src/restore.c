@@ -151,23 +151,6 @@ entry_problem(HeapTuple tup, TupleDesc desc, TlEntry *e)
 	return NULL;
 }
 
-/* a fixed-length bytea column into out; false if null or of another length */
-static bool
-fixed_column(HeapTuple tup, TupleDesc desc, int att, uint8 *out, int len)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, att + 1, desc, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) != len)
-		return false;
-	memcpy(out, VARDATA_ANY(b), len);
-	return true;
-}
-
 /*
  * Why a restored block row cannot be a block of its origin's chain, or
  * NULL; fills in its origin and number for the message.
@@ -202,16 +185,16 @@ block_problem(HeapTuple tup, TupleDesc desc, TlBlockHeader *h)
 	h->sealed_at = DatumGetTimestampTz(heap_getattr(tup, BLOCK_SEALED_AT + 1, desc, &isnull));
 	if (h->block_no < 0 || h->entry_count < 0 || h->tree_size < h->entry_count)
 		return "block number, entry count or tree size is out of range";
-	if (!fixed_column(tup, desc, BLOCK_ENTRIES_ROOT, h->entries_root, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_TREE_ROOT, h->tree_root, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_PREV_HASH, h->prev_hash, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_SIGNER_KEY, h->signer_key, TL_ED25519_PK_LEN) ||
-		!fixed_column(tup, desc, BLOCK_HASH, block_hash, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_SIGNATURE, signature, TL_ED25519_SIG_LEN))
+	if (!tl_fixed_bytea(tup, desc, BLOCK_ENTRIES_ROOT + 1, h->entries_root, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_TREE_ROOT + 1, h->tree_root, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_PREV_HASH + 1, h->prev_hash, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_SIGNER_KEY + 1, h->signer_key, TL_ED25519_PK_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_HASH + 1, block_hash, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_SIGNATURE + 1, signature, TL_ED25519_SIG_LEN))
 		return "a hash, key or signature of the block has the wrong length";
 	h->has_next_key = !heap_attisnull(tup, BLOCK_NEXT_KEY + 1, desc);
 	if (h->has_next_key &&
-		!fixed_column(tup, desc, BLOCK_NEXT_KEY, h->next_key, TL_ED25519_PK_LEN))
+		!tl_fixed_bytea(tup, desc, BLOCK_NEXT_KEY + 1, h->next_key, TL_ED25519_PK_LEN))
 		return "next_key of the block has the wrong length";
 	hashes = DatumGetByteaPP(heap_getattr(tup, BLOCK_ENTRY_HASHES + 1, desc, &isnull));
 	if (VARSIZE_ANY_EXHDR(hashes) != (Size) h->entry_count * TL_HASH_LEN)
