@@ -161,7 +161,7 @@ tl_unix_micros(TimestampTz ts)
  * next_key is null unless the block hands over to a new key; it is in the
  * header so that a key's successor is known from blocks alone.
  */
-void
+static void
 tl_block_preimage(StringInfo out, const TlBlockHeader *h)
 {
 	appendStringInfo(out, "{\"block_no\":" INT64_FORMAT ",\"entries_root\":",

@@ -229,7 +229,6 @@ extern void tl_spi_finish(int nest_level);
 #define TL_LOCK_TRACE		3	/* recording and projecting trace data */
 extern void tl_util_init(void);
 extern Oid	tl_relid(const char *relname);
-extern Oid	tl_extension_oid(void);
 extern Oid	tl_extension_owner(void);
 extern void tl_lock_extension(int subid);
 extern void tl_unlock_extension(int subid);
@@ -370,7 +369,6 @@ extern void tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int3
 							  const char *kind, const char *payload, int payload_len,
 							  const uint8 *deps, int ndeps,
 							  const char *const *audience, int naudience);
-extern void tl_block_preimage(StringInfo out, const TlBlockHeader *h);
 extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
 extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
 extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,

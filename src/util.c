@@ -105,7 +105,7 @@ tl_relid(const char *relname)
 /*
  * The pg_extension OID of tracelink: the object its locks are taken on.
  */
-Oid
+static Oid
 tl_extension_oid(void)
 {
 	if (!OidIsValid(cached_extension_oid))
