@@ -318,6 +318,9 @@ tl_quarantine_effect(const TlEntry *e, const char *reason)
 	quarantine(&q);
 }
 
+/*
+ * An entry refused by a check (kept as decoded).
+ */
 void
 tl_quarantine_entry(const TlEntry *e, const char *reason)
 {
@@ -352,6 +355,10 @@ tl_quarantine_entry_as_received(const TlEntry *e, const char *reason, const RowS
 	quarantine(&q);
 }
 
+/*
+ * A block refused, its row as received if src is given; the entries that
+ * wait for it are apply.c's business.
+ */
 void
 tl_quarantine_block_only(const TlBlock *b, const char *reason, const RowSource *src)
 {
