@@ -74,7 +74,8 @@
  *	- keys.c: the loaded key pair, checked against the key the head names at
  *	  every signature and loaded again when it differs.
  *	- project.c, trace.c, trace_project.c: saved SPI plans, which the plan
- *	  cache replans after DDL (all their names are schema-qualified).
+ *	  cache replans after DDL (their tables are schema-qualified, and they
+ *	  run under safe_spi.c's pinned search_path).
  *	- trace_project.c (parsed versions, keyed by proposal id) and
  *	  trace_query.c (record slots, emptied when record_slots is another
  *	  table): see those files.
