@@ -319,29 +319,10 @@ tl_quarantine_effect(const TlEntry *e, const char *reason)
 }
 
 /*
- * An entry refused by a check (kept as decoded).
+ * An entry refused: kept as received if src is given, else as decoded.
  */
-void
-tl_quarantine_entry(const TlEntry *e, const char *reason)
-{
-	QuarantineRow q = {0};
-
-	q.what = "entry";
-	q.origin = tl_known_origin(e->origin);
-	q.tx = &e->tx;
-	q.seq = &e->seq;
-	q.entry_hash = e->hash;
-	q.reason = reason;
-	q.entry = e;
-	quarantine(&q);
-}
-
-/*
- * An entry refused before it was checked against anything (its origin may
- * not send it): kept as received.
- */
-void
-tl_quarantine_entry_as_received(const TlEntry *e, const char *reason, const RowSource *src)
+static void
+quarantine_entry_row(const TlEntry *e, const char *reason, const RowSource *src)
 {
 	QuarantineRow q = {0};
 
@@ -352,7 +333,22 @@ tl_quarantine_entry_as_received(const TlEntry *e, const char *reason, const RowS
 	q.entry_hash = e->hash;
 	q.reason = reason;
 	q.src = src;
+	q.entry = e;
 	quarantine(&q);
+}
+
+/* an entry refused by a check */
+void
+tl_quarantine_entry(const TlEntry *e, const char *reason)
+{
+	quarantine_entry_row(e, reason, NULL);
+}
+
+/* an entry refused before it was checked (its origin may not send it) */
+void
+tl_quarantine_entry_as_received(const TlEntry *e, const char *reason, const RowSource *src)
+{
+	quarantine_entry_row(e, reason, src);
 }
 
 /*
