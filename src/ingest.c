@@ -10,8 +10,8 @@
  * (a peer's row, handed to apply.c), by a restore (restore.c), or by
  * someone who may not (refused, by restore.c).  ingest() reads exported
  * lines and hands each block and entry to apply.c exactly as a replicated
- * row is.  This file only decodes and dispatches; it is the one caller of
- * apply.c and restore.c, which call nothing back.
+ * row is.  This file only decodes and dispatches; it is apply.c's one
+ * caller, and neither apply.c nor restore.c calls back.
  *
  *-------------------------------------------------------------------------
  */

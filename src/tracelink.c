@@ -20,7 +20,8 @@
  *	  ledger.c (appending, sealing);
  *	  witness.c, vote.c, trace*.c, verify.c;
  *	  apply.c (rows from peers), and on top ingest.c (the ledger tables'
- *	  INSERT trigger and ingest(): the one caller of apply.c and restore.c).
+ *	  INSERT trigger and ingest(): apply.c's one caller; restores go from
+ *	  there to restore.c, whose hold ledger.c checks).
  * The one indirection is project.c's table of projectors: it calls C
  * projectors (witness.c, vote.c, trace_project.c) and PL/pgSQL ones
  * (_project_*) by kind, so that project.c depends on none of them; a
