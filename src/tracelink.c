@@ -59,10 +59,10 @@
  * Transaction callbacks.  PostgreSQL calls them newest first, so in the
  * reverse of _PG_init's order below: trace_project.c (forget the trace
  * state), apply.c (at pre-commit, park entries still waiting for their
- * block in the inbox and close its writers), ledger.c (at pre-commit, let entries waiting in
- * apply_queue take effect, project.c, then seal the pending block; refuse
- * PREPARE of a transaction that appended), keys.c (at commit, install or
- * remove key files).  So a peer's entries are parked before the seal, and
+ * block in the inbox and close its writers), ledger.c (at pre-commit, let
+ * entries waiting in apply_queue take effect, project.c, then seal the
+ * pending block; refuse PREPARE of a transaction that appended), keys.c
+ * (at commit, install or remove key files).  So a peer's entries are parked before the seal, and
  * the seal runs after every other pre-commit step that may append.  The
  * subtransaction callbacks (keys.c, ledger.c, apply.c, trace_project.c)
  * each undo their own part of a rolled-back savepoint.
@@ -72,8 +72,8 @@
  *	  invalidation or change of a schema (DROP/CREATE EXTENSION).
  *	- ledger.c: the local node's name, forgotten on any relcache
  *	  invalidation; set only from a committed row.
- *	- keys.c: the loaded key pair, checked against the key the head names at
- *	  every signature and loaded again when it differs.
+ *	- keys.c: the loaded key pair, kept while the node and the key the head
+ *	  names are the same at each signature, loaded again when they differ.
  *	- project.c, trace.c, trace_project.c: saved SPI plans, which the plan
  *	  cache replans after DDL (their tables are schema-qualified, and they
  *	  run under safe_spi.c's pinned search_path).
