@@ -356,6 +356,7 @@ typedef struct TlEntry
 } TlEntry;
 
 /* ledger_rows.c: canonical forms; entry, block and head rows */
+extern bool tl_valid_node_name(const char *name);
 extern bool tl_valid_kind(const char *kind);
 extern void tl_entry_hash(const TlEntry *e, uint8 *out);
 extern bool tl_entry_exists(const uint8 *hash);
@@ -380,7 +381,6 @@ extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes
 
 /* ledger.c: this node's chain, appended to and sealed at commit */
 extern void tl_ledger_init(void);
-extern bool tl_valid_node_name(const char *name);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
