@@ -137,7 +137,23 @@ extern int	tl_pin_search_path(void);
 extern void tl_unpin_search_path(int nest_level);
 extern int	tl_spi_connect(void);
 extern void tl_spi_finish(int nest_level);
-extern Oid	tl_extension_owner(void);	/* project.c */
+
+/* ----------------------------------------------------------------
+ * util.c: tracelink's relations and extension object, and the locks taken
+ * on it (sub-ids below; their order is in tracelink.c's banner)
+ * ----------------------------------------------------------------
+ */
+#define TL_LOCK_SEAL		1	/* sealing a block (ledger.c) */
+#define TL_LOCK_APPLY		2	/* applying peers' rows, witnessing */
+#define TL_LOCK_ROTATION	2	/* rotate_key(): the apply lock's sub-id */
+#define TL_LOCK_TRACE		3	/* recording and projecting trace data */
+extern void tl_util_init(void);
+extern Oid	tl_relid(const char *relname);
+extern Oid	tl_extension_owner(void);
+extern void tl_lock_extension(int subid);
+extern void tl_unlock_extension(int subid);
+extern void tl_lock_seal(void);
+extern void tl_unlock_seal(void);
 
 /* ----------------------------------------------------------------
  * rowwriter.c: direct writes to tracelink's own tables
@@ -178,7 +194,7 @@ extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 extern void tl_require_database_member(Oid role);
 
 /* ----------------------------------------------------------------
- * ledger.c: entries, blocks, heads
+ * ledger_rows.c, ledger.c: entries, blocks, heads
  * ----------------------------------------------------------------
  */
 typedef struct TlBlockHeader
@@ -263,35 +279,22 @@ typedef struct TlEntry
 								 * effect on the node appending it */
 } TlEntry;
 
-extern void tl_ledger_init(void);
+/* ledger_rows.c: canonical forms; entry, block and head rows */
+extern bool tl_valid_node_name(const char *name);
+extern bool tl_valid_kind(const char *kind);
 extern void tl_entry_hash(const TlEntry *e, uint8 *out);
 extern bool tl_entry_exists(const uint8 *hash);
 extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
 extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
-extern Oid	tl_relid(const char *relname);
-extern void tl_lock_seal(void);
-extern void tl_unlock_seal(void);
-extern bool tl_valid_node_name(const char *name);
-extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 						  const uint8 *signature, const uint8 *entry_hashes);
-extern char *tl_local_node(void);
-extern char *tl_require_local_node(void);
 extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
 extern int64 tl_unix_micros(TimestampTz ts);
 extern void tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int32 seq,
 							  const char *kind, const char *payload, int payload_len,
 							  const uint8 *deps, int ndeps,
 							  const char *const *audience, int naudience);
-extern void tl_block_preimage(StringInfo out, const TlBlockHeader *h);
 extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
-extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
-							 int payload_len, uint8 *deps, int ndeps,
-							 const char *const *audience, int naudience, uint8 *hash_out);
-extern void tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
-								 int payload_len, uint8 *deps, int ndeps,
-								 const char *const *audience, int naudience, uint8 *hash_out,
-								 const void *local_arg);
 extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
 extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
 						  bool exists, Snapshot snapshot);
@@ -299,6 +302,18 @@ extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *
 						   const uint8 *block_hash, const uint8 *signature);
 extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
 						   uint8 *entries_root, uint8 *tree_root);
+
+/* ledger.c: this node's chain, appended to and sealed at commit */
+extern void tl_ledger_init(void);
+extern char *tl_local_node(void);
+extern char *tl_require_local_node(void);
+extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
+							 int payload_len, uint8 *deps, int ndeps,
+							 const char *const *audience, int naudience, uint8 *hash_out);
+extern void tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+								 int payload_len, uint8 *deps, int ndeps,
+								 const char *const *audience, int naudience, uint8 *hash_out,
+								 const void *local_arg);
 
 /* ----------------------------------------------------------------
  * ledger_json.c: export lines and tree heads read back (built outside the
@@ -335,18 +350,18 @@ extern const char *tl_check_block_complete(const TlBlockHeader *h, int32 present
 #include "definition.h"
 
 /* ----------------------------------------------------------------
- * apply.c, project.c: rows from peers, projections
+ * The apply part (apply.c, inbox.c, ingest.c, quarantine.c: private
+ * header apply_int.h) and project.c: rows from peers, projections
  * ----------------------------------------------------------------
  */
 struct TriggerData;
 extern void tl_apply_init(void);
-extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
+extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
+extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
-extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
-extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
