@@ -44,7 +44,8 @@ include $(PGXS)
 $(EXTENSION)--$(EXTVERSION).sql: $(sort $(wildcard sqlsrc/*.sql))
 	cat $^ > $@
 
-$(OBJS): src/tracelink.h
+# every object depends on every header: tracelink.h and the private ones
+$(OBJS): $(wildcard src/*.h)
 
 .PHONY: bench fuzz
 bench: install

@@ -2,7 +2,7 @@
  *
  * fuzz_definition.c
  *	  libFuzzer target for the definition type input,
- *	  tl_definition_normalise() in src/definition.c.
+ *	  tl_definition_normalise() in src/def_normalize.c.
  *
  * The first byte of an input picks the kind (its value modulo 3: 0 stage,
  * 1 process, 2 link; the seeds use the digits '0', '1', '2'), the rest is
@@ -21,7 +21,7 @@
 
 #include "tracelink.h"
 
-#include "shim.h"
+#include "harness.h"
 
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,7 +8,7 @@
  * tracelink.verify_tree_head() gets it): it is parsed with jcs_parse(),
  * then read as an export line and, separately, as a block header.  Besides
  * "no crash, no sanitizer report" and the memory bound of every target
- * (shim.c), an input is held to these oracles:
+ * (harness.c), an input is held to these oracles:
  *
  * - errors: parsing raises only the expected SQLSTATEs (fuzz_error_expected);
  *	 reading the tree raises nothing but 54001 (serialising a payload nested
@@ -34,7 +34,7 @@
 #include "datatype/timestamp.h"
 #include "tracelink.h"
 
-#include "shim.h"
+#include "harness.h"
 
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -27,7 +27,7 @@
 #include "tracelink.h"
 
 #include "reference.h"
-#include "shim.h"
+#include "harness.h"
 
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -2,7 +2,7 @@
  *
  * fuzz_number.c
  *	  libFuzzer target for jcs_append_number(), the ECMAScript number
- *	  layout of src/jcs.c, over raw IEEE-754 doubles.
+ *	  layout of src/jcs_serialize.c, over raw IEEE-754 doubles.
  *
  * fuzz_jcs reaches numbers only through JSON text, and coverage can hardly
  * tell one double from another, while the hard cases (a shortest form on
@@ -25,7 +25,7 @@
 #include "tracelink.h"
 
 #include "reference.h"
-#include "shim.h"
+#include "harness.h"
 
 extern int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -11,7 +11,7 @@ SELECT err($$ SELECT tracelink.append('acme.scan', '{}') $$);
 SELECT err($$ SELECT tracelink.init_node('Bad Name') $$);
 SELECT err($$ SELECT tracelink.init_node('') $$);
 SELECT err($$ SELECT tracelink.init_node(repeat('a', 64)) $$);
--- the rule itself (src/node_name.c), as SQL and the CHECK of tracelink.nodes see it
+-- the rule itself (src/ledger_rows.c), as SQL and the CHECK of tracelink.nodes see it
 SELECT coalesce(left(n, 8) || CASE WHEN length(n) > 8 THEN '.. (' || length(n) || ')' ELSE '' END, '<null>') AS name,
        tracelink._valid_node_name(n) AS valid
   FROM (VALUES ('alpha'), ('a'), ('a_1'), ('z9'), ('Bad'), ('1a'), ('_a'), ('a-b'), ('a b'), (''), ('é'),

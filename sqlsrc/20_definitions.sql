@@ -1,5 +1,5 @@
 -- Trace link definitions: the types tracelink.stage, tracelink.process and
--- tracelink.link (C, src/deftypes.c over src/definition.c), their casts,
+-- tracelink.link (C, src/deftypes.c over src/def_*.c), their casts,
 -- equality, digests, accessors, validation and mesh.  The JSON format is
 -- documented in docs/definitions.md.
 

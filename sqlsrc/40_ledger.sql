@@ -1,14 +1,14 @@
 -- The ledger: nodes, entries, blocks, heads; append, seal (at commit),
 -- verification, export and proofs.  docs/ledger.md describes the format.
 
--- The node-name rule, the one used everywhere (src/node_name.c): 1 to 63
+-- The node-name rule, the one used everywhere (src/ledger_rows.c): 1 to 63
 -- characters, a lowercase letter, then lowercase letters, digits or
 -- underscores.  NULL for NULL; callers raise their own errors.
 CREATE FUNCTION tracelink._valid_node_name(name text) RETURNS boolean
     AS 'MODULE_PATHNAME', 'tl_valid_node_name_sql'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
 COMMENT ON FUNCTION tracelink._valid_node_name(text) IS
-    'whether name is a valid node name (src/node_name.c, the one rule): [a-z][a-z0-9_]{0,62}';
+    'whether name is a valid node name (src/ledger_rows.c, the one rule): [a-z][a-z0-9_]{0,62}';
 
 CREATE TABLE tracelink.nodes (
     name        text COLLATE "C" PRIMARY KEY,

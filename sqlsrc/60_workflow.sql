@@ -136,30 +136,11 @@ $$;
 COMMENT ON FUNCTION tracelink._required(anyelement, text) IS
     'returns its value, or raises 22004 naming the API argument that is null';
 
+-- One lookup in C (src/trace_model.c), which recording and trace() use too.
 CREATE FUNCTION tracelink.link_id(link text) RETURNS bytea
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    found bytea[];
-BEGIN
-    PERFORM tracelink._required(link, 'link');
-    IF link ~ '^\\?x?[0-9a-f]{64}$' THEN
-        SELECT array_agg(l.link_id) INTO found FROM tracelink.trace_links l
-         WHERE l.link_id = decode(right(link, 64), 'hex');
-    ELSE
-        SELECT array_agg(l.link_id) INTO found FROM tracelink.trace_links l WHERE l.name = link;
-    END IF;
-    IF found IS NULL THEN
-        RAISE EXCEPTION 'unknown trace link "%"', link USING ERRCODE = 'undefined_object';
-    ELSIF cardinality(found) > 1 THEN
-        RAISE EXCEPTION 'trace link name "%" is ambiguous', link
-            USING ERRCODE = 'ambiguous_parameter',
-                  HINT = 'Several creators used this name: give the link id (hex) instead.';
-    END IF;
-    RETURN found[1];
-END
-$$;
+    AS 'MODULE_PATHNAME', 'tl_link_id'
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tracelink.link_id(text) IS 'a link''s id from its name or its id in hex';
 
 CREATE FUNCTION tracelink._participants(p_link bytea, p_process text DEFAULT NULL) RETURNS text[]

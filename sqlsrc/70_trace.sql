@@ -168,29 +168,11 @@ COMMENT ON VIEW tracelink.trace_edges IS
 
 -- Provenance
 
+-- trace()'s own start, in C (src/trace_query.c), for the SQL queries below.
 CREATE FUNCTION tracelink._trace_start(p_code text, p_link text) RETURNS bigint
-    LANGUAGE plpgsql STABLE PARALLEL SAFE
-    SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    found bigint[];
-BEGIN
-    IF p_code IS NULL THEN
-        RAISE EXCEPTION 'trace code must not be null' USING ERRCODE = 'null_value_not_allowed';
-    END IF;
-    SELECT array_agg(c.code_id) INTO found FROM tracelink.codes c
-     WHERE c.code = p_code AND (p_link IS NULL OR c.link_id = tracelink.link_id(p_link));
-    IF found IS NULL THEN
-        RAISE EXCEPTION 'unknown trace code "%"', p_code USING ERRCODE = 'undefined_object',
-            DETAIL = CASE WHEN p_link IS NULL THEN 'No link on this node has a record of it.'
-                          ELSE format('Link "%s" has no record of it on this node.', p_link) END;
-    ELSIF cardinality(found) > 1 THEN
-        RAISE EXCEPTION 'trace code "%" is used by % links', p_code, cardinality(found)
-            USING ERRCODE = 'ambiguous_parameter', HINT = 'Name the link as well.';
-    END IF;
-    RETURN found[1];
-END
-$$;
+    AS 'MODULE_PATHNAME', 'tl_trace_start'
+    LANGUAGE C STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tracelink._trace_start(text, text) IS
     'the code_id of a trace code (of one link, when several links use it)';
 

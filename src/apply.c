@@ -4,8 +4,9 @@
  *	  Ledger rows arriving from peers by logical replication.
  *
  * The apply worker inserts a peer's ledger_entries and ledger_blocks rows;
- * an ENABLE ALWAYS trigger hands each to this file, which writes it itself
- * (or not) and always tells the executor to skip the row.  Nothing a peer
+ * an ENABLE ALWAYS trigger (ingest.c, which also reads exported lines for
+ * ingest()) hands each to this file, which writes it itself (or not) and
+ * always tells the executor to skip the row.  Nothing a peer
  * sends may stop replication: an ERROR in the apply worker would make it
  * retry the same transaction forever, and nothing more would arrive from
  * that peer.  So anything wrong with a row - bad signature, broken chain,
@@ -40,39 +41,39 @@
  * Entries addressed to other nodes never reach us, which is why blocks
  * must verify without their entries.
  *
+ * The apply part: this file checks and applies; inbox.c reads and writes
+ * the inbox tables; quarantine.c runs the subtransactions and records what
+ * is refused; ingest.c is where rows come in.  Their private header is
+ * apply_int.h.
+ *
  * Locking: the first row of a transaction takes the apply lock (pg_extension
  * object, subid 2), so that the table-sync workers of the two ledger tables
- * and the main apply worker see each other's parked rows.
+ * and the main apply worker see each other's parked rows.  The order of all
+ * of tracelink's locks is in tracelink.c's banner.
  *
  *-------------------------------------------------------------------------
  */
 #include "tracelink.h"
+#include "apply_int.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
-#include "commands/trigger.h"
 #include "executor/spi.h"
 #include "lib/ilist.h"
 #include "miscadmin.h"
 #include "replication/worker_internal.h"
-#include "storage/lmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
-#include "utils/json.h"
-#include "utils/jsonb.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
-#include "funcapi.h"
 
 /* This transaction's apply state, in TopTransactionContext */
 typedef struct PeerKey
@@ -133,8 +134,6 @@ static void apply_block_and_successors(TlBlock *b);
 static void apply_entries(const TlBlock *b, List *entries);
 static bool find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out);
 
-PG_FUNCTION_INFO_V1(tl_ingest);
-
 void
 tl_apply_init(void)
 {
@@ -155,12 +154,12 @@ state(void)
 	if (apply_state != NULL)
 		return apply_state;
 
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
-					   2, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_APPLY);
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	apply_state = palloc0(sizeof(ApplyState));
 	apply_state->local_node = tl_local_node();
 	apply_state->source = MySubscription ? pstrdup(MySubscription->name) : NULL;
+	tl_quarantine_set_subscription(apply_state->source);
 	dlist_init(&apply_state->waiting);
 	dlist_init(&apply_state->taken);
 	MemoryContextSwitchTo(old);
@@ -170,260 +169,14 @@ state(void)
 	return apply_state;
 }
 
-/* ----------------------------------------------------------------
- * Encoding rows for the quarantine
- * ----------------------------------------------------------------
- */
-
 /*
- * Where a row came from: a trigger's tuple, or a line given to ingest().
- * The quarantine keeps the row as received.
- */
-typedef struct RowSource
-{
-	HeapTuple	tup;
-	TupleDesc	desc;
-	const char *line;			/* not NUL-terminated */
-	int			line_len;
-} RowSource;
-
-static Datum
-source_jsonb(const RowSource *src)
-{
-	if (src->tup != NULL)
-	{
-		Datum		composite = heap_copy_tuple_as_datum(src->tup, src->desc);
-		Datum		json = DirectFunctionCall1(row_to_json, composite);
-
-		return DirectFunctionCall1(jsonb_in, CStringGetDatum(TextDatumGetCString(json)));
-	}
-	/* a line that may not even be JSON: keep it as a string */
-	{
-		StringInfoData s;
-
-		initStringInfo(&s);
-		appendStringInfoString(&s, "{\"line\":");
-		jcs_append_string(&s, src->line, src->line_len);
-		appendStringInfoChar(&s, '}');
-		return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
-	}
-}
-
-static Datum
-entry_jsonb(const TlEntry *e)
-{
-	JcsValue   *o = jcs_make_object(8);
-	JcsValue   *deps = jcs_make_array(e->ndeps);
-	char		hex[2 * TL_HASH_LEN + 1];
-	StringInfoData s;
-	int			i;
-
-	jcs_object_put(o, "origin", jcs_make_string(e->origin, strlen(e->origin)));
-	jcs_object_put(o, "tx", jcs_make_number((double) e->tx));
-	jcs_object_put(o, "seq", jcs_make_number((double) e->seq));
-	jcs_object_put(o, "kind", jcs_make_string(e->kind, strlen(e->kind)));
-	jcs_object_put(o, "payload", jcs_make_string(e->payload, e->payload_len));
-	for (i = 0; i < e->ndeps; i++)
-	{
-		tl_hex_encode(e->deps + i * TL_HASH_LEN, TL_HASH_LEN, hex);
-		jcs_array_append(deps, jcs_make_string(hex, strlen(hex)));
-	}
-	jcs_object_put(o, "deps", deps);
-	if (e->audience)
-	{
-		JcsValue   *aud = jcs_make_array(e->naudience);
-
-		for (i = 0; i < e->naudience; i++)
-			jcs_array_append(aud, jcs_make_string(e->audience[i], strlen(e->audience[i])));
-		jcs_object_put(o, "audience", aud);
-	}
-	tl_hex_encode(e->hash, TL_HASH_LEN, hex);
-	jcs_object_put(o, "entry_hash", jcs_make_string(hex, strlen(hex)));
-	jcs_object_sort(o);
-	initStringInfo(&s);
-	jcs_serialize(&s, o);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
-}
-
-static Datum
-block_jsonb(const TlBlock *b)
-{
-	StringInfoData s;
-
-	initStringInfo(&s);
-	tl_block_json(&s, &b->h, b->block_hash, b->signature, b->entry_hashes);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
-}
-
-/* ----------------------------------------------------------------
- * Quarantine
- * ----------------------------------------------------------------
- */
-
-/*
- * A rejected row with its reason.  Identifying columns may be unknown
- * (NULL) when the row could not even be decoded.  The row itself is one of
- * src (as received), entry or block.
- */
-typedef struct QuarantineRow
-{
-	const char *what;
-	const char *origin;
-	const int64 *block_no;
-	const int64 *tx;
-	const int32 *seq;
-	const uint8 *entry_hash;
-	const char *reason;
-	const RowSource *src;
-	const TlEntry *entry;
-	const TlBlock *block;
-	const char *unrecordable;	/* why the row itself could not be kept */
-} QuarantineRow;
-
-/* insert a quarantine row (run in a subtransaction, or as the fallback) */
-static void
-insert_quarantine_row(void *arg)
-{
-	const QuarantineRow *q = arg;
-	int			spi_nest;
-	Oid			types[9] = {TEXTOID, TEXTOID, TEXTOID, INT8OID, INT8OID, INT4OID,
-	BYTEAOID, TEXTOID, JSONBOID};
-	Datum		values[9];
-	char		nulls[9];
-	const char *source = apply_state ? apply_state->source : NULL;
-
-	memset(nulls, ' ', sizeof(nulls));
-	values[0] = source ? CStringGetTextDatum(source) : (Datum) 0;
-	nulls[0] = source ? ' ' : 'n';
-	values[1] = CStringGetTextDatum(q->what);
-	values[2] = q->origin ? CStringGetTextDatum(q->origin) : (Datum) 0;
-	nulls[2] = q->origin ? ' ' : 'n';
-	values[3] = q->block_no ? Int64GetDatum(*q->block_no) : (Datum) 0;
-	nulls[3] = q->block_no ? ' ' : 'n';
-	values[4] = q->tx ? Int64GetDatum(*q->tx) : (Datum) 0;
-	nulls[4] = q->tx ? ' ' : 'n';
-	values[5] = q->seq ? Int32GetDatum(*q->seq) : (Datum) 0;
-	nulls[5] = q->seq ? ' ' : 'n';
-	values[6] = q->entry_hash ? PointerGetDatum(tl_bytea_from(q->entry_hash, TL_HASH_LEN)) : (Datum) 0;
-	nulls[6] = q->entry_hash ? ' ' : 'n';
-	values[7] = CStringGetTextDatum(q->reason);
-	if (q->unrecordable)
-	{
-		StringInfoData s;
-
-		initStringInfo(&s);
-		appendStringInfoString(&s, "{\"unrecordable\":");
-		jcs_append_string(&s, q->unrecordable, strlen(q->unrecordable));
-		appendStringInfoChar(&s, '}');
-		values[8] = DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
-	}
-	else if (q->src)
-		values[8] = source_jsonb(q->src);
-	else if (q->entry)
-		values[8] = entry_jsonb(q->entry);
-	else
-		values[8] = block_jsonb(q->block);
-
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("INSERT INTO tracelink.quarantine"
-							  " (source, what, origin, block_no, tx, seq, entry_hash, reason, row_data)"
-							  " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-							  9, types, values, nulls, false, 0) != SPI_OK_INSERT)
-		elog(ERROR, "could not record a quarantined row");
-	tl_spi_finish(spi_nest);
-}
-
-/*
- * Record a rejected row with its reason.  The row is kept as received; if
- * that fails (a row jsonb cannot hold, say), the identifying columns and
- * the reason are kept, with why the row could not be: the quarantine never
- * stops replication over what a peer sent.
- */
-static void
-quarantine(QuarantineRow *q)
-{
-	ErrorData  *failure = tl_run_in_subtransaction(insert_quarantine_row, q);
-
-	if (failure != NULL)
-	{
-		q->unrecordable = psprintf("the row could not be recorded: %s", failure->message);
-		insert_quarantine_row(q);
-	}
-	ereport(LOG,
-			(errmsg("tracelink quarantined a %s from origin \"%s\": %s",
-					q->what, q->origin ? q->origin : "?", q->reason)));
-}
-
-/* a valid origin for a quarantine row, or NULL */
-static const char *
-known_origin(const char *origin)
-{
-	return origin != NULL && tl_valid_node_name(origin) ? origin : NULL;
-}
-
-/*
- * Record a row as received (src) that is refused before it was understood
- * as a block or an entry.
- */
-static void
-quarantine_source(const char *what, const char *origin, const char *reason,
-				  const RowSource *src)
-{
-	QuarantineRow q = {0};
-
-	q.what = what;
-	q.origin = known_origin(origin);
-	q.reason = reason;
-	q.src = src;
-	quarantine(&q);
-}
-
-/*
- * An entry is in the ledger but its projector refused its effect.
+ * Begin (once per transaction) to receive rows: the apply lock, the
+ * writers, what this node is and which subscription the rows come through.
  */
 void
-tl_quarantine_effect(const TlEntry *e, const char *reason)
+tl_apply_begin(void)
 {
-	QuarantineRow q = {0};
-
-	q.what = "effect";
-	q.origin = e->origin;
-	q.tx = &e->tx;
-	q.seq = &e->seq;
-	q.entry_hash = e->hash;
-	q.reason = reason;
-	q.entry = e;
-	quarantine(&q);
-}
-
-static void
-quarantine_entry(const TlEntry *e, const char *reason)
-{
-	QuarantineRow q = {0};
-
-	q.what = "entry";
-	q.origin = known_origin(e->origin);
-	q.tx = &e->tx;
-	q.seq = &e->seq;
-	q.entry_hash = e->hash;
-	q.reason = reason;
-	q.entry = e;
-	quarantine(&q);
-}
-
-static void
-quarantine_block_only(const TlBlock *b, const char *reason, const RowSource *src)
-{
-	QuarantineRow q = {0};
-
-	q.what = "block";
-	q.origin = known_origin(b->h.origin);
-	q.block_no = &b->h.block_no;
-	q.tx = &b->h.tx;
-	q.reason = reason;
-	q.src = src;
-	q.block = b;
-	quarantine(&q);
+	state();
 }
 
 /* ----------------------------------------------------------------
@@ -613,28 +366,6 @@ find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
 }
 
 /*
- * Is a block of (origin, tx) waiting in inbox_blocks for its predecessor?
- */
-static bool
-block_parked_for(const char *origin, int64 tx)
-{
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	bool		parked;
-
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(tx);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up parked blocks");
-	parked = SPI_processed > 0;
-	tl_spi_finish(spi_nest);
-	return parked;
-}
-
-/*
  * The pinned genesis key of a peer; false if the origin is not a peer.
  * Looked up once per transaction and origin.
  */
@@ -727,39 +458,6 @@ origin_problem(const char *origin, uint8 *pinned_key)
  */
 
 /*
- * Entries of (origin, tx) parked in inbox_entries, taken out of it (in the
- * caller's memory context).
- */
-static List *
-unpark_entries(const char *origin, int64 tx)
-{
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	MemoryContext caller = CurrentMemoryContext;
-	List	   *entries = NIL;
-	uint64		i;
-
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(tx);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not take entries from the inbox");
-	for (i = 0; i < SPI_processed; i++)
-	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-		TlEntry    *e = palloc(sizeof(TlEntry));
-
-		tl_read_entry(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, e);
-		entries = lappend(entries, e);
-		MemoryContextSwitchTo(old);
-	}
-	tl_spi_finish(spi_nest);
-	return entries;
-}
-
-/*
  * Block b was quarantined for `reason`: the entries waiting for it (in
  * memory and in the inbox) will never be applied, so they are quarantined
  * with that reason rather than wait forever.  Unless (origin, tx) belongs to
@@ -781,13 +479,13 @@ release_block_entries(const TlBlock *b, const char *reason)
 			apply_entries(&other, entries);
 		return;
 	}
-	if (block_parked_for(b->h.origin, b->h.tx))
+	if (tl_inbox_block_parked_for(b->h.origin, b->h.tx))
 		return;
 	entries = list_concat(take_waiting(b->h.origin, b->h.tx),
-						  unpark_entries(b->h.origin, b->h.tx));
+						  tl_inbox_unpark_entries(b->h.origin, b->h.tx));
 	why = psprintf("its block " INT64_FORMAT " was quarantined: %s", b->h.block_no, reason);
 	foreach(lc, entries)
-		quarantine_entry(lfirst(lc), why);
+		tl_quarantine_entry(lfirst(lc), why);
 }
 
 /*
@@ -797,7 +495,7 @@ release_block_entries(const TlBlock *b, const char *reason)
 static void
 quarantine_block(const TlBlock *b, const char *reason, const RowSource *src)
 {
-	quarantine_block_only(b, reason, src);
+	tl_quarantine_block_only(b, reason, src);
 	release_block_entries(b, reason);
 }
 
@@ -853,76 +551,16 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 }
 
 /*
- * Park a block that is ahead of its origin's head.
+ * Park a block that is ahead of its origin's head (inbox.c), unless a block
+ * of that number waits already.
  */
 static void
 park_block(const TlBlock *b)
 {
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	TlRowWriter *w;
+	uint8		parked[TL_HASH_LEN];
 
-	args[0] = CStringGetTextDatum(b->h.origin);
-	args[1] = Int64GetDatum(b->h.block_no);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up parked blocks");
-	if (SPI_processed > 0)
-	{
-		uint8		parked[TL_HASH_LEN];
-
-		tl_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, parked, TL_HASH_LEN);
-		tl_spi_finish(spi_nest);
+	if (!tl_inbox_park_block(b, parked))
 		reject_known_block_number(b, parked, "waiting for its predecessor");
-		return;
-	}
-	tl_spi_finish(spi_nest);
-	w = tl_writer_open(tl_relid("inbox_blocks"));
-	tl_write_block(w, &b->h, b->entry_hashes, b->block_hash, b->signature);
-	tl_writer_close(w);
-}
-
-/*
- * Take the parked block that follows the origin's head out of the inbox;
- * false if there is none.  A parked row that is no block (it was one when
- * it was parked) is quarantined and false returned.
- */
-static bool
-unpark_block(const char *origin, int64 block_no, TlBlock *b)
-{
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	const char *problem = NULL;
-	RowSource	src = {0};
-	bool		found = false;
-	MemoryContext caller = CurrentMemoryContext;
-
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(block_no);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
-		elog(ERROR, "could not take a block from the inbox");
-	if (SPI_processed > 0)
-	{
-		MemoryContext old = MemoryContextSwitchTo(caller);
-
-		problem = tl_block_decode(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, b);
-		if (problem != NULL)
-		{
-			src.tup = heap_copytuple(SPI_tuptable->vals[0]);
-			src.desc = CreateTupleDescCopy(SPI_tuptable->tupdesc);
-		}
-		MemoryContextSwitchTo(old);
-		found = problem == NULL;
-	}
-	tl_spi_finish(spi_nest);
-	if (problem != NULL)
-		quarantine_source("block", origin, problem, &src);
-	return found;
 }
 
 /* ----------------------------------------------------------------
@@ -987,24 +625,6 @@ rotation_tally(const TlBlock *b)
 }
 
 /*
- * What only arrival can tell about an entry: is it addressed to this node?
- * Returns why not, or NULL.
- */
-static const char *
-audience_problem(const TlEntry *e)
-{
-	ApplyState *st = state();
-	bool		for_us = false;
-	int			i;
-
-	if (e->audience == NULL)
-		return NULL;
-	for (i = 0; i < e->naudience; i++)
-		for_us |= st->local_node && strcmp(e->audience[i], st->local_node) == 0;
-	return for_us ? NULL : "entry is not addressed to this node";
-}
-
-/*
  * Check an entry against its applied block and write it, or quarantine
  * it; true if it was written.  The checks are verify()'s (block.c), then
  * what only arrival can tell (addressed here, not a replay), then, for a
@@ -1021,7 +641,7 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 	const char *problem = tl_check_entry(e, b, &is_rotation);
 
 	if (problem == NULL)
-		problem = audience_problem(e);
+		problem = tl_audience_problem(e, state()->local_node);
 	if (problem == NULL && tl_entry_exists(e->hash))
 		problem = "replayed entry: it is already in the ledger";
 	if (problem == NULL && b->h.has_next_key)
@@ -1032,7 +652,7 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 	}
 	if (problem)
 	{
-		quarantine_entry(e, problem);
+		tl_quarantine_entry(e, problem);
 		return false;
 	}
 	tl_write_entry(state()->entries, e);
@@ -1140,7 +760,7 @@ apply_entries(const TlBlock *b, List *entries)
 		batch.written = false;
 		failure = tl_run_in_subtransaction(write_one_entry, &batch);
 		if (failure != NULL)
-			quarantine_entry(e, psprintf("row could not be processed: %s", failure->message));
+			tl_quarantine_entry(e, psprintf("row could not be processed: %s", failure->message));
 		else if (batch.written)
 		{
 			failure = tl_run_in_subtransaction(effect_of_one_entry, &batch);
@@ -1159,7 +779,7 @@ static void
 apply_waiting_entries(const TlBlock *b)
 {
 	List	   *entries = list_concat(take_waiting(b->h.origin, b->h.tx),
-									  unpark_entries(b->h.origin, b->h.tx));
+									  tl_inbox_unpark_entries(b->h.origin, b->h.tx));
 
 	if (entries != NIL)
 		apply_entries(b, entries);
@@ -1239,7 +859,7 @@ apply_block_and_successors(TlBlock *b)
 
 	if (!apply_block(b))
 		return;
-	while (unpark_block(b->h.origin, b->h.block_no + 1, &next))
+	while (tl_inbox_unpark_block(b->h.origin, b->h.block_no + 1, &next))
 	{
 		ParkedBlock p = {&next, false};
 		ErrorData  *failure = tl_run_in_subtransaction(apply_parked_block, &p);
@@ -1279,7 +899,7 @@ receive_block(void *arg)
 	problem = origin_problem(b->h.origin, pinned);
 	if (problem)
 	{
-		quarantine_source("block", b->h.origin, problem, arrival->src);
+		tl_quarantine_source("block", b->h.origin, problem, arrival->src);
 		return;
 	}
 
@@ -1313,15 +933,15 @@ receive_block(void *arg)
  * block is quarantined as received, with the entries waiting for it.
  * Called outside any subtransaction of ours.
  */
-static void
-receive_decoded_block(TlBlock *b, const char *decode_problem, const RowSource *src)
+void
+tl_apply_receive_block(TlBlock *b, const char *decode_problem, const RowSource *src)
 {
 	BlockArrival arrival = {b, src};
 	ErrorData  *failure;
 
 	if (decode_problem != NULL)
 	{
-		quarantine_source("block", b->h.origin, decode_problem, src);
+		tl_quarantine_source("block", b->h.origin, decode_problem, src);
 		return;
 	}
 	failure = tl_run_in_subtransaction(receive_block, &arrival);
@@ -1329,8 +949,8 @@ receive_decoded_block(TlBlock *b, const char *decode_problem, const RowSource *s
 	{
 		char	   *reason = psprintf("row could not be processed: %s", failure->message);
 
-		quarantine_block_only(b, reason, src);
-		if (known_origin(b->h.origin) != NULL)
+		tl_quarantine_block_only(b, reason, src);
+		if (tl_known_origin(b->h.origin) != NULL)
 			release_block_entries(b, reason);
 	}
 	free_taken();
@@ -1340,8 +960,8 @@ receive_decoded_block(TlBlock *b, const char *decode_problem, const RowSource *s
  * An entry row or line, decoded: refused, applied if its block is, or left
  * to wait for its block.  Called outside any subtransaction of ours.
  */
-static void
-receive_entry(TlEntry *e, const RowSource *src)
+void
+tl_apply_receive_entry(TlEntry *e, const RowSource *src)
 {
 	TlBlock		b;
 	uint8		pinned[TL_ED25519_PK_LEN];
@@ -1350,16 +970,7 @@ receive_entry(TlEntry *e, const RowSource *src)
 	problem = origin_problem(e->origin, pinned);
 	if (problem)
 	{
-		QuarantineRow q = {0};
-
-		q.what = "entry";
-		q.origin = known_origin(e->origin);
-		q.tx = &e->tx;
-		q.seq = &e->seq;
-		q.entry_hash = e->hash;
-		q.reason = problem;
-		q.src = src;
-		quarantine(&q);
+		tl_quarantine_entry_as_received(e, problem, src);
 		return;
 	}
 	if (find_block(e->origin, e->tx, -1, &b))
@@ -1369,351 +980,18 @@ receive_entry(TlEntry *e, const RowSource *src)
 }
 
 /*
- * Entry point from the ledger tables' BEFORE INSERT trigger, in the apply
- * worker.  Returns NULL: the row is written here or not at all.
- */
-HeapTuple
-tl_apply_incoming(TriggerData *trigdata)
-{
-	Relation	rel = trigdata->tg_relation;
-	RowSource	src = {trigdata->tg_trigtuple, RelationGetDescr(rel), NULL, 0};
-
-	state();
-	if (RelationGetRelid(rel) == tl_relid("ledger_blocks"))
-	{
-		TlBlock		b;
-		const char *problem = tl_block_decode(src.tup, src.desc, &b);
-
-		receive_decoded_block(&b, problem, &src);
-	}
-	else
-	{
-		TlEntry		e;
-		const char *problem = tl_entry_decode(src.tup, src.desc, &e);
-
-		if (problem != NULL)
-			quarantine_source("entry", e.origin, problem, &src);
-		else
-			receive_entry(&e, &src);
-	}
-	return NULL;
-}
-
-/* ----------------------------------------------------------------
- * Ingesting exported lines
- * ----------------------------------------------------------------
- */
-
-/* an exported line read back, for parse_line() */
-typedef struct ParsedLine
-{
-	const RowSource *src;
-	bool		is_block;
-	TlEntry		e;
-	TlBlock		b;
-	const char *problem;
-} ParsedLine;
-
-/*
- * Parse an exported line (run in a subtransaction).  The line's tree is
- * freed as soon as the entry or block is taken out of it.
- */
-static void
-parse_line(void *arg)
-{
-	ParsedLine *p = arg;
-	MemoryContext tree_cxt = AllocSetContextCreate(CurrentMemoryContext,
-												   "tracelink export line",
-												   ALLOCSET_DEFAULT_SIZES);
-	MemoryContext old = MemoryContextSwitchTo(tree_cxt);
-	JcsValue   *tree = jcs_parse(p->src->line, p->src->line_len);
-
-	MemoryContextSwitchTo(old);
-	p->problem = tl_export_line(tree, &p->is_block, &p->e, &p->b);
-	MemoryContextDelete(tree_cxt);
-	/* the line is the entry's preimage: its hash is the line's */
-	if (p->problem == NULL && !p->is_block && p->e.origin != NULL)
-		tl_sha256(p->src->line, p->src->line_len, p->e.hash);
-}
-
-/*
- * tracelink.ingest(lines text) returns table(lines bigint, quarantined bigint)
- *
- * Applies exported ledger lines (tracelink.export() output, one per line)
- * exactly as rows arriving by replication are applied: every block and
- * entry is verified; what fails is quarantined; what comes early waits.
- * For exchanging ledgers without a replication connection, and for feeding
- * many nodes' signed entries to one node in tests and benchmarks.
- */
-Datum
-tl_ingest(PG_FUNCTION_ARGS)
-{
-	int			spi_nest;
-	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	text	   *input = PG_GETARG_TEXT_PP(0);
-	const char *line = VARDATA_ANY(input);
-	const char *end = line + VARSIZE_ANY_EXHDR(input);
-	MemoryContext line_cxt;
-	int64		lines = 0;
-	int64		quarantined_before;
-	int64		quarantined_after;
-	Datum		values[2];
-	bool		nulls[2] = {false, false};
-	bool		isnull;
-	Oid			save_userid;
-	int			save_sec_context;
-
-	InitMaterializedSRF(fcinfo, 0);
-	if (tl_local_node() == NULL)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("this database is not a tracelink node yet")));
-
-	/*
-	 * Lines are applied as replicated rows are, by the extension's owner:
-	 * tracelink_admin may call ingest() but writes none of tracelink's
-	 * tables itself (inboxes, quarantine).
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec_context);
-	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
-	spi_nest = tl_spi_connect();
-	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
-	quarantined_before = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	tl_spi_finish(spi_nest);
-
-	state();
-
-	/*
-	 * Lines are read in place; what one line allocates (its tree, its
-	 * entry, a quarantine row) is freed before the next, so memory is that
-	 * of the input and of its longest line.
-	 */
-	line_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink ingested line",
-									 ALLOCSET_DEFAULT_SIZES);
-	while (line < end)
-	{
-		const char *newline = memchr(line, '\n', end - line);
-		RowSource	src = {NULL, NULL, line, (newline ? newline : end) - line};
-		ParsedLine	p;
-		ErrorData  *failure;
-		MemoryContext old;
-
-		line = newline ? newline + 1 : end;
-		if (src.line_len == 0)
-			continue;
-		lines++;
-		old = MemoryContextSwitchTo(line_cxt);
-		memset(&p, 0, sizeof(p));
-		p.src = &src;
-		failure = tl_run_in_subtransaction(parse_line, &p);
-		if (failure != NULL)
-			quarantine_source("entry", NULL,
-							  psprintf("line could not be processed: %s", failure->message), &src);
-		else if (p.problem != NULL)
-			quarantine_source(p.is_block ? "block" : "entry", NULL, p.problem, &src);
-		else if (p.is_block)
-			receive_decoded_block(&p.b, NULL, &src);
-		else if (p.e.origin != NULL)
-			receive_entry(&p.e, &src);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(line_cxt);
-	}
-	MemoryContextDelete(line_cxt);
-
-	spi_nest = tl_spi_connect();
-	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
-	quarantined_after = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	tl_spi_finish(spi_nest);
-	SetUserIdAndSecContext(save_userid, save_sec_context);
-	values[0] = Int64GetDatum(lines);
-	values[1] = Int64GetDatum(quarantined_after - quarantined_before);
-	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
-	return (Datum) 0;
-}
-
-/* ----------------------------------------------------------------
- * Parking entries at commit
- * ----------------------------------------------------------------
- */
-
-/*
- * Is an entry with this origin, tx, seq and hash parked in the inbox
- * already (committed, or by this transaction)?  The hash covers the
- * entry's content, which park_entries() has checked against it.
- */
-static bool
-parked_already(const TlEntry *e)
-{
-	Relation	rel = table_open(tl_relid("inbox_entries"), AccessShareLock);
-	ScanKeyData keys[3];
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-
-	ScanKeyInit(&keys[0], ENTRY_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(e->origin));
-	keys[0].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&keys[1], ENTRY_TX + 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(e->tx));
-	ScanKeyInit(&keys[2], ENTRY_SEQ + 1, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(e->seq));
-	scan = systable_beginscan(rel, tl_relid("inbox_entries_pkey"), true, SnapshotSelf, 3, keys);
-	while (!found && HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		uint8		hash[TL_HASH_LEN];
-
-		found = tl_fixed_bytea(tup, RelationGetDescr(rel), ENTRY_HASH + 1, hash, TL_HASH_LEN) &&
-			memcmp(hash, e->hash, TL_HASH_LEN) == 0;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
-/* the quarantined block of an (origin, tx), as park_entries() looks it up */
-typedef struct BlockFate
-{
-	const char *origin;
-	int64		tx;
-	char	   *reason;			/* why its block was quarantined, or NULL */
-} BlockFate;
-
-/*
- * Why the block of (origin, tx) was quarantined, or NULL if it was not
- * (or another block of that transaction is parked: its entries wait for
- * it).  Asked once per transaction number among the entries parked.
- */
-static const char *
-quarantined_block_reason(const TlEntry *e, List **fates)
-{
-	ListCell   *lc;
-	BlockFate  *fate;
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	MemoryContext caller = CurrentMemoryContext;
-
-	foreach(lc, *fates)
-	{
-		fate = lfirst(lc);
-		if (fate->tx == e->tx && strcmp(fate->origin, e->origin) == 0)
-			return fate->reason;
-	}
-	fate = palloc0(sizeof(BlockFate));
-	fate->origin = e->origin;
-	fate->tx = e->tx;
-	args[0] = CStringGetTextDatum(e->origin);
-	args[1] = Int64GetDatum(e->tx);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 'its block ' || q.block_no || ' was quarantined: ' || q.reason"
-							  "  FROM tracelink.quarantine q"
-							  " WHERE q.what = 'block' AND q.origin = $1 AND q.tx = $2"
-							  "   AND NOT EXISTS (SELECT 1 FROM tracelink.inbox_blocks b"
-							  "                    WHERE b.origin = $1 AND b.tx = $2)"
-							  " ORDER BY q.id DESC LIMIT 1",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up quarantined blocks");
-	if (SPI_processed > 0)
-	{
-		char	   *reason = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
-
-		fate->reason = MemoryContextStrdup(caller, reason ? reason : "its block was quarantined");
-	}
-	tl_spi_finish(spi_nest);
-	*fates = lappend(*fates, fate);
-	return fate->reason;
-}
-
-/*
- * Park entries still waiting for their block at commit (run in a
- * subtransaction).  What can be checked without the block is checked first
- * (block.c, and that the entry is addressed here); a replay of an entry
- * waiting already, and an entry whose block was quarantined, are
- * quarantined rather than parked.  Entries with the same origin, tx and
- * seq but different hashes both wait: the block decides which it sealed.
- */
-static void
-park_entries(void *arg)
-{
-	List	   *entries = arg;
-	ListCell   *lc;
-	List	   *fates = NIL;
-	HASHCTL		ctl;
-	HTAB	   *seen;
-	TlRowWriter *w = tl_writer_open(tl_relid("inbox_entries"));
-	MemoryContext entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink parked entry",
-													ALLOCSET_DEFAULT_SIZES);
-
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = TL_HASH_LEN;
-	ctl.entrysize = TL_HASH_LEN;
-	ctl.hcxt = CurrentMemoryContext;
-	seen = hash_create("tracelink parked entries", Max(list_length(entries), 16), &ctl,
-					   HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-	foreach(lc, entries)
-	{
-		TlEntry    *e = lfirst(lc);
-		const char *problem;
-		bool		found;
-		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
-
-		problem = tl_check_entry_content(e);
-		if (problem == NULL)
-			problem = audience_problem(e);
-		if (problem == NULL)
-		{
-			hash_search(seen, e->hash, HASH_FIND, &found);
-			if (found)
-				problem = "replayed entry: the same entry arrived twice while waiting for its block";
-		}
-		if (problem == NULL && parked_already(e))
-			problem = "replayed entry: it is already waiting for its block";
-		MemoryContextSwitchTo(old);
-		if (problem == NULL)
-			problem = quarantined_block_reason(e, &fates);
-		old = MemoryContextSwitchTo(entry_cxt);
-		if (problem != NULL)
-			quarantine_entry(e, problem);
-		else
-		{
-			tl_write_entry(w, e);
-			hash_search(seen, e->hash, HASH_ENTER, &found);
-		}
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(entry_cxt);
-	}
-	MemoryContextDelete(entry_cxt);
-	tl_writer_close(w);
-}
-
-/*
- * At commit, entries still waiting for their block go to the inbox, all
- * in one subtransaction, or if that fails, each in one of its own; an
- * entry that cannot be parked is quarantined.
+ * At commit, entries still waiting in memory for their block go to the
+ * inbox (inbox.c).
  */
 static void
 park_waiting_entries(void)
 {
 	dlist_iter	it;
 	List	   *entries = NIL;
-	ListCell   *lc;
 
 	dlist_foreach(it, &apply_state->waiting)
 		entries = lappend(entries, dlist_container(WaitingEntry, node, it.cur)->e);
-	if (entries == NIL)
-		return;
-	/* at commit no statement has a snapshot: SQL (SPI) needs one */
-	PushActiveSnapshot(GetTransactionSnapshot());
-	if (tl_run_in_subtransaction(park_entries, entries) != NULL)
-	{
-		foreach(lc, entries)
-		{
-			TlEntry    *e = lfirst(lc);
-			ErrorData  *failure = tl_run_in_subtransaction(park_entries, list_make1(e));
-
-			if (failure != NULL)
-				quarantine_entry(e, psprintf("row could not be processed: %s", failure->message));
-		}
-	}
-	PopActiveSnapshot();
+	tl_inbox_park_entries(entries, apply_state->local_node);
 }
 
 /*
@@ -1739,8 +1017,12 @@ apply_xact_callback(XactEvent event, void *arg)
 		tl_writer_close(apply_state->heads);
 		CurrentResourceOwner = save_owner;
 		apply_state = NULL;
+		tl_quarantine_set_subscription(NULL);
 	}
 	else if (event == XACT_EVENT_ABORT || event == XACT_EVENT_PARALLEL_ABORT ||
 			 event == XACT_EVENT_COMMIT || event == XACT_EVENT_PREPARE)
+	{
 		apply_state = NULL;
+		tl_quarantine_set_subscription(NULL);
+	}
 }

@@ -6,7 +6,7 @@
  *
  * A value is a TlDefinition: a small header and the canonical JSON text.
  * Every way into a value (text input, binary receive, the cast from jsonb,
- * merge patches) goes through definition.c's normalisation, so each checks
+ * merge patches) goes through def_normalize.c's normalisation, so each checks
  * and normalises exactly alike; the output is the canonical text, and
  * equality is equality of those bytes.  Accessors, validation and the mesh
  * read the canonical text back into a jcs tree, whose shape normalisation
@@ -322,11 +322,7 @@ tl_link_from_jsonb(PG_FUNCTION_ARGS)
 static Datum
 tree_jsonb(const JcsValue *v)
 {
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	jcs_serialize(&buf, v);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data));
+	return JsonbPGetDatum(jcs_to_jsonb(v));
 }
 
 Datum
@@ -406,31 +402,9 @@ tl_definition_digest(PG_FUNCTION_ARGS)
 }
 
 /* ----------------------------------------------------------------
- * Reading normalised trees
+ * Reading normalised trees into SQL values (members: jcs_member*, jcs.h)
  * ----------------------------------------------------------------
  */
-
-static const JcsValue *
-tree_get(const JcsValue *obj, const char *key)
-{
-	const JcsValue *v = jcs_object_get(obj, key);
-
-	if (v == NULL)
-		elog(ERROR, "tracelink definition lacks key \"%s\"", key);
-	return v;
-}
-
-static int
-tree_count(const JcsValue *obj, const char *key)
-{
-	return tree_get(obj, key)->u.array.count;
-}
-
-static const JcsValue *
-tree_elem(const JcsValue *obj, const char *key, int i)
-{
-	return tree_get(obj, key)->u.array.elems[i];
-}
 
 static Datum
 tree_text(const JcsValue *v)
@@ -442,19 +416,7 @@ tree_text(const JcsValue *v)
 static Datum
 tree_member_text(const JcsValue *obj, const char *key)
 {
-	return tree_text(tree_get(obj, key));
-}
-
-static bool
-tree_bool(const JcsValue *obj, const char *key)
-{
-	return tree_get(obj, key)->kind == JCS_TRUE;
-}
-
-static int32
-tree_int(const JcsValue *obj, const char *key)
-{
-	return (int32) tree_get(obj, key)->u.number;
+	return tree_text(jcs_member(obj, key));
 }
 
 /* text[] of an array of strings. */
@@ -504,7 +466,7 @@ definition_elements_srf(FunctionCallInfo fcinfo, const char *key,
 
 		funcctx = SRF_FIRSTCALL_INIT();
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
-		arr = tree_get(definition_tree(definition_arg(fcinfo, 0)), key);
+		arr = jcs_member(definition_tree(definition_arg(fcinfo, 0)), key);
 		values = palloc(sizeof(Datum) * Max(arr->u.array.count, 1));
 		for (i = 0; i < arr->u.array.count; i++)
 		{
@@ -555,17 +517,17 @@ tl_stage_forms(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	stage = definition_tree(definition_arg(fcinfo, 0));
-	for (i = 0; i < tree_count(stage, "forms"); i++)
+	for (i = 0; i < jcs_member_count(stage, "forms"); i++)
 	{
-		const JcsValue *form = tree_elem(stage, "forms", i);
+		const JcsValue *form = jcs_member_elem(stage, "forms", i);
 		Datum		values[5];
 		bool		nulls[5] = {false};
 
 		values[0] = Int32GetDatum(i + 1);
 		values[1] = tree_member_text(form, "name");
-		values[2] = BoolGetDatum(tree_bool(form, "key"));
+		values[2] = BoolGetDatum(jcs_member_true(form, "key"));
 		values[3] = tree_member_text(form, "description");
-		values[4] = tree_jsonb(tree_get(form, "items"));
+		values[4] = tree_jsonb(jcs_member(form, "items"));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -575,18 +537,18 @@ tl_stage_forms(PG_FUNCTION_ARGS)
 static void
 put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
 {
-	int			nforms = tree_count(stage, "forms");
+	int			nforms = jcs_member_count(stage, "forms");
 	int			f;
 
 	for (f = 0; f < nforms; f++)
 	{
-		const JcsValue *form = tree_elem(stage, "forms", f);
-		int			nitems = tree_count(form, "items");
+		const JcsValue *form = jcs_member_elem(stage, "forms", f);
+		int			nitems = jcs_member_count(form, "items");
 		int			i;
 
 		for (i = 0; i < nitems; i++)
 		{
-			const JcsValue *item = tree_elem(form, "items", i);
+			const JcsValue *item = jcs_member_elem(form, "items", i);
 			const JcsValue *creator = jcs_object_get(item, "creator");
 			const JcsValue *options = jcs_object_get(item, "options");
 			Datum		values[12];
@@ -594,22 +556,22 @@ put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
 
 			values[0] = tree_member_text(stage, "name");
 			values[1] = tree_member_text(form, "name");
-			values[2] = BoolGetDatum(tree_bool(form, "key"));
+			values[2] = BoolGetDatum(jcs_member_true(form, "key"));
 			values[3] = tree_member_text(item, "name");
 			values[4] = tree_member_text(item, "description");
 			if (creator != NULL)
 				values[5] = tree_text(creator);
 			else
 				nulls[5] = true;
-			values[6] = tree_text_array(tree_get(item, "sources"));
-			values[7] = BoolGetDatum(tree_bool(item, "required"));
+			values[6] = tree_text_array(jcs_member(item, "sources"));
+			values[7] = BoolGetDatum(jcs_member_true(item, "required"));
 			values[8] = tree_member_text(item, "type");
 			values[9] = tree_member_text(item, "widget");
 			if (options != NULL)
 				values[10] = tree_text_array(options);
 			else
 				nulls[10] = true;
-			values[11] = BoolGetDatum(tree_bool(item, "trace_code"));
+			values[11] = BoolGetDatum(jcs_member_true(item, "trace_code"));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 		}
@@ -637,8 +599,8 @@ tl_definition_data_items(PG_FUNCTION_ARGS)
 		put_stage_items(rsinfo, tree);
 	else
 	{
-		for (i = 0; i < tree_count(tree, "stages"); i++)
-			put_stage_items(rsinfo, tree_elem(tree, "stages", i));
+		for (i = 0; i < jcs_member_count(tree, "stages"); i++)
+			put_stage_items(rsinfo, jcs_member_elem(tree, "stages", i));
 	}
 	return (Datum) 0;
 }
@@ -656,23 +618,23 @@ tl_process_trace_code_items(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	process = definition_tree(definition_arg(fcinfo, 0));
-	for (s = 0; s < tree_count(process, "stages"); s++)
+	for (s = 0; s < jcs_member_count(process, "stages"); s++)
 	{
-		const JcsValue *stage = tree_elem(process, "stages", s);
+		const JcsValue *stage = jcs_member_elem(process, "stages", s);
 		int			f;
 
-		for (f = 0; f < tree_count(stage, "forms"); f++)
+		for (f = 0; f < jcs_member_count(stage, "forms"); f++)
 		{
-			const JcsValue *form = tree_elem(stage, "forms", f);
+			const JcsValue *form = jcs_member_elem(stage, "forms", f);
 			int			i;
 
-			for (i = 0; i < tree_count(form, "items"); i++)
+			for (i = 0; i < jcs_member_count(form, "items"); i++)
 			{
-				const JcsValue *item = tree_elem(form, "items", i);
+				const JcsValue *item = jcs_member_elem(form, "items", i);
 				Datum		values[3];
 				bool		nulls[3] = {false};
 
-				if (!tree_bool(item, "trace_code"))
+				if (!jcs_member_true(item, "trace_code"))
 					continue;
 				values[0] = tree_member_text(stage, "name");
 				values[1] = tree_member_text(form, "name");
@@ -698,9 +660,9 @@ tl_process_inputs(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	process = definition_tree(definition_arg(fcinfo, 0));
-	for (i = 0; i < tree_count(process, "inputs"); i++)
+	for (i = 0; i < jcs_member_count(process, "inputs"); i++)
 	{
-		const JcsValue *input = tree_elem(process, "inputs", i);
+		const JcsValue *input = jcs_member_elem(process, "inputs", i);
 		Datum		values[5];
 		bool		nulls[5] = {false};
 
@@ -708,7 +670,7 @@ tl_process_inputs(PG_FUNCTION_ARGS)
 		values[1] = tree_member_text(input, "name");
 		values[2] = tree_member_text(input, "from");
 		values[3] = tree_member_text(input, "output");
-		values[4] = Int32GetDatum(tree_int(input, "level"));
+		values[4] = Int32GetDatum(jcs_member_int(input, "level"));
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -727,15 +689,15 @@ tl_process_outputs(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	process = definition_tree(definition_arg(fcinfo, 0));
-	for (i = 0; i < tree_count(process, "outputs"); i++)
+	for (i = 0; i < jcs_member_count(process, "outputs"); i++)
 	{
-		const JcsValue *output = tree_elem(process, "outputs", i);
+		const JcsValue *output = jcs_member_elem(process, "outputs", i);
 		Datum		values[4];
 		bool		nulls[4] = {false};
 
 		values[0] = Int32GetDatum(i + 1);
 		values[1] = tree_member_text(output, "name");
-		values[2] = Int32GetDatum(tree_int(output, "level"));
+		values[2] = Int32GetDatum(jcs_member_int(output, "level"));
 		values[3] = tree_member_text(output, "description");
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -754,10 +716,10 @@ tl_link_process(PG_FUNCTION_ARGS)
 	int			len = VARSIZE_ANY_EXHDR(name);
 	int			i;
 
-	for (i = 0; i < tree_count(link, "processes"); i++)
+	for (i = 0; i < jcs_member_count(link, "processes"); i++)
 	{
-		const JcsValue *process = tree_elem(link, "processes", i);
-		const JcsValue *pname = tree_get(process, "name");
+		const JcsValue *process = jcs_member_elem(link, "processes", i);
+		const JcsValue *pname = jcs_member(process, "name");
 
 		if (pname->u.string.len == len &&
 			memcmp(pname->u.string.str, VARDATA_ANY(name), len) == 0)
@@ -773,7 +735,7 @@ tl_link_process_order(PG_FUNCTION_ARGS)
 {
 	const JcsValue *link = definition_tree(definition_arg(fcinfo, 0));
 
-	return tree_text_array(tree_get(link, "process_order"));
+	return tree_text_array(jcs_member(link, "process_order"));
 }
 
 /* Put the invitation rows of one process. */
@@ -811,8 +773,8 @@ tl_link_invitations(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	link = definition_tree(definition_arg(fcinfo, 0));
-	order = tree_get(link, "process_order");
-	invitations = tree_get(link, "invitations");
+	order = jcs_member(link, "process_order");
+	invitations = jcs_member(link, "invitations");
 	done = palloc0(sizeof(bool) * Max(invitations->u.object.count, 1));
 	for (i = 0; i < order->u.array.count; i++)
 	{
@@ -876,7 +838,7 @@ tl_link_voting_rule(PG_FUNCTION_ARGS)
 Datum
 tl_link_info(PG_FUNCTION_ARGS)
 {
-	return tree_jsonb(tree_get(definition_tree(definition_arg(fcinfo, 0)),
+	return tree_jsonb(jcs_member(definition_tree(definition_arg(fcinfo, 0)),
 							   "info"));
 }
 
@@ -914,8 +876,8 @@ build_merge_patch(void *arg)
 {
 	MergePatchArgs *a = arg;
 
-	return tl_json_merge_patch(definition_tree(a->def),
-							   jcs_from_jsonb(a->changes));
+	return jcs_merge_patch(definition_tree(a->def),
+						   jcs_from_jsonb(a->changes));
 }
 
 /*

@@ -28,30 +28,19 @@
  */
 #include "tracelink.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
-#include "access/relscan.h"
-#include "executor/tuptable.h"
-#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_collation.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
-#include "replication/logicalworker.h"
-#include "storage/lmgr.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/fmgroids.h"
 #include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -64,24 +53,12 @@ PG_FUNCTION_INFO_V1(tl_append);
 PG_FUNCTION_INFO_V1(tl_init_node);
 PG_FUNCTION_INFO_V1(tl_node_name);
 PG_FUNCTION_INFO_V1(tl_node_public_key);
+PG_FUNCTION_INFO_V1(tl_check_signing_key);
 PG_FUNCTION_INFO_V1(tl_rotate_key);
 PG_FUNCTION_INFO_V1(tl_entry_preimage_sql);
 PG_FUNCTION_INFO_V1(tl_refuse_ledger_change);
-PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
 
 #define MAX_DEPS 1024
-
-/*
- * Advisory locks on the extension object (LockDatabaseObject sub-ids):
- * sealing takes TL_LOCK_SEAL from its pre-commit callback to the end of the
- * commit; rotate_key() takes TL_LOCK_ROTATION to the end of its transaction,
- * then TL_LOCK_SEAL for a moment.  Always in this order.  The apply lock
- * (apply.c) is sub-id 2 as well: an apply worker holds it to the end of its
- * transaction and may take TL_LOCK_SEAL at commit (project.c), the same
- * order.
- */
-#define TL_LOCK_SEAL 1
-#define TL_LOCK_ROTATION 2
 
 /*
  * This transaction's unsealed block, in TopTransactionContext.
@@ -103,14 +80,7 @@ typedef struct PendingBlock
 
 static PendingBlock *pending = NULL;
 
-/* catalog lookups cached across transactions (see ledger_relcache_callback) */
-static struct
-{
-	char		name[NAMEDATALEN];
-	Oid			relid;
-}			cached_relids[32];
-static int	n_cached_relids = 0;
-static Oid	cached_extension_oid = InvalidOid;
+/* the local node's name, cached across transactions (ledger_relcache_callback) */
 static char cached_node[NAMEDATALEN] = "";
 
 static void ledger_xact_callback(XactEvent event, void *arg);
@@ -126,259 +96,15 @@ tl_ledger_init(void)
 	CacheRegisterRelcacheCallback(ledger_relcache_callback, (Datum) 0);
 }
 
-/* ----------------------------------------------------------------
- * Catalog helpers
- * ----------------------------------------------------------------
- */
-
-Oid
-tl_relid(const char *relname)
-{
-	int			i;
-	Oid			relid;
-
-	for (i = 0; i < n_cached_relids; i++)
-		if (strcmp(cached_relids[i].name, relname) == 0)
-			return cached_relids[i].relid;
-
-	relid = get_relname_relid(relname, get_namespace_oid("tracelink", false));
-	if (!OidIsValid(relid))
-		elog(ERROR, "tracelink relation \"%s\" is missing", relname);
-	if (n_cached_relids < lengthof(cached_relids))
-	{
-		strlcpy(cached_relids[n_cached_relids].name, relname, NAMEDATALEN);
-		cached_relids[n_cached_relids++].relid = relid;
-	}
-	return relid;
-}
-
-static Oid
-tl_extension_oid(void)
-{
-	if (!OidIsValid(cached_extension_oid))
-		cached_extension_oid = get_extension_oid("tracelink", false);
-	return cached_extension_oid;
-}
-
 /*
- * The seal lock, for project.c's commit-time look at apply_queue: taken
- * there first, it is held to the end of the commit (sealing takes it again,
- * which costs nothing); let go only to give waiting entries their effect.
- */
-void
-tl_lock_seal(void)
-{
-	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
-}
-
-void
-tl_unlock_seal(void)
-{
-	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
-}
-
-/*
- * The caches above and the local node's name hold until the relation cache
- * is invalidated (DROP EXTENSION drops the tables, which does that).  A
- * node's name never changes once it is set.
+ * The local node's name holds until the relation cache is invalidated (DROP
+ * EXTENSION drops the tables, which does that).  A node's name never
+ * changes once it is set.
  */
 static void
 ledger_relcache_callback(Datum arg, Oid relid)
 {
-	n_cached_relids = 0;
-	cached_extension_oid = InvalidOid;
 	cached_node[0] = '\0';
-}
-
-/*
- * Kinds are identifiers ([a-z][a-z0-9_]*, dot-separated), like node names
- * (node_name.c), so that they need no escaping in canonical JSON and an
- * outside verifier can rebuild the hashed bytes without a JSON library.
- */
-bool
-tl_valid_kind(const char *kind)
-{
-	bool		at_start = true;
-	int			i;
-
-	for (i = 0; kind[i]; i++)
-	{
-		char		c = kind[i];
-
-		if (i >= 63)
-			return false;
-		if (at_start)
-		{
-			if (c < 'a' || c > 'z')
-				return false;
-			at_start = false;
-		}
-		else if (c == '.')
-			at_start = true;
-		else if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
-			return false;
-	}
-	return i > 0 && !at_start;
-}
-
-/* ----------------------------------------------------------------
- * Canonical preimages
- * ----------------------------------------------------------------
- */
-
-static void
-append_hex_string(StringInfo out, const uint8 *data, int len)
-{
-	char		hex[2 * 64 + 1];
-
-	Assert(len <= 64);
-	tl_hex_encode(data, len, hex);
-	appendStringInfoChar(out, '"');
-	appendBinaryStringInfo(out, hex, 2 * len);
-	appendStringInfoChar(out, '"');
-}
-
-/*
- * The canonical JSON whose SHA-256 is an entry's hash (RFC 8785 key order):
- * {"audience":null|[..],"deps":[..],"kind":..,"origin":..,"payload":..,
- *  "seq":n,"tx":n,"type":"entry"}.  deps are sorted 32-byte hashes, the
- * payload is already canonical.
- */
-void
-tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int32 seq,
-				  const char *kind, const char *payload, int payload_len,
-				  const uint8 *deps, int ndeps,
-				  const char *const *audience, int naudience)
-{
-	int			i;
-
-	appendStringInfoString(out, "{\"audience\":");
-	if (audience == NULL)
-		appendStringInfoString(out, "null");
-	else
-	{
-		appendStringInfoChar(out, '[');
-		for (i = 0; i < naudience; i++)
-		{
-			if (i > 0)
-				appendStringInfoChar(out, ',');
-			jcs_append_string(out, audience[i], strlen(audience[i]));
-		}
-		appendStringInfoChar(out, ']');
-	}
-	appendStringInfoString(out, ",\"deps\":[");
-	for (i = 0; i < ndeps; i++)
-	{
-		if (i > 0)
-			appendStringInfoChar(out, ',');
-		append_hex_string(out, deps + i * TL_HASH_LEN, TL_HASH_LEN);
-	}
-	appendStringInfoString(out, "],\"kind\":");
-	jcs_append_string(out, kind, strlen(kind));
-	appendStringInfoString(out, ",\"origin\":");
-	jcs_append_string(out, origin, strlen(origin));
-	appendStringInfoString(out, ",\"payload\":");
-	appendBinaryStringInfo(out, payload, payload_len);
-	appendStringInfo(out, ",\"seq\":%d,\"tx\":" INT64_FORMAT ",\"type\":\"entry\"}",
-					 seq, tx);
-}
-
-/*
- * Unix-epoch microseconds of a timestamptz, as block headers carry them.
- */
-int64
-tl_unix_micros(TimestampTz ts)
-{
-	return ts + (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-}
-
-/*
- * The canonical JSON of a block header, whose SHA-256 is the block hash:
- * {"block_no","entries_root","entry_count","next_key","origin","prev_hash",
- *  "sealed_at","signer_key","tree_root","tree_size","tx","type":"block"}.
- * next_key is null unless the block hands over to a new key; it is in the
- * header so that a key's successor is known from blocks alone.
- */
-void
-tl_block_preimage(StringInfo out, const TlBlockHeader *h)
-{
-	appendStringInfo(out, "{\"block_no\":" INT64_FORMAT ",\"entries_root\":",
-					 h->block_no);
-	append_hex_string(out, h->entries_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"entry_count\":%d,\"next_key\":", h->entry_count);
-	if (h->has_next_key)
-		append_hex_string(out, h->next_key, TL_ED25519_PK_LEN);
-	else
-		appendStringInfoString(out, "null");
-	appendStringInfoString(out, ",\"origin\":");
-	jcs_append_string(out, h->origin, strlen(h->origin));
-	appendStringInfoString(out, ",\"prev_hash\":");
-	append_hex_string(out, h->prev_hash, TL_HASH_LEN);
-	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signer_key\":",
-					 tl_unix_micros(h->sealed_at));
-	append_hex_string(out, h->signer_key, TL_ED25519_PK_LEN);
-	appendStringInfoString(out, ",\"tree_root\":");
-	append_hex_string(out, h->tree_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
-					 ",\"type\":\"block\"}", h->tree_size, h->tx);
-}
-
-void
-tl_block_hash(const TlBlockHeader *h, uint8 *out)
-{
-	StringInfoData buf;
-
-	initStringInfo(&buf);
-	tl_block_preimage(&buf, h);
-	tl_sha256(buf.data, buf.len, out);
-	pfree(buf.data);
-}
-
-/*
- * A block as canonical JSON: its header fields plus block_hash, signature
- * and (when entry_hashes is given) entry_hashes.  The export format's block
- * line; without entry hashes, a signed tree head (docs/ledger.md).
- */
-void
-tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
-			  const uint8 *signature, const uint8 *entry_hashes)
-{
-	int			i;
-
-	appendStringInfoString(out, "{\"block_hash\":");
-	append_hex_string(out, block_hash, TL_HASH_LEN);
-	appendStringInfo(out, ",\"block_no\":" INT64_FORMAT ",\"entries_root\":", h->block_no);
-	append_hex_string(out, h->entries_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"entry_count\":%d", h->entry_count);
-	if (entry_hashes != NULL)
-	{
-		appendStringInfoString(out, ",\"entry_hashes\":[");
-		for (i = 0; i < h->entry_count; i++)
-		{
-			if (i > 0)
-				appendStringInfoChar(out, ',');
-			append_hex_string(out, entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN);
-		}
-		appendStringInfoChar(out, ']');
-	}
-	appendStringInfoString(out, ",\"next_key\":");
-	if (h->has_next_key)
-		append_hex_string(out, h->next_key, TL_ED25519_PK_LEN);
-	else
-		appendStringInfoString(out, "null");
-	appendStringInfoString(out, ",\"origin\":");
-	jcs_append_string(out, h->origin, strlen(h->origin));
-	appendStringInfoString(out, ",\"prev_hash\":");
-	append_hex_string(out, h->prev_hash, TL_HASH_LEN);
-	appendStringInfo(out, ",\"sealed_at\":" INT64_FORMAT ",\"signature\":",
-					 tl_unix_micros(h->sealed_at));
-	append_hex_string(out, signature, TL_ED25519_SIG_LEN);
-	appendStringInfoString(out, ",\"signer_key\":");
-	append_hex_string(out, h->signer_key, TL_ED25519_PK_LEN);
-	appendStringInfoString(out, ",\"tree_root\":");
-	append_hex_string(out, h->tree_root, TL_HASH_LEN);
-	appendStringInfo(out, ",\"tree_size\":" INT64_FORMAT ",\"tx\":" INT64_FORMAT
-					 ",\"type\":\"block\"}", h->tree_size, h->tx);
 }
 
 /* ----------------------------------------------------------------
@@ -450,44 +176,6 @@ pending_block(const char *origin)
 	return pending;
 }
 
-/*
- * Does an entry with this hash exist (committed, or written earlier by this
- * transaction)?
- */
-bool
-tl_entry_exists(const uint8 *hash)
-{
-	Relation	heap;
-	Relation	index;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData key;
-	bool		found = false;
-	bytea	   *value = (bytea *) tl_bytea_from(hash, TL_HASH_LEN);
-
-	heap = table_open(tl_relid("ledger_entries"), AccessShareLock);
-	index = index_open(tl_relid("ledger_entries_hash"), AccessShareLock);
-	slot = table_slot_create(heap, NULL);
-	ScanKeyInit(&key, 1, HTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(value));
-	scan = index_beginscan(heap, index, SnapshotSelf, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	while (!found && index_getnext_slot(scan, ForwardScanDirection, slot))
-	{
-		bool		isnull;
-		bytea	   *h = DatumGetByteaPP(slot_getattr(slot, ENTRY_HASH + 1, &isnull));
-
-		/* a hash index is lossy: compare the real values */
-		found = !isnull && VARSIZE_ANY_EXHDR(h) == TL_HASH_LEN &&
-			memcmp(VARDATA_ANY(h), hash, TL_HASH_LEN) == 0;
-	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(index, AccessShareLock);
-	table_close(heap, AccessShareLock);
-	pfree(value);
-	return found;
-}
-
 static int
 hash_cmp(const void *a, const void *b)
 {
@@ -530,131 +218,6 @@ normalise_deps(uint8 *deps, int ndeps)
 }
 
 /*
- * An entry's hash: SHA-256 of its canonical preimage.  The preimage is the
- * entry's export line, which every node must be able to read back, so an
- * entry larger than TL_JSON_MAX_BYTES is refused here, where local appends
- * and entries from peers both pass.
- */
-void
-tl_entry_hash(const TlEntry *e, uint8 *out)
-{
-	StringInfoData pre;
-
-	initStringInfo(&pre);
-	tl_entry_preimage(&pre, e->origin, e->tx, e->seq, e->kind, e->payload,
-					  e->payload_len, e->deps, e->ndeps,
-					  (const char *const *) e->audience, e->naudience);
-	if (pre.len > TL_JSON_MAX_BYTES)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("ledger entry is too large"),
-				 errdetail("Its canonical form (payload, dependencies and audience) has %d bytes; an entry has at most %d.",
-						   pre.len, TL_JSON_MAX_BYTES)));
-	tl_sha256(pre.data, pre.len, out);
-	pfree(pre.data);
-}
-
-/*
- * Write an entry row (its hash already computed).
- */
-void
-tl_write_entry(TlRowWriter *w, const TlEntry *e)
-{
-	Datum		values[ENTRY_NATTS];
-	bool		nulls[ENTRY_NATTS];
-	int			i;
-
-	if (RelationGetDescr(w->rel)->natts != ENTRY_NATTS)
-		elog(ERROR, "tracelink.ledger_entries has an unexpected shape");
-	memset(nulls, false, sizeof(nulls));
-	values[ENTRY_ORIGIN] = CStringGetTextDatum(e->origin);
-	values[ENTRY_TX] = Int64GetDatum(e->tx);
-	values[ENTRY_SEQ] = Int32GetDatum(e->seq);
-	values[ENTRY_KIND] = CStringGetTextDatum(e->kind);
-	values[ENTRY_PAYLOAD] = PointerGetDatum(cstring_to_text_with_len(e->payload, e->payload_len));
-	if (e->ndeps == 0)
-		nulls[ENTRY_DEPS] = true;
-	else
-	{
-		Datum	   *dep_datums = palloc(sizeof(Datum) * e->ndeps);
-
-		for (i = 0; i < e->ndeps; i++)
-			dep_datums[i] = PointerGetDatum(tl_bytea_from(e->deps + i * TL_HASH_LEN, TL_HASH_LEN));
-		values[ENTRY_DEPS] = PointerGetDatum(construct_array(dep_datums, e->ndeps, BYTEAOID,
-															 -1, false, TYPALIGN_INT));
-	}
-	if (e->audience == NULL)
-		nulls[ENTRY_AUDIENCE] = true;
-	else
-	{
-		Datum	   *aud = palloc(sizeof(Datum) * Max(e->naudience, 1));
-
-		for (i = 0; i < e->naudience; i++)
-			aud[i] = CStringGetTextDatum(e->audience[i]);
-		values[ENTRY_AUDIENCE] = PointerGetDatum(construct_array(aud, e->naudience, TEXTOID,
-																 -1, false, TYPALIGN_INT));
-	}
-	values[ENTRY_HASH] = PointerGetDatum(tl_bytea_from(e->hash, TL_HASH_LEN));
-	tl_writer_insert(w, values, nulls);
-}
-
-/*
- * Read an entry row back into a TlEntry (palloc'd copies).
- */
-void
-tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e)
-{
-	bool		isnull;
-	Datum		d;
-	bytea	   *h;
-
-	memset(e, 0, sizeof(*e));
-	/* rows from peers reach the trigger before NOT NULL is checked */
-	for (int att = 0; att < ENTRY_NATTS; att++)
-	{
-		if (att != ENTRY_DEPS && att != ENTRY_AUDIENCE &&
-			heap_attisnull(tup, att + 1, desc))
-			ereport(ERROR,
-					(errcode(ERRCODE_NOT_NULL_VIOLATION),
-					 errmsg("ledger entry has a null in column %d", att + 1)));
-	}
-	e->origin = TextDatumGetCString(heap_getattr(tup, ENTRY_ORIGIN + 1, desc, &isnull));
-	e->tx = DatumGetInt64(heap_getattr(tup, ENTRY_TX + 1, desc, &isnull));
-	e->seq = DatumGetInt32(heap_getattr(tup, ENTRY_SEQ + 1, desc, &isnull));
-	e->kind = TextDatumGetCString(heap_getattr(tup, ENTRY_KIND + 1, desc, &isnull));
-	e->payload = TextDatumGetCString(heap_getattr(tup, ENTRY_PAYLOAD + 1, desc, &isnull));
-	e->payload_len = strlen(e->payload);
-	d = heap_getattr(tup, ENTRY_DEPS + 1, desc, &isnull);
-	if (!isnull)
-		e->ndeps = tl_hash_array(DatumGetArrayTypeP(d), "deps", &e->deps);
-	d = heap_getattr(tup, ENTRY_AUDIENCE + 1, desc, &isnull);
-	if (!isnull)
-	{
-		Datum	   *elems;
-		bool	   *elem_nulls;
-		int			i;
-
-		deconstruct_array(DatumGetArrayTypeP(d), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &elem_nulls, &e->naudience);
-		e->audience = palloc(sizeof(char *) * Max(e->naudience, 1));
-		for (i = 0; i < e->naudience; i++)
-		{
-			if (elem_nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("audience must not contain NULL")));
-			e->audience[i] = TextDatumGetCString(elems[i]);
-		}
-	}
-	h = DatumGetByteaPP(heap_getattr(tup, ENTRY_HASH + 1, desc, &isnull));
-	if (VARSIZE_ANY_EXHDR(h) != TL_HASH_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("entry_hash must be a 32-byte SHA-256 hash")));
-	memcpy(e->hash, VARDATA_ANY(h), TL_HASH_LEN);
-}
-
-/*
  * Append an entry to the local chain (any kind, reserved ones included: this
  * is the internal entry point).  The payload must be canonical JSON.
  * Returns the entry hash in `hash_out`.
@@ -663,6 +226,22 @@ void
 tl_ledger_append(const char *origin, const char *kind, const char *payload,
 				 int payload_len, uint8 *deps, int ndeps,
 				 const char *const *audience, int naudience, uint8 *hash_out)
+{
+	tl_ledger_append_arg(origin, kind, payload, payload_len, deps, ndeps,
+						 audience, naudience, hash_out, NULL);
+}
+
+/*
+ * The same, handing `local_arg` to the kind's projector as the entry's
+ * local_arg, for what the appender knows and the payload does not say (as
+ * the tree it serialised the payload from): an argument of this one call,
+ * not state left behind for the projector.
+ */
+void
+tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+					 int payload_len, uint8 *deps, int ndeps,
+					 const char *const *audience, int naudience, uint8 *hash_out,
+					 const void *local_arg)
 {
 	PendingBlock *pb;
 	TlEntry		e;
@@ -694,6 +273,7 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	e.ndeps = ndeps;
 	e.audience = (char **) audience;
 	e.naudience = naudience;
+	e.local_arg = local_arg;
 	tl_entry_hash(&e, e.hash);
 	tl_write_entry(pb->entries, &e);
 	memcpy(hash_out, e.hash, TL_HASH_LEN);
@@ -711,135 +291,6 @@ tl_ledger_append(const char *origin, const char *kind, const char *payload,
 	/* last: a projector may append entries of its own */
 	if (strncmp(kind, "tl.", 3) == 0)
 		tl_project_entry(&e, true);
-}
-
-/* ----------------------------------------------------------------
- * Heads
- * ----------------------------------------------------------------
- */
-
-/*
- * Read an origin's head with `snapshot`; false if it has none yet.  The
- * heads table holds one row per origin, so a scan is as cheap as an index
- * probe.
- */
-bool
-tl_read_head(Relation heads, Snapshot snapshot, const char *origin,
-			 TlHead *head)
-{
-	TupleDesc	desc = RelationGetDescr(heads);
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-
-	/* one row per origin, found through the primary key (C collation) */
-	ScanKeyInit(&key, HEAD_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(origin));
-	key.sk_collation = C_COLLATION_OID;
-	scan = systable_beginscan(heads, tl_relid("ledger_heads_pkey"), true,
-							  snapshot, 1, &key);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		bool		isnull;
-		bytea	   *bh = DatumGetByteaPP(heap_getattr(tup, HEAD_BLOCK_HASH + 1, desc, &isnull));
-		bytea	   *fr = DatumGetByteaPP(heap_getattr(tup, HEAD_FRONTIER + 1, desc, &isnull));
-		bytea	   *sk = DatumGetByteaPP(heap_getattr(tup, HEAD_SIGNER_KEY + 1, desc, &isnull));
-
-		head->block_no = DatumGetInt64(heap_getattr(tup, HEAD_BLOCK_NO + 1, desc, &isnull));
-		head->tree_size = DatumGetInt64(heap_getattr(tup, HEAD_TREE_SIZE + 1, desc, &isnull));
-		if (VARSIZE_ANY_EXHDR(bh) != TL_HASH_LEN ||
-			VARSIZE_ANY_EXHDR(sk) != TL_ED25519_PK_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATA_CORRUPTED),
-					 errmsg("ledger head of origin \"%s\" is corrupt", origin)));
-		memcpy(head->block_hash, VARDATA_ANY(bh), TL_HASH_LEN);
-		memcpy(head->signer_key, VARDATA_ANY(sk), TL_ED25519_PK_LEN);
-		tl_frontier_from_bytes(&head->frontier, head->tree_size,
-							   (uint8 *) VARDATA_ANY(fr), VARSIZE_ANY_EXHDR(fr));
-		head->tid = tup->t_self;
-		found = true;
-	}
-	systable_endscan(scan);
-	return found;
-}
-
-/*
- * Insert or update an origin's head.
- */
-void
-tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
-			  bool exists, Snapshot snapshot)
-{
-	Datum		values[HEAD_NATTS];
-	bool		nulls[HEAD_NATTS];
-
-	memset(nulls, false, sizeof(nulls));
-	values[HEAD_ORIGIN] = CStringGetTextDatum(origin);
-	values[HEAD_BLOCK_NO] = Int64GetDatum(head->block_no);
-	values[HEAD_BLOCK_HASH] = PointerGetDatum(tl_bytea_from(head->block_hash, TL_HASH_LEN));
-	values[HEAD_TREE_SIZE] = Int64GetDatum(head->tree_size);
-	values[HEAD_FRONTIER] = PointerGetDatum(tl_frontier_to_bytea(&head->frontier));
-	values[HEAD_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(head->signer_key, TL_ED25519_PK_LEN));
-	values[HEAD_APPLIED_AT] = TimestampTzGetDatum(GetCurrentTimestamp());
-	if (exists)
-		tl_writer_update(w, (ItemPointer) &head->tid, values, nulls, snapshot);
-	else
-		tl_writer_insert(w, values, nulls);
-}
-
-/*
- * Write a block row.
- */
-void
-tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *entry_hashes,
-			   const uint8 *block_hash, const uint8 *signature)
-{
-	Datum		values[BLOCK_NATTS];
-	bool		nulls[BLOCK_NATTS];
-
-	memset(nulls, false, sizeof(nulls));
-	values[BLOCK_ORIGIN] = CStringGetTextDatum(h->origin);
-	values[BLOCK_NO] = Int64GetDatum(h->block_no);
-	values[BLOCK_TX] = Int64GetDatum(h->tx);
-	values[BLOCK_ENTRY_COUNT] = Int32GetDatum(h->entry_count);
-	values[BLOCK_ENTRY_HASHES] = PointerGetDatum(tl_bytea_from(entry_hashes,
-															   (size_t) h->entry_count * TL_HASH_LEN));
-	values[BLOCK_ENTRIES_ROOT] = PointerGetDatum(tl_bytea_from(h->entries_root, TL_HASH_LEN));
-	values[BLOCK_TREE_SIZE] = Int64GetDatum(h->tree_size);
-	values[BLOCK_TREE_ROOT] = PointerGetDatum(tl_bytea_from(h->tree_root, TL_HASH_LEN));
-	values[BLOCK_PREV_HASH] = PointerGetDatum(tl_bytea_from(h->prev_hash, TL_HASH_LEN));
-	values[BLOCK_SEALED_AT] = TimestampTzGetDatum(h->sealed_at);
-	values[BLOCK_SIGNER_KEY] = PointerGetDatum(tl_bytea_from(h->signer_key, TL_ED25519_PK_LEN));
-	if (h->has_next_key)
-		values[BLOCK_NEXT_KEY] = PointerGetDatum(tl_bytea_from(h->next_key, TL_ED25519_PK_LEN));
-	else
-		nulls[BLOCK_NEXT_KEY] = true;
-	values[BLOCK_HASH] = PointerGetDatum(tl_bytea_from(block_hash, TL_HASH_LEN));
-	values[BLOCK_SIGNATURE] = PointerGetDatum(tl_bytea_from(signature, TL_ED25519_SIG_LEN));
-	tl_writer_insert(w, values, nulls);
-}
-
-/*
- * Extend a tree (given by its frontier) by the entries of a block, giving
- * the block's own root and the new tree root.
- */
-void
-tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
-			   uint8 *entries_root, uint8 *tree_root)
-{
-	uint8	   *leaves = palloc((size_t) Max(count, 1) * TL_HASH_LEN);
-	int			i;
-
-	for (i = 0; i < count; i++)
-	{
-		tl_merkle_leaf_hash(entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN,
-							leaves + (size_t) i * TL_HASH_LEN);
-		tl_frontier_append(frontier, leaves + (size_t) i * TL_HASH_LEN);
-	}
-	tl_merkle_root(leaves, count, entries_root);
-	tl_frontier_root(frontier, tree_root);
-	pfree(leaves);
 }
 
 /* ----------------------------------------------------------------
@@ -866,7 +317,7 @@ seal_pending_block(void)
 	TlRowWriter *heads_writer;
 
 	/* serialise sealers, then read what the previous one committed */
-	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 
 	heads = table_open(tl_relid("ledger_heads"), RowExclusiveLock);
@@ -1011,43 +462,6 @@ tl_require_local_node(void)
 				 errmsg("this database is not a tracelink node yet"),
 				 errhint("Run SELECT tracelink.init_node('name') first.")));
 	return node;
-}
-
-/*
- * Copy a bytea[] of 32-byte hashes into contiguous memory.
- */
-int
-tl_hash_array(ArrayType *arr, const char *what, uint8 **out)
-{
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n;
-	int			i;
-
-	if (ARR_NDIM(arr) > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-				 errmsg("%s must be a one-dimensional array", what)));
-	deconstruct_array(arr, BYTEAOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-	*out = palloc((size_t) Max(n, 1) * TL_HASH_LEN);
-	for (i = 0; i < n; i++)
-	{
-		bytea	   *b;
-
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("%s must not contain NULL", what)));
-		b = DatumGetByteaPP(elems[i]);
-		if (VARSIZE_ANY_EXHDR(b) != TL_HASH_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s must hold 32-byte SHA-256 hashes", what),
-					 errdetail("Element %d has %d bytes.", i + 1,
-							   (int) VARSIZE_ANY_EXHDR(b))));
-		memcpy(*out + (size_t) i * TL_HASH_LEN, VARDATA_ANY(b), TL_HASH_LEN);
-	}
-	return n;
 }
 
 /*
@@ -1297,6 +711,44 @@ tl_node_public_key(PG_FUNCTION_ARGS)
 }
 
 /*
+ * tracelink._check_signing_key() returns bytea
+ *
+ * Signs a test message with the key file of the local node and checks the
+ * signature against the key the node's ledger head names (the key of its
+ * next block); returns that public key.  Raises what signing at commit
+ * would raise: key file missing, or holding another key.
+ */
+Datum
+tl_check_signing_key(PG_FUNCTION_ARGS)
+{
+	static const char message[] = "tracelink: check of the node key after a restore";
+	char	   *node = tl_require_local_node();
+	Relation	heads;
+	TlHead		head;
+	bool		found;
+	uint8		signature[TL_ED25519_SIG_LEN];
+
+	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	found = tl_read_head(heads, GetActiveSnapshot(), node, &head);
+	table_close(heads, AccessShareLock);
+	if (!found)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" has no ledger here", node),
+				 errdetail("tracelink.ledger_heads has no row for this node: its chain was not restored."),
+				 errhint("Restore the whole dump, tracelink's ledger tables included.")));
+	tl_keys_sign(node, head.signer_key, (const uint8 *) message, sizeof(message) - 1,
+				 signature);
+	if (!tl_ed25519_verify(head.signer_key, (const uint8 *) message, sizeof(message) - 1,
+						   signature))
+		ereport(ERROR,
+				(errcode(ERRCODE_DATA_CORRUPTED),
+				 errmsg("the key file of node \"%s\" does not sign with the key its ledger names",
+						node)));
+	PG_RETURN_BYTEA_P(tl_bytea_from(head.signer_key, TL_ED25519_PK_LEN));
+}
+
+/*
  * tracelink.rotate_key() returns bytea
  */
 Datum
@@ -1317,10 +769,8 @@ tl_rotate_key(PG_FUNCTION_ARGS)
 	 * key files are settled against the current head (keys.c), no block is
 	 * sealed.  The head is read after the locks are taken.
 	 */
-	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_ROTATION,
-					   ExclusiveLock);
-	LockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL,
-					   ExclusiveLock);
+	tl_lock_extension(TL_LOCK_ROTATION);
+	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	found = current_signer_key(node, current_key, snapshot);
 	UnregisterSnapshot(snapshot);
@@ -1330,8 +780,7 @@ tl_rotate_key(PG_FUNCTION_ARGS)
 				 errmsg("node \"%s\" has no genesis block", node),
 				 errdetail("tracelink.ledger_heads has no row for this node.")));
 	tl_keys_begin_rotation(node, current_key, new_key);
-	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), TL_LOCK_SEAL,
-						 ExclusiveLock);
+	tl_unlock_extension(TL_LOCK_SEAL);
 	tl_hex_encode(new_key, TL_ED25519_PK_LEN, hex);
 	initStringInfo(&payload);
 	appendStringInfo(&payload, "{\"public_key\":\"%s\"}", hex);
@@ -1371,24 +820,4 @@ tl_refuse_ledger_change(PG_FUNCTION_ARGS)
 					RelationGetRelationName(trigdata->tg_relation)),
 			 errdetail("%s is refused: the ledger only grows, through tracelink's functions.", op)));
 	PG_RETURN_NULL();
-}
-
-/*
- * BEFORE INSERT (row): tracelink writes ledger rows without the executor, so
- * a row arriving here was written by SQL.  The logical replication apply
- * worker hands rows from peers to the apply path; a restore from a dump
- * (one statement filling an empty table, by its owner: restore.c) keeps its
- * rows once each is checked; anyone else is refused.
- */
-Datum
-tl_ledger_row_inserted(PG_FUNCTION_ARGS)
-{
-	TriggerData *trigdata = (TriggerData *) fcinfo->context;
-
-	if (!CALLED_AS_TRIGGER(fcinfo))
-		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
-	if (IsLogicalWorker())
-		return PointerGetDatum(tl_apply_incoming(trigdata));
-	/* a restore (restore.c) or nothing: raises unless it is one */
-	return PointerGetDatum(tl_restore_incoming(trigdata));
 }

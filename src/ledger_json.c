@@ -4,7 +4,7 @@
  *	  Reading the ledger's JSON forms back: export lines and signed tree
  *	  heads (docs/ledger.md).
  *
- * tracelink.ingest() (apply.c) takes entries and blocks out of export
+ * tracelink.ingest() (ingest.c) takes entries and blocks out of export
  * lines, and tracelink.verify_tree_head() (verify.c) a block header out of
  * a tree head; both come here with the parsed tree.  Nothing is trusted:
  * every field is checked for presence, type and range, and a line that

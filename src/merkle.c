@@ -412,8 +412,11 @@ tl_frontier_root(const TlMerkleFrontier *f, uint8 *out)
 	memcpy(out, acc, TL_HASH_LEN);
 }
 
+#ifndef FRONTEND
 /*
- * The subtree heads as one bytea of count * 32 bytes, largest first.
+ * The subtree heads as one bytea of count * 32 bytes, largest first, as
+ * tracelink.heads stores them: server only (tools/ reads frontiers, never
+ * writes them).
  */
 bytea *
 tl_frontier_to_bytea(const TlMerkleFrontier *f)
@@ -421,6 +424,7 @@ tl_frontier_to_bytea(const TlMerkleFrontier *f)
 	return (bytea *) tl_bytea_from(&f->hashes[0][0],
 								   (size_t) f->count * TL_HASH_LEN);
 }
+#endif
 
 /*
  * Rebuild a frontier from its size and the bytes tl_frontier_to_bytea made.

@@ -29,14 +29,12 @@
  */
 #include "tracelink.h"
 
-#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/indexing.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
@@ -50,7 +48,6 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/resowner.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
@@ -124,34 +121,6 @@ dependencies_applied(const TlEntry *e)
 	missing = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	tl_spi_finish(spi_nest);
 	return missing == 0;
-}
-
-/*
- * The extension's owner, whom projectors run as.  Read from pg_extension
- * through its name index, as get_extension_oid() does: no query to plan for
- * every entry.
- */
-Oid
-tl_extension_owner(void)
-{
-	Relation	rel;
-	ScanKeyData key;
-	SysScanDesc scan;
-	HeapTuple	tuple;
-	Oid			owner = InvalidOid;
-
-	rel = table_open(ExtensionRelationId, AccessShareLock);
-	ScanKeyInit(&key, Anum_pg_extension_extname, BTEqualStrategyNumber, F_NAMEEQ,
-				CStringGetDatum("tracelink"));
-	scan = systable_beginscan(rel, ExtensionNameIndexId, true, NULL, 1, &key);
-	tuple = systable_getnext(scan);
-	if (HeapTupleIsValid(tuple))
-		owner = ((Form_pg_extension) GETSTRUCT(tuple))->extowner;
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	if (!OidIsValid(owner))
-		elog(ERROR, "tracelink is not installed in this database");
-	return owner;
 }
 
 static void
@@ -453,63 +422,6 @@ tl_project_entry(const TlEntry *e, bool local)
 	run_projector(e, local);
 	if (!local)
 		release_waiting(e->hash);
-}
-
-/*
- * Errors that say nothing about the row (a deadlock, a serialization
- * failure, a cancellation, exhausted resources, a lock timeout, an I/O
- * error): the transaction must be retried, not the row refused for good.
- */
-static bool
-error_is_transient(const ErrorData *edata)
-{
-	int			class = ERRCODE_TO_CATEGORY(edata->sqlerrcode);
-
-	return class == ERRCODE_TRANSACTION_ROLLBACK ||
-		class == ERRCODE_INSUFFICIENT_RESOURCES ||
-		class == ERRCODE_OPERATOR_INTERVENTION ||
-		class == ERRCODE_SYSTEM_ERROR ||
-		edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE ||
-		edata->sqlerrcode == ERRCODE_OUT_OF_MEMORY;
-}
-
-/*
- * Run fn(arg) in a subtransaction.  Returns NULL if it succeeded, or the
- * error it raised, rolled back; transient errors are raised again instead,
- * so that the transaction is retried rather than a good row refused.
- */
-ErrorData *
-tl_run_in_subtransaction(void (*fn) (void *arg), void *arg)
-{
-	MemoryContext oldcontext = CurrentMemoryContext;
-	ResourceOwner oldowner = CurrentResourceOwner;
-	ErrorData  *volatile failure = NULL;
-
-	BeginInternalSubTransaction(NULL);
-	MemoryContextSwitchTo(oldcontext);
-	PG_TRY();
-	{
-		fn(arg);
-		ReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-	}
-	PG_CATCH();
-	{
-		ErrorData  *edata;
-
-		MemoryContextSwitchTo(oldcontext);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcontext);
-		CurrentResourceOwner = oldowner;
-		if (error_is_transient(edata))
-			ReThrowError(edata);
-		failure = edata;
-	}
-	PG_END_TRY();
-	return failure;
 }
 
 static void

@@ -5,9 +5,9 @@
  *	  node from signing until its restore is finished.
  *
  * tracelink writes ledger rows itself (rowwriter.c), so the BEFORE INSERT
- * trigger of ledger_entries and ledger_blocks (ledger.c) refuses every row
+ * trigger of ledger_entries and ledger_blocks (ingest.c) refuses every row
  * written by SQL, with two exceptions: the logical replication apply worker
- * (apply.c), and a restore, decided here.
+ * (its rows go to apply.c), and a restore, decided here.
  *
  * A restore is what pg_dump's output does to a ledger table, whether psql
  * plays a plain dump or pg_restore (-j or not) a custom one: the table's
@@ -59,7 +59,6 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
-PG_FUNCTION_INFO_V1(tl_check_signing_key);
 
 /*
  * The statement whose rows are being restored, decided at its first row.
@@ -152,23 +151,6 @@ entry_problem(HeapTuple tup, TupleDesc desc, TlEntry *e)
 	return NULL;
 }
 
-/* a fixed-length bytea column into out; false if null or of another length */
-static bool
-fixed_column(HeapTuple tup, TupleDesc desc, int att, uint8 *out, int len)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, att + 1, desc, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) != len)
-		return false;
-	memcpy(out, VARDATA_ANY(b), len);
-	return true;
-}
-
 /*
  * Why a restored block row cannot be a block of its origin's chain, or
  * NULL; fills in its origin and number for the message.
@@ -203,16 +185,16 @@ block_problem(HeapTuple tup, TupleDesc desc, TlBlockHeader *h)
 	h->sealed_at = DatumGetTimestampTz(heap_getattr(tup, BLOCK_SEALED_AT + 1, desc, &isnull));
 	if (h->block_no < 0 || h->entry_count < 0 || h->tree_size < h->entry_count)
 		return "block number, entry count or tree size is out of range";
-	if (!fixed_column(tup, desc, BLOCK_ENTRIES_ROOT, h->entries_root, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_TREE_ROOT, h->tree_root, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_PREV_HASH, h->prev_hash, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_SIGNER_KEY, h->signer_key, TL_ED25519_PK_LEN) ||
-		!fixed_column(tup, desc, BLOCK_HASH, block_hash, TL_HASH_LEN) ||
-		!fixed_column(tup, desc, BLOCK_SIGNATURE, signature, TL_ED25519_SIG_LEN))
+	if (!tl_fixed_bytea(tup, desc, BLOCK_ENTRIES_ROOT + 1, h->entries_root, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_TREE_ROOT + 1, h->tree_root, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_PREV_HASH + 1, h->prev_hash, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_SIGNER_KEY + 1, h->signer_key, TL_ED25519_PK_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_HASH + 1, block_hash, TL_HASH_LEN) ||
+		!tl_fixed_bytea(tup, desc, BLOCK_SIGNATURE + 1, signature, TL_ED25519_SIG_LEN))
 		return "a hash, key or signature of the block has the wrong length";
 	h->has_next_key = !heap_attisnull(tup, BLOCK_NEXT_KEY + 1, desc);
 	if (h->has_next_key &&
-		!fixed_column(tup, desc, BLOCK_NEXT_KEY, h->next_key, TL_ED25519_PK_LEN))
+		!tl_fixed_bytea(tup, desc, BLOCK_NEXT_KEY + 1, h->next_key, TL_ED25519_PK_LEN))
 		return "next_key of the block has the wrong length";
 	hashes = DatumGetByteaPP(heap_getattr(tup, BLOCK_ENTRY_HASHES + 1, desc, &isnull));
 	if (VARSIZE_ANY_EXHDR(hashes) != (Size) h->entry_count * TL_HASH_LEN)
@@ -336,42 +318,4 @@ tl_restore_check_hold(void)
 				 errmsg("this node does not sign until its restore is finished"),
 				 errdetail("Ledger rows were restored into this database; the restored chains and the node key have not been checked since."),
 				 errhint("As a superuser, run CALL tracelink.finish_restore(); see docs/operations.md, \"Checking and backups\".")));
-}
-
-/*
- * tracelink._check_signing_key() returns bytea
- *
- * Signs a test message with the key file of the local node and checks the
- * signature against the key the node's ledger head names (the key of its
- * next block); returns that public key.  Raises what signing at commit
- * would raise: key file missing, or holding another key.
- */
-Datum
-tl_check_signing_key(PG_FUNCTION_ARGS)
-{
-	static const char message[] = "tracelink: check of the node key after a restore";
-	char	   *node = tl_require_local_node();
-	Relation	heads;
-	TlHead		head;
-	bool		found;
-	uint8		signature[TL_ED25519_SIG_LEN];
-
-	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
-	found = tl_read_head(heads, GetActiveSnapshot(), node, &head);
-	table_close(heads, AccessShareLock);
-	if (!found)
-		ereport(ERROR,
-				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("node \"%s\" has no ledger here", node),
-				 errdetail("tracelink.ledger_heads has no row for this node: its chain was not restored."),
-				 errhint("Restore the whole dump, tracelink's ledger tables included.")));
-	tl_keys_sign(node, head.signer_key, (const uint8 *) message, sizeof(message) - 1,
-				 signature);
-	if (!tl_ed25519_verify(head.signer_key, (const uint8 *) message, sizeof(message) - 1,
-						   signature))
-		ereport(ERROR,
-				(errcode(ERRCODE_DATA_CORRUPTED),
-				 errmsg("the key file of node \"%s\" does not sign with the key its ledger names",
-						node)));
-	PG_RETURN_BYTEA_P(tl_bytea_from(head.signer_key, TL_ED25519_PK_LEN));
 }

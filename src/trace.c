@@ -24,7 +24,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracelink.h"
+#include "trace_int.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
@@ -325,13 +325,6 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	sh->nrecords++;
 }
 
-/* qsort order of C strings (node names). */
-static int
-cstring_cmp(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *) a, *(const char *const *) b);
-}
-
 /*
  * Append an entry, its records numbered in errors by their place in the
  * caller's batch.
@@ -340,23 +333,13 @@ static void
 append_entry(Batch *b, StringInfo payload, JcsValue *tree, uint8 *deps, int ndeps,
 			 const char **audience, int naudience, int start)
 {
-	tl_trace_batch_offset = (int) b->appended;
-	tl_trace_batch_ids = b->ids ? b->ids + start : NULL;
-	tl_trace_handoff_payload = payload->data;
-	tl_trace_handoff_tree = tree;
-	PG_TRY();
-	{
-		tl_ledger_append(b->origin, TL_TRACE_KIND, payload->data, payload->len,
-						 deps, ndeps, audience, naudience, b->last_entry);
-	}
-	PG_FINALLY();
-	{
-		tl_trace_batch_offset = -1;
-		tl_trace_batch_ids = NULL;
-		tl_trace_handoff_payload = NULL;
-		tl_trace_handoff_tree = NULL;
-	}
-	PG_END_TRY();
+	TlTraceHandoff handoff;
+
+	handoff.tree = tree;
+	handoff.batch_offset = (int) b->appended;
+	handoff.batch_ids = b->ids ? b->ids + start : NULL;
+	tl_ledger_append_arg(b->origin, TL_TRACE_KIND, payload->data, payload->len,
+						 deps, ndeps, audience, naudience, b->last_entry, &handoff);
 }
 
 /*
@@ -416,7 +399,7 @@ append_shape(Batch *b, Shape *sh, int start)
 			audience[naudience++] = v->audience[i];
 	}
 	if (naudience > 1)
-		qsort(audience, naudience, sizeof(char *), cstring_cmp);
+		qsort(audience, naudience, sizeof(char *), tl_trace_name_cmp);
 	{
 		int			kept = 0;
 		int			i;
@@ -545,78 +528,19 @@ batch_flush(Batch *b)
  * ----------------------------------------------------------------
  */
 
-/*
- * A link given as tracelink.link_id() takes it: 64 hex digits (optionally
- * after a backslash and "x", or "x") are an id, anything else a name.  Done
- * here with two plans prepared once, rather than by calling the PL/pgSQL
- * function from a plan, which cost a tenth of a single-record transaction.
- */
-static bool
-parse_link_id(const char *s, int len, uint8 *id)
-{
-	if (len > 0 && s[0] == '\\')
-		s++, len--;
-	if (len > 0 && s[0] == 'x')
-		s++, len--;
-	return tl_hex_decode(s, len, id, TL_HASH_LEN);
-}
-
 /* a batch for a link given by name or hex id */
 static void
 batch_begin(Batch *b, text *link_arg, MemoryContext parent, bool staged)
 {
-	int			spi_nest;
-	static SPIPlanPtr by_id = NULL;
-	static SPIPlanPtr by_name = NULL;
-	Oid			id_types[1] = {BYTEAOID};
-	Oid			name_types[1] = {TEXTOID};
-	Datum		args[1];
-	bool		isnull;
-	bytea	   *id;
-	uint8		parsed[TL_HASH_LEN];
+	uint8		link_id[TL_HASH_LEN];
 	char	   *link_name = text_to_cstring(link_arg);
-	SPIPlanPtr	plan;
-	MemoryContext caller = CurrentMemoryContext;
 
 	memset(b, 0, sizeof(*b));
 	b->staged = staged;
 	b->origin = tl_require_local_node();
 	tl_trace_lock();
-	spi_nest = tl_spi_connect();
-	if (parse_link_id(link_name, strlen(link_name), parsed))
-	{
-		plan = tl_trace_plan(&by_id,
-							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-							 " WHERE l.link_id = $1",
-							 1, id_types);
-		args[0] = PointerGetDatum(tl_bytea_from(parsed, TL_HASH_LEN));
-	}
-	else
-	{
-		plan = tl_trace_plan(&by_name,
-							 "SELECT l.link_id, coalesce(l.active_version, 0) FROM tracelink.trace_links l"
-							 " WHERE l.name = $1",
-							 1, name_types);
-		args[0] = PointerGetDatum(link_arg);
-	}
-	if (SPI_execute_plan(plan, args, NULL, false, 2) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up a trace link");
-	if (SPI_processed == 0)
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_OBJECT),
-				 errmsg("unknown trace link \"%s\"", link_name)));
-	if (SPI_processed > 1)
-		ereport(ERROR,
-				(errcode(ERRCODE_AMBIGUOUS_PARAMETER),
-				 errmsg("trace link name \"%s\" is ambiguous", link_name),
-				 errhint("Several creators used this name: give the link id (hex) instead.")));
-	id = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	b->active_version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-	if (VARSIZE_ANY_EXHDR(id) != TL_HASH_LEN)
-		elog(ERROR, "trace link has a malformed id");
-	MemoryContextSwitchTo(caller);
-	b->link = tl_trace_link((uint8 *) VARDATA_ANY(id));
-	tl_spi_finish(spi_nest);
+	tl_trace_find_link(link_name, true, link_id, &b->active_version);
+	b->link = tl_trace_link(link_id);
 	if (b->link == NULL)
 		elog(ERROR, "trace link \"%s\" vanished", link_name);
 	if (b->active_version == 0)

@@ -12,7 +12,7 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracelink.h"
+#include "trace_int.h"
 
 #include "catalog/pg_type.h"
 #include "executor/spi.h"

@@ -15,15 +15,15 @@
  *
  *-------------------------------------------------------------------------
  */
-#include "tracelink.h"
+#include "trace_int.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/stratnum.h"
 #include "access/table.h"
+#include "access/tableam.h"
 #include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "funcapi.h"
 #include "miscadmin.h"
@@ -31,12 +31,14 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/hsearch.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(tl_trace);
 PG_FUNCTION_INFO_V1(tl_trace_provenance);
+PG_FUNCTION_INFO_V1(tl_trace_start);
 
 /* a code reached by the walk */
 typedef struct Reached
@@ -264,35 +266,31 @@ row_cmp(const void *a, const void *b)
 	return x->position < y->position ? -1 : (x->position > y->position ? 1 : 0);
 }
 
-/* the code_id of a trace code (of one link when several use it), or an error */
+/*
+ * The code_id of a trace code (of one link when several use it), or an
+ * error: where trace() and tracelink._trace_start() (trace_json(),
+ * trace_dot()) start.
+ */
 static int64
 start_code(text *code_arg, text *link_arg)
 {
-	int			spi_nest;
-	char	   *code = text_to_cstring(code_arg);
-	Relation	codes = open_readable("codes");
+	char	   *code;
+	Relation	codes;
 	ScanKeyData skey;
 	SysScanDesc scan;
 	HeapTuple	tup;
-	bytea	   *link_id = NULL;
+	uint8		link_id[TL_HASH_LEN];
 	int64		found_id = 0;
 	int			found = 0;
 
+	if (code_arg == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("trace code must not be null")));
+	code = text_to_cstring(code_arg);
 	if (link_arg != NULL)
-	{
-		Oid			types[1] = {TEXTOID};
-		Datum		args[1];
-		bool		isnull;
-		MemoryContext caller = CurrentMemoryContext;
-
-		args[0] = PointerGetDatum(link_arg);
-		spi_nest = tl_spi_connect();
-		if (SPI_execute_with_args("SELECT tracelink.link_id($1)", 1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not look up a trace link");
-		MemoryContextSwitchTo(caller);
-		link_id = DatumGetByteaPCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		tl_spi_finish(spi_nest);
-	}
+		tl_trace_find_link(text_to_cstring(link_arg), false, link_id, NULL);
+	codes = open_readable("codes");
 	ScanKeyInit(&skey, CODES_CODE, BTEqualStrategyNumber, F_TEXTEQ, CStringGetTextDatum(code));
 	skey.sk_collation = C_COLLATION_OID;
 	scan = systable_beginscan(codes, tl_relid("codes_code_link"), true, GetActiveSnapshot(), 1, &skey);
@@ -301,9 +299,9 @@ start_code(text *code_arg, text *link_arg)
 		bool		isnull;
 		bytea	   *row_link = DatumGetByteaPP(heap_getattr(tup, CODES_LINK, RelationGetDescr(codes), &isnull));
 
-		if (link_id != NULL &&
-			(VARSIZE_ANY_EXHDR(row_link) != VARSIZE_ANY_EXHDR(link_id) ||
-			 memcmp(VARDATA_ANY(row_link), VARDATA_ANY(link_id), VARSIZE_ANY_EXHDR(link_id)) != 0))
+		if (link_arg != NULL &&
+			(VARSIZE_ANY_EXHDR(row_link) != TL_HASH_LEN ||
+			 memcmp(VARDATA_ANY(row_link), link_id, TL_HASH_LEN) != 0))
 			continue;
 		found_id = DatumGetInt64(heap_getattr(tup, CODES_ID, RelationGetDescr(codes), &isnull));
 		found++;
@@ -326,16 +324,35 @@ start_code(text *code_arg, text *link_arg)
 }
 
 /*
+ * tracelink._trace_start(p_code text, p_link text) returns bigint
+ */
+Datum
+tl_trace_start(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(start_code(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+							   PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
+}
+
+/*
  * Slots described so far, for the life of the backend: a slot never
  * changes, and its id is never given to another (ids come from a
- * sequence, restored with the rows by pg_dump).  Only a new
- * tracelink.record_slots table (the extension dropped and created again,
- * say for a restore) reuses ids, so the cache belongs to one table and is
- * emptied when the table differs.
+ * sequence, restored with the rows by pg_dump).  Only new tables (the
+ * extension dropped and created again, say for a restore) reuse ids, so
+ * the relcache invalidation of record_slots or trace_links (where link
+ * names come from) marks the cache stale, and the next slot_info()
+ * empties it: the callback may run while a description is in use.
  */
 static HTAB *slot_cache = NULL;
 static MemoryContext slot_cache_cxt = NULL;
-static Oid	slot_cache_relid = InvalidOid;
+static Oid	slot_cache_relids[2];	/* record_slots, trace_links */
+static bool slot_cache_stale = false;
+
+static void
+slot_cache_callback(Datum arg, Oid relid)
+{
+	if (relid == InvalidOid || relid == slot_cache_relids[0] || relid == slot_cache_relids[1])
+		slot_cache_stale = true;
+}
 
 /* a slot's description: version, names, link name */
 static SlotInfo *
@@ -344,7 +361,7 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 	SlotInfo   *si;
 	bool		found;
 
-	if (slot_cache != NULL && slot_cache_relid != RelationGetRelid(slot_rel))
+	if (slot_cache != NULL && slot_cache_stale)
 	{
 		MemoryContextReset(slot_cache_cxt);
 		slot_cache = NULL;
@@ -354,16 +371,21 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 		HASHCTL		ctl;
 
 		if (slot_cache_cxt == NULL)
+		{
 			slot_cache_cxt = AllocSetContextCreate(CacheMemoryContext,
 												   "tracelink record slots",
 												   ALLOCSET_SMALL_SIZES);
+			CacheRegisterRelcacheCallback(slot_cache_callback, (Datum) 0);
+		}
+		slot_cache_relids[0] = RelationGetRelid(slot_rel);
+		slot_cache_relids[1] = RelationGetRelid(links);
+		slot_cache_stale = false;
 		memset(&ctl, 0, sizeof(ctl));
 		ctl.keysize = sizeof(int32);
 		ctl.entrysize = sizeof(SlotInfo);
 		ctl.hcxt = slot_cache_cxt;
 		slot_cache = hash_create("tracelink record slots", 64, &ctl,
 								 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
-		slot_cache_relid = RelationGetRelid(slot_rel);
 	}
 	si = hash_search(slot_cache, &slot_id, HASH_FIND, NULL);
 	if (si == NULL)
@@ -437,12 +459,9 @@ tl_trace(PG_FUNCTION_ARGS)
 	int			capacity = 64;
 	int			i;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("trace code must not be null")));
 	InitMaterializedSRF(fcinfo, 0);
-	codes = provenance(start_code(PG_GETARG_TEXT_PP(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
+	codes = provenance(start_code(PG_ARGISNULL(0) ? NULL : PG_GETARG_TEXT_PP(0),
+								  PG_ARGISNULL(1) ? NULL : PG_GETARG_TEXT_PP(1)));
 
 	code_rel = open_readable("codes");
 	records = open_readable("records");

@@ -50,88 +50,8 @@
 #define ERRCODE_TL_NOT_IN_MESH			MAKE_SQLSTATE('T','L','0','3','1')
 #define ERRCODE_TL_INPUT_TOO_LATE		MAKE_SQLSTATE('T','L','0','3','2')
 
-/* ----------------------------------------------------------------
- * jcs.c: RFC 8785 canonical JSON
- * ----------------------------------------------------------------
- */
-typedef enum JcsKind
-{
-	JCS_NULL,
-	JCS_TRUE,
-	JCS_FALSE,
-	JCS_NUMBER,
-	JCS_STRING,
-	JCS_ARRAY,
-	JCS_OBJECT
-} JcsKind;
-
-typedef struct JcsValue JcsValue;
-
-typedef struct JcsMember
-{
-	char	   *key;			/* UTF-8, not NUL-terminated inside JSON */
-	int			keylen;
-	JcsValue   *value;
-} JcsMember;
-
-struct JcsValue
-{
-	JcsKind		kind;
-	char	   *number_text;	/* canonical text of a parsed number, or NULL */
-	union
-	{
-		double		number;
-		struct
-		{
-			char	   *str;
-			int			len;
-		}			string;
-		struct
-		{
-			JcsValue  **elems;
-			int			count;
-			int			capacity;
-		}			array;
-		struct
-		{
-			JcsMember  *members;	/* sorted by UTF-16 code units */
-			int			count;
-			int			capacity;
-		}			object;
-	}			u;
-};
-
-/*
- * The largest JSON document tracelink reads, in bytes: JSON text as given,
- * a jsonb value by the length of its canonical text, a ledger entry by its
- * canonical form (its export line).  Anything larger is refused with 54000
- * (program_limit_exceeded) before it costs more than the limit.  A
- * constant, not a setting: it decides which entries a node accepts from
- * its peers, so all nodes must agree on it (docs/ledger.md, "Size limits").
- */
-#define TL_JSON_MAX_BYTES	(64 * 1024 * 1024)
-
-extern void jcs_check_size(size_t len, bool exact);
-extern JcsValue *jcs_parse(const char *json, int len);
-extern JcsValue *jcs_from_jsonb(Jsonb *jb);
-extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
-extern void jcs_serialize(StringInfo out, const JcsValue *value);
-extern void jcs_append_string(StringInfo out, const char *str, int len);
-extern void jcs_append_number(StringInfo out, double value);
-extern char *jcs_canonical_text(const char *json, int len, int *outlen);
-extern JcsValue *jcs_object_get(const JcsValue *object, const char *key);
-extern int	jcs_key_compare(const char *a, int alen, const char *b, int blen);
-extern JcsValue *jcs_make_string(const char *str, int len);
-extern JcsValue *jcs_make_number(double value);
-extern JcsValue *jcs_make_bool(bool value);
-extern JcsValue *jcs_make_null(void);
-extern JcsValue *jcs_make_array(int capacity);
-extern JcsValue *jcs_make_object(int capacity);
-extern void jcs_array_append(JcsValue *array, JcsValue *elem);
-extern void jcs_object_put(JcsValue *object, const char *key, JcsValue *value);
-extern void jcs_object_sort(JcsValue *object);
-extern bool jcs_equal(const JcsValue *a, const JcsValue *b);
-extern const char *jcs_kind_name(JcsKind kind);
+/* jcs.c and its neighbours: RFC 8785 canonical JSON (src/jcs.h) */
+#include "jcs.h"
 
 /* ----------------------------------------------------------------
  * hash.c: SHA-256 (OpenSSL's, as PostgreSQL's cryptohash uses) and helpers
@@ -217,7 +137,23 @@ extern int	tl_pin_search_path(void);
 extern void tl_unpin_search_path(int nest_level);
 extern int	tl_spi_connect(void);
 extern void tl_spi_finish(int nest_level);
-extern Oid	tl_extension_owner(void);	/* project.c */
+
+/* ----------------------------------------------------------------
+ * util.c: tracelink's relations and extension object, and the locks taken
+ * on it (sub-ids below; their order is in tracelink.c's banner)
+ * ----------------------------------------------------------------
+ */
+#define TL_LOCK_SEAL		1	/* sealing a block (ledger.c) */
+#define TL_LOCK_APPLY		2	/* applying peers' rows, witnessing */
+#define TL_LOCK_ROTATION	2	/* rotate_key(): the apply lock's sub-id */
+#define TL_LOCK_TRACE		3	/* recording and projecting trace data */
+extern void tl_util_init(void);
+extern Oid	tl_relid(const char *relname);
+extern Oid	tl_extension_owner(void);
+extern void tl_lock_extension(int subid);
+extern void tl_unlock_extension(int subid);
+extern void tl_lock_seal(void);
+extern void tl_unlock_seal(void);
 
 /* ----------------------------------------------------------------
  * rowwriter.c: direct writes to tracelink's own tables
@@ -258,7 +194,7 @@ extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 extern void tl_require_database_member(Oid role);
 
 /* ----------------------------------------------------------------
- * ledger.c: entries, blocks, heads
+ * ledger_rows.c, ledger.c: entries, blocks, heads
  * ----------------------------------------------------------------
  */
 typedef struct TlBlockHeader
@@ -337,21 +273,21 @@ typedef struct TlEntry
 	char	  **audience;		/* NULL: every peer */
 	int			naudience;
 	uint8		hash[TL_HASH_LEN];
+	const void *local_arg;		/* what the appender hands its kind's
+								 * projector (tl_ledger_append_arg): set
+								 * and read only when the entry takes
+								 * effect on the node appending it */
 } TlEntry;
 
-extern void tl_ledger_init(void);
+/* ledger_rows.c: canonical forms; entry, block and head rows */
+extern bool tl_valid_node_name(const char *name);
+extern bool tl_valid_kind(const char *kind);
 extern void tl_entry_hash(const TlEntry *e, uint8 *out);
 extern bool tl_entry_exists(const uint8 *hash);
 extern void tl_write_entry(TlRowWriter *w, const TlEntry *e);
 extern void tl_read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e);
-extern Oid	tl_relid(const char *relname);
-extern void tl_lock_seal(void);
-extern void tl_unlock_seal(void);
-extern bool tl_valid_kind(const char *kind);
 extern void tl_block_json(StringInfo out, const TlBlockHeader *h, const uint8 *block_hash,
 						  const uint8 *signature, const uint8 *entry_hashes);
-extern char *tl_local_node(void);
-extern char *tl_require_local_node(void);
 extern int	tl_hash_array(struct ArrayType *arr, const char *what, uint8 **out);
 
 extern int64 tl_unix_micros(TimestampTz ts);
@@ -359,11 +295,7 @@ extern void tl_entry_preimage(StringInfo out, const char *origin, int64 tx, int3
 							  const char *kind, const char *payload, int payload_len,
 							  const uint8 *deps, int ndeps,
 							  const char *const *audience, int naudience);
-extern void tl_block_preimage(StringInfo out, const TlBlockHeader *h);
 extern void tl_block_hash(const TlBlockHeader *h, uint8 *out);
-extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
-							 int payload_len, uint8 *deps, int ndeps,
-							 const char *const *audience, int naudience, uint8 *hash_out);
 extern bool tl_read_head(Relation heads, Snapshot snapshot, const char *origin, TlHead *head);
 extern void tl_write_head(TlRowWriter *w, const char *origin, const TlHead *head,
 						  bool exists, Snapshot snapshot);
@@ -372,8 +304,17 @@ extern void tl_write_block(TlRowWriter *w, const TlBlockHeader *h, const uint8 *
 extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes, int count,
 						   uint8 *entries_root, uint8 *tree_root);
 
-/* node_name.c: the node-name rule (tracelink._valid_node_name in SQL) */
-extern bool tl_valid_node_name(const char *name);
+/* ledger.c: this node's chain, appended to and sealed at commit */
+extern void tl_ledger_init(void);
+extern char *tl_local_node(void);
+extern char *tl_require_local_node(void);
+extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
+							 int payload_len, uint8 *deps, int ndeps,
+							 const char *const *audience, int naudience, uint8 *hash_out);
+extern void tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
+								 int payload_len, uint8 *deps, int ndeps,
+								 const char *const *audience, int naudience, uint8 *hash_out,
+								 const void *local_arg);
 
 /* ----------------------------------------------------------------
  * ledger_json.c: export lines and tree heads read back (built outside the
@@ -406,111 +347,22 @@ extern const char *tl_check_entry(const TlEntry *e, const TlBlock *b, bool *is_r
 extern const char *tl_check_block_complete(const TlBlockHeader *h, int32 present,
 										   bool holds_rotation);
 
-/* ----------------------------------------------------------------
- * definition.c, deftypes.c: trace link definitions
- *
- * definition.c parses, normalises and validates definitions and builds
- * the mesh; it uses only palloc, StringInfo, ereport, check_stack_depth
- * and jcs_*, so the fuzzing harness links it outside the server.
- * deftypes.c holds the SQL-callable side.  Format: docs/definitions.md.
- * ----------------------------------------------------------------
- */
-typedef enum TlDefKind
-{
-	TL_DEF_STAGE,
-	TL_DEF_PROCESS,
-	TL_DEF_LINK
-} TlDefKind;
-
-/*
- * On-disk form of tracelink.stage, tracelink.process and tracelink.link:
- * the canonical (normalised, RFC 8785) JSON text behind a small header.
- */
-typedef struct TlDefinition
-{
-	int32		vl_len_;		/* varlena header (do not touch directly!) */
-	uint8		kind;			/* TlDefKind */
-	uint8		format;			/* TL_DEF_FORMAT */
-	uint16		reserved;		/* always zero, for future use */
-	char		json[FLEXIBLE_ARRAY_MEMBER];	/* canonical text, no NUL */
-} TlDefinition;
-
-#define TL_DEF_FORMAT		1
-#define TL_DEF_HEADER_SIZE	offsetof(TlDefinition, json)
-#define TL_DEF_JSON_LEN(d)	(VARSIZE(d) - TL_DEF_HEADER_SIZE)
-
-#define TL_NAME_MAX_BYTES	200 /* longest name in a definition */
-#define TL_LEVEL_MIN		1	/* finest data level */
-#define TL_LEVEL_MAX		99	/* coarsest data level */
-
-/* One problem found by validation (see tl_definition_validate). */
-typedef struct TlDefProblem
-{
-	int			sqlstate;		/* ERRCODE_TL_* */
-	char		code[6];		/* the same as text, e.g. "TL001" */
-	char	   *path;			/* SQL/JSON path into the canonical form */
-	char	   *message;		/* lowercase, names the element */
-	char	   *detail;			/* element chain and path, a sentence */
-	char	   *hint;			/* or NULL */
-} TlDefProblem;
-
-/* The mesh of a link: data edges between processes and their layering. */
-typedef struct TlMeshProcess
-{
-	const char *name;
-	int			layer;			/* 0 without inputs, else 1 + max(producers) */
-	int			position;		/* 1-based place in process_order, 0 if absent */
-} TlMeshProcess;
-
-typedef struct TlMeshEdge
-{
-	int			producer;		/* index into TlMesh.processes */
-	int			consumer;		/* index into TlMesh.processes */
-	const char *output;			/* producer's output name */
-	const char *input;			/* consumer's input name */
-	int			level;			/* data level of the edge */
-} TlMeshEdge;
-
-typedef struct TlMesh
-{
-	int			nprocesses;
-	TlMeshProcess *processes;	/* in canonical (process) order */
-	int			nedges;
-	TlMeshEdge *edges;			/* by consumer, then input order */
-} TlMesh;
-
-extern const char *tl_definition_kind_name(TlDefKind kind);
-extern char *tl_definition_normalise(TlDefKind kind, const char *json, int len,
-									 int *outlen);
-extern JcsValue *tl_definition_normalise_tree(TlDefKind kind, JcsValue *root);
-extern TlDefProblem *tl_definition_validate(TlDefKind kind, const char *json,
-											int len, int *nproblems);
-extern TlDefProblem *tl_definition_validate_tree(TlDefKind kind,
-												 const JcsValue *tree,
-												 int *nproblems);
-extern void tl_definition_raise(const TlDefProblem *problem) pg_attribute_noreturn();
-extern TlMesh *tl_definition_mesh(const char *json, int len);
-extern TlMesh *tl_mesh_from_tree(const JcsValue *link);
-extern bool tl_mesh_has_edge(const JcsValue *link, const char *producer,
-							 const char *consumer);
-extern char *tl_link_with_process(const char *link, int linklen,
-								  const char *process, int processlen,
-								  int *outlen);
-extern JcsValue *tl_json_merge_patch(JcsValue *target, JcsValue *patch);
+/* def_*.c, deftypes.c: trace link definitions (src/definition.h) */
+#include "definition.h"
 
 /* ----------------------------------------------------------------
- * apply.c, project.c: rows from peers, projections
+ * The apply part (apply.c, inbox.c, ingest.c, quarantine.c: private
+ * header apply_int.h) and project.c: rows from peers, projections
  * ----------------------------------------------------------------
  */
 struct TriggerData;
 extern void tl_apply_init(void);
-extern HeapTuple tl_apply_incoming(struct TriggerData *trigdata);
+extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
+extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern void tl_apply_effect(const TlEntry *e);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
-extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
-extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
@@ -544,111 +396,13 @@ extern const char *tl_witness_block_conflict(const TlBlockHeader *h, const uint8
 extern void tl_workflow_init(void);
 
 /* ----------------------------------------------------------------
- * trace.c, trace_project.c, trace_query.c, trace_proof.c: trace data
- * (docs/trace.md)
- *
- * trace.c shapes records into "tl.trace.record" entries (the API);
- * trace_project.c holds the link-version cache, the per-transaction
- * code cache, value checks and the projector; trace_query.c walks the
- * provenance; trace_proof.c proves a record against its origin's signed
- * tree head.
+ * trace*.c: trace data (docs/trace.md); the part's own declarations are
+ * in src/trace_int.h
  * ----------------------------------------------------------------
  */
 #define TL_TRACE_KIND		"tl.trace.record"
-#define TL_TRACE_CODE_MAX	200 /* longest trace code, in bytes */
-#define TL_TRACE_MAX_FLOWS	250 /* inputs, or outputs, of one record: so
-									 * that any record's dependencies fit in
-									 * one entry */
 
-/* one data item of a form of an adopted version */
-typedef struct TlTraceItem
-{
-	const char *name;
-	int			type;			/* data type (trace_project.c's list) */
-	int			widget;			/* widget (trace_project.c's list) */
-	int			sources;		/* bitmask of allowed data sources */
-	bool		required;
-	bool		trace_code;
-	const char **options;		/* of a dropdown */
-	int			noptions;
-} TlTraceItem;
-
-typedef struct TlTraceProcess TlTraceProcess;
-
-typedef struct TlTraceForm
-{
-	const char *stage;
-	const char *form;
-	TlTraceItem *items;			/* sorted by name (bytewise) */
-	int			nitems;
-	const char **members;		/* the stage's members, sorted; none: every
-								 * participant of the process */
-	int			nmembers;
-	TlTraceProcess *process;
-} TlTraceForm;
-
-struct TlTraceProcess
-{
-	const char *name;
-	const char **participants;	/* nodes invited to it and accepted, sorted */
-	int			nparticipants;
-	const char **producers;		/* processes with a mesh edge into it, sorted */
-	int			nproducers;
-	TlTraceForm *forms;			/* sorted by (stage, form) */
-	int			nforms;
-};
-
-/* an adopted link version, parsed once per backend (keyed by proposal) */
-typedef struct TlTraceVersion
-{
-	uint8		proposal[TL_HASH_LEN];
-	int32		version;
-	TlTraceProcess *processes;	/* sorted by name */
-	int			nprocesses;
-	const char **audience;		/* creator and participants, sorted */
-	int			naudience;
-} TlTraceVersion;
-
-/* a trace code as projected: its binding (earliest mention) */
-typedef struct TlTraceCode
-{
-	int64		code_id;		/* local surrogate key */
-	int32		version;		/* the version it is bound to */
-	int64		clock;			/* rank of the binding mention: clock, */
-	uint8		entry[TL_HASH_LEN]; /* entry hash, */
-	int32		ord;			/* and place among the entry's mentions */
-	int32		slot;			/* record slot of the binding mention */
-} TlTraceCode;
-
-/* a link as the trace part needs it */
-typedef struct TlTraceLink
-{
-	uint8		link_id[TL_HASH_LEN];
-	char	   *name;
-} TlTraceLink;
-
-extern int	tl_trace_records_per_entry;
-extern int	tl_trace_batch_offset;
-extern const int64 *tl_trace_batch_ids;
-extern const char *tl_trace_handoff_payload;
-extern JcsValue *tl_trace_handoff_tree;
 extern void tl_trace_init(void);
-extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
-									   Oid *types);
-extern void tl_trace_lock(void);
-extern TlTraceLink *tl_trace_link(const uint8 *link_id);
-extern TlTraceVersion *tl_trace_version(const TlTraceLink *link, int32 version,
-										uint8 *proposal_out);
-extern int	tl_trace_version_adopted_by(const TlTraceLink *link, int32 version,
-										const uint8 **hashes);
-extern TlTraceProcess *tl_trace_find_process(const TlTraceVersion *v, const char *name);
-extern TlTraceForm *tl_trace_find_form(const TlTraceProcess *p, const char *stage,
-									   const char *form);
-extern void tl_trace_prefetch_codes(const uint8 *link_id, const char **codes, int n);
-extern TlTraceCode *tl_trace_code(const uint8 *link_id, const char *code);
-extern bool tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
-								uint8 *entry_out);
-extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 
 #endif							/* TRACELINK_H */

@@ -55,6 +55,7 @@
  *-------------------------------------------------------------------------
  */
 #include "tracelink.h"
+#include "witness_int.h"
 
 #include <limits.h>
 
@@ -63,15 +64,12 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
-#include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "replication/logicalworker.h"
 #include "replication/worker_internal.h"
-#include "storage/lmgr.h"
 #include "storage/proc.h"
 #include "tcop/utility.h"
 #include "utils/builtins.h"
@@ -93,13 +91,6 @@ int			tl_witness_interval = 60;
 #define WITNESS_MAX_PAIRS 1000
 /* evidence pairs this node passes on per witness (the rest: next time) */
 #define WITNESS_PAIRS_PER_ENTRY 64
-
-/*
- * Advisory locks on the extension object: the seal lock of ledger.c, and
- * the apply lock of apply.c (which serialises applying and witnessing).
- */
-#define TL_LOCK_SEAL 1
-#define TL_LOCK_APPLY 2
 
 /*
  * The tl.witness entries of the block being applied, counted by the
@@ -131,317 +122,6 @@ tl_witness_init(void)
 							PGC_SUSET,
 							GUC_UNIT_S,
 							NULL, NULL, NULL);
-}
-
-/* ----------------------------------------------------------------
- * Signed heads
- * ----------------------------------------------------------------
- */
-
-/* an exact integer member within [min, max] */
-static bool
-json_int64_in(JcsValue *v, const char *key, int64 *out, int64 min, int64 max)
-{
-	return tl_json_int64(v, key, out) && *out >= min && *out <= max;
-}
-
-/*
- * A signed head (signed_tree_head() form: the header's fields, block_hash
- * and signature, nothing else) out of JSON; returns why it is not one, or
- * NULL.  The block hash must follow from the fields; the signature is not
- * checked here.
- */
-static const char *
-parse_head(JcsValue *v, TlSignedHead *out)
-{
-	JcsValue   *origin;
-	JcsValue   *type;
-	JcsValue   *next;
-	int64		n;
-	int64		sealed_us;
-	uint8		computed[TL_HASH_LEN];
-
-	memset(out, 0, sizeof(*out));
-	if (v == NULL || v->kind != JCS_OBJECT)
-		return "a head must be a JSON object";
-	if (v->u.object.count != 14)
-		return "a head has exactly the members of a signed tree head";
-	origin = jcs_object_get(v, "origin");
-	type = jcs_object_get(v, "type");
-	next = jcs_object_get(v, "next_key");
-	if (origin == NULL || origin->kind != JCS_STRING || origin->u.string.len >= NAMEDATALEN ||
-		memchr(origin->u.string.str, '\0', origin->u.string.len) != NULL)
-		return "origin is missing or not a string";
-	memcpy(out->h.origin, origin->u.string.str, origin->u.string.len);
-	out->h.origin[origin->u.string.len] = '\0';
-	if (!tl_valid_node_name(out->h.origin))
-		return "origin is not a valid node name";
-	if (type == NULL || type->kind != JCS_STRING || type->u.string.len != 5 ||
-		memcmp(type->u.string.str, "block", 5) != 0)
-		return "type is not \"block\"";
-	if (!json_int64_in(v, "block_no", &out->h.block_no, 0, PG_INT64_MAX) ||
-		!json_int64_in(v, "tx", &out->h.tx, 0, PG_INT64_MAX) ||
-		!json_int64_in(v, "entry_count", &n, 1, PG_INT32_MAX) ||
-		!json_int64_in(v, "tree_size", &out->h.tree_size, 1, PG_INT64_MAX) ||
-		!tl_json_int64(v, "sealed_at", &sealed_us))
-		return "block_no, tx, entry_count, tree_size or sealed_at is missing or out of range";
-	out->h.entry_count = (int32) n;
-	if (out->h.tree_size < out->h.entry_count)
-		return "tree_size is smaller than entry_count";
-	out->h.sealed_at = sealed_us - (int64) (POSTGRES_EPOCH_JDATE - UNIX_EPOCH_JDATE) * USECS_PER_DAY;
-	if (!tl_json_hex(v, "entries_root", out->h.entries_root, TL_HASH_LEN) ||
-		!tl_json_hex(v, "tree_root", out->h.tree_root, TL_HASH_LEN) ||
-		!tl_json_hex(v, "prev_hash", out->h.prev_hash, TL_HASH_LEN) ||
-		!tl_json_hex(v, "signer_key", out->h.signer_key, TL_ED25519_PK_LEN) ||
-		!tl_json_hex(v, "block_hash", out->block_hash, TL_HASH_LEN) ||
-		!tl_json_hex(v, "signature", out->signature, TL_ED25519_SIG_LEN))
-		return "a hash, key or signature is missing or not lowercase hex of the right length";
-	if (next == NULL)
-		return "next_key is missing";
-	out->h.has_next_key = next->kind != JCS_NULL;
-	if (out->h.has_next_key && !tl_json_hex_value(next, out->h.next_key, TL_ED25519_PK_LEN))
-		return "next_key is neither null nor a 32-byte key in hex";
-	tl_block_hash(&out->h, computed);
-	if (memcmp(computed, out->block_hash, TL_HASH_LEN) != 0)
-		return "block_hash does not match the head's fields";
-	return NULL;
-}
-
-/* is the head validly signed by the key it names? */
-static bool
-signature_ok(const TlSignedHead *hd)
-{
-	return tl_ed25519_verify(hd->h.signer_key, hd->block_hash, TL_HASH_LEN, hd->signature);
-}
-
-/* do two heads name the same block? */
-static bool
-same_block(const TlSignedHead *a, const TlSignedHead *b)
-{
-	return memcmp(a->block_hash, b->block_hash, TL_HASH_LEN) == 0;
-}
-
-/* a head as canonical JSON (signed_tree_head() form) */
-static void
-head_json(StringInfo out, const TlSignedHead *hd)
-{
-	tl_block_json(out, &hd->h, hd->block_hash, hd->signature, NULL);
-}
-
-/* the same as jsonb */
-static Datum
-head_jsonb(const TlSignedHead *hd)
-{
-	StringInfoData s;
-
-	initStringInfo(&s);
-	head_json(&s, hd);
-	return DirectFunctionCall1(jsonb_in, CStringGetDatum(s.data));
-}
-
-/* lowercase hex of some bytes, palloc'd */
-static char *
-hex_of(const uint8 *data, int len)
-{
-	char	   *hex = palloc(2 * len + 1);
-
-	tl_hex_encode(data, len, hex);
-	return hex;
-}
-
-/* a bytea column of exactly len bytes, copied out; false if not */
-static bool
-fixed_bytea(HeapTuple tup, TupleDesc desc, int attnum, uint8 *out, int len)
-{
-	bool		isnull;
-	Datum		d = heap_getattr(tup, attnum, desc, &isnull);
-	bytea	   *b;
-
-	if (isnull)
-		return false;
-	b = DatumGetByteaPP(d);
-	if (VARSIZE_ANY_EXHDR(b) != len)
-		return false;
-	memcpy(out, VARDATA_ANY(b), len);
-	return true;
-}
-
-/*
- * A ledger_blocks (or inbox_blocks) row as a signed head; false if a
- * column does not have its length.
- */
-static bool
-head_from_row(HeapTuple tup, TupleDesc desc, TlSignedHead *out)
-{
-	bool		isnull;
-	char	   *origin;
-
-	memset(out, 0, sizeof(*out));
-	origin = TextDatumGetCString(heap_getattr(tup, BLOCK_ORIGIN + 1, desc, &isnull));
-	strlcpy(out->h.origin, origin, NAMEDATALEN);
-	out->h.block_no = DatumGetInt64(heap_getattr(tup, BLOCK_NO + 1, desc, &isnull));
-	out->h.tx = DatumGetInt64(heap_getattr(tup, BLOCK_TX + 1, desc, &isnull));
-	out->h.entry_count = DatumGetInt32(heap_getattr(tup, BLOCK_ENTRY_COUNT + 1, desc, &isnull));
-	out->h.tree_size = DatumGetInt64(heap_getattr(tup, BLOCK_TREE_SIZE + 1, desc, &isnull));
-	out->h.sealed_at = DatumGetTimestampTz(heap_getattr(tup, BLOCK_SEALED_AT + 1, desc, &isnull));
-	heap_getattr(tup, BLOCK_NEXT_KEY + 1, desc, &isnull);
-	out->h.has_next_key = !isnull;
-	return fixed_bytea(tup, desc, BLOCK_ENTRIES_ROOT + 1, out->h.entries_root, TL_HASH_LEN) &&
-		fixed_bytea(tup, desc, BLOCK_TREE_ROOT + 1, out->h.tree_root, TL_HASH_LEN) &&
-		fixed_bytea(tup, desc, BLOCK_PREV_HASH + 1, out->h.prev_hash, TL_HASH_LEN) &&
-		fixed_bytea(tup, desc, BLOCK_SIGNER_KEY + 1, out->h.signer_key, TL_ED25519_PK_LEN) &&
-		(!out->h.has_next_key ||
-		 fixed_bytea(tup, desc, BLOCK_NEXT_KEY + 1, out->h.next_key, TL_ED25519_PK_LEN)) &&
-		fixed_bytea(tup, desc, BLOCK_HASH + 1, out->block_hash, TL_HASH_LEN) &&
-		fixed_bytea(tup, desc, BLOCK_SIGNATURE + 1, out->signature, TL_ED25519_SIG_LEN);
-}
-
-/*
- * Block `block_no` of `origin` as a signed head, from ledger_blocks or (with
- * parked) inbox_blocks; false if there is none.
- */
-static bool
-read_block(const char *origin, int64 block_no, bool parked, TlSignedHead *out)
-{
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	bool		found = false;
-
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(block_no);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args(parked
-							  ? "SELECT * FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2"
-							  : "SELECT * FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up block " INT64_FORMAT " of \"%s\"", block_no, origin);
-	if (SPI_processed > 0)
-		found = head_from_row(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, out);
-	tl_spi_finish(spi_nest);
-	return found;
-}
-
-/* What this node knows of an origin. */
-typedef struct OriginView
-{
-	bool		known;			/* in tracelink.nodes */
-	bool		is_local;
-	uint8		pinned_key[TL_ED25519_PK_LEN];
-	bool		have_head;
-	int64		head_no;
-	uint8		head_key[TL_ED25519_PK_LEN];	/* signs its next block */
-} OriginView;
-
-/* what this node knows of `origin` (known = false if nothing) */
-static void
-origin_view(const char *origin, OriginView *ov)
-{
-	int			spi_nest;
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1];
-
-	memset(ov, 0, sizeof(*ov));
-	args[0] = CStringGetTextDatum(origin);
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT n.is_local, n.public_key, h.block_no, h.signer_key"
-							  "  FROM tracelink.nodes n"
-							  "  LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name"
-							  " WHERE n.name = $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up node \"%s\"", origin);
-	if (SPI_processed > 0)
-	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
-
-		ov->known = fixed_bytea(tup, desc, 2, ov->pinned_key, TL_ED25519_PK_LEN);
-		ov->is_local = DatumGetBool(SPI_getbinval(tup, desc, 1, &isnull));
-		ov->head_no = DatumGetInt64(SPI_getbinval(tup, desc, 3, &isnull));
-		ov->have_head = !isnull && fixed_bytea(tup, desc, 4, ov->head_key, TL_ED25519_PK_LEN);
-	}
-	tl_spi_finish(spi_nest);
-}
-
-/*
- * Block `block_no` of `origin` in the ledger, read through the primary key
- * with `snapshot`; false if there is none (or it is corrupt).
- */
-static bool
-block_at(const char *origin, int64 block_no, Snapshot snapshot, TlSignedHead *out)
-{
-	Relation	rel = table_open(tl_relid("ledger_blocks"), AccessShareLock);
-	ScanKeyData keys[2];
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		found = false;
-
-	ScanKeyInit(&keys[0], BLOCK_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(origin));
-	keys[0].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&keys[1], BLOCK_NO + 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(block_no));
-	scan = systable_beginscan(rel, tl_relid("ledger_blocks_pkey"), true, snapshot, 2, keys);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-		found = head_from_row(tup, RelationGetDescr(rel), out);
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return found;
-}
-
-/*
- * Does this node hold the block a head names (same origin, number and
- * hash)?  Read through the primary key, with no query to plan: most
- * witnessed heads are blocks the receiver holds.
- */
-static bool
-holds_block(const TlSignedHead *hd)
-{
-	Relation	rel = table_open(tl_relid("ledger_blocks"), AccessShareLock);
-	ScanKeyData keys[2];
-	SysScanDesc scan;
-	HeapTuple	tup;
-	bool		same = false;
-
-	ScanKeyInit(&keys[0], BLOCK_ORIGIN + 1, BTEqualStrategyNumber, F_TEXTEQ,
-				CStringGetTextDatum(hd->h.origin));
-	keys[0].sk_collation = C_COLLATION_OID;
-	ScanKeyInit(&keys[1], BLOCK_NO + 1, BTEqualStrategyNumber, F_INT8EQ,
-				Int64GetDatum(hd->h.block_no));
-	scan = systable_beginscan(rel, tl_relid("ledger_blocks_pkey"), true, SnapshotSelf, 2, keys);
-	if (HeapTupleIsValid(tup = systable_getnext(scan)))
-	{
-		uint8		hash[TL_HASH_LEN];
-
-		same = fixed_bytea(tup, RelationGetDescr(rel), BLOCK_HASH + 1, hash, TL_HASH_LEN) &&
-			memcmp(hash, hd->block_hash, TL_HASH_LEN) == 0;
-	}
-	systable_endscan(scan);
-	table_close(rel, AccessShareLock);
-	return same;
-}
-
-/* Has this node's chain ever been signed by (or handed over to) `key`? */
-static bool
-one_of_my_keys(const char *me, const uint8 *key)
-{
-	int			spi_nest;
-	Oid			types[2] = {TEXTOID, BYTEAOID};
-	Datum		args[2];
-	bool		isnull;
-	bool		mine;
-
-	args[0] = CStringGetTextDatum(me);
-	args[1] = PointerGetDatum(tl_bytea_from(key, TL_ED25519_PK_LEN));
-	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT EXISTS (SELECT 1 FROM tracelink.nodes WHERE name = $1 AND public_key = $2)"
-							  "    OR EXISTS (SELECT 1 FROM tracelink.ledger_blocks WHERE origin = $1 AND next_key = $2)",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up the keys of node \"%s\"", me);
-	mine = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	tl_spi_finish(spi_nest);
-	return mine;
 }
 
 /* ----------------------------------------------------------------
@@ -542,12 +222,12 @@ record_equivocation(const TlSignedHead *a, const TlSignedHead *b,
 	if (a != NULL)
 	{
 		args[2] = PointerGetDatum(tl_bytea_from(a->block_hash, TL_HASH_LEN));
-		args[4] = head_jsonb(a);
+		args[4] = tl_head_jsonb(a);
 	}
 	else
 		nulls[2] = nulls[4] = 'n';
 	args[3] = PointerGetDatum(tl_bytea_from(b->block_hash, TL_HASH_LEN));
-	args[5] = head_jsonb(b);
+	args[5] = tl_head_jsonb(b);
 	args[6] = CStringGetTextDatum(detected_by);
 	if (witness_entry != NULL)
 		args[7] = PointerGetDatum(tl_bytea_from(witness_entry, TL_HASH_LEN));
@@ -570,10 +250,10 @@ record_equivocation(const TlSignedHead *a, const TlSignedHead *b,
 	initStringInfo(&note);
 	appendStringInfoString(&note, "{\"first\":");
 	if (a != NULL)
-		appendStringInfo(&note, "\"%s\"", hex_of(a->block_hash, TL_HASH_LEN));
+		appendStringInfo(&note, "\"%s\"", tl_hex_of(a->block_hash, TL_HASH_LEN));
 	else
 		appendStringInfoString(&note, "null");
-	appendStringInfo(&note, ",\"second\":\"%s\"}", hex_of(b->block_hash, TL_HASH_LEN));
+	appendStringInfo(&note, ",\"second\":\"%s\"}", tl_hex_of(b->block_hash, TL_HASH_LEN));
 	Async_Notify("tracelink_equivocation", note.data);
 
 	if (a == NULL || strcmp(detected_by, "own chain") == 0)
@@ -581,15 +261,15 @@ record_equivocation(const TlSignedHead *a, const TlSignedHead *b,
 				(errmsg("a block numbered " INT64_FORMAT " of this node \"%s\" that it never signed is validly signed by its key",
 						b->h.block_no, b->h.origin),
 				 errdetail("Block hash %s (%s); tracelink.equivocations keeps the signed heads.",
-						   hex_of(b->block_hash, TL_HASH_LEN), detected_by),
+						   tl_hex_of(b->block_hash, TL_HASH_LEN), detected_by),
 				 errhint("Someone else holds this node's key, or the node was restored from a backup that lacks blocks it had signed.")));
 	else
 		ereport(WARNING,
 				(errmsg("origin \"%s\" signed two different blocks numbered " INT64_FORMAT,
 						b->h.origin, b->h.block_no),
 				 errdetail("Block hashes %s and %s (%s); tracelink.equivocations keeps both signed heads as evidence.",
-						   hex_of(a->block_hash, TL_HASH_LEN),
-						   hex_of(b->block_hash, TL_HASH_LEN), detected_by)));
+						   tl_hex_of(a->block_hash, TL_HASH_LEN),
+						   tl_hex_of(b->block_hash, TL_HASH_LEN), detected_by)));
 }
 
 /*
@@ -612,8 +292,8 @@ tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
 	got.h = *h;
 	memcpy(got.block_hash, block_hash, TL_HASH_LEN);
 	memcpy(got.signature, signature, TL_ED25519_SIG_LEN);
-	in_ledger = read_block(h->origin, h->block_no, false, &held);
-	if (!in_ledger && !read_block(h->origin, h->block_no, true, &held))
+	in_ledger = tl_read_block_head(h->origin, h->block_no, false, &held);
+	if (!in_ledger && !tl_read_block_head(h->origin, h->block_no, true, &held))
 		return "block number is taken but the block holding it cannot be read";
 	tl_block_hash(&got.h, computed);
 	if (memcmp(computed, got.block_hash, TL_HASH_LEN) != 0)
@@ -621,13 +301,13 @@ tl_witness_block_conflict(const TlBlockHeader *h, const uint8 *block_hash,
 	if (memcmp(got.h.signer_key, held.h.signer_key, TL_ED25519_PK_LEN) != 0)
 		return psprintf("block " INT64_FORMAT " differs from the one already %s and is signed by another key than that one",
 						h->block_no, in_ledger ? "in the ledger" : "waiting for its predecessor");
-	if (!signature_ok(&got))
+	if (!tl_head_signature_ok(&got))
 		return "signature does not verify with the origin's key";
 	if (!in_ledger)
 	{
 		/* a parked block has not been checked yet */
 		tl_block_hash(&held.h, computed);
-		if (memcmp(computed, held.block_hash, TL_HASH_LEN) != 0 || !signature_ok(&held))
+		if (memcmp(computed, held.block_hash, TL_HASH_LEN) != 0 || !tl_head_signature_ok(&held))
 			return psprintf("block " INT64_FORMAT " differs from the one waiting for its predecessor, which does not verify",
 							h->block_no);
 	}
@@ -659,7 +339,7 @@ keep_pending(const TlEntry *w, const TlSignedHead *hd)
 	args[0] = CStringGetTextDatum(hd->h.origin);
 	args[1] = Int64GetDatum(hd->h.block_no);
 	args[2] = PointerGetDatum(tl_bytea_from(hd->block_hash, TL_HASH_LEN));
-	args[3] = head_jsonb(hd);
+	args[3] = tl_head_jsonb(hd);
 	args[4] = PointerGetDatum(tl_bytea_from(w->hash, TL_HASH_LEN));
 	args[5] = CStringGetTextDatum(w->origin);
 	spi_nest = tl_spi_connect();
@@ -680,13 +360,13 @@ static void
 check_own_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 {
 	TlSignedHead mine;
-	bool		have = read_block(me, hd->h.block_no, false, &mine);
+	bool		have = tl_read_block_head(me, hd->h.block_no, false, &mine);
 
-	if (have && same_block(&mine, hd))
+	if (have && tl_same_block(&mine, hd))
 		return;
-	if (!signature_ok(hd))
+	if (!tl_head_signature_ok(hd))
 		refuse_head(w, hd, "signature does not verify with its signer_key");
-	else if (!one_of_my_keys(me, hd->h.signer_key))
+	else if (!tl_one_of_my_keys(me, hd->h.signer_key))
 		refuse_head(w, hd, "it names this node but is signed by a key this node never had");
 	else
 		record_equivocation(have ? &mine : NULL, hd, "own chain", w->hash);
@@ -699,39 +379,39 @@ check_own_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 static void
 check_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 {
-	OriginView	ov;
+	TlOriginView	ov;
 	TlSignedHead mine;
 
 	/* the common case, this node holds the same block: one index probe */
-	if (holds_block(hd))
+	if (tl_holds_block(hd))
 		return;
 	if (me != NULL && strcmp(hd->h.origin, me) == 0)
 	{
 		check_own_head(w, hd, me);
 		return;
 	}
-	origin_view(hd->h.origin, &ov);
+	tl_origin_view(hd->h.origin, &ov);
 	if (!ov.known)
 		return;					/* an origin this node does not follow */
 	if (ov.have_head && hd->h.block_no <= ov.head_no)
 	{
-		if (!read_block(hd->h.origin, hd->h.block_no, false, &mine))
+		if (!tl_read_block_head(hd->h.origin, hd->h.block_no, false, &mine))
 			elog(ERROR, "block " INT64_FORMAT " of \"%s\" is missing below its head",
 				 hd->h.block_no, hd->h.origin);
-		if (same_block(&mine, hd))
+		if (tl_same_block(&mine, hd))
 			return;
 		if (memcmp(hd->h.signer_key, mine.h.signer_key, TL_ED25519_PK_LEN) != 0)
 			refuse_head(w, hd, psprintf("it differs from the block held here but is signed by key %s, not by %s, the key in force at that block here",
-										hex_of(hd->h.signer_key, TL_ED25519_PK_LEN),
-										hex_of(mine.h.signer_key, TL_ED25519_PK_LEN)));
-		else if (!signature_ok(hd))
+										tl_hex_of(hd->h.signer_key, TL_ED25519_PK_LEN),
+										tl_hex_of(mine.h.signer_key, TL_ED25519_PK_LEN)));
+		else if (!tl_head_signature_ok(hd))
 			refuse_head(w, hd, "signature does not verify with the origin's key");
 		else
 			record_equivocation(&mine, hd, "witness", w->hash);
 		return;
 	}
 	/* beyond this node's copy: keep it, checked when the copy gets there */
-	if (!signature_ok(hd))
+	if (!tl_head_signature_ok(hd))
 		refuse_head(w, hd, "signature does not verify with its signer_key");
 	else
 		keep_pending(w, hd);
@@ -747,7 +427,7 @@ check_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 static void
 check_pair(const TlEntry *w, const TlSignedHead *a, const TlSignedHead *b, const char *me)
 {
-	OriginView	ov;
+	TlOriginView	ov;
 	TlSignedHead mine;
 	const uint8 *key;
 
@@ -755,12 +435,12 @@ check_pair(const TlEntry *w, const TlSignedHead *a, const TlSignedHead *b, const
 	check_head(w, b, me);
 	if (me != NULL && strcmp(a->h.origin, me) == 0)
 		return;
-	origin_view(a->h.origin, &ov);
+	tl_origin_view(a->h.origin, &ov);
 	if (!ov.known)
 		return;
 	if (ov.have_head && a->h.block_no <= ov.head_no)
 	{
-		if (!read_block(a->h.origin, a->h.block_no, false, &mine))
+		if (!tl_read_block_head(a->h.origin, a->h.block_no, false, &mine))
 			return;
 		key = mine.h.signer_key;
 	}
@@ -768,7 +448,7 @@ check_pair(const TlEntry *w, const TlSignedHead *a, const TlSignedHead *b, const
 		key = ov.have_head ? ov.head_key : ov.pinned_key;
 	if (memcmp(a->h.signer_key, key, TL_ED25519_PK_LEN) == 0 &&
 		memcmp(b->h.signer_key, key, TL_ED25519_PK_LEN) == 0 &&
-		signature_ok(a) && signature_ok(b))
+		tl_head_signature_ok(a) && tl_head_signature_ok(b))
 		record_equivocation(a, b, "evidence", w->hash);
 }
 
@@ -829,7 +509,7 @@ tl_project_witness(const TlEntry *e, bool local)
 	for (i = 0; i < heads->u.array.count; i++)
 	{
 		TlSignedHead hd;
-		const char *problem = parse_head(heads->u.array.elems[i], &hd);
+		const char *problem = tl_parse_head(heads->u.array.elems[i], &hd);
 
 		if (problem == NULL && strcmp(previous, hd.h.origin) >= 0)
 			problem = "heads are not in order of origin, or name an origin twice";
@@ -852,12 +532,12 @@ tl_project_witness(const TlEntry *e, bool local)
 		if (pair->kind != JCS_ARRAY || pair->u.array.count != 2)
 			problem = "an equivocation is an array of two signed heads";
 		if (problem == NULL)
-			problem = parse_head(pair->u.array.elems[0], &a);
+			problem = tl_parse_head(pair->u.array.elems[0], &a);
 		if (problem == NULL)
-			problem = parse_head(pair->u.array.elems[1], &b);
+			problem = tl_parse_head(pair->u.array.elems[1], &b);
 		if (problem == NULL &&
 			(strcmp(a.h.origin, b.h.origin) != 0 || a.h.block_no != b.h.block_no ||
-			 same_block(&a, &b)))
+			 tl_same_block(&a, &b)))
 			problem = "its two heads are not two different blocks of one origin with one number";
 		if (problem != NULL)
 		{
@@ -952,18 +632,18 @@ resolve_pending(const TlSignedHead *mine)
 		const char *problem;
 		MemoryContext old = MemoryContextSwitchTo(caller);
 
-		problem = parse_head(jcs_parse(text, strlen(text)), &hd);
+		problem = tl_parse_head(jcs_parse(text, strlen(text)), &hd);
 		MemoryContextSwitchTo(old);
-		if (problem != NULL || same_block(mine, &hd) ||
-			!fixed_bytea(tuptable->vals[i], tuptable->tupdesc, 2, entry_hash, TL_HASH_LEN))
+		if (problem != NULL || tl_same_block(mine, &hd) ||
+			!tl_fixed_bytea(tuptable->vals[i], tuptable->tupdesc, 2, entry_hash, TL_HASH_LEN))
 			continue;
 		if (!read_entry(entry_hash, &w))
 			continue;
 		if (memcmp(hd.h.signer_key, mine->h.signer_key, TL_ED25519_PK_LEN) != 0)
 			refuse_head(&w, &hd, psprintf("it differs from the block held here but is signed by key %s, not by %s, the key in force at that block here",
-										  hex_of(hd.h.signer_key, TL_ED25519_PK_LEN),
-										  hex_of(mine->h.signer_key, TL_ED25519_PK_LEN)));
-		else if (!signature_ok(&hd))
+										  tl_hex_of(hd.h.signer_key, TL_ED25519_PK_LEN),
+										  tl_hex_of(mine->h.signer_key, TL_ED25519_PK_LEN)));
+		else if (!tl_head_signature_ok(&hd))
 			refuse_head(&w, &hd, "signature does not verify with the origin's key");
 		else
 			record_equivocation(mine, &hd, "witness", entry_hash);
@@ -1045,12 +725,12 @@ append_witness(const char *me, uint8 *hash_out)
 
 			if (strcmp(origin, me) == 0)
 				continue;
-			if (!block_at(origin, block_no, snapshot, &hd))
+			if (!tl_block_at(origin, block_no, snapshot, &hd))
 				elog(ERROR, "the head block " INT64_FORMAT " of \"%s\" is missing or corrupt",
 					 block_no, origin);
 			if (nheads++ > 0)
 				appendStringInfoChar(&payload, ',');
-			head_json(&payload, &hd);
+			tl_head_json(&payload, &hd);
 		}
 		systable_endscan_ordered(scan);
 		index_close(index, AccessShareLock);
@@ -1110,7 +790,6 @@ append_witness(const char *me, uint8 *hash_out)
 static void
 check_can_sign(const char *me)
 {
-	Oid			extension = get_extension_oid("tracelink", false);
 	Relation	heads;
 	Snapshot	snapshot;
 	TlHead		head;
@@ -1118,7 +797,7 @@ check_can_sign(const char *me)
 	uint8		dummy[TL_HASH_LEN] = {0};
 	uint8		signature[TL_ED25519_SIG_LEN];
 
-	LockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());
 	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
 	found = tl_read_head(heads, snapshot, me, &head);
@@ -1127,7 +806,7 @@ check_can_sign(const char *me)
 	if (!found)
 		elog(ERROR, "node \"%s\" has no head", me);
 	tl_keys_sign(me, head.signer_key, dummy, TL_HASH_LEN, signature);
-	UnlockDatabaseObject(ExtensionRelationId, extension, TL_LOCK_SEAL, ExclusiveLock);
+	tl_unlock_extension(TL_LOCK_SEAL);
 }
 
 /* ----------------------------------------------------------------
@@ -1267,8 +946,7 @@ tl_witness(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("tracelink.witness()");
 	/* the caller appends: it must belong to this node (roles.c) */
 	tl_require_database_member(GetUserId());
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
-					   TL_LOCK_APPLY, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_APPLY);
 
 	/* the witnessing tables are written as the extension's owner */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);

@@ -5,18 +5,26 @@
 # "make clean" removes it.  Like the fuzz targets, it compiles src/merkle.c
 # with FRONTEND defined and links PostgreSQL's frontend libraries
 # libpgcommon.a and libpgport.a (the JSON lexer, StringInfo, psprintf);
-# tools/tv_shim.c stands in for the backend, with SHA-256 from libsodium.
+# src/standin/ stands in for the backend (the same stand-in as fuzz/'s),
+# with SHA-256 from libsodium (standin_sha256.c).
 
 TV_PROGRAM = tools/tracelink-verify
-TV_OBJS = tools/tracelink-verify.o tools/tv_json.o tools/tv_shim.o tools/merkle_fe.o
-TV_HEADERS = $(srcdir)/src/tracelink.h $(srcdir)/tools/tv_json.h $(srcdir)/tools/tv_shim.h
-TV_CPPFLAGS = -DFRONTEND -I$(srcdir)/src -I$(srcdir)/tools
+TV_OBJS = tools/tracelink-verify.o tools/tv_check.o tools/tv_fields.o \
+	tools/tv_json.o tools/tv_util.o tools/standin.o tools/standin_sha256.o \
+	tools/merkle_fe.o
+TV_HEADERS = $(wildcard $(srcdir)/src/*.h) $(srcdir)/src/standin/standin.h \
+	$(srcdir)/tools/tv_json.h $(srcdir)/tools/tv_util.h $(srcdir)/tools/tv_verify.h
+TV_CPPFLAGS = -DFRONTEND -I$(srcdir)/src -I$(srcdir)/src/standin -I$(srcdir)/tools
 # Debian keeps libpgcommon.a/libpgport.a in pkglibdir, upstream in libdir.
 TV_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lsodium -lm
 
 all: $(TV_PROGRAM)
 
 tools/%.o: $(srcdir)/tools/%.c $(TV_HEADERS)
+	$(CC) $(CFLAGS) $(TV_CPPFLAGS) $(CPPFLAGS) -c -o $@ $<
+
+# the backend stand-in, shared with fuzz/
+tools/%.o: $(srcdir)/src/standin/%.c $(TV_HEADERS)
 	$(CC) $(CFLAGS) $(TV_CPPFLAGS) $(CPPFLAGS) -c -o $@ $<
 
 # src/merkle.c again, as frontend code (src/merkle.o is the server's)

@@ -26,7 +26,7 @@
 #include "mb/pg_wchar.h"
 
 #include "tv_json.h"
-#include "tv_shim.h"
+#include "tv_util.h"
 
 /* ----------------------------------------------------------------
  * Arena

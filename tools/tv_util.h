@@ -1,13 +1,13 @@
 /*-------------------------------------------------------------------------
  *
- * tv_shim.h
- *	  Exit statuses and memory helpers shared by tracelink-verify's files
- *	  (tv_shim.c also stands in for the backend services src/merkle.c uses).
+ * tv_util.h
+ *	  Exit statuses, fatal errors and malloc shared by tracelink-verify's
+ *	  files (the backend stand-in is src/standin/).
  *
  *-------------------------------------------------------------------------
  */
-#ifndef TV_SHIM_H
-#define TV_SHIM_H
+#ifndef TV_UTIL_H
+#define TV_UTIL_H
 
 /* exit statuses of tracelink-verify */
 #define TV_EXIT_OK			0	/* every export verified */
@@ -18,5 +18,6 @@
 extern void tv_fatal(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 extern void *tv_malloc(size_t size);
 extern void *tv_realloc(void *pointer, size_t size);
+extern void tv_uncaught_error(const char *what, const ErrorData *edata) pg_attribute_noreturn();
 
-#endif							/* TV_SHIM_H */
+#endif							/* TV_UTIL_H */

@@ -1,20 +1,23 @@
 /*-------------------------------------------------------------------------
  *
- * shim.h
- *	  What the fuzz targets need from the stand-in backend in shim.c.
+ * harness.h
+ *	  What the fuzz targets share: running a step under PG_TRY, memory and
+ *	  stack measured per input and freed between inputs, the input guards
+ *	  and the output checks.
  *
- * The targets link src/jcs.c (and src/definition.c) outside the server.
- * shim.c supplies the few backend services that code uses (ereport,
- * palloc, check_stack_depth, the database encoding); this header adds the
- * helpers the targets share: running a step under PG_TRY, freeing all
- * memory between inputs, the input guards and the output checks.
+ * The targets link tracelink's pure parts (src/jcs*.c, src/def_*.c,
+ * src/ledger_json.c) outside the server, with the backend stand-in of
+ * src/standin/ (errors, palloc, check_stack_depth, the database encoding),
+ * the same one tools/tracelink-verify uses.
  *
  *-------------------------------------------------------------------------
  */
-#ifndef TL_FUZZ_SHIM_H
-#define TL_FUZZ_SHIM_H
+#ifndef TL_FUZZ_HARNESS_H
+#define TL_FUZZ_HARNESS_H
 
 #include "postgres.h"
+
+#include "standin.h"
 
 /*
  * Deepest JSON nesting a target passes on.  PostgreSQL's JSON parser checks
@@ -63,4 +66,4 @@ extern int	fuzz_json_nesting(const char *data, size_t len);
 extern bool fuzz_is_text(const char *data, size_t len);
 extern const char *fuzz_check_utf8(const char *data, size_t len);
 
-#endif							/* TL_FUZZ_SHIM_H */
+#endif							/* TL_FUZZ_HARNESS_H */

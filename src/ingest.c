@@ -1,0 +1,218 @@
+/*-------------------------------------------------------------------------
+ *
+ * ingest.c
+ *	  Where ledger rows from outside come in: the ledger tables' BEFORE
+ *	  INSERT trigger (rows from peers, rows restored from a dump) and
+ *	  tracelink.ingest() (exported lines).
+ *
+ * tracelink writes ledger rows without the executor, so a row that reaches
+ * the trigger was written by SQL: by the logical replication apply worker
+ * (a peer's row, handed to apply.c), by a restore (restore.c), or by
+ * someone who may not (refused, by restore.c).  ingest() reads exported
+ * lines and hands each block and entry to apply.c exactly as a replicated
+ * row is.  This file only decodes and dispatches; it is apply.c's one
+ * caller, and neither apply.c nor restore.c calls back.
+ *
+ *-------------------------------------------------------------------------
+ */
+#include "tracelink.h"
+#include "apply_int.h"
+
+#include "commands/trigger.h"
+#include "executor/spi.h"
+#include "funcapi.h"
+#include "miscadmin.h"
+#include "replication/logicalworker.h"
+#include "utils/memutils.h"
+#include "utils/rel.h"
+
+PG_FUNCTION_INFO_V1(tl_ledger_row_inserted);
+PG_FUNCTION_INFO_V1(tl_ingest);
+
+/* ----------------------------------------------------------------
+ * Rows from peers and from dumps
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Entry point from the ledger tables' BEFORE INSERT trigger, in the apply
+ * worker.  Returns NULL: the row is written here or not at all.
+ */
+static HeapTuple
+apply_incoming(TriggerData *trigdata)
+{
+	Relation	rel = trigdata->tg_relation;
+	RowSource	src = {trigdata->tg_trigtuple, RelationGetDescr(rel), NULL, 0};
+
+	tl_apply_begin();
+	if (RelationGetRelid(rel) == tl_relid("ledger_blocks"))
+	{
+		TlBlock		b;
+		const char *problem = tl_block_decode(src.tup, src.desc, &b);
+
+		tl_apply_receive_block(&b, problem, &src);
+	}
+	else
+	{
+		TlEntry		e;
+		const char *problem = tl_entry_decode(src.tup, src.desc, &e);
+
+		if (problem != NULL)
+			tl_quarantine_source("entry", e.origin, problem, &src);
+		else
+			tl_apply_receive_entry(&e, &src);
+	}
+	return NULL;
+}
+
+/*
+ * BEFORE INSERT (row): tracelink writes ledger rows without the executor, so
+ * a row arriving here was written by SQL.  The logical replication apply
+ * worker hands rows from peers to the apply path; a restore from a dump
+ * (one statement filling an empty table, by its owner: restore.c) keeps its
+ * rows once each is checked; anyone else is refused.
+ */
+Datum
+tl_ledger_row_inserted(PG_FUNCTION_ARGS)
+{
+	TriggerData *trigdata = (TriggerData *) fcinfo->context;
+
+	if (!CALLED_AS_TRIGGER(fcinfo))
+		elog(ERROR, "tl_ledger_row_inserted: not called by trigger manager");
+	if (IsLogicalWorker())
+		return PointerGetDatum(apply_incoming(trigdata));
+	/* a restore (restore.c) or nothing: raises unless it is one */
+	return PointerGetDatum(tl_restore_incoming(trigdata));
+}
+
+/* ----------------------------------------------------------------
+ * Ingesting exported lines
+ * ----------------------------------------------------------------
+ */
+
+/* an exported line read back, for parse_line() */
+typedef struct ParsedLine
+{
+	const RowSource *src;
+	bool		is_block;
+	TlEntry		e;
+	TlBlock		b;
+	const char *problem;
+} ParsedLine;
+
+/*
+ * Parse an exported line (run in a subtransaction).  The line's tree is
+ * freed as soon as the entry or block is taken out of it.
+ */
+static void
+parse_line(void *arg)
+{
+	ParsedLine *p = arg;
+	MemoryContext tree_cxt = AllocSetContextCreate(CurrentMemoryContext,
+												   "tracelink export line",
+												   ALLOCSET_DEFAULT_SIZES);
+	MemoryContext old = MemoryContextSwitchTo(tree_cxt);
+	JcsValue   *tree = jcs_parse(p->src->line, p->src->line_len);
+
+	MemoryContextSwitchTo(old);
+	p->problem = tl_export_line(tree, &p->is_block, &p->e, &p->b);
+	MemoryContextDelete(tree_cxt);
+	/* the line is the entry's preimage: its hash is the line's */
+	if (p->problem == NULL && !p->is_block && p->e.origin != NULL)
+		tl_sha256(p->src->line, p->src->line_len, p->e.hash);
+}
+
+/*
+ * tracelink.ingest(lines text) returns table(lines bigint, quarantined bigint)
+ *
+ * Applies exported ledger lines (tracelink.export() output, one per line)
+ * exactly as rows arriving by replication are applied: every block and
+ * entry is verified; what fails is quarantined; what comes early waits.
+ * For exchanging ledgers without a replication connection, and for feeding
+ * many nodes' signed entries to one node in tests and benchmarks.
+ */
+Datum
+tl_ingest(PG_FUNCTION_ARGS)
+{
+	int			spi_nest;
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	text	   *input = PG_GETARG_TEXT_PP(0);
+	const char *line = VARDATA_ANY(input);
+	const char *end = line + VARSIZE_ANY_EXHDR(input);
+	MemoryContext line_cxt;
+	int64		lines = 0;
+	int64		quarantined_before;
+	int64		quarantined_after;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+	bool		isnull;
+	Oid			save_userid;
+	int			save_sec_context;
+
+	InitMaterializedSRF(fcinfo, 0);
+	if (tl_local_node() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database is not a tracelink node yet")));
+
+	/*
+	 * Lines are applied as replicated rows are, by the extension's owner:
+	 * tracelink_admin may call ingest() but writes none of tracelink's
+	 * tables itself (inboxes, quarantine).
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_nest = tl_spi_connect();
+	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
+	quarantined_before = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_spi_finish(spi_nest);
+
+	tl_apply_begin();
+
+	/*
+	 * Lines are read in place; what one line allocates (its tree, its
+	 * entry, a quarantine row) is freed before the next, so memory is that
+	 * of the input and of its longest line.
+	 */
+	line_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink ingested line",
+									 ALLOCSET_DEFAULT_SIZES);
+	while (line < end)
+	{
+		const char *newline = memchr(line, '\n', end - line);
+		RowSource	src = {NULL, NULL, line, (newline ? newline : end) - line};
+		ParsedLine	p;
+		ErrorData  *failure;
+		MemoryContext old;
+
+		line = newline ? newline + 1 : end;
+		if (src.line_len == 0)
+			continue;
+		lines++;
+		old = MemoryContextSwitchTo(line_cxt);
+		memset(&p, 0, sizeof(p));
+		p.src = &src;
+		failure = tl_run_in_subtransaction(parse_line, &p);
+		if (failure != NULL)
+			tl_quarantine_source("entry", NULL,
+							  psprintf("line could not be processed: %s", failure->message), &src);
+		else if (p.problem != NULL)
+			tl_quarantine_source(p.is_block ? "block" : "entry", NULL, p.problem, &src);
+		else if (p.is_block)
+			tl_apply_receive_block(&p.b, NULL, &src);
+		else if (p.e.origin != NULL)
+			tl_apply_receive_entry(&p.e, &src);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(line_cxt);
+	}
+	MemoryContextDelete(line_cxt);
+
+	spi_nest = tl_spi_connect();
+	SPI_execute("SELECT pg_catalog.count(*) FROM tracelink.quarantine", false, 1);
+	quarantined_after = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	tl_spi_finish(spi_nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	values[0] = Int64GetDatum(lines);
+	values[1] = Int64GetDatum(quarantined_after - quarantined_before);
+	tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	return (Datum) 0;
+}
