@@ -174,7 +174,5 @@ extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern bool tl_trace_decimal_string(const char *s, int len);
 extern char *tl_trace_quoted_list(const char *const *names, int n);
 extern void tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int source);
-extern Datum tl_trace_number_numeric(const JcsValue *v);
-extern Datum tl_trace_object_jsonb(const JcsValue *object);
 
 #endif							/* TRACE_INT_H */

@@ -266,7 +266,7 @@ parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("quantity of trace code \"%s\" must be a positive number", flow->code),
 					 errhint("Give a JSON number, or a decimal string such as \"12.50\" to keep every digit.")));
-		flow->quantity = quantity->kind == JCS_NUMBER ? tl_trace_number_numeric(quantity) :
+		flow->quantity = quantity->kind == JCS_NUMBER ? NumericGetDatum(jcs_number_numeric(quantity)) :
 			DirectFunctionCall3(numeric_in, CStringGetDatum(quantity->u.string.str),
 								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	}
@@ -587,7 +587,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 		values[REC_SLOT] = Int32GetDatum(slot);
 		values[REC_POSITION] = Int32GetDatum(position);
 		values[REC_ENTRY] = PointerGetDatum(tl_bytea_from(pj->e->hash, TL_HASH_LEN));
-		values[REC_DATA] = tl_trace_object_jsonb(data);
+		values[REC_DATA] = JsonbPGetDatum(jcs_to_jsonb(data));
 		tl_writer_insert(pj->records, values, nulls);
 	}
 

@@ -3,7 +3,7 @@
  * trace_values.c
  *	  Checking a trace record's values against its form (data types,
  *	  widgets and sources of its data items): the syntax of trace codes,
- *	  ISO 8601 times, decimals and file references; and values as jsonb.
+ *	  ISO 8601 times, decimals and file references.
  *
  * Every check here depends only on the record and the adopted version, and
  * reads no setting (DateStyle, TimeZone, lc_numeric), so that every node
@@ -15,11 +15,8 @@
 
 #include <math.h>
 
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 /* ----------------------------------------------------------------
  * Syntax of codes, times, decimals and file references
@@ -504,88 +501,3 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 					 errmsg("data item \"%s\" is required", f->items[i].name),
 					 errdetail("%s", where(rc))));
 }
-
-/* ----------------------------------------------------------------
- * Values as jsonb
- * ----------------------------------------------------------------
- */
-
-/* A JSON number as numeric, from its canonical text. */
-Datum
-tl_trace_number_numeric(const JcsValue *v)
-{
-	if (v->number_text != NULL)
-		return DirectFunctionCall3(numeric_in, CStringGetDatum(v->number_text),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	{
-		StringInfoData s;
-
-		initStringInfo(&s);
-		jcs_append_number(&s, v->u.number);
-		return DirectFunctionCall3(numeric_in, CStringGetDatum(s.data),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-}
-
-/*
- * Push a tree into a jsonb under construction.  Recursive like
- * jcs_serialize(), so it checks the stack as that does.
- */
-static JsonbValue *
-push_jcs(JsonbParseState **ps, const JcsValue *v, JsonbIteratorToken token)
-{
-	JsonbValue	s;
-	int			i;
-
-	check_stack_depth();
-	switch (v->kind)
-	{
-		case JCS_OBJECT:
-			pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-			for (i = 0; i < v->u.object.count; i++)
-			{
-				JsonbValue	k;
-
-				k.type = jbvString;
-				k.val.string.val = v->u.object.members[i].key;
-				k.val.string.len = v->u.object.members[i].keylen;
-				pushJsonbValue(ps, WJB_KEY, &k);
-				push_jcs(ps, v->u.object.members[i].value, WJB_VALUE);
-			}
-			return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
-		case JCS_ARRAY:
-			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-			for (i = 0; i < v->u.array.count; i++)
-				push_jcs(ps, v->u.array.elems[i], WJB_ELEM);
-			return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-		case JCS_NULL:
-			s.type = jbvNull;
-			break;
-		case JCS_TRUE:
-		case JCS_FALSE:
-			s.type = jbvBool;
-			s.val.boolean = v->kind == JCS_TRUE;
-			break;
-		case JCS_NUMBER:
-			s.type = jbvNumeric;
-			s.val.numeric = DatumGetNumeric(tl_trace_number_numeric(v));
-			break;
-		case JCS_STRING:
-			s.type = jbvString;
-			s.val.string.val = v->u.string.str;
-			s.val.string.len = v->u.string.len;
-			break;
-	}
-	return pushJsonbValue(ps, token, &s);
-}
-
-/* an object tree as a jsonb datum */
-Datum
-tl_trace_object_jsonb(const JcsValue *object)
-{
-	JsonbParseState *ps = NULL;
-
-	Assert(object->kind == JCS_OBJECT);
-	return JsonbPGetDatum(JsonbValueToJsonb(push_jcs(&ps, object, WJB_VALUE)));
-}
-
