@@ -53,26 +53,6 @@ enum
 
 int			tl_trace_records_per_entry = 100;
 
-/*
- * The data types, widgets and sources of data items as versions are read
- * (TRACE_TYPE_*, TRACE_WIDGET_*, source bits), in order.
- */
-const char *const tl_trace_type_names[] = {"text", "numeric", "time", "image", "video", "file", NULL};
-const char *const tl_trace_widget_names[] = {"textbox", "checkbox", "dropdown", "textarea", NULL};
-const char *const tl_trace_source_names[] = {"manual", "upload", "external", "device", NULL};
-
-/* The index of a name in a NULL-terminated list, or -1. */
-int
-tl_trace_name_index(const char *const *names, const char *name)
-{
-	int			i;
-
-	for (i = 0; names[i] != NULL; i++)
-		if (name != NULL && strcmp(names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 /* ----------------------------------------------------------------
  * Caches
  * ----------------------------------------------------------------
@@ -428,11 +408,11 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 					int			k;
 
 					ti->name = jcs_get_string(item, "name");
-					ti->type = tl_trace_name_index(tl_trace_type_names, jcs_get_string(item, "type"));
-					ti->widget = tl_trace_name_index(tl_trace_widget_names, jcs_get_string(item, "widget"));
+					ti->type = tl_vocabulary_code(tl_data_type_names, jcs_get_string(item, "type"));
+					ti->widget = tl_vocabulary_code(tl_widget_names, jcs_get_string(item, "widget"));
 					for (k = 0; k < nsources; k++)
 					{
-						int			bit = tl_trace_name_index(tl_trace_source_names, sources[k]);
+						int			bit = tl_vocabulary_code(tl_source_names, sources[k]);
 
 						if (bit >= 0)
 							ti->sources |= 1 << bit;
@@ -999,7 +979,7 @@ tl_trace_slot(const uint8 *link_id, int32 version, const TlTraceForm *form, cons
 		values[SLOT_STAGE] = CStringGetTextDatum(form->stage);
 		values[SLOT_FORM] = CStringGetTextDatum(form->form);
 		values[SLOT_ORIGIN] = CStringGetTextDatum(origin);
-		values[SLOT_SOURCE] = CStringGetTextDatum(tl_trace_source_names[source]);
+		values[SLOT_SOURCE] = CStringGetTextDatum(tl_source_names[source]);
 		ScanKeyInit(&keys[0], SLOT_LINK + 1, BTEqualStrategyNumber, F_BYTEAEQ, values[SLOT_LINK]);
 		ScanKeyInit(&keys[1], SLOT_VERSION + 1, BTEqualStrategyNumber, F_INT4EQ, values[SLOT_VERSION]);
 		for (i = 2; i < 7; i++)

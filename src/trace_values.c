@@ -261,7 +261,7 @@ file_reference_problem(const JcsValue *v, int type)
 	if (v->kind != JCS_OBJECT)
 		return "a file reference must be an object";
 	for (i = 0; i < v->u.object.count; i++)
-		if (tl_trace_name_index(keys, v->u.object.members[i].key) < 0)
+		if (tl_vocabulary_code(keys, v->u.object.members[i].key) < 0)
 			return psprintf("a file reference has no key \"%s\" (keys: sha256, name, uri, media_type, size)",
 							pnstrdup(v->u.object.members[i].key, Min(v->u.object.members[i].keylen, 64)));
 	if (sha == NULL || sha->kind != JCS_STRING || !lower_hex(sha->u.string.str, sha->u.string.len, 64))
@@ -280,9 +280,9 @@ file_reference_problem(const JcsValue *v, int type)
 			slash == media->u.string.str || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
 			strpbrk(media->u.string.str, " \t\r\n;,\"") != NULL)
 			return "\"media_type\" of a file reference must look like \"type/subtype\"";
-		if (type == TRACE_TYPE_IMAGE && strncmp(media->u.string.str, "image/", 6) != 0)
+		if (type == TL_TYPE_IMAGE && strncmp(media->u.string.str, "image/", 6) != 0)
 			return "\"media_type\" of an image must be image/...";
-		if (type == TRACE_TYPE_VIDEO && strncmp(media->u.string.str, "video/", 6) != 0)
+		if (type == TL_TYPE_VIDEO && strncmp(media->u.string.str, "video/", 6) != 0)
 			return "\"media_type\" of a video must be video/...";
 	}
 	if (size != NULL && (size->kind != JCS_NUMBER || size->u.number < 0 ||
@@ -352,9 +352,9 @@ source_list(int sources)
 	int			n = 0;
 	int			i;
 
-	for (i = 0; tl_trace_source_names[i] != NULL; i++)
+	for (i = 0; tl_source_names[i] != NULL; i++)
 		if (sources & (1 << i))
-			names[n++] = tl_trace_source_names[i];
+			names[n++] = tl_source_names[i];
 	return tl_trace_quoted_list(names, n);
 }
 
@@ -373,7 +373,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 				 errmsg("data item \"%s\" must not be null", item->name),
 				 errdetail("%s", where(rc)),
 				 errhint("Leave an item without a value out.")));
-	if (item->widget == TRACE_WIDGET_CHECKBOX)
+	if (item->widget == TL_WIDGET_CHECKBOX)
 	{
 		if (v->kind != JCS_TRUE && v->kind != JCS_FALSE)
 			ereport(ERROR,
@@ -383,7 +383,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 					 errdetail("%s", where(rc))));
 		return;
 	}
-	if (item->widget == TRACE_WIDGET_DROPDOWN)
+	if (item->widget == TL_WIDGET_DROPDOWN)
 	{
 		int			i;
 
@@ -398,14 +398,14 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 	}
 	switch (item->type)
 	{
-		case TRACE_TYPE_TEXT:
+		case TL_TYPE_TEXT:
 			if (v->kind != JCS_STRING)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("data item \"%s\" takes text, not %s", item->name, kind_phrase(v)),
 						 errdetail("%s", where(rc))));
 			break;
-		case TRACE_TYPE_NUMERIC:
+		case TL_TYPE_NUMERIC:
 			if (v->kind == JCS_STRING)
 			{
 				if (!tl_trace_decimal_string(v->u.string.str, v->u.string.len))
@@ -422,7 +422,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 						 errmsg("data item \"%s\" takes a number, not %s", item->name, kind_phrase(v)),
 						 errdetail("%s", where(rc))));
 			break;
-		case TRACE_TYPE_TIME:
+		case TL_TYPE_TIME:
 			if (v->kind != JCS_STRING)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -437,9 +437,9 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 						 errdetail("%s", where(rc)),
 						 errhint("Give a date (2026-05-01) or a date and time with an offset (2026-05-01T08:15:00Z, 2026-05-01T10:15:00+02:00).")));
 			break;
-		case TRACE_TYPE_IMAGE:
-		case TRACE_TYPE_VIDEO:
-		case TRACE_TYPE_FILE:
+		case TL_TYPE_IMAGE:
+		case TL_TYPE_VIDEO:
+		case TL_TYPE_FILE:
 			if ((problem = file_reference_problem(v, item->type)) != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -484,7 +484,7 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 			ereport(ERROR,
 					(errcode(ERRCODE_TL_SOURCE_NOT_ALLOWED),
 					 errmsg("data item \"%s\" cannot be given by data source \"%s\"",
-							item->name, tl_trace_source_names[source]),
+							item->name, tl_source_names[source]),
 					 errdetail("%s The item allows: %s.", where(rc), source_list(item->sources))));
 		if (item->trace_code &&
 			(m->value->kind != JCS_STRING || strcmp(m->value->u.string.str, rc->code) != 0))
