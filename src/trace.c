@@ -686,7 +686,7 @@ spec_from_json(RecordSpec *rs, JcsValue *obj)
 	rs->form = member_string(obj, "form");
 	rs->source = member_string(obj, "source");
 	if (rs->source == NULL)
-		rs->source = "manual";
+		rs->source = tl_source_names[TL_SOURCE_MANUAL];
 	rs->data = jcs_object_get(obj, "data");
 	if (rs->data == NULL)
 		rs->data = jcs_make_object(1);
