@@ -38,8 +38,10 @@
  * The vocabulary (def_vocabulary.c), the one list of each kind of word
  *
  * Each name array is indexed by its enum and ends with NULL.  Whatever
- * reads definitions (validation here, the trace checks in trace_project.c)
- * uses these, so that a word added to the format is added once.
+ * reads definitions (validation here; the trace part, which reads adopted
+ * versions in trace_model.c and checks records' values and sources in
+ * trace_values.c and trace_project.c) uses these, so that a word added to
+ * the format is added once.
  * ----------------------------------------------------------------
  */
 typedef enum TlDataType

@@ -8,8 +8,9 @@
  *	- jcs.c: building and reading trees, parsing JSON text;
  *	- jcs_serialize.c: canonical text of numbers, strings and trees;
  *	- jcs_patch.c: RFC 7386 merge patch over trees;
- *	- jcs_jsonb.c: jsonb to tree and to canonical text, and the SQL
- *	  functions jcs() and digest(jsonb) (server only).
+ *	- jcs_jsonb.c: jsonb to tree and to canonical text, a tree back to
+ *	  jsonb (a number to numeric), and the SQL functions jcs() and
+ *	  digest(jsonb) (server only).
  * All but jcs_jsonb.c use only palloc, StringInfo, ereport and
  * check_stack_depth, so fuzz/ and tools/ build them outside the server
  * (src/standin/standin.c stands in for the backend there).
@@ -128,6 +129,7 @@ extern JcsValue *jcs_merge_patch(JcsValue *target, JcsValue *patch);
 extern JcsValue *jcs_from_jsonb(Jsonb *jb);
 extern void jcs_serialize_jsonb(StringInfo out, Jsonb *jb);
 extern Jsonb *jcs_to_jsonb(const JcsValue *v);
+extern Numeric jcs_number_numeric(const JcsValue *v);
 
 /* ----------------------------------------------------------------
  * Between the jcs*.c files only

@@ -3,7 +3,8 @@
  * jcs_jsonb.c
  *	  jsonb into canonical JSON: a tree (jcs_from_jsonb) or canonical text
  *	  straight from the jsonb container (jcs_serialize_jsonb); a tree back
- *	  into jsonb (jcs_to_jsonb); and the SQL functions tracelink.jcs() and
+ *	  into jsonb (jcs_to_jsonb), and one number into numeric
+ *	  (jcs_number_numeric); and the SQL functions tracelink.jcs() and
  *	  tracelink.digest(jsonb).
  *
  * Server only (fmgr, jsonb, numeric): fuzz/ and tools/ leave this file out.
@@ -377,7 +378,7 @@ jcs_serialize_jsonb(StringInfo out, Jsonb *jb)
  */
 
 /* A JSON number as numeric, from its canonical text. */
-static Numeric
+Numeric
 jcs_number_numeric(const JcsValue *v)
 {
 	StringInfoData s;

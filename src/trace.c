@@ -674,26 +674,19 @@ spec_from_json(RecordSpec *rs, JcsValue *obj)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("each record of a batch must be a JSON object")));
 	for (i = 0; i < obj->u.object.count; i++)
-	{
-		int			k;
-
-		for (k = 0; keys[k] != NULL; k++)
-			if (strcmp(keys[k], obj->u.object.members[i].key) == 0)
-				break;
-		if (keys[k] == NULL)
+		if (tl_vocabulary_code(keys, obj->u.object.members[i].key) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in a record of a batch",
 							pnstrdup(obj->u.object.members[i].key, Min(obj->u.object.members[i].keylen, 64))),
 					 errhint("A record has: code, process, stage, form, data, source, inputs, outputs, occurred_at.")));
-	}
 	rs->code = member_string(obj, "code");
 	rs->process = member_string(obj, "process");
 	rs->stage = member_string(obj, "stage");
 	rs->form = member_string(obj, "form");
 	rs->source = member_string(obj, "source");
 	if (rs->source == NULL)
-		rs->source = "manual";
+		rs->source = tl_source_names[TL_SOURCE_MANUAL];
 	rs->data = jcs_object_get(obj, "data");
 	if (rs->data == NULL)
 		rs->data = jcs_make_object(1);

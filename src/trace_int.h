@@ -25,21 +25,6 @@
 									 * that any record's dependencies fit in
 									 * one entry */
 
-/* data types, widgets and sources of data items (docs/definitions.md) */
-enum
-{
-	TRACE_TYPE_TEXT, TRACE_TYPE_NUMERIC, TRACE_TYPE_TIME, TRACE_TYPE_IMAGE,
-	TRACE_TYPE_VIDEO, TRACE_TYPE_FILE
-};
-enum
-{
-	TRACE_WIDGET_TEXTBOX, TRACE_WIDGET_CHECKBOX, TRACE_WIDGET_DROPDOWN,
-	TRACE_WIDGET_TEXTAREA
-};
-extern const char *const tl_trace_type_names[];	/* (trace_model.c) */
-extern const char *const tl_trace_widget_names[];
-extern const char *const tl_trace_source_names[];	/* bit i: source i */
-
 /* columns of tracelink.codes (written by trace_model.c and the projector) */
 enum
 {
@@ -51,9 +36,9 @@ enum
 typedef struct TlTraceItem
 {
 	const char *name;
-	int			type;			/* TRACE_TYPE_*, -1 unknown */
-	int			widget;			/* TRACE_WIDGET_*, -1 none */
-	int			sources;		/* bitmask of allowed data sources */
+	int			type;			/* TL_TYPE_* (definition.h), -1 unknown */
+	int			widget;			/* TL_WIDGET_*, -1 none */
+	int			sources;		/* allowed data sources: bit TL_SOURCE_* */
 	bool		required;
 	bool		trace_code;
 	const char **options;		/* of a dropdown */
@@ -142,7 +127,6 @@ typedef struct TlTraceRecordContext
 } TlTraceRecordContext;
 
 /* trace_model.c: the trace lock, versions, codes and slots */
-extern int	tl_trace_name_index(const char *const *names, const char *name);
 extern int	tl_trace_records_per_entry;
 extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
 									   Oid *types);
@@ -174,7 +158,5 @@ extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern bool tl_trace_decimal_string(const char *s, int len);
 extern char *tl_trace_quoted_list(const char *const *names, int n);
 extern void tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int source);
-extern Datum tl_trace_number_numeric(const JcsValue *v);
-extern Datum tl_trace_object_jsonb(const JcsValue *object);
 
 #endif							/* TRACE_INT_H */

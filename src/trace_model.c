@@ -53,26 +53,6 @@ enum
 
 int			tl_trace_records_per_entry = 100;
 
-/*
- * The data types, widgets and sources of data items as versions are read
- * (TRACE_TYPE_*, TRACE_WIDGET_*, source bits), in order.
- */
-const char *const tl_trace_type_names[] = {"text", "numeric", "time", "image", "video", "file", NULL};
-const char *const tl_trace_widget_names[] = {"textbox", "checkbox", "dropdown", "textarea", NULL};
-const char *const tl_trace_source_names[] = {"manual", "upload", "external", "device", NULL};
-
-/* The index of a name in a NULL-terminated list, or -1. */
-int
-tl_trace_name_index(const char *const *names, const char *name)
-{
-	int			i;
-
-	for (i = 0; names[i] != NULL; i++)
-		if (name != NULL && strcmp(names[i], name) == 0)
-			return i;
-	return -1;
-}
-
 /* ----------------------------------------------------------------
  * Caches
  * ----------------------------------------------------------------
@@ -346,43 +326,6 @@ process_cmp(const void *a, const void *b)
 	return strcmp(((const TlTraceProcess *) a)->name, ((const TlTraceProcess *) b)->name);
 }
 
-/* Members of a definition tree, with defaults for absent ones. */
-static const char *
-tree_string(const JcsValue *obj, const char *key)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-
-	return (v != NULL && v->kind == JCS_STRING) ? v->u.string.str : NULL;
-}
-
-static bool
-tree_bool(const JcsValue *obj, const char *key)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-
-	return v != NULL && v->kind == JCS_TRUE;
-}
-
-/* the strings of an array member, sorted when asked; *n = how many */
-static const char **
-tree_strings(const JcsValue *obj, const char *key, bool sort, int *n)
-{
-	JcsValue   *v = jcs_object_get(obj, key);
-	const char **out;
-	int			i;
-
-	*n = 0;
-	if (v == NULL || v->kind != JCS_ARRAY)
-		return NULL;
-	out = palloc(sizeof(char *) * Max(v->u.array.count, 1));
-	for (i = 0; i < v->u.array.count; i++)
-		if (v->u.array.elems[i]->kind == JCS_STRING)
-			out[(*n)++] = v->u.array.elems[i]->u.string.str;
-	if (sort && *n > 1)
-		qsort(out, *n, sizeof(char *), tl_trace_name_cmp);
-	return out;
-}
-
 /*
  * Parse an adopted link definition (canonical JSON, already validated when
  * it was proposed) into what checking records needs.
@@ -396,7 +339,7 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 	TlTraceVersion *v = palloc0(sizeof(TlTraceVersion));
 	TlMesh	   *mesh = tl_mesh_from_tree(link);
 	List	   *group = NIL;
-	const char *creator = tree_string(link, "creator");
+	const char *creator = jcs_get_string(link, "creator");
 	int			p;
 
 	memcpy(v->proposal, proposal, TL_HASH_LEN);
@@ -414,8 +357,8 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 		int			s;
 		int			e;
 
-		tp->name = tree_string(proc, "name");
-		tp->participants = tree_strings(invitations, tp->name, true, &tp->nparticipants);
+		tp->name = jcs_get_string(proc, "name");
+		tp->participants = jcs_get_strings(invitations, tp->name, true, &tp->nparticipants);
 		for (s = 0; s < tp->nparticipants; s++)
 			group = lappend(group, (char *) tp->participants[s]);
 
@@ -439,7 +382,7 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 			JcsValue   *stage = stages->u.array.elems[s];
 			JcsValue   *forms = jcs_object_get(stage, "forms");
 			int			nmembers;
-			const char **members = tree_strings(stage, "members", true, &nmembers);
+			const char **members = jcs_get_strings(stage, "members", true, &nmembers);
 			int			f;
 
 			for (f = 0; forms && f < forms->u.array.count; f++)
@@ -449,8 +392,8 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 				TlTraceForm *tf = &tp->forms[tp->nforms++];
 				int			i;
 
-				tf->stage = tree_string(stage, "name");
-				tf->form = tree_string(form, "name");
+				tf->stage = jcs_get_string(stage, "name");
+				tf->form = jcs_get_string(form, "name");
 				tf->members = members;
 				tf->nmembers = nmembers;
 				tf->process = tp;
@@ -461,22 +404,22 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 					JcsValue   *item = items->u.array.elems[i];
 					TlTraceItem *ti = &tf->items[i];
 					int			nsources;
-					const char **sources = tree_strings(item, "sources", false, &nsources);
+					const char **sources = jcs_get_strings(item, "sources", false, &nsources);
 					int			k;
 
-					ti->name = tree_string(item, "name");
-					ti->type = tl_trace_name_index(tl_trace_type_names, tree_string(item, "type"));
-					ti->widget = tl_trace_name_index(tl_trace_widget_names, tree_string(item, "widget"));
+					ti->name = jcs_get_string(item, "name");
+					ti->type = tl_vocabulary_code(tl_data_type_names, jcs_get_string(item, "type"));
+					ti->widget = tl_vocabulary_code(tl_widget_names, jcs_get_string(item, "widget"));
 					for (k = 0; k < nsources; k++)
 					{
-						int			bit = tl_trace_name_index(tl_trace_source_names, sources[k]);
+						int			bit = tl_vocabulary_code(tl_source_names, sources[k]);
 
 						if (bit >= 0)
 							ti->sources |= 1 << bit;
 					}
-					ti->required = tree_bool(item, "required");
-					ti->trace_code = tree_bool(item, "trace_code");
-					ti->options = tree_strings(item, "options", false, &ti->noptions);
+					ti->required = jcs_get_true(item, "required");
+					ti->trace_code = jcs_get_true(item, "trace_code");
+					ti->options = jcs_get_strings(item, "options", false, &ti->noptions);
 				}
 				qsort(tf->items, tf->nitems, sizeof(TlTraceItem), item_cmp);
 			}
@@ -1036,7 +979,7 @@ tl_trace_slot(const uint8 *link_id, int32 version, const TlTraceForm *form, cons
 		values[SLOT_STAGE] = CStringGetTextDatum(form->stage);
 		values[SLOT_FORM] = CStringGetTextDatum(form->form);
 		values[SLOT_ORIGIN] = CStringGetTextDatum(origin);
-		values[SLOT_SOURCE] = CStringGetTextDatum(tl_trace_source_names[source]);
+		values[SLOT_SOURCE] = CStringGetTextDatum(tl_source_names[source]);
 		ScanKeyInit(&keys[0], SLOT_LINK + 1, BTEqualStrategyNumber, F_BYTEAEQ, values[SLOT_LINK]);
 		ScanKeyInit(&keys[1], SLOT_VERSION + 1, BTEqualStrategyNumber, F_INT4EQ, values[SLOT_VERSION]);
 		for (i = 2; i < 7; i++)

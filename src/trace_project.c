@@ -229,7 +229,7 @@ parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 				 errmsg("each of the %s of a record must be a trace code or an object with \"code\", \"quantity\" and \"unit\"",
 						what)));
 	for (i = 0; i < spec->u.object.count; i++)
-		if (tl_trace_name_index(keys, spec->u.object.members[i].key) < 0)
+		if (tl_vocabulary_code(keys, spec->u.object.members[i].key) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in the %s of a record",
@@ -266,7 +266,7 @@ parse_flow(const JcsValue *spec, const char *what, Flow *flow)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("quantity of trace code \"%s\" must be a positive number", flow->code),
 					 errhint("Give a JSON number, or a decimal string such as \"12.50\" to keep every digit.")));
-		flow->quantity = quantity->kind == JCS_NUMBER ? tl_trace_number_numeric(quantity) :
+		flow->quantity = quantity->kind == JCS_NUMBER ? NumericGetDatum(jcs_number_numeric(quantity)) :
 			DirectFunctionCall3(numeric_in, CStringGetDatum(quantity->u.string.str),
 								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 	}
@@ -459,7 +459,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a trace record must be a JSON object")));
 	for (i = 0; i < r->u.object.count; i++)
-		if (tl_trace_name_index(keys, r->u.object.members[i].key) < 0)
+		if (tl_vocabulary_code(keys, r->u.object.members[i].key) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in a trace record",
@@ -537,7 +537,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 				 errdetail("Participants of the process in version %d: %s.",
 						   rc.version, tl_trace_quoted_list(proc->participants, proc->nparticipants))));
 	source = record_string(r, "source");
-	source_bit = tl_trace_name_index(tl_trace_source_names, source);
+	source_bit = tl_vocabulary_code(tl_source_names, source);
 	if (source_bit < 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -587,7 +587,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 		values[REC_SLOT] = Int32GetDatum(slot);
 		values[REC_POSITION] = Int32GetDatum(position);
 		values[REC_ENTRY] = PointerGetDatum(tl_bytea_from(pj->e->hash, TL_HASH_LEN));
-		values[REC_DATA] = tl_trace_object_jsonb(data);
+		values[REC_DATA] = JsonbPGetDatum(jcs_to_jsonb(data));
 		tl_writer_insert(pj->records, values, nulls);
 	}
 
@@ -693,7 +693,7 @@ tl_project_trace_records(const TlEntry *e, bool local)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a trace entry must be a JSON object")));
 	for (i = 0; i < payload->u.object.count; i++)
-		if (tl_trace_name_index(keys, payload->u.object.members[i].key) < 0)
+		if (tl_vocabulary_code(keys, payload->u.object.members[i].key) < 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in a trace entry",

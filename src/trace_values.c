@@ -3,7 +3,7 @@
  * trace_values.c
  *	  Checking a trace record's values against its form (data types,
  *	  widgets and sources of its data items): the syntax of trace codes,
- *	  ISO 8601 times, decimals and file references; and values as jsonb.
+ *	  ISO 8601 times, decimals and file references.
  *
  * Every check here depends only on the record and the adopted version, and
  * reads no setting (DateStyle, TimeZone, lc_numeric), so that every node
@@ -15,11 +15,8 @@
 
 #include <math.h>
 
-#include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
-#include "utils/jsonb.h"
-#include "utils/numeric.h"
 
 /* ----------------------------------------------------------------
  * Syntax of codes, times, decimals and file references
@@ -264,7 +261,7 @@ file_reference_problem(const JcsValue *v, int type)
 	if (v->kind != JCS_OBJECT)
 		return "a file reference must be an object";
 	for (i = 0; i < v->u.object.count; i++)
-		if (tl_trace_name_index(keys, v->u.object.members[i].key) < 0)
+		if (tl_vocabulary_code(keys, v->u.object.members[i].key) < 0)
 			return psprintf("a file reference has no key \"%s\" (keys: sha256, name, uri, media_type, size)",
 							pnstrdup(v->u.object.members[i].key, Min(v->u.object.members[i].keylen, 64)));
 	if (sha == NULL || sha->kind != JCS_STRING || !lower_hex(sha->u.string.str, sha->u.string.len, 64))
@@ -283,9 +280,9 @@ file_reference_problem(const JcsValue *v, int type)
 			slash == media->u.string.str || slash[1] == '\0' || strchr(slash + 1, '/') != NULL ||
 			strpbrk(media->u.string.str, " \t\r\n;,\"") != NULL)
 			return "\"media_type\" of a file reference must look like \"type/subtype\"";
-		if (type == TRACE_TYPE_IMAGE && strncmp(media->u.string.str, "image/", 6) != 0)
+		if (type == TL_TYPE_IMAGE && strncmp(media->u.string.str, "image/", 6) != 0)
 			return "\"media_type\" of an image must be image/...";
-		if (type == TRACE_TYPE_VIDEO && strncmp(media->u.string.str, "video/", 6) != 0)
+		if (type == TL_TYPE_VIDEO && strncmp(media->u.string.str, "video/", 6) != 0)
 			return "\"media_type\" of a video must be video/...";
 	}
 	if (size != NULL && (size->kind != JCS_NUMBER || size->u.number < 0 ||
@@ -355,9 +352,9 @@ source_list(int sources)
 	int			n = 0;
 	int			i;
 
-	for (i = 0; tl_trace_source_names[i] != NULL; i++)
+	for (i = 0; tl_source_names[i] != NULL; i++)
 		if (sources & (1 << i))
-			names[n++] = tl_trace_source_names[i];
+			names[n++] = tl_source_names[i];
 	return tl_trace_quoted_list(names, n);
 }
 
@@ -376,7 +373,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 				 errmsg("data item \"%s\" must not be null", item->name),
 				 errdetail("%s", where(rc)),
 				 errhint("Leave an item without a value out.")));
-	if (item->widget == TRACE_WIDGET_CHECKBOX)
+	if (item->widget == TL_WIDGET_CHECKBOX)
 	{
 		if (v->kind != JCS_TRUE && v->kind != JCS_FALSE)
 			ereport(ERROR,
@@ -386,7 +383,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 					 errdetail("%s", where(rc))));
 		return;
 	}
-	if (item->widget == TRACE_WIDGET_DROPDOWN)
+	if (item->widget == TL_WIDGET_DROPDOWN)
 	{
 		int			i;
 
@@ -401,14 +398,14 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 	}
 	switch (item->type)
 	{
-		case TRACE_TYPE_TEXT:
+		case TL_TYPE_TEXT:
 			if (v->kind != JCS_STRING)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("data item \"%s\" takes text, not %s", item->name, kind_phrase(v)),
 						 errdetail("%s", where(rc))));
 			break;
-		case TRACE_TYPE_NUMERIC:
+		case TL_TYPE_NUMERIC:
 			if (v->kind == JCS_STRING)
 			{
 				if (!tl_trace_decimal_string(v->u.string.str, v->u.string.len))
@@ -425,7 +422,7 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 						 errmsg("data item \"%s\" takes a number, not %s", item->name, kind_phrase(v)),
 						 errdetail("%s", where(rc))));
 			break;
-		case TRACE_TYPE_TIME:
+		case TL_TYPE_TIME:
 			if (v->kind != JCS_STRING)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -440,9 +437,9 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 						 errdetail("%s", where(rc)),
 						 errhint("Give a date (2026-05-01) or a date and time with an offset (2026-05-01T08:15:00Z, 2026-05-01T10:15:00+02:00).")));
 			break;
-		case TRACE_TYPE_IMAGE:
-		case TRACE_TYPE_VIDEO:
-		case TRACE_TYPE_FILE:
+		case TL_TYPE_IMAGE:
+		case TL_TYPE_VIDEO:
+		case TL_TYPE_FILE:
 			if ((problem = file_reference_problem(v, item->type)) != NULL)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -487,7 +484,7 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 			ereport(ERROR,
 					(errcode(ERRCODE_TL_SOURCE_NOT_ALLOWED),
 					 errmsg("data item \"%s\" cannot be given by data source \"%s\"",
-							item->name, tl_trace_source_names[source]),
+							item->name, tl_source_names[source]),
 					 errdetail("%s The item allows: %s.", where(rc), source_list(item->sources))));
 		if (item->trace_code &&
 			(m->value->kind != JCS_STRING || strcmp(m->value->u.string.str, rc->code) != 0))
@@ -504,88 +501,3 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 					 errmsg("data item \"%s\" is required", f->items[i].name),
 					 errdetail("%s", where(rc))));
 }
-
-/* ----------------------------------------------------------------
- * Values as jsonb
- * ----------------------------------------------------------------
- */
-
-/* A JSON number as numeric, from its canonical text. */
-Datum
-tl_trace_number_numeric(const JcsValue *v)
-{
-	if (v->number_text != NULL)
-		return DirectFunctionCall3(numeric_in, CStringGetDatum(v->number_text),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	{
-		StringInfoData s;
-
-		initStringInfo(&s);
-		jcs_append_number(&s, v->u.number);
-		return DirectFunctionCall3(numeric_in, CStringGetDatum(s.data),
-								   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	}
-}
-
-/*
- * Push a tree into a jsonb under construction.  Recursive like
- * jcs_serialize(), so it checks the stack as that does.
- */
-static JsonbValue *
-push_jcs(JsonbParseState **ps, const JcsValue *v, JsonbIteratorToken token)
-{
-	JsonbValue	s;
-	int			i;
-
-	check_stack_depth();
-	switch (v->kind)
-	{
-		case JCS_OBJECT:
-			pushJsonbValue(ps, WJB_BEGIN_OBJECT, NULL);
-			for (i = 0; i < v->u.object.count; i++)
-			{
-				JsonbValue	k;
-
-				k.type = jbvString;
-				k.val.string.val = v->u.object.members[i].key;
-				k.val.string.len = v->u.object.members[i].keylen;
-				pushJsonbValue(ps, WJB_KEY, &k);
-				push_jcs(ps, v->u.object.members[i].value, WJB_VALUE);
-			}
-			return pushJsonbValue(ps, WJB_END_OBJECT, NULL);
-		case JCS_ARRAY:
-			pushJsonbValue(ps, WJB_BEGIN_ARRAY, NULL);
-			for (i = 0; i < v->u.array.count; i++)
-				push_jcs(ps, v->u.array.elems[i], WJB_ELEM);
-			return pushJsonbValue(ps, WJB_END_ARRAY, NULL);
-		case JCS_NULL:
-			s.type = jbvNull;
-			break;
-		case JCS_TRUE:
-		case JCS_FALSE:
-			s.type = jbvBool;
-			s.val.boolean = v->kind == JCS_TRUE;
-			break;
-		case JCS_NUMBER:
-			s.type = jbvNumeric;
-			s.val.numeric = DatumGetNumeric(tl_trace_number_numeric(v));
-			break;
-		case JCS_STRING:
-			s.type = jbvString;
-			s.val.string.val = v->u.string.str;
-			s.val.string.len = v->u.string.len;
-			break;
-	}
-	return pushJsonbValue(ps, token, &s);
-}
-
-/* an object tree as a jsonb datum */
-Datum
-tl_trace_object_jsonb(const JcsValue *object)
-{
-	JsonbParseState *ps = NULL;
-
-	Assert(object->kind == JCS_OBJECT);
-	return JsonbPGetDatum(JsonbValueToJsonb(push_jcs(&ps, object, WJB_VALUE)));
-}
-
