@@ -24,9 +24,7 @@
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/pg_collation.h"
-#include "catalog/pg_extension.h"
 #include "catalog/pg_type.h"
-#include "commands/extension.h"
 #include "commands/sequence.h"
 #include "common/hashfn.h"
 #include "executor/spi.h"
@@ -226,8 +224,7 @@ tl_trace_lock(void)
 
 	if (trace_state != NULL)
 		return;
-	LockDatabaseObject(ExtensionRelationId, get_extension_oid("tracelink", false),
-					   3, ExclusiveLock);
+	tl_lock_extension(TL_LOCK_TRACE);
 
 	/* no parsed version is in use between transaction states */
 	if (version_cache_stale && version_cxt != NULL)

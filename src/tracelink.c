@@ -37,7 +37,8 @@
  *	  sub-id (TL_LOCK_ROTATION) to the end of its transaction, so a rotation
  *	  also waits for, and holds off, the apply workers.
  *	- TL_LOCK_TRACE (3): recording and projecting trace records
- *	  (trace_project.c), to the end of the transaction.
+ *	  (trace_model.c, when a transaction's trace state is made), to the end
+ *	  of the transaction.
  *	- TL_LOCK_SEAL (1): sealing a block (ledger.c, pre-commit, to the end of
  *	  the commit); project.c's commit-time look at apply_queue, taken before
  *	  the seal and let go only to give waiting entries their effect; and for
@@ -57,14 +58,14 @@
  * lock.
  *
  * Transaction callbacks.  PostgreSQL calls them newest first, so in the
- * reverse of _PG_init's order below: trace_project.c (forget the trace
+ * reverse of _PG_init's order below: trace_model.c (forget the trace
  * state), apply.c (at pre-commit, park entries still waiting for their
  * block in the inbox and close its writers), ledger.c (at pre-commit, let
  * entries waiting in apply_queue take effect, project.c, then seal the
  * pending block; refuse PREPARE of a transaction that appended), keys.c
  * (at commit, install or remove key files).  So a peer's entries are parked before the seal, and
  * the seal runs after every other pre-commit step that may append.  The
- * subtransaction callbacks (keys.c, ledger.c, apply.c, trace_project.c)
+ * subtransaction callbacks (keys.c, ledger.c, apply.c, trace_model.c)
  * each undo their own part of a rolled-back savepoint.
  *
  * Backend caches and their invalidation:
@@ -74,15 +75,17 @@
  *	  invalidation; set only from a committed row.
  *	- keys.c: the loaded key pair, kept while the node and the key the head
  *	  names are the same at each signature, loaded again when they differ.
- *	- project.c, trace.c, trace_project.c: saved SPI plans, which the plan
+ *	- project.c, trace_model.c: saved SPI plans, which the plan
  *	  cache replans after DDL (their tables are schema-qualified, and they
  *	  run under safe_spi.c's pinned search_path).
- *	- trace_project.c (parsed versions, keyed by proposal id) and
- *	  trace_query.c (record slots, emptied when record_slots is another
- *	  table): see those files.
+ *	- trace_model.c: adopted link versions parsed once per backend (keyed by
+ *	  proposal id), marked stale by a relcache callback on
+ *	  link_version_history and emptied when none is in use.
+ *	- trace_query.c: record slots, emptied by a relcache callback on
+ *	  record_slots or trace_links (registered when first built).
  *	- Per transaction only (in TopTransactionContext, or keyed by the local
  *	  transaction id): ledger.c's pending block, apply.c's apply state (and
- *	  the subscription it names to quarantine.c), trace_project.c's trace
+ *	  the subscription it names to quarantine.c), trace_model.c's trace
  *	  state, project.c's apply_queue check, restore.c's restoring statement,
  *	  witness.c's witnessed-in marker.
  *
