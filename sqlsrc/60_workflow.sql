@@ -197,6 +197,29 @@ $$;
 COMMENT ON FUNCTION tracelink._require_deps(bytea[], bytea[], text) IS
     'refuses an action that does not depend on the entries it relies on';
 
+-- The link an action names, as this node projected it; with `action`, only
+-- its creator may take that action.  One rule for every projector.
+CREATE FUNCTION tracelink._projected_link(link bytea, origin text DEFAULT NULL, action text DEFAULT NULL)
+    RETURNS tracelink.trace_links LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    lnk tracelink.trace_links;
+BEGIN
+    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
+    END IF;
+    IF action IS NOT NULL AND origin <> lnk.creator THEN
+        RAISE EXCEPTION 'only the creator of link "%" (%) can %', lnk.name, lnk.creator, action
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN lnk;
+END
+$$;
+COMMENT ON FUNCTION tracelink._projected_link(bytea, text, text) IS
+    'the trace link an action names (undefined_object if unknown); with an action, refuses it unless origin created the link';
+
 -- Projectors
 
 CREATE FUNCTION tracelink._project_link_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
@@ -259,10 +282,7 @@ DECLARE
     inv tracelink.link_invitations;
     lnk tracelink.trace_links;
 BEGIN
-    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
-    END IF;
+    lnk := tracelink._projected_link(link);
     SELECT * INTO inv FROM tracelink.link_invitations i
      WHERE i.link_id = link AND i.process = payload->>'process' AND i.node = origin;
     IF NOT FOUND THEN
@@ -302,14 +322,7 @@ DECLARE
     lnk tracelink.trace_links;
     n text;
 BEGIN
-    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
-    END IF;
-    IF origin <> lnk.creator THEN
-        RAISE EXCEPTION 'only the creator of link "%" (%) can invite nodes', lnk.name, lnk.creator
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    lnk := tracelink._projected_link(link, origin, 'invite nodes');
     PERFORM tracelink._require_deps(deps, ARRAY[link], 'an invitation');
     IF (payload->>'process') = ANY (lnk.process_order) IS NOT TRUE THEN
         RAISE EXCEPTION 'link "%" has no process "%"', lnk.name, payload->>'process'
@@ -355,10 +368,7 @@ DECLARE
     cur tracelink.link_processes;
     rev integer := (payload->>'revision')::integer;
 BEGIN
-    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
-    END IF;
+    lnk := tracelink._projected_link(link);
     def := (payload->'definition')::tracelink.process;
     pname := tracelink.name(def);
     IF NOT pname = ANY (lnk.process_order) THEN
@@ -454,14 +464,7 @@ DECLARE
     lnk tracelink.trace_links;
     new_order text[];
 BEGIN
-    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
-    END IF;
-    IF origin <> lnk.creator THEN
-        RAISE EXCEPTION 'only the creator of link "%" (%) can request a modification', lnk.name, lnk.creator
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    lnk := tracelink._projected_link(link, origin, 'request a modification');
     IF lnk.active_version IS NULL THEN
         RAISE EXCEPTION 'link "%" has no adopted version to modify', lnk.name
             USING ERRCODE = 'object_not_in_prerequisite_state';

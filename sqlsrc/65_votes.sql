@@ -207,14 +207,7 @@ DECLARE
     active tracelink.link;
     expected record;
 BEGIN
-    SELECT * INTO lnk FROM tracelink.trace_links WHERE link_id = link;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'unknown trace link' USING ERRCODE = 'undefined_object';
-    END IF;
-    IF origin <> lnk.creator THEN
-        RAISE EXCEPTION 'only the creator of link "%" (%) can put it to the vote', lnk.name, lnk.creator
-            USING ERRCODE = 'insufficient_privilege';
-    END IF;
+    lnk := tracelink._projected_link(link, origin, 'put it to the vote');
     def := (payload->'definition')::tracelink.link;
     IF encode(tracelink.digest(def), 'hex') IS DISTINCT FROM payload->>'digest' THEN
         RAISE EXCEPTION 'the proposal''s digest does not match its definition' USING ERRCODE = 'data_corrupted';
