@@ -8,10 +8,6 @@
 # Runs `make regresscheck REGRESS=<name>` (make installcheck restricted to
 # pg_regress) in the current directory, against the server PGHOST/PGPORT
 # point at, with any further make arguments taken from REGRESS_EACH_MAKEARGS.
-# A file that still builds on the state of earlier files (listed in
-# "after" below: replaying that state through sql/include/ is not done yet)
-# runs in its fresh database right after those files; only its own line
-# counts.
 #
 # Prints pg_regress's "test <name> ... ok" / "... FAILED" line for each file,
 # keeps a failing file's diffs as regression.diffs.<name>, and exits non-zero
@@ -23,18 +19,11 @@ if [ ${#names[@]} -eq 0 ]; then
 	for f in sql/*.sql; do names+=("$(basename "$f" .sql)"); done
 fi
 
-# files not yet standalone, and the files whose state they build on
-declare -A after=(
-	[41_trace_flow]="40_trace_record"
-	[42_record_proof_limits]="40_trace_record 41_trace_flow"
-	[50_dump_restore]="20_ledger 30_workflow 31_workflow_peers 40_trace_record 41_trace_flow"
-)
-
 read -r -a makeargs <<<"${REGRESS_EACH_MAKEARGS:-}"
 failed=0
 for name in "${names[@]}"; do
 	rm -f regression.diffs "regression.diffs.$name"
-	out=$(make -s regresscheck REGRESS="${after[$name]:-} $name" "${makeargs[@]}" 2>&1)
+	out=$(make -s regresscheck REGRESS="$name" "${makeargs[@]}" 2>&1)
 	rc=$?
 	line=$(grep -E "^(test| +| ?[a-z0-9_]+) +$name +\.\.\. " <<<"$out")
 	if [ -z "$line" ]; then

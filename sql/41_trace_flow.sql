@@ -1,7 +1,8 @@
 -- Transformations (the mesh at product level), versions, provenance
--- queries, proofs and privileges of trace data, continuing 40_trace_record.
+-- queries, proofs and privileges of trace data, on the records of
+-- 40_trace_record (sql/include/trace_records.sql).
 \set ECHO none
-\i sql/include/node_alpha.sql
+\i sql/include/trace_records.sql
 \set ECHO all
 
 -- a batch made from two lots, with quantities; a later process (Packaging

@@ -1,9 +1,9 @@
 -- record_proof() checks the position it is given against the records its
 -- entry holds before using it: huge and negative positions are 22023, as
 -- in every proof function (23_proof_limits).  Uses the trace data of
--- 41_trace_flow.
+-- 41_trace_flow (sql/include/trace_pack.sql).
 \set ECHO none
-\i sql/include/node_alpha.sql
+\i sql/include/trace_pack.sql
 \set ECHO all
 SELECT entry_hash AS rec_entry FROM tracelink.trace_records WHERE code = 'P-1' LIMIT 1 \gset
 SELECT err(format($$ SELECT tracelink.record_proof(%L, 2147483647) $$, :'rec_entry'));

@@ -6,9 +6,14 @@
 -- its ledger; a backend's caches outlive the extension being dropped and
 -- created again.  The pg_dump / pg_restore round trip itself is
 -- t/070_dump_restore.pl.  What drops the extension runs in transactions
--- that roll back.
+-- that roll back.  The node state it works on: alpha's ledger of
+-- 20_ledger, the peers and the link "Spring tea" of 30_workflow, the trace
+-- records of 40_trace_record and 41_trace_flow (from sql/include/ when run
+-- alone).
 \set ECHO none
-\i sql/include/node_alpha.sql
+\i sql/include/ledger_alpha.sql
+\i sql/include/spring_tea.sql
+\i sql/include/trace_pack.sql
 \set ECHO all
 
 -- 1. Every table and sequence of the schema is registered with
