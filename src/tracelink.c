@@ -12,13 +12,14 @@
  * Parts and calls.  No file calls a function of a file that calls back into
  * it; from the bottom up:
  *	  util.c (relations, extension object, locks), safe_spi.c, rowwriter.c,
- *	  the pure parts (jcs.c, hash.c, merkle.c, crypto.c, ledger_json.c,
- *	  definition.c, deftypes.c), keys.c, roles.c;
+ *	  the pure parts (jcs*.c, hash.c, merkle.c, crypto.c, ledger_json.c,
+ *	  def_*.c), deftypes.c, keys.c, roles.c;
  *	  ledger_rows.c (row formats), block.c (the block and entry checks),
  *	  restore.c, quarantine.c (subtransactions, quarantine);
  *	  project.c (effects), inbox.c, witness_heads.c;
  *	  ledger.c (appending, sealing);
- *	  witness.c, workflow.c, trace*.c, verify.c;
+ *	  witness.c, workflow.c, the trace part (trace_model.c, trace_values.c,
+ *	  trace_project.c, trace.c, trace_query.c, trace_proof.c), verify.c;
  *	  apply.c (rows from peers), and on top ingest.c (the ledger tables'
  *	  INSERT trigger and ingest(): apply.c's one caller; restores go from
  *	  there to restore.c, whose hold ledger.c checks).

@@ -3,8 +3,11 @@
  * tracelink.h
  *	  Declarations shared by the parts of the tracelink extension.
  *
- * Each part (canonical JSON, definition types, ledger, ...) lives in its own
- * file under src/; this header is the only place they meet.
+ * What one part (ledger, apply, witness, trace, ...) calls in another.  The
+ * pure parts have their own headers, included here: jcs.h (canonical JSON)
+ * and definition.h (definitions).  What only the files of one part share
+ * is in that part's private header: apply_int.h, witness_int.h,
+ * trace_int.h, def_private.h.
  *
  *-------------------------------------------------------------------------
  */
