@@ -24,7 +24,10 @@ SET client_min_messages = warning;
 
 -- the naive tally
 CREATE TABLE naive_tally (proposal_id bytea PRIMARY KEY, approvals int, rejections int, status text);
-CREATE FUNCTION naive_recount() RETURNS trigger LANGUAGE plpgsql AS $$
+-- its own search_path: triggers fired by the apply path run under the
+-- pinned pg_catalog, pg_temp (src/safe_spi.c)
+CREATE FUNCTION naive_recount() RETURNS trigger LANGUAGE plpgsql
+    SET search_path = public, pg_catalog AS $$
 DECLARE
     approvals int;
     rejections int;
@@ -59,7 +62,8 @@ SELECT count(*) = :voters AS all_peers_applied
 \if :all_peers_applied
 \else
 \echo genesis blocks of some peers were quarantined
-\quit
+SELECT reason, count(*) FROM tracelink.quarantine GROUP BY reason;
+SELECT 1/0 AS stop_the_benchmark;
 \endif
 
 -- One round: links X and Y, every peer accepts, p00001 builds the process,
@@ -81,13 +85,12 @@ BEGIN
         COMMIT;
         PERFORM tracelink.ingest(r.lines) FROM sim_chain c, sim_reply(c.node, link, 'P', true) r;
         COMMIT;
-        PERFORM tracelink.ingest(s.lines) FROM sim_action('p00001', 'tl.process.submit', jsonb_build_object(
-            'link', encode(link, 'hex'), 'revision', 1, 'template', NULL,
+        PERFORM tracelink.ingest(s.lines) FROM sim_submit('p00001', link, jsonb_build_object(
+            'revision', 1, 'template', NULL,
             'definition', jsonb_build_object('name', 'P', 'node', 'p00001', 'stages', jsonb_build_array(
                 jsonb_build_object('name', 'S', 'forms', jsonb_build_array(
                     jsonb_build_object('name', 'F', 'key', true, 'items', jsonb_build_array(
-                        jsonb_build_object('name', 'lot', 'type', 'text', 'required', true, 'trace_code', true)))))))),
-            ARRAY[link]) s;
+                        jsonb_build_object('name', 'lot', 'type', 'text', 'required', true, 'trace_code', true))))))))) s;
         COMMIT;
         proposals := proposals || jsonb_build_object(v, encode(tracelink.assemble(v || p_round), 'hex'));
         COMMIT;
@@ -151,7 +154,9 @@ SELECT count(*) FILTER (WHERE p.approvals = :voters AND p.rejections = 0 AND p.s
 \if :tallies_ok
 \else
 \echo the tallies are wrong
-\quit
+SELECT proposal_id, approvals, rejections, status FROM tracelink.proposals;
+SELECT reason, count(*) FROM tracelink.quarantine GROUP BY reason;
+SELECT 1/0 AS stop_the_benchmark;
 \endif
 
 -- Buckets: the first ten ballots, ten in the middle, the last ten.  Each

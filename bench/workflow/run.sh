@@ -41,7 +41,10 @@ for n in $VOTERS; do
 		-c "ALTER DATABASE $db SET tracelink.key_directory = '$work/keys_$n'"
 	psql_bench -d "$db" -Atc "SELECT length(tracelink.init_node('bench'))" >/dev/null
 	psql_bench -d "$db" -f "$work/sim_nodes.sql"
-	out=$(psql_bench -d "$db" -v voters="$n" -v rounds="$ROUNDS" -f "$work/bench.sql")
+	if ! out=$(psql_bench -d "$db" -v voters="$n" -v rounds="$ROUNDS" -f "$work/bench.sql" 2>&1); then
+		echo "$out" >&2
+		exit 1
+	fi
 	grep '^|' <<<"$out"
 	ratios+=("$(grep -v '^|' <<<"$out")")
 done
