@@ -1,7 +1,9 @@
 # tracelink — PGXS build.
 #
 #   make && make install          build and install the extension
-#   make installcheck             pg_regress + isolation + TAP against a running server
+#   make installcheck             pg_regress + isolation against a running server
+#                                 (one file: make installcheck REGRESS=30_workflow)
+#   make tapcheck                 the TAP tests (they start their own clusters)
 #   scripts/test.sh               everything, against throw-away clusters (what CI runs)
 #   make bench                    benchmarks (never part of the tests)
 
@@ -28,7 +30,8 @@ REGRESS_OPTS = --inputdir=. --load-extension=$(EXTENSION)
 ISOLATION = $(patsubst specs/%.spec,%,$(sort $(wildcard specs/*.spec)))
 ISOLATION_OPTS = --inputdir=. --outputdir=output_iso --load-extension=$(EXTENSION)
 
-TAP_TESTS = 1
+# TAP tests run on their own target (tapcheck below), not inside installcheck:
+# they start their own clusters and take long, as in pgvector.
 
 EXTRA_CLEAN = $(EXTENSION)--$(EXTVERSION).sql tools/tracelink-verify results output_iso tmp_check regression.* fuzz/out
 
