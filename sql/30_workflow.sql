@@ -155,6 +155,12 @@ SELECT link, process, creator, link_id = :'tea'::bytea AS same_id FROM tracelink
 SELECT tracelink.link_id('Spring tea') = :'tea'::bytea AS by_name,
        tracelink.link_id(encode(:'tea', 'hex')) = :'tea'::bytea AS by_hex,
        tracelink.link_id('\x' || encode(:'tea', 'hex')) = :'tea'::bytea AS by_bytea_text;
+-- link_id() refuses what names no link (an unknown name, hex of no link,
+-- the empty name, NULL)
+SELECT err($$ SELECT tracelink.link_id('No such link') $$);
+SELECT err($$ SELECT tracelink.link_id(repeat('ab', 32)) $$);
+SELECT err($$ SELECT tracelink.link_id('') $$);
+SELECT err($$ SELECT tracelink.link_id(NULL) $$);
 
 -- answers
 SELECT tracelink.reply_invitation('Spring tea', 'Growing', true) IS NOT NULL AS accepted;
