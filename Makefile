@@ -19,6 +19,9 @@ DATA_built = $(EXTENSION)--$(EXTVERSION).sql
 
 PG_CONFIG ?= pg_config
 SHLIB_LINK += -lsodium
+# libpq: fetch_blob() asks a peer for chunks (src/blob.c)
+SHLIB_LINK += -lpq
+PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
 # OpenSSL when the server has it (src/hash.c)
 SHLIB_LINK += $(filter -lcrypto,$(LIBS))
 

@@ -221,6 +221,18 @@ SELECT tracelink.verify_tree_head(:'sth', tracelink.node_public_key()) AS tree_h
        EXISTS (SELECT FROM tracelink.inclusion_proof(:'rec1')) AS inclusion_proof,
        EXISTS (SELECT FROM tracelink.consistency_proof('spnode', 1)) AS consistency_proof;
 
+-- files: a blob stored for an audience, read back, copied to a large
+-- object, checked, and fetched (nothing to fetch: it is whole)
+SELECT pg_catalog.lo_from_bytea(0, '\x0102030405'::bytea) AS sp_lo \gset
+SELECT tracelink.store_blob(:sp_lo, 'sp.bin', 'application/octet-stream', ARRAY['beta']) AS sp_ref \gset
+SELECT :'sp_ref'::jsonb IS NOT NULL AS stored,
+       EXISTS (SELECT FROM tracelink.read_blob(pg_catalog.sha256('\x0102030405'::bytea))) AS read_back,
+       EXISTS (SELECT FROM tracelink.verify_blobs()) AS verified,
+       EXISTS (SELECT FROM tracelink._blob_references()) AS references,
+       tracelink.fetch_blob(pg_catalog.sha256('\x0102030405'::bytea)) AS fetched;
+SELECT tracelink.blob_to_lo(pg_catalog.sha256('\x0102030405'::bytea)) AS sp_lo2 \gset
+SELECT pg_catalog.lo_unlink(:sp_lo2) AS unlinked, pg_catalog.lo_unlink(:sp_lo) AS unlinked_too;
+
 -- a modification of Growing, revised, confirmed and voted in; then one of
 -- the process order alone, closed early
 SELECT tracelink.request_modification('Tea', 'Growing', 'weigh the lot') IS NOT NULL AS modification;

@@ -37,7 +37,7 @@ CREATE TABLE tracelink.quarantine (
     id              bigserial PRIMARY KEY,
     quarantined_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
     source          text,
-    what            text NOT NULL CHECK (what IN ('entry', 'block', 'effect')),
+    what            text NOT NULL CHECK (what IN ('entry', 'block', 'effect', 'blob', 'chunk')),
     origin          text,
     block_no        bigint,
     tx              bigint,
@@ -223,6 +223,11 @@ BEGIN
     END IF;
     EXECUTE format('GRANT USAGE ON SCHEMA tracelink TO %I', login);
     EXECUTE format('GRANT SELECT ON tracelink.ledger_entries, tracelink.ledger_blocks TO %I', login);
+    -- files (sqlsrc/75_blobs.sql): the tables for the initial copy, and
+    -- what the peer's fetch_blob() asks for
+    EXECUTE format('GRANT SELECT ON tracelink.blobs, tracelink.blob_chunks TO %I', login);
+    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_blob(bytea), '
+                   'tracelink._serve_blob_chunk(bytea, integer) TO %I', login);
 END
 $$;
 COMMENT ON FUNCTION tracelink._make_peer_login(text) IS
@@ -239,7 +244,10 @@ DECLARE
     me text := tracelink.node_name();
     pub text := tracelink.peer_publication_name(peer);
     tables text := format('tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
-                          'tracelink.ledger_blocks WHERE (origin = %L)', me, peer, me);
+                          'tracelink.ledger_blocks WHERE (origin = %L), '
+                          'tracelink.blobs WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
+                          'tracelink.blob_chunks WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience)))',
+                          me, peer, me, me, peer, me, peer);
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_publication b WHERE b.pubname = pub) THEN
         EXECUTE format('ALTER PUBLICATION %I SET TABLE %s', pub, tables);
@@ -376,6 +384,9 @@ BEGIN
     DELETE FROM tracelink.peer_connections c WHERE c.name = peer;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
         EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I', login);
+        EXECUTE format('REVOKE ALL ON tracelink.blobs, tracelink.blob_chunks FROM %I', login);
+        EXECUTE format('REVOKE ALL ON FUNCTION tracelink._serve_blob(bytea), '
+                       'tracelink._serve_blob_chunk(bytea, integer) FROM %I', login);
         EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', login);
         EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), login);
     END IF;

@@ -48,6 +48,10 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.slot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.records', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.transformations', '');
 
+-- Off-chain files (sqlsrc/75_blobs.sql).
+SELECT pg_catalog.pg_extension_config_dump('tracelink.blobs', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.blob_chunks', '');
+
 -- Rows staged for recording (unlogged: empty after a crash, by design).
 SELECT pg_catalog.pg_extension_config_dump('tracelink.record_staging', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.record_staging_id_seq', '');

@@ -278,6 +278,8 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 		if (added)
 			jcs_object_sort(data);
 	}
+	/* file references to blobs held here give their size and media type */
+	tl_blob_check_references(form, data);
 
 	/* inputs: depend on their bindings and on a mention that feeds us */
 	for (i = 0; inputs != NULL && inputs->kind == JCS_ARRAY && i < inputs->u.array.count; i++)

@@ -408,4 +408,8 @@ extern void tl_workflow_init(void);
 extern void tl_trace_init(void);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 
+/* blob.c: off-chain files (docs/files.md); the check record() makes */
+struct TlTraceForm;
+extern void tl_blob_check_references(const struct TlTraceForm *form, const JcsValue *data);
+
 #endif							/* TRACELINK_H */
