@@ -249,7 +249,7 @@ set_problem(BlobCheck *c, BlobStatus s, char *detail)
  * owner).  Fills c; allocations that last are in the caller's context.
  */
 static void
-blob_check(const bytea *hash, BlobCheck *c)
+blob_check(const bytea *hash, BlobCheck *c, bool read_only)
 {
 	MemoryContext caller = CurrentMemoryContext;
 	MemoryContext chunk_cxt;
@@ -266,7 +266,7 @@ blob_check(const bytea *hash, BlobCheck *c)
 	memset(c, 0, sizeof(*c));
 	if (SPI_execute_with_args("SELECT size, media_type, origin, audience, chunk_size, chunk_count"
 							  " FROM tracelink.blobs WHERE sha256 = $1",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
+							  1, types, values, NULL, read_only, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read tracelink.blobs");
 	if (SPI_processed == 0)
 	{
@@ -307,7 +307,7 @@ blob_check(const bytea *hash, BlobCheck *c)
 					   " WHERE sha256 = $1 ORDER BY chunk_no", 1, types);
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the chunk scan");
-	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
+	portal = SPI_cursor_open(NULL, plan, values, NULL, read_only);
 	whole = whole_begin();
 	for (;;)
 	{
@@ -440,9 +440,12 @@ typedef struct ChunkReader
 	pg_cryptohash_ctx *whole;
 } ChunkReader;
 
-/* open the cursor, check the blob, refuse it unless ok (as the owner, in SPI) */
+/*
+ * Open the cursor, check the blob, refuse it unless ok (as the owner, in
+ * SPI); what lasts from call to call is allocated in cxt.
+ */
 static void
-reader_open(ChunkReader *r, const bytea *hash)
+reader_open(ChunkReader *r, const bytea *hash, MemoryContext cxt)
 {
 	Oid			types[1] = {BYTEAOID};
 	Datum		values[1] = {PointerGetDatum(hash)};
@@ -455,8 +458,8 @@ reader_open(ChunkReader *r, const bytea *hash)
 	if (plan == NULL)
 		elog(ERROR, "could not prepare the chunk scan");
 	portal = SPI_cursor_open(NULL, plan, values, NULL, true);
-	r->portal_name = pstrdup(portal->name);
-	blob_check(hash, &c);
+	r->portal_name = MemoryContextStrdup(cxt, portal->name);
+	blob_check(hash, &c, true);
 	if (c.status != BLOB_OK)
 		blob_refuse(hash, &c);
 	r->next = 0;
@@ -549,7 +552,7 @@ tl_read_blob(PG_FUNCTION_ARGS)
 		old = MemoryContextSwitchTo(funcctx->multi_call_memory_ctx);
 		r = palloc0(sizeof(ChunkReader));
 		owner_begin(&o);
-		reader_open(r, hash);
+		reader_open(r, hash, funcctx->multi_call_memory_ctx);
 		owner_end(&o);
 		MemoryContextSwitchTo(old);
 		funcctx->user_fctx = r;
@@ -581,12 +584,13 @@ tl_blob_to_lo(PG_FUNCTION_ARGS)
 	MemoryContext chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink blob chunk",
 													ALLOCSET_DEFAULT_SIZES);
 	bytea	   *chunk;
+	MemoryContext chunk_cxt_parent = CurrentMemoryContext;
 
 	/* created and opened as the caller: the caller owns it */
 	lo = DatumGetObjectId(DirectFunctionCall1(be_lo_create, ObjectIdGetDatum(InvalidOid)));
 	fd = lo_open_fd(lo, INV_WRITE);
 	owner_begin(&o);
-	reader_open(&r, hash);
+	reader_open(&r, hash, chunk_cxt_parent);
 	while ((chunk = reader_next(&r, chunk_cxt)) != NULL)
 	{
 		if (DatumGetInt32(DirectFunctionCall2(be_lowrite, Int32GetDatum(fd), PointerGetDatum(chunk)))
@@ -956,7 +960,7 @@ tl_verify_blobs(PG_FUNCTION_ARGS)
 		bool		nulls[3] = {false, false, false};
 		MemoryContext old = MemoryContextSwitchTo(per_blob);
 
-		blob_check(hashes[i], &c);
+		blob_check(hashes[i], &c, false);
 		MemoryContextSwitchTo(old);
 		values[0] = PointerGetDatum(hashes[i]);
 		values[1] = CStringGetTextDatum(c.status == BLOB_OK ? "ok" :
@@ -1076,7 +1080,7 @@ fetch_with(PGconn *conn, const char *peer, const bytea *hash)
 						(errcode(ERRCODE_DATA_CORRUPTED),
 						 errmsg("peer \"%s\" describes blob %s wrongly", peer, hex_of(h))));
 
-			blob_check(hash, &c);
+			blob_check(hash, &c, false);
 			if (!c.have_header || c.whole_bad || (c.status == BLOB_CORRUPT && c.nbad == 0))
 			{
 				/* the header is missing or wrong, or the file is: every chunk again */
@@ -1219,7 +1223,7 @@ tl_fetch_blob(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this database is not a tracelink node yet")));
 	owner_begin(&o);
-	blob_check(hash, &c);
+	blob_check(hash, &c, false);
 	if (c.status == BLOB_OK)
 	{
 		owner_end(&o);
@@ -1271,7 +1275,7 @@ tl_fetch_blob(PG_FUNCTION_ARGS)
 				 errmsg("no peer serves blob %s to this node", hex_of((uint8 *) VARDATA_ANY(hash))),
 				 errdetail("Peers asked: %s.", tried ? tried : "none"),
 				 errhint("A peer serves a blob it holds to the nodes of its audience.")));
-	blob_check(hash, &c);
+	blob_check(hash, &c, false);
 	if (c.status != BLOB_OK)
 		blob_refuse(hash, &c);
 	owner_end(&o);
