@@ -211,10 +211,11 @@ is(error_of($farm2, $genesis, db => 'fresh'), '(no error)', 'the owner restores 
 # ---------------------------------------------------------------------
 sql($farm2, 'CALL tracelink.finish_restore()');
 is(sql($farm2, 'SELECT count(*) FROM tracelink.restore_holds'), '0', 'finish_restore() lifts the hold');
+# (four tables each: the ledger's two, and the files' two, sqlsrc/75_blobs.sql)
 is(sql($farm2, q{SELECT string_agg(p.pubname || ':' || (SELECT count(*) FROM pg_publication_tables t WHERE t.pubname = p.pubname)
                                    || ':' || (SELECT count(*) FROM pg_replication_slots s WHERE s.slot_name = 'tl_farm_' || substr(p.pubname, 14)),
                                    ',' ORDER BY p.pubname) FROM pg_publication p}),
-	'tracelink_to_factory:2:1,tracelink_to_shop:2:1', 'publications have their tables again, and the slots are back');
+	'tracelink_to_factory:4:1,tracelink_to_shop:4:1', 'publications have their tables again, and the slots are back');
 for my $peer ($factory, $shop)
 {
 	my $conninfo = $farm2->connstr('postgres') . ' user=tracelink_peer_' . $peer->name;
