@@ -1163,10 +1163,10 @@ fetch_with(PGconn *conn, const char *peer, const bytea *hash)
 /*
  * Replace the bad chunks of a blob with the peer's (in SPI as the owner).
  * Returns the number replaced, or -1 if the peer does not serve the blob
- * to this node.
+ * to this node (or, not named, cannot be reached).
  */
 static int
-fetch_from(const char *peer, const char *conninfo, const bytea *hash)
+fetch_from(const char *peer, const char *conninfo, const bytea *hash, bool named)
 {
 	PGconn	   *conn = PQconnectdb(conninfo);
 	volatile int replaced = 0;
@@ -1176,9 +1176,11 @@ fetch_from(const char *peer, const char *conninfo, const bytea *hash)
 		char	   *msg = pstrdup(PQerrorMessage(conn));
 
 		PQfinish(conn);
-		ereport(ERROR,
+		/* the peer asked for by name must answer; otherwise, the next */
+		ereport(named ? ERROR : NOTICE,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
 				 errmsg("could not connect to peer \"%s\": %s", peer, msg)));
+		return -1;
 	}
 	PG_TRY();
 	{
@@ -1264,7 +1266,7 @@ tl_fetch_blob(PG_FUNCTION_ARGS)
 						 errmsg("this node has no subscription to peer \"%s\"", p)));
 			continue;
 		}
-		replaced = fetch_from(p, conninfo, hash);
+		replaced = fetch_from(p, conninfo, hash, peer != NULL);
 		if (replaced >= 0)
 			break;
 		tried = tried ? psprintf("%s, %s", tried, p) : pstrdup(p);
