@@ -7,7 +7,7 @@
 # streaming with the backend's peak memory far below the file's size.
 use strict;
 use warnings;
-use Digest::SHA;
+use Digest::SHA qw(sha256_hex);
 use PostgreSQL::Test::Cluster;
 use PostgreSQL::Test::Utils;
 use Test::More;
@@ -179,6 +179,35 @@ for my $node (@nodes)
 	is(held($node, $ht), '1/2', 'the content from two origins is held once on ' . $node->name);
 	is($node->safe_psql('postgres', "SELECT count(*) FROM tracelink.quarantine"),
 		'0', 'nothing quarantined on ' . $node->name);
+}
+# rows that do not check out, written on na behind tracelink's back (as a
+# superuser can) and published: quarantined on the peers, never applied,
+# and replication goes on
+$na->safe_psql('postgres', q{
+INSERT INTO tracelink.blob_chunks VALUES (sha256('bad chunk'), 0, 'na', NULL, sha256('something else'), 'bad chunk');
+INSERT INTO tracelink.blobs (sha256, origin, size, chunk_size, chunk_count) VALUES (sha256('bad header'), 'na', 5, 1048576, 3);
+});
+my $lo_after = $na->safe_psql('postgres', "SELECT lo_from_bytea(0, 'after the bad rows')");
+$na->safe_psql('postgres', "SELECT tracelink.store_blob($lo_after, 'after.txt')");
+for my $node ($nb, $nc)
+{
+	ok( $node->poll_query_until('postgres',
+			"SELECT count(*) = 1 FROM tracelink.blobs WHERE sha256 = sha256('after the bad rows')"),
+		'a file stored after the bad rows reaches ' . $node->name);
+	is( $node->safe_psql('postgres',
+			"SELECT string_agg(what || ': ' || reason, '; ' ORDER BY what) FROM tracelink.quarantine"),
+		'blob: size, chunk_size and chunk_count of blob ' . sha256_hex('bad header')
+		  . ' do not add up (chunks are 1048576 bytes); chunk: chunk 0 of blob ' . sha256_hex('bad chunk')
+		  . ' does not match its SHA-256 (' . sha256_hex('something else') . ' sent, '
+		  . sha256_hex('bad chunk') . ' computed)',
+		'the bad rows are quarantined on ' . $node->name . ', with their reasons');
+	is( $node->safe_psql('postgres',
+			"SELECT count(*) FROM tracelink.blob_chunks WHERE sha256 = sha256('bad chunk')"
+			  . " UNION ALL SELECT count(*) FROM tracelink.blobs WHERE sha256 = sha256('bad header')"),
+		"0\n0", 'and not applied');
+	is( $node->safe_psql('postgres',
+			"SELECT row_data -> 'data' = 'null', row_data ->> 'chunk_no' FROM tracelink.quarantine WHERE what = 'chunk'"),
+		't|0', 'the quarantine keeps the chunk row without its bytes');
 }
 for my $node (@nodes)
 {
