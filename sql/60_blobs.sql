@@ -32,6 +32,11 @@ SELECT chunk_no, length(data), chunk_sha256 = sha256(data) AS hashed, origin, au
 SELECT count(*) AS chunks, sum(length(c)) AS bytes FROM (SELECT tracelink.read_blob(decode(:'h1', 'hex')) c) s;
 SELECT string_agg(c, ''::bytea ORDER BY n) = lo_get(:lo1) AS same_bytes
   FROM tracelink.read_blob(decode(:'h1', 'hex')) WITH ORDINALITY AS r(c, n);
+-- a read that stops early leaves nothing behind
+SELECT length(tracelink.read_blob(decode(:'h1', 'hex'))) AS first_chunk LIMIT 1;
+BEGIN;
+SELECT length(c) AS first_chunk FROM (SELECT tracelink.read_blob(decode(:'h1', 'hex')) AS c) s LIMIT 1;
+COMMIT;
 -- into a new large object
 SELECT tracelink.blob_to_lo(decode(:'h1', 'hex')) AS lo2 \gset
 SELECT lo_get(:lo2) = lo_get(:lo1) AS lo_same;

@@ -80,7 +80,7 @@ CREATE FUNCTION tracelink._blob_references()
     SET search_path = pg_catalog, pg_temp
 AS $$
 SELECT DISTINCT v.value->>'sha256', v.value->>'name', v.value->>'media_type',
-       (v.value->>'size')::bigint
+       (v.value->>'size')::numeric::bigint
   FROM tracelink.records r, jsonb_each(r.data) v
  WHERE jsonb_typeof(v.value) = 'object' AND v.value ? 'sha256'
 $$;

@@ -49,6 +49,7 @@
 #include "utils/jsonb.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/portal.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -493,6 +494,7 @@ reader_next(ChunkReader *r, MemoryContext cxt)
 	if (SPI_processed == 0)
 	{
 		SPI_cursor_close(portal);
+		r->portal_name = NULL;
 		whole_end(r->whole, got);
 		r->whole = NULL;
 		if (r->next != r->chunk_count || r->sent != r->size ||
@@ -527,6 +529,25 @@ reader_next(ChunkReader *r, MemoryContext cxt)
 }
 
 /*
+ * A read that stops early (LIMIT, an error in the caller's query) leaves the
+ * cursor and the hash context: let them go when the query's expression
+ * context shuts down.
+ */
+static void
+reader_shutdown(Datum arg)
+{
+	ChunkReader *r = (ChunkReader *) DatumGetPointer(arg);
+	Portal		portal = r->portal_name ? GetPortalByName(r->portal_name) : NULL;
+
+	if (portal != NULL)
+		PortalDrop(portal, false);
+	if (r->whole != NULL)
+		pg_cryptohash_free(r->whole);
+	r->whole = NULL;
+	r->portal_name = NULL;
+}
+
+/*
  * tracelink.read_blob(sha256 bytea) returns setof bytea
  *
  * The chunks of a blob in order, after the whole blob checked out.  Value
@@ -556,6 +577,8 @@ tl_read_blob(PG_FUNCTION_ARGS)
 		owner_end(&o);
 		MemoryContextSwitchTo(old);
 		funcctx->user_fctx = r;
+		RegisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+									reader_shutdown, PointerGetDatum(r));
 	}
 	funcctx = SRF_PERCALL_SETUP();
 	r = funcctx->user_fctx;
@@ -563,7 +586,12 @@ tl_read_blob(PG_FUNCTION_ARGS)
 	chunk = reader_next(r, caller);
 	owner_end(&o);
 	if (chunk == NULL)
+	{
+		/* r goes with the multi-call context */
+		UnregisterExprContextCallback(((ReturnSetInfo *) fcinfo->resultinfo)->econtext,
+									  reader_shutdown, PointerGetDatum(r));
 		SRF_RETURN_DONE(funcctx);
+	}
 	SRF_RETURN_NEXT(funcctx, PointerGetDatum(chunk));
 }
 
