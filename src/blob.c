@@ -1196,7 +1196,10 @@ fetch_with(PGconn *conn, const char *peer, const bytea *hash)
 static int
 fetch_from(const char *peer, const char *conninfo, const bytea *hash, bool named)
 {
-	PGconn	   *conn = PQconnectdb(conninfo);
+	/* the subscription's string, expanded last, overrides these defaults */
+	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
+	const char *const vals[] = {"10", "tracelink fetch_blob", conninfo, NULL};
+	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
 	volatile int replaced = 0;
 
 	if (PQstatus(conn) != CONNECTION_OK)
