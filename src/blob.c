@@ -271,6 +271,7 @@ blob_check(const bytea *hash, BlobCheck *c, bool read_only)
 		elog(ERROR, "could not read tracelink.blobs");
 	if (SPI_processed == 0)
 	{
+		SPI_freetuptable(SPI_tuptable);
 		c->status = BLOB_MISSING;
 		c->detail = pstrdup("not held: no row in tracelink.blobs");
 		return;
@@ -293,6 +294,8 @@ blob_check(const bytea *hash, BlobCheck *c, bool read_only)
 		c->audience = isnull ? (Datum) 0 : PointerGetDatum(DatumGetArrayTypePCopy(v));
 		chunk_size = DatumGetInt32(SPI_getbinval(t, d, 5, &isnull));
 		c->chunk_count = DatumGetInt32(SPI_getbinval(t, d, 6, &isnull));
+		/* verify_blobs() checks every blob in one SPI session: keep nothing */
+		SPI_freetuptable(SPI_tuptable);
 		if (chunk_size != TL_BLOB_CHUNK || c->size < 0 ||
 			c->chunk_count != (c->size + TL_BLOB_CHUNK - 1) / TL_BLOB_CHUNK)
 		{
@@ -379,6 +382,7 @@ blob_check(const bytea *hash, BlobCheck *c, bool read_only)
 		MemoryContextReset(chunk_cxt);
 	}
 	SPI_cursor_close(portal);
+	SPI_freeplan(plan);
 	MemoryContextSwitchTo(caller);
 	while (next < c->chunk_count)
 	{
