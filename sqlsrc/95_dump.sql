@@ -47,6 +47,7 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.record_slots', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.slot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.records', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.transformations', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.private_values', '');
 
 -- Rows staged for recording (unlogged: empty after a crash, by design).
 SELECT pg_catalog.pg_extension_config_dump('tracelink.record_staging', '');

@@ -52,6 +52,7 @@
 #define ERRCODE_TL_SOURCE_NOT_ALLOWED	MAKE_SQLSTATE('T','L','0','3','0')
 #define ERRCODE_TL_NOT_IN_MESH			MAKE_SQLSTATE('T','L','0','3','1')
 #define ERRCODE_TL_INPUT_TOO_LATE		MAKE_SQLSTATE('T','L','0','3','2')
+#define ERRCODE_TL_COMMITMENT_MISMATCH	MAKE_SQLSTATE('T','L','0','3','3')
 
 /* jcs.c and its neighbours: RFC 8785 canonical JSON (src/jcs.h) */
 #include "jcs.h"
@@ -404,8 +405,10 @@ extern void tl_workflow_init(void);
  * ----------------------------------------------------------------
  */
 #define TL_TRACE_KIND		"tl.trace.record"
+#define TL_TRACE_PRIVATE_KIND "tl.trace.private"
 
 extern void tl_trace_init(void);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
+extern void tl_project_trace_private(const TlEntry *e, bool local);
 
 #endif							/* TRACELINK_H */
