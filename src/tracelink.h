@@ -46,6 +46,7 @@
 #define ERRCODE_TL_BAD_VOTING_RULE		MAKE_SQLSTATE('T','L','0','1','2')
 #define ERRCODE_TL_PROCESS_ORDER		MAKE_SQLSTATE('T','L','0','1','3')
 #define ERRCODE_TL_BAD_INVITATION		MAKE_SQLSTATE('T','L','0','1','4')
+#define ERRCODE_TL_BAD_AUDIENCE			MAKE_SQLSTATE('T','L','0','1','5')
 /* ledger */
 #define ERRCODE_TL_APPEND_ONLY			MAKE_SQLSTATE('T','L','0','2','0')
 /* trace data */
