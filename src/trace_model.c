@@ -344,6 +344,10 @@ item_audience(TlTraceItem *ti, const TlTraceProcess *tp, const JcsValue *form,
 			for (i = 0; i < ti->naudience; i++)
 				ti->audience[i] = tp->participants[i];
 			break;
+		case TL_AUDIENCE_INVALID:
+			/* validation refuses it, so an adopted version has none */
+			elog(ERROR, "data item \"%s\" of an adopted version has an invalid audience", ti->name);
+			break;
 		case TL_AUDIENCE_NODES:
 			ti->audience = palloc(sizeof(char *) * Max(nodes->u.array.count, 1));
 			for (i = 0; i < nodes->u.array.count; i++)

@@ -23,6 +23,7 @@
  */
 #include "trace_int.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "fmgr.h"
@@ -174,7 +175,7 @@ public_record(const uint8 *entry, int32 position, PublicRecord *pr)
 									   " WHERE r.entry_hash OPERATOR(pg_catalog.=) $1"
 									   "   AND r.position OPERATOR(pg_catalog.=) $2",
 									   2, types),
-						 args, NULL, true, 1) != SPI_OK_SELECT)
+						 args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up a trace record");
 	found = SPI_processed > 0;
 	if (found)
@@ -271,6 +272,8 @@ tl_project_trace_private(const TlEntry *e, bool local)
 				 errmsg("a private trace entry must depend on the public entry it completes")));
 
 	tl_trace_lock();
+	/* the public entry's records, written by this transaction's projector */
+	CommandCounterIncrement();
 	link = tl_trace_link(link_id);
 	if (link == NULL)
 		ereport(ERROR,
