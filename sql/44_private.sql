@@ -68,22 +68,22 @@ SELECT v.item, v.value, tracelink.commitment(v.salt, v.value) = r.commitments->>
 -- a form private as a whole: only the trace-code item stays public
 SELECT length(tracelink.record('Private tea', 'S-1', 'Lab', 'Assay', 'Report', '{"result": "pass"}',
                                inputs => '["LOT-1"]')) AS recorded;
-SELECT code, process, data, commitments ? 'result' AS committed FROM tracelink.trace('LOT-1') ORDER BY depth;
-SELECT data, jsonb_typeof(commitments) FROM tracelink.trace_records WHERE code = 'S-1';
-SELECT (tracelink.trace_json('S-1')->'codes'->0->'records'->0) ? 'commitments' AS json_has_commitments;
+SELECT code, process, data, commitments ? 'result' AS committed FROM tracelink.trace('LOT-1', 'Private tea') ORDER BY depth;
+SELECT data, jsonb_typeof(commitments) FROM tracelink.trace_records WHERE code = 'S-1' AND link = 'Private tea';
+SELECT (tracelink.trace_json('S-1', 'Private tea')->'codes'->0->'records'->0) ? 'commitments' AS json_has_commitments;
 -- a batch mixing public-only and private records; each private value once
 SELECT tracelink.record_batch('Private tea', '[
   {"code": "LOT-2", "process": "Growing", "stage": "Harvest", "form": "Sale", "data": {"weight kg": 5, "price": 90}},
   {"code": "LOT-3", "process": "Growing", "stage": "Harvest", "form": "Sale", "data": {"weight kg": 6, "price": 91, "supplier": "Riverside"}}]') AS batch;
 SELECT r.position, v.item, v.value FROM tracelink.records r JOIN tracelink.private_values v USING (entry_hash, position)
- WHERE r.code_id IN (SELECT code_id FROM tracelink.codes WHERE code IN ('LOT-2', 'LOT-3')) ORDER BY 1, 2;
+ WHERE r.code_id IN (SELECT code_id FROM tracelink.codes WHERE code IN ('LOT-2', 'LOT-3') AND link_id = :'pt') ORDER BY 1, 2;
 
 -- values of private items are checked like any value, and are required alike
 SELECT err($$ SELECT tracelink.record('Private tea', 'LOT-9', 'Growing', 'Harvest', 'Sale', '{"weight kg": 1, "price": "cheap"}') $$);
 SELECT err($$ SELECT tracelink.record('Private tea', 'LOT-9', 'Growing', 'Harvest', 'Sale', '{"weight kg": 1}') $$);
 SELECT err($$ SELECT tracelink.record('Private tea', 'S-9', 'Lab', 'Assay', 'Report', '{"result": "maybe"}') $$);
 SELECT err($$ SELECT tracelink.record('Private tea', 'LOT-9', 'Growing', 'Harvest', 'Sale', '{"weight kg": 1, "price": 1, "contract": {"name": "x"}}') $$);
-SELECT count(*) AS nothing_left FROM tracelink.codes WHERE code IN ('LOT-9', 'S-9');
+SELECT count(*) AS nothing_left FROM tracelink.codes WHERE code IN ('LOT-9', 'S-9') AND link_id = :'pt';
 
 --
 -- Disclosure: one value, its salt and the record's proof
@@ -144,7 +144,7 @@ RETURNS text LANGUAGE sql AS $$
         coalesce(p_deps, ARRAY[p_entry]), p_audience)
 $$;
 CREATE FUNCTION salt(n int) RETURNS text LANGUAGE sql AS $$ SELECT repeat(lpad(to_hex(n), 2, '0'), 32) $$;
-CREATE VIEW new_quarantine AS
+CREATE VIEW pt_new_quarantine AS
 SELECT what, origin, reason FROM tracelink.quarantine WHERE id > :q0 ORDER BY id;
 
 -- an honest record: the price reaches alpha and matches
@@ -154,7 +154,7 @@ SELECT count(*) AS applied FROM tracelink.ingest(:'b1_lines');
 SELECT count(*) AS applied FROM tracelink.ingest(pt_private(:'pt', :'b1',
     jsonb_build_array(jsonb_build_object('item', 'price', 'position', 0, 'salt', salt(1), 'value', '70.00'))));
 SELECT item, value FROM tracelink.private_values WHERE entry_hash = :'b1';
-SELECT data FROM tracelink.trace_records WHERE code = 'LOT-B1';
+SELECT data FROM tracelink.trace_records WHERE code = 'LOT-B1' AND link = 'Private tea';
 
 -- a value that does not match its commitment (a changed value, a tampered
 -- salt), a value for an item that is public, one addressed to the wrong
@@ -200,8 +200,8 @@ SELECT count(*) FROM tracelink.ingest((SELECT lines FROM pt_record(:'pt', 'LOT-B
     jsonb_build_object('price', repeat('a', 64), 'weight kg', repeat('b', 64)))));
 SELECT count(*) FROM tracelink.ingest((SELECT lines FROM pt_record(:'pt', 'LOT-B5', '{"weight kg": 9}', '{"price": "ABC"}')));
 SELECT count(*) FROM tracelink.ingest((SELECT lines FROM pt_record(:'pt', 'LOT-B6', '{"weight kg": 9}', NULL)));
-SELECT what, origin, reason FROM new_quarantine;
-SELECT count(*) AS refused_codes FROM tracelink.codes WHERE code IN ('LOT-B3', 'LOT-B4', 'LOT-B5', 'LOT-B6');
+SELECT what, origin, reason FROM pt_new_quarantine;
+SELECT count(*) AS refused_codes FROM tracelink.codes WHERE code IN ('LOT-B3', 'LOT-B4', 'LOT-B5', 'LOT-B6') AND link_id = :'pt';
 
 -- the chain still verifies; private values stay out of the state digest
 SELECT ok FROM tracelink.verify('alpha');
@@ -211,3 +211,6 @@ BEGIN;
 DELETE FROM tracelink.private_values;
 SELECT tracelink.state_digest() = :'digest_before' AS digest_ignores_private_values;
 ROLLBACK;
+
+DROP VIEW pt_new_quarantine;
+DROP FUNCTION pt_deps(bytea), pt_record(bytea, text, jsonb, jsonb), pt_private(bytea, bytea, jsonb, text[], bytea[]), salt(int);
