@@ -374,7 +374,9 @@ validate_rule(Validator *vs, const JcsValue *rule, const DefFrame *f)
 
 /*
  * The checks of a link: its processes, their places in process_order, the
- * invitations, the voting rules and the data graph.
+ * invitations, the voting rules and the data graph; the nodes its audiences
+ * name must be its creator or invited (vs->link_nodes, for the forms and
+ * items below).
  */
 static void
 validate_link(Validator *vs, const JcsValue *link, DefFrame *f)

@@ -11,7 +11,8 @@
  *
  * The part, all over jcs.h's trees:
  *	- def_vocabulary.c: the words of the format (data types, widgets,
- *	  sources, voting rules), names and the name index;
+ *	  sources, voting rules, audiences), an item's effective audience
+ *	  (tl_def_item_audience), names and the name index;
  *	- def_path.c: where a value is (frames, SQL/JSON paths, element chains)
  *	  and the 22P02 input error naming it;
  *	- def_normalize.c: shape checking and normalisation

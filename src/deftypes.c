@@ -579,14 +579,18 @@ put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
 			else
 				nulls[10] = true;
 			values[11] = BoolGetDatum(jcs_member_true(item, "trace_code"));
-			/* the effective audience (an unknown word, which validation
-			 * refuses, is shown as it is) */
+			/*
+			 * The effective audience: a word, the array of nodes, or an
+			 * unknown word (which validation refuses) as it is.
+			 */
 			if (audience == TL_AUDIENCE_NODES)
 				values[12] = tree_jsonb(nodes);
 			else if (audience == TL_AUDIENCE_INVALID)
-				values[12] = tree_jsonb(jcs_object_get(item, "audience") ?
-										jcs_object_get(item, "audience") :
-										jcs_object_get(form, "audience"));
+			{
+				const JcsValue *own = jcs_object_get(item, "audience");
+
+				values[12] = tree_jsonb(own ? own : jcs_object_get(form, "audience"));
+			}
 			else
 				values[12] = tree_jsonb(jcs_make_string(tl_audience_names[audience],
 														strlen(tl_audience_names[audience])));
