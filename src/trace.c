@@ -479,8 +479,9 @@ append_private_entries(Batch *b, Shape *sh)
 		jcs_object_sort(root);
 		initStringInfo(&payload);
 		jcs_serialize(&payload, root);
+		/* its projector gets the public records as shaped: no lookup */
 		tl_ledger_append_arg(b->origin, TL_TRACE_PRIVATE_KIND, payload.data, payload.len,
-							 b->last_entry, 1, g->audience, g->naudience, hash, NULL);
+							 b->last_entry, 1, g->audience, g->naudience, hash, sh->records);
 		pfree(payload.data);
 	}
 }

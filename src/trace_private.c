@@ -140,65 +140,48 @@ hash_memcmp(const void *a, const void *b)
 	return memcmp(a, b, TL_HASH_LEN);
 }
 
-/* The public record a private value belongs to, as this node projected it. */
-typedef struct PublicRecord
-{
-	char	   *code;
-	char	   *origin;
-	int32		version;
-	char	   *process;
-	char	   *stage;
-	char	   *form;
-	int			source;
-	JcsValue   *commitments;	/* NULL when it has none */
-} PublicRecord;
-
-static bool
-public_record(const uint8 *entry, int32 position, PublicRecord *pr)
+/*
+ * The records of the public entry a private entry completes: a trace
+ * entry of the same origin, which has taken effect here (it is a
+ * dependency), so its records passed the projector.  NULL when there is
+ * no such entry.  One lookup through the entry-hash index per private
+ * entry, not one per value.
+ */
+static JcsValue *
+public_records(const uint8 *entry, const char *origin)
 {
 	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {BYTEAOID, INT4OID};
-	Datum		args[2];
+	Oid			types[3] = {BYTEAOID, TEXTOID, TEXTOID};
+	Datum		args[3];
 	MemoryContext caller = CurrentMemoryContext;
+	JcsValue   *records = NULL;
 	int			spi_nest;
-	bool		found;
 
 	args[0] = PointerGetDatum(tl_bytea_from(entry, TL_HASH_LEN));
-	args[1] = Int32GetDatum(position);
+	args[1] = CStringGetTextDatum(origin);
+	args[2] = CStringGetTextDatum(TL_TRACE_KIND);
 	spi_nest = tl_spi_connect();
+	/* not read-only: the public entry may be this transaction's own */
 	if (SPI_execute_plan(tl_trace_plan(&plan,
-									   "SELECT c.code, s.version, s.process, s.stage, s.form, s.source,"
-									   "       r.commitments::text, s.origin"
-									   "  FROM tracelink.records r"
-									   "  JOIN tracelink.record_slots s ON s.slot_id OPERATOR(pg_catalog.=) r.slot_id"
-									   "  JOIN tracelink.codes c ON c.code_id OPERATOR(pg_catalog.=) r.code_id"
-									   " WHERE r.entry_hash OPERATOR(pg_catalog.=) $1"
-									   "   AND r.position OPERATOR(pg_catalog.=) $2",
-									   2, types),
+									   "SELECT e.payload FROM tracelink.ledger_entries e"
+									   " WHERE e.entry_hash OPERATOR(pg_catalog.=) $1"
+									   "   AND e.origin OPERATOR(pg_catalog.=) $2"
+									   "   AND e.kind OPERATOR(pg_catalog.=) $3",
+									   3, types),
 						 args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up a trace record");
-	found = SPI_processed > 0;
-	if (found)
+		elog(ERROR, "could not look up a trace entry");
+	if (SPI_processed > 0)
 	{
-		HeapTuple	tup = SPI_tuptable->vals[0];
-		TupleDesc	desc = SPI_tuptable->tupdesc;
-		char	   *commitments;
 		bool		isnull;
+		text	   *payload = DatumGetTextPP(SPI_getbinval(SPI_tuptable->vals[0],
+														   SPI_tuptable->tupdesc, 1, &isnull));
 
 		MemoryContextSwitchTo(caller);
-		pr->code = SPI_getvalue(tup, desc, 1);
-		pr->version = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
-		pr->process = SPI_getvalue(tup, desc, 3);
-		pr->stage = SPI_getvalue(tup, desc, 4);
-		pr->form = SPI_getvalue(tup, desc, 5);
-		pr->source = tl_vocabulary_code(tl_source_names, SPI_getvalue(tup, desc, 6));
-		commitments = SPI_getvalue(tup, desc, 7);
-		pr->commitments = commitments ? jcs_parse(commitments, strlen(commitments)) : NULL;
-		pr->origin = SPI_getvalue(tup, desc, 8);
+		records = jcs_object_get(jcs_parse(VARDATA_ANY(payload), VARSIZE_ANY_EXHDR(payload)), "records");
 	}
 	tl_spi_finish(spi_nest);
 	MemoryContextSwitchTo(caller);
-	return found;
+	return records;
 }
 
 /* What errors of the private projector say about the value being checked. */
@@ -232,6 +215,7 @@ tl_project_trace_private(const TlEntry *e, bool local)
 											   ALLOCSET_DEFAULT_SIZES);
 	JcsValue   *payload;
 	JcsValue   *values;
+	JcsValue   *records;
 	uint8		entry[TL_HASH_LEN];
 	uint8		link_id[TL_HASH_LEN];
 	TlTraceLink *link;
@@ -280,6 +264,14 @@ tl_project_trace_private(const TlEntry *e, bool local)
 				(errcode(ERRCODE_UNDEFINED_OBJECT),
 				 errmsg("a private trace entry names an unknown trace link")));
 
+	/* the appending node hands over the public entry's records it shaped */
+	records = local && e->local_arg != NULL ? (JcsValue *) e->local_arg
+		: public_records(entry, e->origin);
+	if (records == NULL || records->kind != JCS_ARRAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a private trace entry must complete a trace entry of its own origin")));
+
 	memset(&rc, 0, sizeof(rc));
 	rc.entry = e;
 	rc.link = link;
@@ -298,7 +290,10 @@ tl_project_trace_private(const TlEntry *e, bool local)
 		int64		position;
 		uint8		salt[TL_TRACE_SALT_LEN];
 		char		hex[2 * TL_HASH_LEN + 1];
-		PublicRecord pr;
+		JcsValue   *record;
+		JcsValue   *commitments;
+		int64		version;
+		int			source;
 		TlTraceVersion *def;
 		TlTraceProcess *proc;
 		TlTraceItem *item;
@@ -335,21 +330,23 @@ tl_project_trace_private(const TlEntry *e, bool local)
 		last_position = position;
 		last_item = item_name;
 
-		if (!public_record(entry, (int32) position, &pr))
+		if (position >= records->u.array.count)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("the public entry has no trace record at position %d", (int) position)));
-		if (strcmp(pr.origin, e->origin) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("a private trace entry must complete a trace entry of its own origin")));
-		rc.code = pr.code;
-		rc.version = pr.version;
-		def = tl_trace_version(link, pr.version, NULL);
-		proc = def ? tl_trace_find_process(def, pr.process) : NULL;
-		rc.form = proc ? tl_trace_find_form(proc, pr.stage, pr.form) : NULL;
+		record = records->u.array.elems[position];
+		rc.code = jcs_get_string(record, "code");
+		if (!tl_json_int64(record, "version", &version))
+			elog(ERROR, "a projected trace record has no version");
+		rc.version = (int32) version;
+		def = tl_trace_version(link, rc.version, NULL);
+		proc = def ? tl_trace_find_process(def, jcs_get_string(record, "process")) : NULL;
+		rc.form = proc ? tl_trace_find_form(proc, jcs_get_string(record, "stage"),
+											jcs_get_string(record, "form")) : NULL;
 		if (rc.form == NULL)
 			elog(ERROR, "the form of a projected trace record is missing from its version");
+		source = tl_vocabulary_code(tl_source_names, jcs_get_string(record, "source"));
+		commitments = jcs_object_get(record, "commitments");
 		item = tl_trace_find_item(rc.form, item_name);
 		if (item == NULL || !item->private_value)
 			ereport(ERROR,
@@ -362,7 +359,7 @@ tl_project_trace_private(const TlEntry *e, bool local)
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
 					 errmsg("private data item \"%s\" must be addressed to exactly its audience", item->name),
 					 errdetail("Its audience: %s.", tl_trace_quoted_list(audience, naudience))));
-		committed = pr.commitments ? jcs_object_get(pr.commitments, item_name) : NULL;
+		committed = commitments ? jcs_object_get(commitments, item_name) : NULL;
 		tl_trace_commitment(salt, value, hex);
 		if (committed == NULL || committed->kind != JCS_STRING ||
 			strcmp(committed->u.string.str, hex) != 0)
@@ -370,7 +367,7 @@ tl_project_trace_private(const TlEntry *e, bool local)
 					(errcode(ERRCODE_TL_COMMITMENT_MISMATCH),
 					 errmsg("the value of private data item \"%s\" does not match the record's commitment",
 							item->name)));
-		tl_trace_check_value(&rc, item, value, pr.source);
+		tl_trace_check_value(&rc, item, value, source);
 
 		{
 			Datum		row[PV_NATTS];
