@@ -145,8 +145,9 @@ expected_rule_problems(const JcsValue *rule)
 
 typedef struct Expected
 {
-	int			count[15];		/* by TL number: count[1] is TL001 */
+	int			count[16];		/* by TL number: count[1] is TL001 */
 	bool		trace_code;		/* the process has a trace-code item */
+	const JcsValue *link;		/* the link being checked, or NULL */
 } Expected;
 
 /* The TL number of a TL SQLSTATE (TL001 -> 1), or 0. */
@@ -155,7 +156,7 @@ tl_number(int sqlstate)
 {
 	int			i;
 
-	for (i = 1; i <= 14; i++)
+	for (i = 1; i <= 15; i++)
 		if (sqlstate == MAKE_SQLSTATE('T', 'L', '0', '0' + i / 10, '0' + i % 10))
 			return i;
 	return 0;
@@ -211,8 +212,63 @@ level_in_range(int level)
 	return level >= 1 && level <= 99;
 }
 
+/* Is the node the link's creator, or invited to one of its processes? */
+static bool
+link_knows(const JcsValue *link, const JcsValue *node)
+{
+	const JcsValue *creator = member(link, "creator");
+	const JcsValue *invitations = member(link, "invitations");
+	int			i;
+	int			j;
+
+	if (creator != NULL && same_string(creator, node))
+		return true;
+	for (i = 0; i < invitations->u.object.count; i++)
+	{
+		const JcsValue *nodes = invitations->u.object.members[i].value;
+
+		for (j = 0; j < nodes->u.array.count; j++)
+			if (same_string(nodes->u.array.elems[j], node))
+				return true;
+	}
+	return false;
+}
+
+/*
+ * The "audience" of a form or an item: TL015 for a word other than public
+ * and process, and for an empty array; TL002 for each repeated node; in a
+ * link, TL015 for each other node that is neither creator nor invited.
+ */
 static void
-expect_item(Expected *e, const JcsValue *item)
+expect_audience(Expected *e, const JcsValue *obj)
+{
+	const JcsValue *a = member(obj, "audience");
+	int			i;
+	int			j;
+
+	if (a == NULL)
+		return;
+	if (a->kind == JCS_STRING)
+	{
+		e->count[15] += !string_equals(a, "public") && !string_equals(a, "process");
+		return;
+	}
+	e->count[15] += (a->u.array.count == 0);
+	e->count[2] += repeats(a, NULL);
+	if (e->link == NULL)
+		return;
+	for (i = 0; i < a->u.array.count; i++)
+	{
+		for (j = 0; j < i; j++)
+			if (same_string(a->u.array.elems[j], a->u.array.elems[i]))
+				break;
+		if (j == i)
+			e->count[15] += !link_knows(e->link, a->u.array.elems[i]);
+	}
+}
+
+static void
+expect_item(Expected *e, const JcsValue *form, const JcsValue *item)
 {
 	static const char *const types[] = {
 		"text", "numeric", "time", "image", "video", "file"
@@ -248,7 +304,17 @@ expect_item(Expected *e, const JcsValue *item)
 		e->trace_code = true;
 		e->count[11] += !string_equals(type, "text");
 		e->count[11] += (member(item, "required")->kind != JCS_TRUE);
+		/* not public: its own audience, else its form's (unknown words aside) */
+		{
+			const JcsValue *a = member(item, "audience");
+
+			if (a == NULL)
+				a = member(form, "audience");
+			e->count[15] += (a != NULL &&
+							 (a->kind == JCS_ARRAY || string_equals(a, "process")));
+		}
 	}
+	expect_audience(e, item);
 }
 
 static void
@@ -263,12 +329,14 @@ expect_stage(Expected *e, const JcsValue *stage)
 	e->count[2] += repeats(array_member(stage, "members"), NULL);
 	for (i = 0; i < forms->u.array.count; i++)
 	{
-		const JcsValue *items = array_member(forms->u.array.elems[i], "items");
+		const JcsValue *form = forms->u.array.elems[i];
+		const JcsValue *items = array_member(form, "items");
 
 		e->count[6] += (items->u.array.count == 0);
 		e->count[2] += repeats(items, "name");
+		expect_audience(e, form);
 		for (j = 0; j < items->u.array.count; j++)
-			expect_item(e, items->u.array.elems[j]);
+			expect_item(e, form, items->u.array.elems[j]);
 	}
 }
 
@@ -324,6 +392,7 @@ expect_link(Expected *e, const JcsValue *link)
 	int			i;
 	int			j;
 
+	e->link = link;
 	e->count[6] += (processes->u.array.count == 0 &&
 					order->u.array.count == 0);
 
@@ -448,7 +517,7 @@ check_problem_counts(TlDefKind kind, const JcsValue *tree,
 					 const TlDefProblem *problems, int count)
 {
 	Expected	e;
-	int			actual[15];
+	int			actual[16];
 	int			i;
 
 	memset(&e, 0, sizeof(e));
@@ -467,7 +536,7 @@ check_problem_counts(TlDefKind kind, const JcsValue *tree,
 	}
 	for (i = 0; i < count; i++)
 		actual[tl_number(problems[i].sqlstate)]++;
-	for (i = 1; i <= 14; i++)
+	for (i = 1; i <= 15; i++)
 	{
 		if (i == 10 || actual[i] == e.count[i])
 			continue;

@@ -94,3 +94,27 @@ SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","typ
 SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text","description":[]}]}]}'::tracelink.stage $$);
 -- a long unknown key is shown cut, on a character boundary
 SELECT err($$ SELECT ('{"name":"H","' || repeat('é', 40) || '":1}')::tracelink.stage $$);
+
+-- "audience" of a form or an item: "public", "process" or an array of node
+-- names, kept as given (order too); absent stays absent (no default)
+SELECT '{"name":"H","forms":[{"name":"F","audience":"process","items":[
+         {"name":"A","type":"text"},
+         {"name":"B","type":"text","audience":["carol","bob"]},
+         {"name":"C","type":"text","audience":"public"}]}]}'::tracelink.stage;
+SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text"}]}]}'::tracelink.stage::jsonb
+       @? '$.**.audience' AS absent_gets_audience;
+-- input checks the shape only: unknown words, empty arrays and repeats are
+-- validation's (TL015, TL002; see 06_validate)
+SELECT '{"name":"H","forms":[{"name":"F","audience":[],"items":[{"name":"I","type":"text","audience":"everyone"},
+         {"name":"J","type":"text","audience":["bob","bob"]}]}]}'::tracelink.stage;
+-- not a string or an array; an element that is not a string or not a name
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","audience":null,"items":[]}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","audience":{"nodes":["bob"]}}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","audience":true}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text","audience":1}]}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text","audience":["bob",2]}]}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text","audience":["bob",""]}]}]}'::tracelink.stage $$);
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":"text","audience":[" bob"]}]}]}'::tracelink.stage $$);
+SELECT err($$ SELECT ('{"name":"H","forms":[{"name":"F","audience":["' || repeat('x', 201) || '"]}]}')::tracelink.stage $$);
+-- the audience is checked first, after the name (canonical key order)
+SELECT err($$ SELECT '{"name":"H","forms":[{"name":"F","items":[{"name":"I","type":1,"audience":1}]}]}'::tracelink.stage $$);

@@ -154,3 +154,51 @@ SELECT v.path, jsonb_path_query_first(l::jsonb, v.path::jsonpath) AS value
        tracelink.validate(x.l) v;
 DROP TABLE base, messy;
 DROP FUNCTION link_of(jsonb[]);
+
+-- audience (TL015, TL002): an unknown word, an empty array, a repeated node,
+-- a trace-code item that is not public (its own audience or its form's)
+SELECT * FROM tracelink.validate('{"name":"S","forms":[
+    {"name":"F","audience":"everyone","items":[{"name":"A","type":"text","audience":[]},
+                                               {"name":"B","type":"text","audience":["bob","ann","bob"]},
+                                               {"name":"C","type":"text","audience":"private"}]},
+    {"name":"G","audience":[],"items":[{"name":"D","type":"text"}]},
+    {"name":"H","audience":"process","items":[{"name":"Code","type":"text","required":true,"trace_code":true},
+                                              {"name":"Code2","type":"text","required":true,"trace_code":true,"audience":"public"}]},
+    {"name":"K","items":[{"name":"Code3","type":"text","required":true,"trace_code":true,"audience":["bob"]},
+                         {"name":"Code4","type":"text","required":true,"trace_code":true,"audience":"nobody"}]}]}'::tracelink.stage);
+SELECT err($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","items":[{"name":"A","type":"text","audience":"all"}]}]}'::tracelink.stage) $$);
+SELECT hint_of($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","items":[{"name":"A","type":"text","audience":"all"}]}]}'::tracelink.stage) $$);
+SELECT err($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","audience":[],"items":[{"name":"A","type":"text"}]}]}'::tracelink.stage) $$);
+SELECT hint_of($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","audience":[],"items":[{"name":"A","type":"text"}]}]}'::tracelink.stage) $$);
+SELECT err($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","audience":"process","items":[{"name":"Code","type":"text","required":true,"trace_code":true}]}]}'::tracelink.stage) $$);
+SELECT hint_of($$ SELECT tracelink.validate_strict('{"name":"S","forms":[{"name":"F","audience":"process","items":[{"name":"Code","type":"text","required":true,"trace_code":true}]}]}'::tracelink.stage) $$);
+-- accepted audiences: no problems (a process alone cannot check node names)
+SELECT * FROM tracelink.validate('{"name":"P","stages":[{"name":"S","forms":[
+    {"name":"F","audience":"process","items":[{"name":"A","type":"text"},{"name":"B","type":"text","audience":["zed"]},
+                                              {"name":"Code","type":"text","required":true,"trace_code":true,"audience":"public"}]},
+    {"name":"G","audience":["ann","bob"],"items":[{"name":"C","type":"text","audience":"public"}]}]}]}'::tracelink.process);
+-- in a link, a named node must be the creator or invited to some process
+SELECT * FROM tracelink.validate(
+    '{"name":"L","creator":"boss","process_order":["P","Q"],"invitations":{"P":["ann"],"Q":["bob","cy"]},
+      "processes":[{"name":"P","stages":[{"name":"S","forms":[
+          {"name":"F","audience":["boss","cy","eve"],"items":[
+              {"name":"Code","type":"text","required":true,"trace_code":true,"audience":"public"},
+              {"name":"X","type":"text","audience":["ann","mallory","mallory","bob"]}]}]}]}]}'::tracelink.link);
+SELECT err($$ SELECT tracelink.validate_strict('{"name":"L","process_order":["P"],"invitations":{"P":["ann"]},
+      "processes":[{"name":"P","stages":[{"name":"S","forms":[{"name":"F","audience":["ann","eve"],
+          "items":[{"name":"Code","type":"text","required":true,"trace_code":true,"audience":"public"}]}]}]}]}'::tracelink.link) $$);
+SELECT hint_of($$ SELECT tracelink.validate_strict('{"name":"L","process_order":["P"],"invitations":{"P":["ann"]},
+      "processes":[{"name":"P","stages":[{"name":"S","forms":[{"name":"F","audience":["ann","eve"],
+          "items":[{"name":"Code","type":"text","required":true,"trace_code":true,"audience":"public"}]}]}]}]}'::tracelink.link) $$);
+-- a link whose audiences name only its creator and invited nodes is valid
+SELECT count(*) FROM tracelink.validate(
+    '{"name":"L","creator":"boss","process_order":["P"],"invitations":{"P":["ann","bob"]},
+      "processes":[{"name":"P","stages":[{"name":"S","forms":[{"name":"F","audience":["boss","bob"],
+          "items":[{"name":"Code","type":"text","required":true,"trace_code":true,"audience":"public"},
+                   {"name":"X","type":"text","audience":["ann"]}]}]}]}]}'::tracelink.link);
+-- data_items() shows the effective audience: the item's, else its form's, else public
+SELECT form, item, audience FROM tracelink.data_items('{"name":"S","forms":[
+    {"name":"F","audience":"process","items":[{"name":"A","type":"text"},{"name":"B","type":"text","audience":["bob"]},
+                                              {"name":"C","type":"text","audience":"public"}]},
+    {"name":"G","items":[{"name":"D","type":"text"},{"name":"E","type":"text","audience":"process"}]}]}'::tracelink.stage);
+SELECT name, audience FROM tracelink.forms('{"name":"S","forms":[{"name":"F","audience":["ann"]},{"name":"G"}]}'::tracelink.stage);

@@ -312,6 +312,14 @@ SELECT c.name, (jsonb_build_object('name', 'P', 'stages', jsonb_build_array(
                                 {"name": "N", "key": true, "items": [{"name": "note", "type": "text"}]}]'),
     ('key form becomes non-key', NULL, NULL, '[{"name": "K", "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]},
                                 {"name": "N", "items": [{"name": "note", "type": "text"}]}]'),
+    ('non-key form audience added', NULL, NULL, '[{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]},
+                                {"name": "N", "audience": "process", "items": [{"name": "note", "type": "text"}]}]'),
+    ('non-key item audience added', NULL, NULL, '[{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]},
+                                {"name": "N", "items": [{"name": "note", "type": "text", "audience": ["n1"]}]}]'),
+    ('non-key item with an audience added', NULL, NULL, '[{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]},
+                                {"name": "N", "items": [{"name": "note", "type": "text"}, {"name": "price", "type": "numeric", "audience": "process"}]}]'),
+    ('key item audience "public" added', NULL, NULL, '[{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true, "audience": "public"}]},
+                                {"name": "N", "items": [{"name": "note", "type": "text"}]}]'),
     ('stage renamed', 'S2', NULL, '[{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]},
                                 {"name": "N", "items": [{"name": "note", "type": "text"}]}]')
   ) AS c(name, stage, role, forms);
@@ -332,6 +340,30 @@ SELECT c.name, (jsonb_build_object('name', 'P', 'stages', c.stages))::tracelink.
 SELECT c.name, tracelink._touches_key_forms(o.def, c.def) AS touches_key_form
   FROM scope_cases c, scope_cases o
  WHERE o.name = CASE WHEN c.name LIKE 'two stages%' THEN 'two stages' ELSE 'unchanged' END
+ ORDER BY 2, 1;
+-- an audience changed or removed, in a form that is not key, is a key change
+-- too; the same audiences (item order aside) are not
+SELECT v.name, tracelink._touches_key_forms(
+         (jsonb_build_object('name', 'P', 'stages', jsonb_build_array(jsonb_build_object('name', 'S', 'forms', jsonb_build_array(k.form, v.old_form)))))::tracelink.process,
+         (jsonb_build_object('name', 'P', 'stages', jsonb_build_array(jsonb_build_object('name', 'S', 'forms', jsonb_build_array(k.form, v.new_form)))))::tracelink.process)
+         AS touches_key_form
+  FROM (VALUES ('{"name": "K", "key": true, "items": [{"name": "lot", "type": "text", "required": true, "trace_code": true}]}'::jsonb)) k(form),
+       (VALUES
+    ('form audience changed', '{"name": "N", "audience": "process", "items": [{"name": "note", "type": "text"}]}'::jsonb,
+                              '{"name": "N", "audience": ["n1"], "items": [{"name": "note", "type": "text"}]}'::jsonb),
+    ('form audience removed', '{"name": "N", "audience": "process", "items": [{"name": "note", "type": "text"}]}',
+                              '{"name": "N", "items": [{"name": "note", "type": "text"}]}'),
+    ('item audience changed', '{"name": "N", "items": [{"name": "note", "type": "text", "audience": "process"}]}',
+                              '{"name": "N", "items": [{"name": "note", "type": "text", "audience": ["n1", "n2"]}]}'),
+    ('item audience nodes reordered', '{"name": "N", "items": [{"name": "note", "type": "text", "audience": ["n1", "n2"]}]}',
+                              '{"name": "N", "items": [{"name": "note", "type": "text", "audience": ["n2", "n1"]}]}'),
+    ('item audience removed', '{"name": "N", "items": [{"name": "note", "type": "text", "audience": "process"}]}',
+                              '{"name": "N", "items": [{"name": "note", "type": "text"}]}'),
+    ('same audiences, items reordered', '{"name": "N", "audience": "process", "items": [{"name": "a", "type": "text", "audience": ["n1"]}, {"name": "b", "type": "text", "audience": "public"}]}',
+                              '{"name": "N", "audience": "process", "items": [{"name": "b", "type": "text", "audience": "public"}, {"name": "a", "type": "text", "audience": ["n1"]}]}'),
+    ('same audiences, description changed', '{"name": "N", "audience": "process", "items": [{"name": "note", "type": "text", "audience": ["n1"]}]}',
+                              '{"name": "N", "audience": "process", "description": "notes", "items": [{"name": "note", "type": "text", "audience": ["n1"]}]}')
+  ) v(name, old_form, new_form)
  ORDER BY 2, 1;
 SELECT tracelink._touches_key_forms(NULL, def) AS new_process_with_key_form,
        tracelink._touches_key_forms(def, NULL) AS process_removed

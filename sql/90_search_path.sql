@@ -122,7 +122,7 @@ SELECT tracelink.process_in('{"name": "Packing",
     "inputs": [{"name": "leaves", "from": "Growing", "output": "leaves", "level": 2}],
     "stages": [{"name": "Boxing", "forms": [{"name": "Label", "key": true, "items": [
         {"name": "pack", "type": "text", "required": true, "trace_code": true},
-        {"name": "note", "type": "text"}]}]}]}') AS packing \gset
+        {"name": "note", "type": "text", "audience": "process"}]}]}]}') AS packing \gset
 SELECT tracelink.process_out(:'growing') IS NOT NULL AS process_out,
        tracelink.process_send(:'growing') IS NOT NULL AS process_send,
        tracelink.name(:'growing'::tracelink.process) AS process_name,
@@ -203,7 +203,10 @@ VALUES ('Tea', 'LOT-3', 'Growing', 'Harvest', 'Lot', '2026-05-01 09:00+00');
 SELECT tracelink.record_staged('Tea') AS staged;
 SELECT tracelink.record('Tea', 'P-1', 'Packing', 'Boxing', 'Label', '{"note": "first box"}',
                         inputs => '["LOT-1", {"code": "LOT-2", "quantity": 2, "unit": "kg"}]',
-                        occurred_at => '2026-05-02 07:00+00') IS NOT NULL AS packed;
+                        occurred_at => '2026-05-02 07:00+00') AS packed \gset
+-- the note is private: its value in a tl.trace.private entry, disclosed with a proof
+SELECT tracelink.verify_disclosure(tracelink.disclose(:'packed', 0, 'note'), tracelink.node_public_key()) AS disclosed,
+       tracelink.commitment('\x0000000000000000000000000000000000000000000000000000000000000000', '"x"') IS NOT NULL AS commitment;
 
 -- provenance and proofs
 SELECT code, relation, depth, process FROM tracelink.trace('P-1') ORDER BY depth, code;

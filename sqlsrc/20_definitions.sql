@@ -252,25 +252,29 @@ CREATE FUNCTION tracelink.stages(tracelink.process) RETURNS SETOF tracelink.stag
 COMMENT ON FUNCTION tracelink.stages(tracelink.process) IS 'stages of the process, in stage order';
 
 CREATE FUNCTION tracelink.forms(tracelink.stage,
-    OUT "position" integer, OUT name text, OUT key boolean, OUT description text, OUT items jsonb)
+    OUT "position" integer, OUT name text, OUT key boolean, OUT description text, OUT items jsonb,
+    OUT audience jsonb)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'tl_stage_forms' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 4;
-COMMENT ON FUNCTION tracelink.forms(tracelink.stage) IS 'forms of the stage, in order, with their data items as jsonb';
+COMMENT ON FUNCTION tracelink.forms(tracelink.stage) IS
+    'forms of the stage, in order, with their data items as jsonb and their own audience (NULL when absent)';
 
 CREATE FUNCTION tracelink.data_items(tracelink.process,
     OUT stage text, OUT form text, OUT key_form boolean, OUT item text, OUT description text,
     OUT creator text, OUT sources text[], OUT required boolean, OUT data_type text,
-    OUT widget text, OUT options text[], OUT trace_code boolean)
+    OUT widget text, OUT options text[], OUT trace_code boolean, OUT audience jsonb)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'tl_definition_data_items' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 32;
 CREATE FUNCTION tracelink.data_items(tracelink.stage,
     OUT stage text, OUT form text, OUT key_form boolean, OUT item text, OUT description text,
     OUT creator text, OUT sources text[], OUT required boolean, OUT data_type text,
-    OUT widget text, OUT options text[], OUT trace_code boolean)
+    OUT widget text, OUT options text[], OUT trace_code boolean, OUT audience jsonb)
     RETURNS SETOF record
     AS 'MODULE_PATHNAME', 'tl_definition_data_items' LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE ROWS 8;
-COMMENT ON FUNCTION tracelink.data_items(tracelink.process) IS 'every data item of the process, by stage, form and item order';
-COMMENT ON FUNCTION tracelink.data_items(tracelink.stage) IS 'every data item of the stage, by form and item order';
+COMMENT ON FUNCTION tracelink.data_items(tracelink.process) IS
+    'every data item of the process, by stage, form and item order; audience is the effective one (the item''s, else its form''s, else "public")';
+COMMENT ON FUNCTION tracelink.data_items(tracelink.stage) IS
+    'every data item of the stage, by form and item order; audience is the effective one (the item''s, else its form''s, else "public")';
 
 CREATE FUNCTION tracelink.trace_code_items(tracelink.process,
     OUT stage text, OUT form text, OUT item text)

@@ -153,24 +153,38 @@ CREATE FUNCTION tracelink._participants(p_link bytea, p_process text DEFAULT NUL
 COMMENT ON FUNCTION tracelink._participants(bytea, text) IS
     'nodes that accepted to build a process of the link (or the given process)';
 
--- Does a change from one process definition to another touch a key form?
+-- Does a change from one process definition to another touch a key form, or
+-- an audience?  Who may read a form's or an item's values is always a key
+-- change: the audience of any form or item (of a key form or not) added,
+-- removed or changed, including with the form or item that carries it.
 CREATE FUNCTION tracelink._touches_key_forms(old_def tracelink.process, new_def tracelink.process) RETURNS boolean
     LANGUAGE sql IMMUTABLE
     SET search_path = pg_catalog, pg_temp
 AS $$
     -- tracelink.name(s), not s.name: on a base type that would be a cast to
-    -- type name (the first 63 bytes of the stage's JSON)
-    WITH o AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
+    -- type name (the first 63 bytes of the stage's JSON).  item_audiences:
+    -- [name, audience] of each item that has one, in a fixed order.
+    WITH o AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description, f.audience,
+                      (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(i->'name', i->'audience')
+                                                   ORDER BY i->>'name', (i->'audience')::text)
+                         FROM pg_catalog.jsonb_array_elements(f.items) i
+                        WHERE i ? 'audience') AS item_audiences
                  FROM tracelink.stages(old_def) s, tracelink.forms(s) f),
-         n AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description
+         n AS (SELECT tracelink.name(s) AS stage, f.name AS form, f.key, f.items, f.description, f.audience,
+                      (SELECT pg_catalog.jsonb_agg(pg_catalog.jsonb_build_array(i->'name', i->'audience')
+                                                   ORDER BY i->>'name', (i->'audience')::text)
+                         FROM pg_catalog.jsonb_array_elements(f.items) i
+                        WHERE i ? 'audience') AS item_audiences
                  FROM tracelink.stages(new_def) s, tracelink.forms(s) f)
     SELECT EXISTS (SELECT 1 FROM o FULL JOIN n USING (stage, form)
-                    WHERE (coalesce(o.key, false) OR coalesce(n.key, false))
-                      AND (o.form IS NULL OR n.form IS NULL OR o.key IS DISTINCT FROM n.key
-                           OR o.items IS DISTINCT FROM n.items OR o.description IS DISTINCT FROM n.description))
+                    WHERE ((coalesce(o.key, false) OR coalesce(n.key, false))
+                           AND (o.form IS NULL OR n.form IS NULL OR o.key IS DISTINCT FROM n.key
+                                OR o.items IS DISTINCT FROM n.items OR o.description IS DISTINCT FROM n.description))
+                       OR o.audience IS DISTINCT FROM n.audience
+                       OR o.item_audiences IS DISTINCT FROM n.item_audiences)
 $$;
 COMMENT ON FUNCTION tracelink._touches_key_forms(tracelink.process, tracelink.process) IS
-    'true when a key form is added, removed or changed (or a form becomes or stops being key)';
+    'true when a key form is added, removed or changed (or a form becomes or stops being key), or the audience of any form or item is added, removed or changed';
 
 CREATE FUNCTION tracelink._append_action(kind text, payload jsonb, deps bytea[] DEFAULT '{}') RETURNS bytea
     AS 'MODULE_PATHNAME', 'tl_append_action'

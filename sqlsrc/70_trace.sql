@@ -57,7 +57,8 @@ CREATE TABLE tracelink.records (
     slot_id      integer NOT NULL,
     position     integer NOT NULL,
     entry_hash   bytea NOT NULL,
-    data         jsonb NOT NULL
+    data         jsonb NOT NULL,
+    commitments  jsonb
 );
 CREATE INDEX records_code ON tracelink.records (code_id);
 CREATE INDEX records_slot_time ON tracelink.records (slot_id, occurred_at);
@@ -67,7 +68,26 @@ COMMENT ON TABLE tracelink.records IS
 COMMENT ON COLUMN tracelink.records.occurred_at IS 'when it happened: the time given with the record, else recorded_at';
 COMMENT ON COLUMN tracelink.records.recorded_at IS 'the clock of the recording entry (the origin''s claim)';
 COMMENT ON COLUMN tracelink.records.position IS 'index of the record in its entry''s "records" array, from 0';
-COMMENT ON COLUMN tracelink.records.data IS 'the form''s values, by data item name';
+COMMENT ON COLUMN tracelink.records.data IS 'the form''s public values, by data item name';
+COMMENT ON COLUMN tracelink.records.commitments IS
+    'for each private data item given a value: hex SHA-256 of its salt and canonical value (the value itself is in private_values on the nodes of its audience); NULL when none';
+
+-- Private values (docs/privacy.md): held only by the nodes of each item's
+-- audience, from tl.trace.private entries checked against the commitments.
+CREATE TABLE tracelink.private_values (
+    entry_hash     bytea NOT NULL,
+    position       integer NOT NULL,
+    item           text COLLATE "C" NOT NULL,
+    value          jsonb NOT NULL,
+    salt           bytea NOT NULL,
+    private_entry  bytea NOT NULL
+);
+CREATE UNIQUE INDEX private_values_record ON tracelink.private_values (entry_hash, position, item);
+COMMENT ON TABLE tracelink.private_values IS
+    'values of private data items that this node is in the audience of, each matching the commitment its public record holds';
+COMMENT ON COLUMN tracelink.private_values.entry_hash IS 'the public entry holding the record (with position)';
+COMMENT ON COLUMN tracelink.private_values.salt IS 'the 32 random bytes hashed before the canonical value into the commitment';
+COMMENT ON COLUMN tracelink.private_values.private_entry IS 'the tl.trace.private entry that carried the value';
 
 CREATE TABLE tracelink.transformations (
     parent_id   bigint NOT NULL,
@@ -144,15 +164,26 @@ COMMENT ON VIEW tracelink.trace_codes IS
     'trace codes with the version they are bound to and their earliest mention (process, node, time, entry)';
 
 CREATE VIEW tracelink.trace_records AS
-SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form, r.data, s.source,
+-- data: the public values, and the private ones this node holds when the
+-- caller may read them (tracelink_viewer); commitments show which items
+-- are private, the same on every node.
+SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form,
+       CASE WHEN r.commitments IS NULL
+                 OR NOT pg_catalog.has_table_privilege('tracelink.private_values', 'SELECT') THEN r.data
+            ELSE r.data OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.jsonb_object_agg(v.item, v.value)
+                        FROM tracelink.private_values v
+                       WHERE v.entry_hash OPERATOR(pg_catalog.=) r.entry_hash
+                         AND v.position OPERATOR(pg_catalog.=) r.position),
+                     '{}'::jsonb) END AS data, s.source,
        s.origin AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
-       c.version AS bound_version, s.link_id, r.code_id
+       c.version AS bound_version, s.link_id, r.code_id, r.commitments
   FROM tracelink.records r
   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
   JOIN tracelink.trace_links l ON l.link_id = s.link_id
   JOIN tracelink.codes c ON c.code_id = r.code_id;
 COMMENT ON VIEW tracelink.trace_records IS
-    'every trace record: code, link, version, process, stage, form, values, source, recording node, times, and (entry_hash, position) to prove it with tracelink.record_proof()';
+    'every trace record: code, link, version, process, stage, form, values (private ones where this node holds them and the caller may read them), source, recording node, times, (entry_hash, position) to prove it with tracelink.record_proof(), and the commitments of its private values';
 
 CREATE VIEW tracelink.trace_edges AS
 SELECT p.code AS parent, ch.code AS child, l.name AS link, t.quantity, t.unit, t.direction,
@@ -186,11 +217,12 @@ COMMENT ON FUNCTION tracelink._provenance(bigint) IS
 CREATE FUNCTION tracelink.trace(code text, link text DEFAULT NULL)
     RETURNS TABLE (code text, relation text, depth integer, link text, version integer, process text,
                    stage text, form text, data jsonb, source text, node text,
-                   occurred_at timestamptz, recorded_at timestamptz, entry_hash bytea, "position" integer)
+                   occurred_at timestamptz, recorded_at timestamptz, entry_hash bytea, "position" integer,
+                   commitments jsonb)
     AS 'MODULE_PATHNAME', 'tl_trace'
     LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
 COMMENT ON FUNCTION tracelink.trace(text, text) IS
-    'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version and (entry_hash, position) for tracelink.record_proof()';
+    'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version, (entry_hash, position) for tracelink.record_proof(), and the commitments of private values (whose values show where this node holds them and the caller may read them)';
 
 CREATE FUNCTION tracelink._utc(t timestamptz) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
@@ -210,13 +242,13 @@ WITH p AS (
       FROM p JOIN tracelink.codes c ON c.code_id = p.code_id
 ), recs AS (
     SELECT r.code_id,
-           jsonb_agg(jsonb_build_object(
-               'version', s.version, 'process', s.process, 'stage', s.stage, 'form', s.form,
-               'data', r.data, 'source', s.source, 'node', s.origin,
+           jsonb_agg(jsonb_strip_nulls(jsonb_build_object(
+               'version', r.version, 'process', r.process, 'stage', r.stage, 'form', r.form,
+               'data', r.data, 'commitments', r.commitments, 'source', r.source, 'node', r.node,
                'occurred_at', tracelink._utc(r.occurred_at), 'recorded_at', tracelink._utc(r.recorded_at),
-               'entry_hash', encode(r.entry_hash, 'hex'), 'position', r.position)
+               'entry_hash', encode(r.entry_hash, 'hex'), 'position', r.position))
              ORDER BY r.occurred_at, r.entry_hash, r.position) AS records
-      FROM tracelink.records r JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
+      FROM tracelink.trace_records r
      WHERE r.code_id IN (SELECT p.code_id FROM p)
      GROUP BY r.code_id
 ), edges AS (
@@ -356,6 +388,59 @@ $$;
 COMMENT ON FUNCTION tracelink.verify_record_proof(jsonb, bytea) IS
     'true when a record proof holds: the signed tree head is signed by public_key, the entry preimage hashes to the entry hash and holds the record at its position, and the entry is included in the head''s tree; false (never an error) for anything malformed';
 
+-- Private values: commitments and disclosure (docs/privacy.md)
+
+CREATE FUNCTION tracelink.commitment(salt bytea, value jsonb) RETURNS text
+    AS 'MODULE_PATHNAME', 'tl_trace_commitment_sql'
+    LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
+COMMENT ON FUNCTION tracelink.commitment(bytea, jsonb) IS
+    'the commitment to a private value: lowercase hex SHA-256 of the 32-byte salt followed by the value''s RFC 8785 canonical JSON';
+
+CREATE FUNCTION tracelink.disclose(entry_hash bytea, "position" integer, item text) RETURNS jsonb
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    held record;
+BEGIN
+    SELECT v.value, v.salt INTO held
+      FROM tracelink.private_values v
+     WHERE v.entry_hash = disclose.entry_hash AND v.position = disclose.position AND v.item = disclose.item;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'this node holds no private value of data item "%" for that record', item
+            USING ERRCODE = 'undefined_object',
+                  HINT = 'Only the nodes of the item''s audience hold its values: see tracelink.trace_records.commitments.';
+    END IF;
+    RETURN jsonb_build_object('item', item, 'value', held.value, 'salt', encode(held.salt, 'hex'),
+                              'record_proof', tracelink.record_proof(entry_hash, position));
+END
+$$;
+COMMENT ON FUNCTION tracelink.disclose(bytea, integer, text) IS
+    'a proof of one private value for an outsider: the value, its salt and the record''s proof (tracelink.record_proof); checked by tracelink.verify_disclosure() with the origin''s public key and nothing else';
+
+CREATE FUNCTION tracelink.verify_disclosure(proof jsonb, public_key bytea) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    record_proof jsonb := proof->'record_proof';
+BEGIN
+    IF jsonb_typeof(proof) IS DISTINCT FROM 'object' OR jsonb_typeof(proof->'item') IS DISTINCT FROM 'string'
+       OR NOT proof ? 'value' OR jsonb_typeof(proof->'salt') IS DISTINCT FROM 'string' THEN
+        RETURN false;
+    END IF;
+    RETURN coalesce(
+        tracelink.verify_record_proof(record_proof, public_key)
+        AND record_proof->'record'->'commitments'->>(proof->>'item')
+            = tracelink.commitment(decode(proof->>'salt', 'hex'), proof->'value'),
+        false);
+EXCEPTION WHEN data_exception THEN
+    RETURN false;
+END
+$$;
+COMMENT ON FUNCTION tracelink.verify_disclosure(jsonb, bytea) IS
+    'true when a disclosure proof holds: the record proof verifies with public_key (the origin''s key) and the record''s commitment for the item equals tracelink.commitment(salt, value); false (never an error) for anything malformed';
+
 -- Shared state
 
 CREATE FUNCTION tracelink._trace_state() RETURNS jsonb
@@ -393,9 +478,13 @@ GRANT USAGE ON SEQUENCE tracelink.record_staging_id_seq TO tracelink_member;
 GRANT EXECUTE ON FUNCTION tracelink.trace(text, text), tracelink.trace_json(text, text),
                  tracelink.trace_dot(text, text), tracelink.record_proof(bytea, integer),
                  tracelink.verify_record_proof(jsonb, bytea),
+                 tracelink.commitment(bytea, jsonb), tracelink.verify_disclosure(jsonb, bytea),
                  tracelink._trace_start(text, text), tracelink._provenance(bigint),
                  tracelink._utc(timestamptz), tracelink._dot_string(text), tracelink._trace_state()
     TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.record(text, text, text, text, text, jsonb, text, jsonb, jsonb, timestamptz),
                  tracelink.record_batch(text, jsonb), tracelink.record_staged(text)
     TO tracelink_member;
+-- private values: for the roles that may see them (docs/privacy.md)
+GRANT SELECT ON tracelink.private_values TO tracelink_member;
+GRANT EXECUTE ON FUNCTION tracelink.disclose(bytea, integer, text) TO tracelink_member;

@@ -47,6 +47,7 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.record_slots', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.slot_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.records', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.transformations', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.private_values', '');
 
 -- Off-chain files (sqlsrc/75_blobs.sql).
 SELECT pg_catalog.pg_extension_config_dump('tracelink.blobs', '');

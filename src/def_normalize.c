@@ -33,10 +33,12 @@ typedef struct DefShape
 } DefShape;
 
 static const char *const item_keys[] = {
-	"creator", "description", "name", "options", "required", "sources",
+	"audience", "creator", "description", "name", "options", "required", "sources",
 	"trace_code", "type", "widget"
 };
-static const char *const form_keys[] = {"description", "items", "key", "name"};
+static const char *const form_keys[] = {
+	"audience", "description", "items", "key", "name"
+};
 static const char *const stage_keys[] = {
 	"creator", "description", "forms", "members", "name", "order", "role"
 };
@@ -270,6 +272,33 @@ check_string_array(JcsValue *arr, const char *key, int keylen, bool names,
 }
 
 /*
+ * The optional "audience" of a form or an item: a string (its meaning,
+ * "public" or "process", is validation's) or an array of node names (empty
+ * arrays and repeats are validation's too).  Absent stays absent.
+ */
+static void
+put_audience(JcsValue *out, const JcsValue *v, const DefFrame *f)
+{
+	JcsValue   *m = get_member(v, "audience", false, f);
+
+	if (m == NULL)
+		return;
+	if (m->kind != JCS_STRING)
+	{
+		if (m->kind != JCS_ARRAY)
+		{
+			DefFrame	kf;
+
+			def_frame_key(&kf, f, "audience", 8);
+			def_syntax_error(&kf, NULL,
+							 "key \"audience\" must be a string or an array");
+		}
+		check_string_array(m, "audience", 8, true, f);
+	}
+	jcs_object_put(out, "audience", m);
+}
+
+/*
  * Start an element: v must be an object with only the shape's keys and a
  * valid "name"; the frame learns the name (before the keys are checked
  * when it is a good one, so that messages can name the element).  Returns
@@ -300,10 +329,11 @@ begin_element(const JcsValue *v, const DefShape *shape, DefFrame *f)
 static JcsValue *
 norm_item(JcsValue *v, DefFrame *f)
 {
-	JcsValue   *out = jcs_make_object(9);
+	JcsValue   *out = jcs_make_object(10);
 	JcsValue   *m;
 
 	jcs_object_put(out, "name", begin_element(v, &item_shape, f));
+	put_audience(out, v, f);
 	if ((m = get_name(v, "creator", false, f)) != NULL)
 		jcs_object_put(out, "creator", m);
 	jcs_object_put(out, "description", get_string_or(v, "description", "", f));
@@ -329,11 +359,12 @@ norm_item(JcsValue *v, DefFrame *f)
 static JcsValue *
 norm_form(JcsValue *v, DefFrame *f)
 {
-	JcsValue   *out = jcs_make_object(4);
+	JcsValue   *out = jcs_make_object(5);
 	JcsValue   *items = jcs_make_array(0);
 	JcsValue   *m;
 
 	jcs_object_put(out, "name", begin_element(v, &form_shape, f));
+	put_audience(out, v, f);
 	jcs_object_put(out, "description", get_string_or(v, "description", "", f));
 	if ((m = get_typed(v, "items", JCS_ARRAY, false, f)) != NULL)
 	{

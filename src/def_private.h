@@ -105,6 +105,9 @@ typedef struct Validator
 	Problem    *problems;
 	int			count;
 	int			capacity;
+	/* inside a link: its creator and invited nodes, and its name */
+	const NameIndex *link_nodes;	/* NULL outside a link */
+	const char *link_name;
 } Validator;
 
 extern TlDefProblem *def_report(Validator *vs, const DefFrame *f, int sqlstate,

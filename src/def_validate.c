@@ -62,17 +62,77 @@ check_repeats(Validator *vs, const JcsValue *obj, const char *key,
 	}
 }
 
+/*
+ * The "audience" of a form or an item (f is its frame, what "form" or
+ * "item"): a known word, or a non-empty array of distinct node names which,
+ * in a link, are its creator or invited to one of its processes.
+ */
 static void
-validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
-			  bool *trace_code)
+validate_audience(Validator *vs, const JcsValue *obj, const char *what,
+				  const DefFrame *f)
+{
+	const JcsValue *audience = jcs_object_get(obj, "audience");
+	const JcsValue *nodes;
+	NameIndex	ix;
+	DefFrame	kf;
+	int			i;
+
+	if (audience == NULL)
+		return;
+	def_frame_key(&kf, f, "audience", 8);
+	switch (tl_def_audience(audience, &nodes))
+	{
+		case TL_AUDIENCE_PUBLIC:
+		case TL_AUDIENCE_PROCESS:
+			return;
+		case TL_AUDIENCE_INVALID:
+			def_report(vs, &kf, ERRCODE_TL_BAD_AUDIENCE,
+					   "The audience is \"public\", \"process\" or an array of node names.",
+					   "%s \"%s\" has unknown audience \"%s\"",
+					   what, f->name, def_shown_value(audience));
+			return;
+		case TL_AUDIENCE_NODES:
+			break;
+	}
+	if (nodes->u.array.count == 0)
+		def_report(vs, &kf, ERRCODE_TL_BAD_AUDIENCE,
+				   "Name at least one node, or leave \"audience\" out for a public one.",
+				   "%s \"%s\" has an empty audience", what, f->name);
+	def_nameindex_build(&ix, nodes, NULL);
+	for (i = 0; i < nodes->u.array.count; i++)
+	{
+		const JcsValue *node = nodes->u.array.elems[i];
+		DefFrame	ef;
+
+		def_frame_index(&ef, &kf, i, NULL);
+		if (def_nameindex_is_repeat(&ix, node, i))
+			def_report(vs, &ef, ERRCODE_TL_DUPLICATE_NAME, NULL,
+					   "audience of %s \"%s\" lists node \"%s\" twice",
+					   what, f->name, def_shown_value(node));
+		else if (vs->link_nodes != NULL &&
+				 def_nameindex_find(vs->link_nodes, node->u.string.str,
+									node->u.string.len) < 0)
+			def_report(vs, &ef, ERRCODE_TL_BAD_AUDIENCE,
+					   "Name the link's creator or nodes invited to its processes.",
+					   "audience of %s \"%s\" names node \"%s\", which is neither the creator of link \"%s\" nor invited to any of its processes",
+					   what, f->name, def_shown_value(node), vs->link_name);
+	}
+}
+
+static void
+validate_item(Validator *vs, const JcsValue *form, const JcsValue *item,
+			  const DefFrame *f, bool *trace_code)
 {
 	const JcsValue *type = jcs_member(item, "type");
 	const JcsValue *sources = jcs_member(item, "sources");
 	const JcsValue *widget = jcs_member(item, "widget");
 	const JcsValue *options = jcs_object_get(item, "options");
+	TlAudienceKind audience;
 	DefFrame	kf;
 	DefFrame	ef;
 	int			i;
+
+	validate_audience(vs, item, "item", f);
 
 	def_frame_key(&kf, f, "type", 4);
 	if (tl_word_code(tl_data_type_names, type->u.string.str, type->u.string.len) < 0)
@@ -144,6 +204,17 @@ validate_item(Validator *vs, const JcsValue *item, const DefFrame *f,
 			def_report(vs, &kf, ERRCODE_TL_BAD_TRACE_CODE_ITEM, NULL,
 					   "trace-code item \"%s\" must be required", f->name);
 		}
+		audience = tl_def_item_audience(form, item, NULL);
+		if (audience == TL_AUDIENCE_PROCESS || audience == TL_AUDIENCE_NODES)
+		{
+			def_frame_key(&kf, f, "trace_code", 10);
+			def_report(vs, &kf, ERRCODE_TL_BAD_AUDIENCE,
+					   "Every node follows provenance by trace codes: give the item \"audience\": \"public\" (or none, in a public form).",
+					   "trace-code item \"%s\" must be public, but its audience%s is %s",
+					   f->name,
+					   jcs_object_get(item, "audience") ? "" : " (its form's)",
+					   audience == TL_AUDIENCE_PROCESS ? "\"process\"" : "a list of nodes");
+		}
 	}
 }
 
@@ -157,6 +228,7 @@ validate_form(Validator *vs, const JcsValue *form, const DefFrame *f,
 	if (n == 0)
 		def_report(vs, f, ERRCODE_TL_EMPTY, NULL,
 				   "form \"%s\" has no items", f->name);
+	validate_audience(vs, form, "form", f);
 	check_repeats(vs, form, "items", "name", "item", f, f->name,
 				  "form \"%s\" has more than one item named \"%s\"");
 	for (i = 0; i < n; i++)
@@ -166,7 +238,7 @@ validate_form(Validator *vs, const JcsValue *form, const DefFrame *f,
 		DefFrame	ef;
 
 		def_frame_element(&ef, &kf, f, "items", i, "item", item);
-		validate_item(vs, item, &ef, trace_code);
+		validate_item(vs, form, item, &ef, trace_code);
 	}
 }
 
@@ -302,7 +374,9 @@ validate_rule(Validator *vs, const JcsValue *rule, const DefFrame *f)
 
 /*
  * The checks of a link: its processes, their places in process_order, the
- * invitations, the voting rules and the data graph.
+ * invitations, the voting rules and the data graph; the nodes its audiences
+ * name must be its creator or invited (vs->link_nodes, for the forms and
+ * items below).
  */
 static void
 validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
@@ -323,6 +397,27 @@ validate_link(Validator *vs, const JcsValue *link, DefFrame *f)
 				   "link \"%s\" has no processes", f->name);
 
 	def_nameindex_build(&built, processes, "name");
+
+	/* the nodes an audience may name: the creator and every invited node */
+	{
+		const JcsValue *creator = jcs_object_get(link, "creator");
+		JcsValue   *known = jcs_make_array(1);
+		NameIndex  *ix = palloc(sizeof(NameIndex));
+
+		if (creator != NULL)
+			jcs_array_append(known, (JcsValue *) creator);
+		for (i = 0; i < invitations->u.object.count; i++)
+		{
+			const JcsValue *nodes = invitations->u.object.members[i].value;
+			int			j;
+
+			for (j = 0; j < nodes->u.array.count; j++)
+				jcs_array_append(known, nodes->u.array.elems[j]);
+		}
+		def_nameindex_build(ix, known, NULL);
+		vs->link_nodes = ix;
+		vs->link_name = f->name;
+	}
 
 	/* process_order: no repeats, every name built, everything invited */
 	def_frame_key(&okf, f, "process_order", 13);

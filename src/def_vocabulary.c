@@ -33,6 +33,50 @@ const char *const tl_source_names[] = {
 const char *const tl_voting_rule_names[] = {
 	"unanimous", "majority", "fraction", "k_of_n", NULL
 };
+const char *const tl_audience_names[] = {"public", "process", NULL};
+
+/*
+ * The kind of an "audience" value (a form's or an item's, of a normalised
+ * definition): NULL (absent) is public; an array is NODES, then *nodes_out
+ * (when given) is set to it, else to NULL.
+ */
+TlAudienceKind
+tl_def_audience(const JcsValue *audience, const JcsValue **nodes_out)
+{
+	int			code;
+
+	if (nodes_out)
+		*nodes_out = NULL;
+	if (audience == NULL)
+		return TL_AUDIENCE_PUBLIC;
+	if (audience->kind == JCS_ARRAY)
+	{
+		if (nodes_out)
+			*nodes_out = audience;
+		return TL_AUDIENCE_NODES;
+	}
+	if (audience->kind != JCS_STRING)
+		return TL_AUDIENCE_INVALID;
+	code = tl_word_code(tl_audience_names, audience->u.string.str,
+						audience->u.string.len);
+	return code < 0 ? TL_AUDIENCE_INVALID : (TlAudienceKind) code;
+}
+
+/*
+ * The EFFECTIVE audience of an item of a form (both normalised trees): the
+ * item's own "audience", else the form's, else public.  The one place of
+ * this rule: validation, the SQL accessors and the trace part use it.
+ */
+TlAudienceKind
+tl_def_item_audience(const JcsValue *form, const JcsValue *item,
+					 const JcsValue **nodes_out)
+{
+	const JcsValue *a = item ? jcs_object_get(item, "audience") : NULL;
+
+	if (a == NULL && form != NULL)
+		a = jcs_object_get(form, "audience");
+	return tl_def_audience(a, nodes_out);
+}
 
 /*
  * The word naming a definition kind ("stage", "process", "link"), as used

@@ -11,7 +11,8 @@
  *
  * The part, all over jcs.h's trees:
  *	- def_vocabulary.c: the words of the format (data types, widgets,
- *	  sources, voting rules), names and the name index;
+ *	  sources, voting rules, audiences), an item's effective audience
+ *	  (tl_def_item_audience), names and the name index;
  *	- def_path.c: where a value is (frames, SQL/JSON paths, element chains)
  *	  and the 22P02 input error naming it;
  *	- def_normalize.c: shape checking and normalisation
@@ -78,13 +79,33 @@ typedef enum TlVotingRule
 	TL_RULE_K_OF_N
 } TlVotingRule;
 
+/*
+ * Who may read the values of a data item (docs/definitions.md): everyone
+ * ("public"), the participants of the form's process ("process"), or the
+ * nodes of an array.  The first two are the words of tl_audience_names.
+ */
+typedef enum TlAudienceKind
+{
+	TL_AUDIENCE_PUBLIC,
+	TL_AUDIENCE_PROCESS,
+	TL_AUDIENCE_NODES,
+	TL_AUDIENCE_INVALID			/* an unknown word: validation refuses it
+								 * (TL015), so no valid definition has one */
+} TlAudienceKind;
+
 extern const char *const tl_data_type_names[];
 extern const char *const tl_widget_names[];
 extern const char *const tl_source_names[];
 extern const char *const tl_voting_rule_names[];
+extern const char *const tl_audience_names[];
 
 extern int	tl_word_code(const char *const *words, const char *str, int len);
 extern int	tl_vocabulary_code(const char *const *words, const char *name);
+extern TlAudienceKind tl_def_audience(const JcsValue *audience,
+									  const JcsValue **nodes_out);
+extern TlAudienceKind tl_def_item_audience(const JcsValue *form,
+										   const JcsValue *item,
+										   const JcsValue **nodes_out);
 
 typedef enum TlDefKind
 {

@@ -520,14 +520,19 @@ tl_stage_forms(PG_FUNCTION_ARGS)
 	for (i = 0; i < jcs_member_count(stage, "forms"); i++)
 	{
 		const JcsValue *form = jcs_member_elem(stage, "forms", i);
-		Datum		values[5];
-		bool		nulls[5] = {false};
+		const JcsValue *audience = jcs_object_get(form, "audience");
+		Datum		values[6];
+		bool		nulls[6] = {false};
 
 		values[0] = Int32GetDatum(i + 1);
 		values[1] = tree_member_text(form, "name");
 		values[2] = BoolGetDatum(jcs_member_true(form, "key"));
 		values[3] = tree_member_text(form, "description");
 		values[4] = tree_jsonb(jcs_member(form, "items"));
+		if (audience != NULL)
+			values[5] = tree_jsonb(audience);
+		else
+			nulls[5] = true;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 	return (Datum) 0;
@@ -551,8 +556,10 @@ put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
 			const JcsValue *item = jcs_member_elem(form, "items", i);
 			const JcsValue *creator = jcs_object_get(item, "creator");
 			const JcsValue *options = jcs_object_get(item, "options");
-			Datum		values[12];
-			bool		nulls[12] = {false};
+			const JcsValue *nodes;
+			TlAudienceKind audience = tl_def_item_audience(form, item, &nodes);
+			Datum		values[13];
+			bool		nulls[13] = {false};
 
 			values[0] = tree_member_text(stage, "name");
 			values[1] = tree_member_text(form, "name");
@@ -572,6 +579,21 @@ put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
 			else
 				nulls[10] = true;
 			values[11] = BoolGetDatum(jcs_member_true(item, "trace_code"));
+			/*
+			 * The effective audience: a word, the array of nodes, or an
+			 * unknown word (which validation refuses) as it is.
+			 */
+			if (audience == TL_AUDIENCE_NODES)
+				values[12] = tree_jsonb(nodes);
+			else if (audience == TL_AUDIENCE_INVALID)
+			{
+				const JcsValue *own = jcs_object_get(item, "audience");
+
+				values[12] = tree_jsonb(own ? own : jcs_object_get(form, "audience"));
+			}
+			else
+				values[12] = tree_jsonb(jcs_make_string(tl_audience_names[audience],
+														strlen(tl_audience_names[audience])));
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc,
 								 values, nulls);
 		}
@@ -582,7 +604,8 @@ put_stage_items(ReturnSetInfo *rsinfo, const JcsValue *stage)
  * tracelink.data_items(process | stage) returns table(stage text,
  * form text, key_form boolean, item text, description text, creator text,
  * sources text[], required boolean, data_type text, widget text,
- * options text[], trace_code boolean): every data item, in order.
+ * options text[], trace_code boolean, audience jsonb): every data item, in
+ * order, with its effective audience (tl_def_item_audience).
  */
 Datum
 tl_definition_data_items(PG_FUNCTION_ARGS)

@@ -79,6 +79,7 @@ static const TlProjection projections[] = {
 	{"tl.link.modify", "_project_modification_request", NULL},
 	/* trace data (trace_project.c) */
 	{TL_TRACE_KIND, NULL, tl_project_trace_records},
+	{TL_TRACE_PRIVATE_KIND, NULL, tl_project_trace_private},
 	/* heads of other origins this one holds (witness.c) */
 	{TL_WITNESS_KIND, NULL, tl_project_witness},
 	{NULL, NULL, NULL}

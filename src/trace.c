@@ -84,6 +84,18 @@ typedef struct ClaimEntry
 	int32		version;
 } ClaimEntry;
 
+/*
+ * The private values of an entry's records going to one audience: they
+ * leave the public entry (which keeps their commitments) for an entry of
+ * kind tl.trace.private addressed to that audience only.
+ */
+typedef struct PrivateGroup
+{
+	const char **audience;		/* sorted */
+	int			naudience;
+	JcsValue   *values;			/* [{"item", "position", "salt", "value"}] */
+} PrivateGroup;
+
 /* an entry being shaped */
 typedef struct Shape
 {
@@ -93,6 +105,7 @@ typedef struct Shape
 	int64		floor_clock;	/* the clock must exceed this */
 	JcsValue   *records;		/* the "records" array so far */
 	int			nrecords;
+	List	   *private_groups; /* PrivateGroup * */
 } Shape;
 
 /* ----------------------------------------------------------------
@@ -229,6 +242,98 @@ flow_code(const JcsValue *flow)
 	return (c != NULL && c->kind == JCS_STRING) ? c->u.string.str : NULL;
 }
 
+/* The group of private values going to this audience, made on first use. */
+static PrivateGroup *
+shape_private_group(Shape *sh, const char **audience, int naudience)
+{
+	ListCell   *lc;
+	PrivateGroup *g;
+	int			i;
+
+	foreach(lc, sh->private_groups)
+	{
+		g = lfirst(lc);
+		if (g->naudience != naudience)
+			continue;
+		for (i = 0; i < naudience; i++)
+			if (strcmp(g->audience[i], audience[i]) != 0)
+				break;
+		if (i == naudience)
+			return g;
+	}
+	g = palloc0(sizeof(PrivateGroup));
+	g->audience = audience;
+	g->naudience = naudience;
+	g->values = jcs_make_array(8);
+	sh->private_groups = lappend(sh->private_groups, g);
+	return g;
+}
+
+/*
+ * The record's public values, with its private ones moved out: each gets
+ * a fresh salt, its commitment goes into *commitments (NULL when there is
+ * none), and the value with its salt into the entry's private group for
+ * the item's audience.  The caller's data is left as it was, since a
+ * record may be shaped again into a smaller entry.
+ */
+static JcsValue *
+shape_private_values(Shape *sh, const Batch *b, const TlTraceForm *form, JcsValue *data,
+					 JcsValue **commitments)
+{
+	JcsValue   *pub = NULL;
+	int			i;
+
+	*commitments = NULL;
+	for (i = 0; i < data->u.object.count; i++)
+	{
+		JcsMember  *m = &data->u.object.members[i];
+		TlTraceItem *item = tl_trace_find_item(form, m->key);
+		uint8		salt[TL_TRACE_SALT_LEN];
+		char		hex[2 * TL_HASH_LEN + 1];
+		JcsValue   *v;
+		const char **audience;
+		int			naudience;
+
+		if (item == NULL || !item->private_value)
+			continue;			/* an unknown item is the projector's to refuse */
+		if (pub == NULL)
+		{
+			int			k;
+
+			pub = jcs_make_object(data->u.object.count);
+			for (k = 0; k < data->u.object.count; k++)
+			{
+				TlTraceItem *other = tl_trace_find_item(form, data->u.object.members[k].key);
+
+				if (other == NULL || !other->private_value)
+					jcs_object_put(pub, data->u.object.members[k].key, data->u.object.members[k].value);
+			}
+			*commitments = jcs_make_object(4);
+		}
+		if (!pg_strong_random(salt, sizeof(salt)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INTERNAL_ERROR),
+					 errmsg("could not generate a random salt")));
+		tl_trace_commitment(salt, m->value, hex);
+		jcs_object_put(*commitments, m->key, jcs_make_string(hex, 2 * TL_HASH_LEN));
+
+		audience = tl_trace_private_audience(item, b->origin, &naudience);
+		v = jcs_make_object(4);
+		jcs_object_put(v, "item", jcs_make_string(m->key, m->keylen));
+		jcs_object_put(v, "position", jcs_make_number(sh->nrecords));
+		tl_hex_encode(salt, sizeof(salt), hex);
+		jcs_object_put(v, "salt", jcs_make_string(hex, 2 * TL_TRACE_SALT_LEN));
+		jcs_object_put(v, "value", m->value);
+		jcs_object_sort(v);
+		jcs_array_append(shape_private_group(sh, audience, naudience)->values, v);
+	}
+	if (pub == NULL)
+		return data;
+	jcs_object_sort(pub);
+	jcs_object_sort(*commitments);
+	return pub;
+}
+
 /*
  * Shape one record into the entry: its version, dependencies, audience and
  * payload object.
@@ -240,6 +345,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	JcsValue   *inputs = shape_flows(rs->inputs, "inputs");
 	JcsValue   *outputs = shape_flows(rs->outputs, "outputs");
 	JcsValue   *data = rs->data;
+	JcsValue   *commitments = NULL;
 	int32		version;
 	TlTraceVersion *def;
 	TlTraceProcess *proc = NULL;
@@ -277,6 +383,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 			}
 		if (added)
 			jcs_object_sort(data);
+		data = shape_private_values(sh, b, form, data, &commitments);
 	}
 	/* file references to blobs held here give their size and media type */
 	tl_blob_check_references(form, data);
@@ -304,6 +411,8 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	}
 
 	jcs_object_put(rec, "code", jcs_make_string(rs->code, strlen(rs->code)));
+	if (commitments != NULL)
+		jcs_object_put(rec, "commitments", commitments);
 	jcs_object_put(rec, "data", data);
 	jcs_object_put(rec, "form", jcs_make_string(rs->form, strlen(rs->form)));
 	if (inputs != NULL)
@@ -342,6 +451,41 @@ append_entry(Batch *b, StringInfo payload, JcsValue *tree, uint8 *deps, int ndep
 	handoff.batch_ids = b->ids ? b->ids + start : NULL;
 	tl_ledger_append_arg(b->origin, TL_TRACE_KIND, payload->data, payload->len,
 						 deps, ndeps, audience, naudience, b->last_entry, &handoff);
+}
+
+/*
+ * Append the private values of the entry just appended (b->last_entry):
+ * an entry of kind tl.trace.private per audience, depending on the public
+ * entry, addressed to that audience only (the publications' row filter).
+ * Its projector checks every value against the commitment the public
+ * record holds (trace_private.c).
+ */
+static void
+append_private_entries(Batch *b, Shape *sh)
+{
+	ListCell   *lc;
+	char		hex[2 * TL_HASH_LEN + 1];
+
+	foreach(lc, sh->private_groups)
+	{
+		PrivateGroup *g = lfirst(lc);
+		JcsValue   *root = jcs_make_object(3);
+		StringInfoData payload;
+		uint8		hash[TL_HASH_LEN];
+
+		tl_hex_encode(b->last_entry, TL_HASH_LEN, hex);
+		jcs_object_put(root, "entry", jcs_make_string(hex, 2 * TL_HASH_LEN));
+		tl_hex_encode(b->link->link_id, TL_HASH_LEN, hex);
+		jcs_object_put(root, "link", jcs_make_string(hex, 2 * TL_HASH_LEN));
+		jcs_object_put(root, "values", g->values);
+		jcs_object_sort(root);
+		initStringInfo(&payload);
+		jcs_serialize(&payload, root);
+		/* its projector gets the public records as shaped: no lookup */
+		tl_ledger_append_arg(b->origin, TL_TRACE_PRIVATE_KIND, payload.data, payload.len,
+							 b->last_entry, 1, g->audience, g->naudience, hash, sh->records);
+		pfree(payload.data);
+	}
 }
 
 /*
@@ -425,6 +569,7 @@ append_shape(Batch *b, Shape *sh, int start)
 		return false;
 
 	append_entry(b, &payload, root, deps, ndeps, audience, naudience, start);
+	append_private_entries(b, sh);
 	b->appended += sh->nrecords;
 	b->last_clock = clock;
 	return true;

@@ -43,6 +43,11 @@ typedef struct TlTraceItem
 	bool		trace_code;
 	const char **options;		/* of a dropdown */
 	int			noptions;
+	bool		private_value;	/* its effective audience is not public */
+	const char **audience;		/* then: the nodes of that audience within
+								 * the business group, sorted (the
+								 * recording node is added per record) */
+	int			naudience;
 } TlTraceItem;
 
 typedef struct TlTraceProcess TlTraceProcess;
@@ -157,6 +162,15 @@ extern bool tl_trace_parse_time(const char *s, int len, bool require_time, Times
 extern void tl_trace_format_time(TimestampTz t, StringInfo out);
 extern bool tl_trace_decimal_string(const char *s, int len);
 extern char *tl_trace_quoted_list(const char *const *names, int n);
-extern void tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int source);
+extern void tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data,
+								const JcsValue *commitments, int source);
+extern void tl_trace_check_value(const TlTraceRecordContext *rc, const TlTraceItem *item,
+								 const JcsValue *value, int source);
+
+/* trace_private.c: private values (docs/privacy.md) */
+#define TL_TRACE_SALT_LEN	32	/* bytes of a commitment's salt */
+extern void tl_trace_commitment(const uint8 *salt, const JcsValue *value, char *hex_out);
+extern const char **tl_trace_private_audience(const TlTraceItem *item, const char *origin,
+											  int *n);
 
 #endif							/* TRACE_INT_H */

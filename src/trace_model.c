@@ -324,6 +324,43 @@ process_cmp(const void *a, const void *b)
 }
 
 /*
+ * An item's effective audience (definition.h has the rule): public, or the
+ * nodes it names, or the participants of its process; sorted.
+ */
+static void
+item_audience(TlTraceItem *ti, const TlTraceProcess *tp, const JcsValue *form,
+			  const JcsValue *item)
+{
+	const JcsValue *nodes = NULL;
+	int			i;
+
+	switch (tl_def_item_audience(form, item, &nodes))
+	{
+		case TL_AUDIENCE_PUBLIC:
+			return;
+		case TL_AUDIENCE_PROCESS:
+			ti->naudience = tp->nparticipants;
+			ti->audience = palloc(sizeof(char *) * Max(ti->naudience, 1));
+			for (i = 0; i < ti->naudience; i++)
+				ti->audience[i] = tp->participants[i];
+			break;
+		case TL_AUDIENCE_INVALID:
+			/* validation refuses it, so an adopted version has none */
+			elog(ERROR, "data item \"%s\" of an adopted version has an invalid audience", ti->name);
+			break;
+		case TL_AUDIENCE_NODES:
+			ti->audience = palloc(sizeof(char *) * Max(nodes->u.array.count, 1));
+			for (i = 0; i < nodes->u.array.count; i++)
+				if (nodes->u.array.elems[i]->kind == JCS_STRING)
+					ti->audience[ti->naudience++] = nodes->u.array.elems[i]->u.string.str;
+			break;
+	}
+	ti->private_value = true;
+	if (ti->naudience > 1)
+		qsort(ti->audience, ti->naudience, sizeof(char *), tl_trace_name_cmp);
+}
+
+/*
  * Parse an adopted link definition (canonical JSON, already validated when
  * it was proposed) into what checking records needs.
  */
@@ -417,6 +454,7 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 					ti->required = jcs_get_true(item, "required");
 					ti->trace_code = jcs_get_true(item, "trace_code");
 					ti->options = jcs_get_strings(item, "options", false, &ti->noptions);
+					item_audience(ti, tp, form, item);
 				}
 				qsort(tf->items, tf->nitems, sizeof(TlTraceItem), item_cmp);
 			}
@@ -447,6 +485,35 @@ parse_version(const char *json, int len, int32 version, const uint8 *proposal)
 		for (p = 0; p < n; p++)
 			if (v->naudience == 0 || strcmp(v->audience[v->naudience - 1], v->audience[p]) != 0)
 				v->audience[v->naudience++] = v->audience[p];
+	}
+
+	/*
+	 * A private item's audience is kept within the business group: only
+	 * the group receives the record its values belong to.
+	 */
+	for (p = 0; p < v->nprocesses; p++)
+	{
+		int			f;
+
+		for (f = 0; f < v->processes[p].nforms; f++)
+		{
+			TlTraceForm *tf = &v->processes[p].forms[f];
+			int			i;
+
+			for (i = 0; i < tf->nitems; i++)
+			{
+				TlTraceItem *ti = &tf->items[i];
+				int			k;
+				int			kept = 0;
+
+				for (k = 0; ti->private_value && k < ti->naudience; k++)
+					if (bsearch(&ti->audience[k], v->audience, v->naudience, sizeof(char *),
+								tl_trace_name_cmp) != NULL &&
+						(kept == 0 || strcmp(ti->audience[kept - 1], ti->audience[k]) != 0))
+						ti->audience[kept++] = ti->audience[k];
+				ti->naudience = kept;
+			}
+		}
 	}
 	return v;
 }

@@ -45,7 +45,7 @@
 enum
 {
 	REC_CODE, REC_OCCURRED, REC_RECORDED, REC_SLOT, REC_POSITION, REC_ENTRY,
-	REC_DATA, REC_NATTS
+	REC_DATA, REC_COMMITMENTS, REC_NATTS
 };
 enum
 {
@@ -417,8 +417,8 @@ hash_memcmp(const void *a, const void *b)
 static void
 project_record(Projection *pj, int position, const JcsValue *r)
 {
-	static const char *const keys[] = {"code", "data", "form", "inputs", "occurred_at", "outputs",
-	"process", "source", "stage", "version", NULL};
+	static const char *const keys[] = {"code", "commitments", "data", "form", "inputs", "occurred_at",
+	"outputs", "process", "source", "stage", "version", NULL};
 	TlTraceRecordContext rc;
 	ErrorContextCallback callback;
 	TlTraceVersion *def;
@@ -433,6 +433,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 	const char *source;
 	const char *problem;
 	JcsValue   *data;
+	JcsValue   *commitments;
 	JcsValue   *occurred;
 	TimestampTz occurred_at;
 	int			source_bit;
@@ -464,7 +465,7 @@ project_record(Projection *pj, int position, const JcsValue *r)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("unknown key \"%s\" in a trace record",
 							pnstrdup(r->u.object.members[i].key, Min(r->u.object.members[i].keylen, 64))),
-					 errhint("A record has: code, process, stage, form, data, source, inputs, outputs, occurred_at.")));
+					 errhint("A record has: code, process, stage, form, data, commitments, source, inputs, outputs, occurred_at.")));
 
 	/* the code, the version and the form */
 	code = record_string(r, "code");
@@ -550,7 +551,8 @@ project_record(Projection *pj, int position, const JcsValue *r)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("a trace record needs its values (\"data\")")));
-	tl_trace_check_data(&rc, data, source_bit);
+	commitments = jcs_object_get(r, "commitments");
+	tl_trace_check_data(&rc, data, commitments, source_bit);
 	occurred = jcs_object_get(r, "occurred_at");
 	occurred_at = pj->recorded_at;
 	if (occurred != NULL &&
@@ -588,6 +590,10 @@ project_record(Projection *pj, int position, const JcsValue *r)
 		values[REC_POSITION] = Int32GetDatum(position);
 		values[REC_ENTRY] = PointerGetDatum(tl_bytea_from(pj->e->hash, TL_HASH_LEN));
 		values[REC_DATA] = JsonbPGetDatum(jcs_to_jsonb(data));
+		if (commitments != NULL)
+			values[REC_COMMITMENTS] = JsonbPGetDatum(jcs_to_jsonb(commitments));
+		else
+			nulls[REC_COMMITMENTS] = true;
 		tl_writer_insert(pj->records, values, nulls);
 	}
 

@@ -60,6 +60,9 @@ typedef struct Reached
 #define RECORDS_POSITION	5
 #define RECORDS_ENTRY	6
 #define RECORDS_DATA	7
+#define RECORDS_COMMITMENTS	8
+#define PRIVATE_ITEM	3
+#define PRIVATE_VALUE	4
 
 /* refuse unless the caller may read the table (the scans below bypass the executor) */
 static Relation
@@ -245,6 +248,7 @@ typedef struct TraceRow
 	int32		position;
 	bytea	   *entry_hash;
 	Datum		data;
+	Datum		commitments;	/* 0 when the record has none */
 } TraceRow;
 
 /* trace()'s order: depth, code, time, entry, position. */
@@ -433,10 +437,48 @@ slot_info(Relation slot_rel, Relation links, int32 slot_id)
 }
 
 /*
+ * A record's values with the private ones this node holds: public values
+ * and, when the caller may read tracelink.private_values, the private
+ * values (their commitments are in the record's commitments column
+ * either way, so every node shows the same structure).
+ */
+static Datum
+with_private_values(Relation private_rel, Relation private_index, const TraceRow *row)
+{
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData skeys[2];
+	JcsValue   *tree = NULL;
+	bool		isnull;
+
+	ScanKeyInit(&skeys[0], 1, BTEqualStrategyNumber, F_BYTEAEQ, PointerGetDatum(row->entry_hash));
+	ScanKeyInit(&skeys[1], 2, BTEqualStrategyNumber, F_INT4EQ, Int32GetDatum(row->position));
+	scan = index_beginscan(private_rel, private_index, GetActiveSnapshot(), 2, 0);
+	slot = table_slot_create(private_rel, NULL);
+	index_rescan(scan, skeys, 2, NULL, 0);
+	while (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		char	   *item = TextDatumGetCString(slot_getattr(slot, PRIVATE_ITEM, &isnull));
+		Jsonb	   *value = DatumGetJsonbP(slot_getattr(slot, PRIVATE_VALUE, &isnull));
+
+		if (tree == NULL)
+			tree = jcs_from_jsonb(DatumGetJsonbP(row->data));
+		if (jcs_object_get(tree, item) == NULL)
+			jcs_object_put(tree, item, jcs_from_jsonb(value));
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	if (tree == NULL)
+		return row->data;
+	jcs_object_sort(tree);
+	return JsonbPGetDatum(jcs_to_jsonb(tree));
+}
+
+/*
  * tracelink.trace(code text, link text default null)
  *	returns table (code, relation, depth, link, version, process, stage, form,
  *				   data, source, node, occurred_at, recorded_at, entry_hash,
- *				   position)
+ *				   position, commitments)
  */
 Datum
 tl_trace(PG_FUNCTION_ARGS)
@@ -448,6 +490,8 @@ tl_trace(PG_FUNCTION_ARGS)
 	Relation	records;
 	Relation	slot_rel;
 	Relation	links;
+	Relation	private_rel = NULL;
+	Relation	private_index = NULL;
 	Relation	code_index;
 	Relation	record_index;
 	IndexScanDesc code_scan;
@@ -467,6 +511,12 @@ tl_trace(PG_FUNCTION_ARGS)
 	records = open_readable("records");
 	slot_rel = open_readable("record_slots");
 	links = open_readable("trace_links");
+	/* private values only for roles that may read them (docs/privacy.md) */
+	if (pg_class_aclcheck(tl_relid("private_values"), GetUserId(), ACL_SELECT) == ACLCHECK_OK)
+	{
+		private_rel = table_open(tl_relid("private_values"), AccessShareLock);
+		private_index = index_open(tl_relid("private_values_record"), AccessShareLock);
+	}
 	code_index = index_open(tl_relid("codes_pkey"), AccessShareLock);
 	record_index = index_open(tl_relid("records_code"), AccessShareLock);
 	code_scan = index_beginscan(code_rel, code_index, GetActiveSnapshot(), 1, 0);
@@ -504,6 +554,8 @@ tl_trace(PG_FUNCTION_ARGS)
 			row->position = DatumGetInt32(slot_getattr(record_slot, RECORDS_POSITION, &isnull));
 			row->entry_hash = DatumGetByteaPCopy(slot_getattr(record_slot, RECORDS_ENTRY, &isnull));
 			row->data = PointerGetDatum(PG_DETOAST_DATUM_COPY(slot_getattr(record_slot, RECORDS_DATA, &isnull)));
+			row->commitments = slot_getattr(record_slot, RECORDS_COMMITMENTS, &isnull);
+			row->commitments = isnull ? (Datum) 0 : PointerGetDatum(PG_DETOAST_DATUM_COPY(row->commitments));
 		}
 		CHECK_FOR_INTERRUPTS();
 	}
@@ -514,8 +566,8 @@ tl_trace(PG_FUNCTION_ARGS)
 	{
 		TraceRow   *row = &rows[i];
 		SlotInfo   *si = slot_info(slot_rel, links, row->slot_id);
-		Datum		values[15];
-		bool		nulls[15];
+		Datum		values[16];
+		bool		nulls[16];
 
 		memset(nulls, false, sizeof(nulls));
 		values[0] = CStringGetTextDatum(row->code_text);
@@ -526,13 +578,16 @@ tl_trace(PG_FUNCTION_ARGS)
 		values[5] = si->process;
 		values[6] = si->stage;
 		values[7] = si->form;
-		values[8] = row->data;
+		values[8] = (row->commitments != (Datum) 0 && private_rel != NULL)
+			? with_private_values(private_rel, private_index, row) : row->data;
 		values[9] = si->source;
 		values[10] = si->origin;
 		values[11] = TimestampTzGetDatum(row->occurred_at);
 		values[12] = TimestampTzGetDatum(row->recorded_at);
 		values[13] = PointerGetDatum(row->entry_hash);
 		values[14] = Int32GetDatum(row->position);
+		values[15] = row->commitments;
+		nulls[15] = row->commitments == (Datum) 0;
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 
@@ -546,5 +601,10 @@ tl_trace(PG_FUNCTION_ARGS)
 	table_close(records, AccessShareLock);
 	table_close(slot_rel, AccessShareLock);
 	table_close(links, AccessShareLock);
+	if (private_rel != NULL)
+	{
+		index_close(private_index, AccessShareLock);
+		table_close(private_rel, AccessShareLock);
+	}
 	return (Datum) 0;
 }

@@ -452,13 +452,56 @@ check_value(const TlTraceRecordContext *rc, const TlTraceItem *item, const JcsVa
 	}
 }
 
+/* Refuse a data source the item does not allow (TL030). */
+static void
+check_source(const TlTraceRecordContext *rc, const TlTraceItem *item, int source)
+{
+	if (!(item->sources & (1 << source)))
+		ereport(ERROR,
+				(errcode(ERRCODE_TL_SOURCE_NOT_ALLOWED),
+				 errmsg("data item \"%s\" cannot be given by data source \"%s\"",
+						item->name, tl_source_names[source]),
+				 errdetail("%s The item allows: %s.", where(rc), source_list(item->sources))));
+}
+
+/* The item of the form a member of data or commitments names, or raise. */
+static TlTraceItem *
+named_item(const TlTraceRecordContext *rc, const JcsMember *m)
+{
+	TlTraceItem *item = tl_trace_find_item(rc->form, m->key);
+
+	if (item == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("form \"%s\" has no data item \"%s\"", rc->form->form,
+						pnstrdup(m->key, Min(m->keylen, 64))),
+				 errdetail("%s", where(rc))));
+	return item;
+}
+
+/*
+ * Check one value of a data item: it fits the item, and the record's data
+ * source is allowed for it.  The private entry's projector checks private
+ * values with this (trace_private.c).
+ */
+void
+tl_trace_check_value(const TlTraceRecordContext *rc, const TlTraceItem *item,
+					 const JcsValue *value, int source)
+{
+	check_value(rc, item, value);
+	check_source(rc, item, source);
+}
+
 /*
  * Check a record's values: known items, values that fit, the record's data
  * source allowed for each, required items present, trace-code items equal
- * to the record's code.
+ * to the record's code.  Items whose audience is not public have no value
+ * here but a commitment (commitments: NULL, or an object of item names and
+ * 64 lowercase hex digits); their values are checked where they are held.
  */
 void
-tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int source)
+tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data,
+					const JcsValue *commitments, int source)
 {
 	const TlTraceForm *f = rc->form;
 	int			i;
@@ -471,21 +514,15 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 	for (i = 0; i < data->u.object.count; i++)
 	{
 		JcsMember  *m = &data->u.object.members[i];
-		TlTraceItem *item = tl_trace_find_item(f, m->key);
+		TlTraceItem *item = named_item(rc, m);
 
-		if (item == NULL)
+		if (item->private_value)
 			ereport(ERROR,
-					(errcode(ERRCODE_UNDEFINED_OBJECT),
-					 errmsg("form \"%s\" has no data item \"%s\"", f->form,
-							pnstrdup(m->key, Min(m->keylen, 64))),
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("data item \"%s\" is private: the public record holds its commitment, not its value",
+							item->name),
 					 errdetail("%s", where(rc))));
-		check_value(rc, item, m->value);
-		if (!(item->sources & (1 << source)))
-			ereport(ERROR,
-					(errcode(ERRCODE_TL_SOURCE_NOT_ALLOWED),
-					 errmsg("data item \"%s\" cannot be given by data source \"%s\"",
-							item->name, tl_source_names[source]),
-					 errdetail("%s The item allows: %s.", where(rc), source_list(item->sources))));
+		tl_trace_check_value(rc, item, m->value, source);
 		if (item->trace_code &&
 			(m->value->kind != JCS_STRING || strcmp(m->value->u.string.str, rc->code) != 0))
 			ereport(ERROR,
@@ -494,8 +531,31 @@ tl_trace_check_data(const TlTraceRecordContext *rc, const JcsValue *data, int so
 							item->name, rc->code),
 					 errdetail("%s", where(rc))));
 	}
+	if (commitments != NULL && (commitments->kind != JCS_OBJECT || commitments->u.object.count == 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"commitments\" of a trace record must be a non-empty JSON object")));
+	for (i = 0; commitments != NULL && i < commitments->u.object.count; i++)
+	{
+		JcsMember  *m = &commitments->u.object.members[i];
+		TlTraceItem *item = named_item(rc, m);
+
+		if (!item->private_value)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("data item \"%s\" is public: the record holds its value, not a commitment",
+							item->name),
+					 errdetail("%s", where(rc))));
+		if (m->value->kind != JCS_STRING || !lower_hex(m->value->u.string.str, m->value->u.string.len, 64))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("the commitment of data item \"%s\" must be 64 lowercase hex digits", item->name),
+					 errdetail("%s", where(rc))));
+		check_source(rc, item, source);
+	}
 	for (i = 0; i < f->nitems; i++)
-		if (f->items[i].required && jcs_object_get(data, f->items[i].name) == NULL)
+		if (f->items[i].required && jcs_object_get(data, f->items[i].name) == NULL &&
+			(commitments == NULL || jcs_object_get(commitments, f->items[i].name) == NULL))
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("data item \"%s\" is required", f->items[i].name),

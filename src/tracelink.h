@@ -46,12 +46,14 @@
 #define ERRCODE_TL_BAD_VOTING_RULE		MAKE_SQLSTATE('T','L','0','1','2')
 #define ERRCODE_TL_PROCESS_ORDER		MAKE_SQLSTATE('T','L','0','1','3')
 #define ERRCODE_TL_BAD_INVITATION		MAKE_SQLSTATE('T','L','0','1','4')
+#define ERRCODE_TL_BAD_AUDIENCE			MAKE_SQLSTATE('T','L','0','1','5')
 /* ledger */
 #define ERRCODE_TL_APPEND_ONLY			MAKE_SQLSTATE('T','L','0','2','0')
 /* trace data */
 #define ERRCODE_TL_SOURCE_NOT_ALLOWED	MAKE_SQLSTATE('T','L','0','3','0')
 #define ERRCODE_TL_NOT_IN_MESH			MAKE_SQLSTATE('T','L','0','3','1')
 #define ERRCODE_TL_INPUT_TOO_LATE		MAKE_SQLSTATE('T','L','0','3','2')
+#define ERRCODE_TL_COMMITMENT_MISMATCH	MAKE_SQLSTATE('T','L','0','3','3')
 
 /* jcs.c and its neighbours: RFC 8785 canonical JSON (src/jcs.h) */
 #include "jcs.h"
@@ -404,9 +406,11 @@ extern void tl_workflow_init(void);
  * ----------------------------------------------------------------
  */
 #define TL_TRACE_KIND		"tl.trace.record"
+#define TL_TRACE_PRIVATE_KIND "tl.trace.private"
 
 extern void tl_trace_init(void);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
+extern void tl_project_trace_private(const TlEntry *e, bool local);
 
 /* blob.c: off-chain files (docs/files.md); the check record() makes */
 struct TlTraceForm;

@@ -21,7 +21,7 @@ CREATE TABLE sim_chain (
 -- The next block of a simulated node's chain, with one entry; returns the
 -- entry's hash and the export lines (entry line, block line).
 CREATE FUNCTION sim_action(p_node text, p_kind text, p_payload jsonb, p_deps bytea[] DEFAULT ARRAY[]::bytea[],
-                           OUT entry_hash bytea, OUT lines text)
+                           p_audience text[] DEFAULT NULL, OUT entry_hash bytea, OUT lines text)
 LANGUAGE plpgsql AS $$
 DECLARE
     c sim_chain;
@@ -33,7 +33,7 @@ BEGIN
     -- the entry line is the entry's preimage; tx = block number + 1, seq 0
     entry_line := tracelink.entry_preimage(p_kind, p_payload,
                                            ARRAY(SELECT DISTINCT d FROM unnest(p_deps) d),
-                                           p_node, c.next_block + 1, 0);
+                                           p_node, c.next_block + 1, 0, p_audience);
     entry_hash := sha256(convert_to(entry_line, 'UTF8'));
     c.leaves := c.leaves || entry_hash;
     header := jsonb_build_object(
