@@ -14,7 +14,8 @@ SELECT tracelink.submit_process('Blob tea', '{"name": "Growing", "stages": [{"na
     {"name": "Harvest record", "key": true, "items": [
       {"name": "lot", "type": "text", "required": true, "trace_code": true},
       {"name": "photo", "type": "image"},
-      {"name": "certificate", "type": "file"}]}]}]}') IS NOT NULL AS submitted;
+      {"name": "certificate", "type": "file"},
+      {"name": "lab report", "type": "file", "audience": "process"}]}]}]}') IS NOT NULL AS submitted;
 SELECT tracelink.vote(tracelink.assemble('Blob tea'), true) IS NOT NULL AS adopted;
 
 -- a file of 2.5 MiB: three chunks, the last one half full
@@ -103,11 +104,24 @@ SELECT length(tracelink.record('Blob tea', 'LOT-B4', 'Growing', 'Harvest', 'Harv
        jsonb_build_object('certificate',
          jsonb_build_object('sha256', encode(sha256('held elsewhere'), 'hex'), 'name', 'cert.pdf', 'size', 9)))) AS recorded;
 
+-- a private file reference (its item's audience is the process): checked
+-- the same way before it leaves the public record
+SELECT err($$ SELECT tracelink.record('Blob tea', 'LOT-B5', 'Growing', 'Harvest', 'Harvest record',
+       jsonb_build_object('lab report', '$$ || :'ref1' || $$'::jsonb || '{"size": 7}')) $$);
+SELECT length(tracelink.record('Blob tea', 'LOT-B5', 'Growing', 'Harvest', 'Harvest record',
+       jsonb_build_object('lab report',
+         jsonb_build_object('sha256', encode(sha256('private elsewhere'), 'hex'), 'name', 'lab.pdf')))) AS recorded;
+SELECT r.data ? 'lab report' AS in_public_record, p.value ->> 'name' AS private_value
+  FROM tracelink.records r JOIN tracelink.private_values p USING (entry_hash, position)
+ WHERE p.item = 'lab report';
+
 -- verify_blobs(): everything held and referenced
 SELECT CASE sha256 WHEN decode(:'h1', 'hex') THEN 'leaf.jpg' WHEN sha256('') THEN 'empty.txt'
-                   WHEN sha256('for beta only') THEN 'secret.pdf' ELSE 'cert.pdf' END AS file, status, detail
+                   WHEN sha256('for beta only') THEN 'secret.pdf' WHEN sha256('held elsewhere') THEN 'cert.pdf'
+                   ELSE 'lab.pdf (private)' END AS file, status, detail
   FROM tracelink.verify_blobs()
- WHERE sha256 IN (decode(:'h1', 'hex'), sha256(''), sha256('for beta only'), sha256('held elsewhere'))
+ WHERE sha256 IN (decode(:'h1', 'hex'), sha256(''), sha256('for beta only'), sha256('held elsewhere'),
+                  sha256('private elsewhere'))
  ORDER BY file;
 
 -- corruption at rest (written behind tracelink's back, as a superuser can):

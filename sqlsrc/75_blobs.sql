@@ -71,21 +71,25 @@ CREATE FUNCTION tracelink.blob_to_lo(sha256 bytea) RETURNS oid
 COMMENT ON FUNCTION tracelink.blob_to_lo(bytea) IS
     'a new large object (owned by the caller) with the bytes of a blob, checked first as read_blob() checks them: for psql''s \lo_export';
 
--- Which blobs this node is entitled to hold: the file references of the
--- trace records it holds.  (The one place to extend when other values
+-- Which blobs this node is entitled to hold: the file references among the
+-- values it holds, public (records.data) and private (private_values).
+-- Only file references are JSON objects among values, and the projector
+-- has checked their shape.  (The one place to extend when other values
 -- carry file references.)
 CREATE FUNCTION tracelink._blob_references()
     RETURNS TABLE (sha256 text, name text, media_type text, size bigint)
     LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
-SELECT DISTINCT v.value->>'sha256', v.value->>'name', v.value->>'media_type',
-       (v.value->>'size')::numeric::bigint
-  FROM tracelink.records r, jsonb_each(r.data) v
- WHERE jsonb_typeof(v.value) = 'object' AND v.value ? 'sha256'
+SELECT DISTINCT x.value->>'sha256', x.value->>'name', x.value->>'media_type',
+       (x.value->>'size')::numeric::bigint
+  FROM (SELECT v.value FROM tracelink.records r, jsonb_each(r.data) v
+        UNION ALL
+        SELECT p.value FROM tracelink.private_values p) AS x(value)
+ WHERE jsonb_typeof(x.value) = 'object' AND x.value ? 'sha256'
 $$;
 COMMENT ON FUNCTION tracelink._blob_references() IS
-    'the file references (hex SHA-256, name, media type, size) in the values of the trace records this node holds: the blobs it is entitled to';
+    'the file references (hex SHA-256, name, media type, size) among the values this node holds, public and private: the blobs it is entitled to';
 
 CREATE FUNCTION tracelink.verify_blobs() RETURNS TABLE (sha256 bytea, status text, detail text)
     AS 'MODULE_PATHNAME', 'tl_verify_blobs'

@@ -383,10 +383,10 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 			}
 		if (added)
 			jcs_object_sort(data);
+		/* file references to blobs held here give their size and media type */
+		tl_blob_check_references(form, data);
 		data = shape_private_values(sh, b, form, data, &commitments);
 	}
-	/* file references to blobs held here give their size and media type */
-	tl_blob_check_references(form, data);
 
 	/* inputs: depend on their bindings and on a mention that feeds us */
 	for (i = 0; inputs != NULL && inputs->kind == JCS_ARRAY && i < inputs->u.array.count; i++)
