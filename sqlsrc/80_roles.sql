@@ -1,0 +1,156 @@
+-- Roles inside a node (docs/privacy.md, "Roles"): which processes a
+-- tracelink_recorder records for, and the private entries that only
+-- tracelink_viewer (and the roles above it) may read.  The roles themselves
+-- are made in 00_header.sql.
+
+-- Recorder grants
+
+CREATE TABLE tracelink.recorder_grants (
+    role_name   name NOT NULL,
+    link_id     bytea NOT NULL,
+    process     text NOT NULL,
+    granted_by  name NOT NULL,
+    granted_at  timestamptz NOT NULL DEFAULT pg_catalog.clock_timestamp(),
+    PRIMARY KEY (role_name, link_id, process)
+);
+COMMENT ON TABLE tracelink.recorder_grants IS
+    'the (link, process) pairs a role without tracelink_member may record for (tracelink.grant_recorder()); node-local, never replicated; roles by name, so a dump restored with its roles keeps them';
+SELECT pg_catalog.pg_extension_config_dump('tracelink.recorder_grants', '');
+
+CREATE VIEW tracelink.recorders AS
+SELECT g.role_name, l.name AS link, g.link_id, g.process, g.granted_by, g.granted_at,
+       r.oid IS NOT NULL AS role_exists
+  FROM tracelink.recorder_grants g
+  LEFT JOIN tracelink.trace_links l ON l.link_id = g.link_id
+  LEFT JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name;
+COMMENT ON VIEW tracelink.recorders IS
+    'recorder grants with the link''s name; role_exists is false for a grant whose role was dropped (it grants nothing)';
+
+-- The role, link and process of a grant, or 42704 for an unknown one.
+CREATE FUNCTION tracelink._recorder_grant_target(role name, link text, process text,
+                                                 OUT role_name name, OUT link_id bytea)
+    LANGUAGE plpgsql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+BEGIN
+    IF role IS NULL OR process IS NULL THEN
+        RAISE EXCEPTION 'role and process of a recorder grant must not be null'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    SELECT r.rolname INTO role_name FROM pg_catalog.pg_roles r WHERE r.rolname = role;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'role "%" does not exist', role
+            USING ERRCODE = 'undefined_object';
+    END IF;
+    link_id := tracelink.link_id(link);
+    IF NOT EXISTS (SELECT FROM tracelink.link_processes p
+                    WHERE p.link_id = _recorder_grant_target.link_id
+                      AND p.process = _recorder_grant_target.process) THEN
+        RAISE EXCEPTION 'link "%" has no process "%"', link, process
+            USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._recorder_grant_target(name, text, text) IS
+    'checks the role, link (name or hex id) and process of a recorder grant, raising 42704 for an unknown one; returns the role and the link id';
+
+CREATE FUNCTION tracelink.grant_recorder(role name, link text, process text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    invoker name := tracelink.invoking_role();
+    t record;
+BEGIN
+    PERFORM tracelink._require_database_member(invoker);
+    t := tracelink._recorder_grant_target(role, link, process);
+    INSERT INTO tracelink.recorder_grants (role_name, link_id, process, granted_by)
+    VALUES (t.role_name, t.link_id, grant_recorder.process, invoker)
+    ON CONFLICT ON CONSTRAINT recorder_grants_pkey DO NOTHING;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION tracelink.grant_recorder(name, text, text) IS
+    'lets a role (and the roles that have its privileges) record for a process of a link (name or hex id); for tracelink_admin; true when the grant is new';
+
+CREATE FUNCTION tracelink.revoke_recorder(role name, link text, process text) RETURNS boolean
+    LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t record;
+BEGIN
+    PERFORM tracelink._require_database_member(tracelink.invoking_role());
+    t := tracelink._recorder_grant_target(role, link, process);
+    DELETE FROM tracelink.recorder_grants g
+     WHERE g.role_name = t.role_name AND g.link_id = t.link_id AND g.process = revoke_recorder.process;
+    RETURN FOUND;
+END
+$$;
+COMMENT ON FUNCTION tracelink.revoke_recorder(name, text, text) IS
+    'takes back a grant_recorder() grant; for tracelink_admin; true when there was one';
+
+-- Private entries: only viewers read them
+
+-- Does the current role read private values?  The rule of the row security
+-- policies below, evaluated once per query (an InitPlan).
+CREATE FUNCTION tracelink._sees_private() RETURNS boolean
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+    RETURN pg_catalog.pg_has_role('tracelink_viewer', 'USAGE');
+COMMENT ON FUNCTION tracelink._sees_private() IS
+    'true when the current role has the privileges of tracelink_viewer (superusers too): it may read private values (entries of kind tl.trace.private)';
+
+-- Row security on the tables that hold entries as they are: entries of kind
+-- tl.trace.private carry private values and salts.  A restrictive policy
+-- for tracelink_reader (and every role with its privileges) hides them
+-- unless the role is a viewer; a permissive one keeps every row for the
+-- roles that hold SELECT directly (peer logins: replication sends private
+-- entries to their audience).  The owner and superusers bypass row
+-- security: projectors, the apply worker, appends, dumps.
+--
+-- The policies are made by init_node(), not by this script: pg_dump dumps
+-- the policies of an extension's tables with the dump, so policies made
+-- here would be made twice by a restore (CREATE EXTENSION, then the dump)
+-- and the restore would fail.  Made after CREATE EXTENSION, they are in a
+-- dump once.  A database without a node holds no entries.
+CREATE FUNCTION tracelink._guard_private_entries() RETURNS void
+    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+    AS $$
+DECLARE
+    t record;
+BEGIN
+    FOR t IN SELECT * FROM (VALUES ('ledger_entries', 'kind'),
+                                   ('inbox_entries', 'kind'),
+                                   ('quarantine', '(row_data OPERATOR(pg_catalog.->>) ''kind'')'))
+                             v(tab, kind)
+    LOOP
+        IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
+                        WHERE p.polrelid = pg_catalog.format('tracelink.%I', t.tab)::pg_catalog.regclass
+                          AND p.polname = 'private_to_viewers') THEN
+            EXECUTE pg_catalog.format('ALTER TABLE tracelink.%I ENABLE ROW LEVEL SECURITY', t.tab);
+            EXECUTE pg_catalog.format('CREATE POLICY every_row ON tracelink.%I USING (true) WITH CHECK (true)', t.tab);
+            EXECUTE pg_catalog.format(
+                'CREATE POLICY private_to_viewers ON tracelink.%I AS RESTRICTIVE FOR SELECT TO tracelink_reader'
+                ' USING (%s IS DISTINCT FROM ''tl.trace.private'' OR (SELECT tracelink._sees_private()))',
+                t.tab, t.kind);
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tracelink._guard_private_entries() IS
+    'enables row security on ledger_entries, inbox_entries and quarantine with the policies that hide entries of kind tl.trace.private from roles that are not viewers; run by init_node() as the owner (a restore gets them from the dump)';
+
+-- Privileges
+
+GRANT SELECT ON tracelink.recorder_grants, tracelink.recorders TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink._sees_private() TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.grant_recorder(name, text, text),
+                 tracelink.revoke_recorder(name, text, text)
+    TO tracelink_admin;
+GRANT EXECUTE ON FUNCTION tracelink.record(text, text, text, text, text, jsonb, text, jsonb, jsonb, timestamptz),
+                 tracelink.record_batch(text, jsonb), tracelink.record_staged(text)
+    TO tracelink_recorder;
+GRANT SELECT, INSERT, DELETE ON tracelink.record_staging TO tracelink_recorder;
+GRANT USAGE ON SEQUENCE tracelink.record_staging_id_seq TO tracelink_recorder;
