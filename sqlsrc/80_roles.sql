@@ -26,33 +26,41 @@ SELECT g.role_name, l.name AS link, g.link_id, g.process, g.granted_by, g.grante
 COMMENT ON VIEW tracelink.recorders IS
     'recorder grants with the link''s name; role_exists is false for a grant whose role was dropped (it grants nothing)';
 
--- The role, link and process of a grant, or 42704 for an unknown one.
-CREATE FUNCTION tracelink._recorder_grant_target(role name, link text, process text,
-                                                 OUT role_name name, OUT link_id bytea)
+-- The link id of a grant's link (name or hex id), after checking the role
+-- and process: 42704 for an unknown one, unless (revoking) a grant names it
+-- still (a role dropped, a process removed since).
+CREATE FUNCTION tracelink._recorder_grant_link(role name, link text, process text, revoking boolean)
+    RETURNS bytea
     LANGUAGE plpgsql STABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
     AS $$
+DECLARE
+    id bytea;
 BEGIN
     IF role IS NULL OR process IS NULL THEN
         RAISE EXCEPTION 'role and process of a recorder grant must not be null'
             USING ERRCODE = 'null_value_not_allowed';
     END IF;
-    SELECT r.rolname INTO role_name FROM pg_catalog.pg_roles r WHERE r.rolname = role;
-    IF NOT FOUND THEN
+    id := tracelink.link_id(link);
+    IF revoking AND EXISTS (SELECT FROM tracelink.recorder_grants g
+                             WHERE g.role_name = _recorder_grant_link.role AND g.link_id = id
+                               AND g.process = _recorder_grant_link.process) THEN
+        RETURN id;
+    END IF;
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles r WHERE r.rolname = role) THEN
         RAISE EXCEPTION 'role "%" does not exist', role
             USING ERRCODE = 'undefined_object';
     END IF;
-    link_id := tracelink.link_id(link);
     IF NOT EXISTS (SELECT FROM tracelink.link_processes p
-                    WHERE p.link_id = _recorder_grant_target.link_id
-                      AND p.process = _recorder_grant_target.process) THEN
+                    WHERE p.link_id = id AND p.process = _recorder_grant_link.process) THEN
         RAISE EXCEPTION 'link "%" has no process "%"', link, process
             USING ERRCODE = 'undefined_object';
     END IF;
+    RETURN id;
 END
 $$;
-COMMENT ON FUNCTION tracelink._recorder_grant_target(name, text, text) IS
-    'checks the role, link (name or hex id) and process of a recorder grant, raising 42704 for an unknown one; returns the role and the link id';
+COMMENT ON FUNCTION tracelink._recorder_grant_link(name, text, text, boolean) IS
+    'the link id of a recorder grant (link by name or hex id); 42704 for an unknown link, role or process, unless revoking a grant that names them';
 
 CREATE FUNCTION tracelink.grant_recorder(role name, link text, process text) RETURNS boolean
     LANGUAGE plpgsql VOLATILE CALLED ON NULL INPUT PARALLEL UNSAFE SECURITY DEFINER
@@ -60,12 +68,13 @@ CREATE FUNCTION tracelink.grant_recorder(role name, link text, process text) RET
     AS $$
 DECLARE
     invoker name := tracelink.invoking_role();
-    t record;
+    id bytea;
 BEGIN
     PERFORM tracelink._require_database_member(invoker);
-    t := tracelink._recorder_grant_target(role, link, process);
+    id := tracelink._recorder_grant_link(grant_recorder.role, grant_recorder.link,
+                                         grant_recorder.process, false);
     INSERT INTO tracelink.recorder_grants (role_name, link_id, process, granted_by)
-    VALUES (t.role_name, t.link_id, grant_recorder.process, invoker)
+    VALUES (grant_recorder.role, id, grant_recorder.process, invoker)
     ON CONFLICT ON CONSTRAINT recorder_grants_pkey DO NOTHING;
     RETURN FOUND;
 END
@@ -78,17 +87,18 @@ CREATE FUNCTION tracelink.revoke_recorder(role name, link text, process text) RE
     SET search_path = pg_catalog, pg_temp
     AS $$
 DECLARE
-    t record;
+    id bytea;
 BEGIN
     PERFORM tracelink._require_database_member(tracelink.invoking_role());
-    t := tracelink._recorder_grant_target(role, link, process);
+    id := tracelink._recorder_grant_link(revoke_recorder.role, revoke_recorder.link,
+                                         revoke_recorder.process, true);
     DELETE FROM tracelink.recorder_grants g
-     WHERE g.role_name = t.role_name AND g.link_id = t.link_id AND g.process = revoke_recorder.process;
+     WHERE g.role_name = revoke_recorder.role AND g.link_id = id AND g.process = revoke_recorder.process;
     RETURN FOUND;
 END
 $$;
 COMMENT ON FUNCTION tracelink.revoke_recorder(name, text, text) IS
-    'takes back a grant_recorder() grant; for tracelink_admin; true when there was one';
+    'takes back a grant_recorder() grant (also of a role dropped since); for tracelink_admin; true when there was one';
 
 -- Private entries: only viewers read them
 
