@@ -2,11 +2,31 @@
 -- roles reaches, recorder grants allowing and refusing record(),
 -- record_batch() and record_staged(), the refusals of grant_recorder() and
 -- revoke_recorder(), and the private entries (kind tl.trace.private) that
--- row security hides from roles that are not viewers.  Works on the link
--- "Trace tea" of 40_trace_record (from sql/include/ when run alone).
+-- row security hides from roles that are not viewers.  Works on node alpha
+-- (from sql/include/) and a link of its own, "Roles tea": two processes
+-- alpha builds alone, Growing feeding Processing.
 \set ECHO none
-\i sql/include/trace_tea.sql
+\i sql/include/node_alpha.sql
+\o /dev/null
+SELECT tracelink.request_link('Roles tea', ARRAY['Growing', 'Processing'],
+    '{"Growing": ["alpha"], "Processing": ["alpha"]}', '{"product": "sencha"}', '{"rule": "unanimous"}');
+SELECT tracelink.reply_invitation('Roles tea', p, true) FROM unnest(ARRAY['Growing', 'Processing']) p;
+SELECT tracelink.submit_process('Roles tea', '{"name": "Growing",
+  "stages": [{"name": "Harvest", "forms": [
+    {"name": "Harvest record", "key": true, "items": [
+      {"name": "lot", "type": "text", "required": true, "trace_code": true},
+      {"name": "weight kg", "type": "numeric", "required": true}]}]}],
+  "outputs": [{"name": "fresh leaves", "level": 2}]}');
+SELECT tracelink.submit_process('Roles tea', '{"name": "Processing",
+  "stages": [{"name": "Steaming", "forms": [
+    {"name": "Batch sheet", "key": true, "items": [
+      {"name": "batch", "type": "text", "required": true, "trace_code": true}]}]}],
+  "inputs": [{"name": "leaves", "from": "Growing", "output": "fresh leaves", "level": 2}],
+  "outputs": [{"name": "tea batch", "level": 2}]}');
+SELECT tracelink.vote(tracelink.assemble('Roles tea'), true);
+\o
 \set ECHO all
+SELECT name, status, active_version FROM tracelink.links WHERE name = 'Roles tea';
 
 -- 1. The roles and what they are granted (roles are cluster-wide, made
 --    when missing)
@@ -58,38 +78,38 @@ RESET ROLE;
 SET ROLE regress_roles_auditor;
 SELECT count(*) > 0 AS reads_chain FROM tracelink.ledger;
 SELECT bool_and(ok) AS verifies FROM tracelink.verify();
-SELECT err($$ SELECT tracelink.record('Trace tea', 'R-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
-SELECT err($$ INSERT INTO tracelink.record_staging (link, code, process, stage, form) VALUES ('Trace tea', 'R-1', 'Growing', 'Harvest', 'Harvest record') $$);
-SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_auditor', 'Trace tea', 'Growing') $$);
+SELECT err($$ SELECT tracelink.record('Roles tea', 'R-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+SELECT err($$ INSERT INTO tracelink.record_staging (link, code, process, stage, form) VALUES ('Roles tea', 'R-1', 'Growing', 'Harvest', 'Harvest record') $$);
+SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_auditor', 'Roles tea', 'Growing') $$);
 RESET ROLE;
 SET ROLE regress_roles_viewer;
-SELECT err($$ SELECT tracelink.record('Trace tea', 'R-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+SELECT err($$ SELECT tracelink.record('Roles tea', 'R-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
 RESET ROLE;
 
 -- 3. Recorder grants: for tracelink_admin, by link name or hex id; a new
 --    grant returns true, an existing one false
-SELECT tracelink.grant_recorder('regress_roles_recorder', 'Trace tea', 'Growing') AS granted;
-SELECT tracelink.grant_recorder('regress_roles_recorder', encode(tracelink.link_id('Trace tea'), 'hex'), 'Growing') AS granted_again;
-SELECT tracelink.grant_recorder('regress_roles_crew', 'Trace tea', 'Processing') AS granted_to_group;
+SELECT tracelink.grant_recorder('regress_roles_recorder', 'Roles tea', 'Growing') AS granted;
+SELECT tracelink.grant_recorder('regress_roles_recorder', encode(tracelink.link_id('Roles tea'), 'hex'), 'Growing') AS granted_again;
+SELECT tracelink.grant_recorder('regress_roles_crew', 'Roles tea', 'Processing') AS granted_to_group;
 SELECT role_name, link, process, granted_by = current_user AS by_me, role_exists
   FROM tracelink.recorders ORDER BY role_name, process;
 
 -- a recorder records for its granted process, by record(), record_batch()
 -- and record_staged() ...
 SET ROLE regress_roles_recorder;
-SELECT length(tracelink.record('Trace tea', 'R-LOT-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 3}')) AS recorded;
-SELECT tracelink.record_batch('Trace tea', '[{"code": "R-LOT-2", "process": "Growing", "stage": "Harvest", "form": "Harvest record", "data": {"weight kg": 4}}]') AS batch;
+SELECT length(tracelink.record('Roles tea', 'R-LOT-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 3}')) AS recorded;
+SELECT tracelink.record_batch('Roles tea', '[{"code": "R-LOT-2", "process": "Growing", "stage": "Harvest", "form": "Harvest record", "data": {"weight kg": 4}}]') AS batch;
 INSERT INTO tracelink.record_staging (link, code, process, stage, form, data)
-VALUES ('Trace tea', 'R-LOT-3', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 5}');
-SELECT tracelink.record_staged('Trace tea') AS staged;
+VALUES ('Roles tea', 'R-LOT-3', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 5}');
+SELECT tracelink.record_staged('Roles tea') AS staged;
 -- ... and for no other: every path refuses, naming role, link and process
-SELECT err($$ SELECT tracelink.record('Trace tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}') $$);
-SELECT hint_of($$ SELECT tracelink.record('Trace tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}') $$);
-SELECT err($$ SELECT tracelink.record_batch('Trace tea', '[{"code": "R-LOT-4", "process": "Growing", "stage": "Harvest", "form": "Harvest record", "data": {"weight kg": 4}},
+SELECT err($$ SELECT tracelink.record('Roles tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}') $$);
+SELECT hint_of($$ SELECT tracelink.record('Roles tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}') $$);
+SELECT err($$ SELECT tracelink.record_batch('Roles tea', '[{"code": "R-LOT-4", "process": "Growing", "stage": "Harvest", "form": "Harvest record", "data": {"weight kg": 4}},
                                                           {"code": "R-B-1", "process": "Processing", "stage": "Steaming", "form": "Batch sheet"}]') $$);
 INSERT INTO tracelink.record_staging (link, code, process, stage, form)
-VALUES ('Trace tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet');
-SELECT err($$ SELECT tracelink.record_staged('Trace tea') $$);
+VALUES ('Roles tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet');
+SELECT err($$ SELECT tracelink.record_staged('Roles tea') $$);
 DELETE FROM tracelink.record_staging;
 RESET ROLE;
 -- nothing of the refused calls was recorded
@@ -98,38 +118,38 @@ SELECT c.code FROM tracelink.records r JOIN tracelink.codes c ON c.code_id = r.c
 
 -- a grant to a group reaches its members
 SET ROLE regress_roles_crewman;
-SELECT length(tracelink.record('Trace tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}',
+SELECT length(tracelink.record('Roles tea', 'R-B-1', 'Processing', 'Steaming', 'Batch sheet', '{}',
                                inputs => '["R-LOT-1"]')) AS recorded_by_group_member;
-SELECT err($$ SELECT tracelink.record('Trace tea', 'R-LOT-5', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+SELECT err($$ SELECT tracelink.record('Roles tea', 'R-LOT-5', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
 RESET ROLE;
 
 -- a member records everywhere, without a grant
 SET ROLE regress_roles_member;
-SELECT length(tracelink.record('Trace tea', 'R-B-2', 'Processing', 'Steaming', 'Batch sheet', '{}')) AS recorded_by_member;
+SELECT length(tracelink.record('Roles tea', 'R-B-2', 'Processing', 'Steaming', 'Batch sheet', '{}')) AS recorded_by_member;
 RESET ROLE;
 
 -- revoked, the recorder is refused again; a second revoke finds nothing
-SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Trace tea', 'Growing') AS revoked;
-SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Trace tea', 'Growing') AS revoked_again;
+SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Roles tea', 'Growing') AS revoked;
+SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Roles tea', 'Growing') AS revoked_again;
 SET ROLE regress_roles_recorder;
-SELECT err($$ SELECT tracelink.record('Trace tea', 'R-LOT-6', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
+SELECT err($$ SELECT tracelink.record('Roles tea', 'R-LOT-6', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}') $$);
 RESET ROLE;
 
 -- 4. grant_recorder() and revoke_recorder() refuse: a caller that is not
 --    an admin, an unknown role, link or process, NULL
 SET ROLE regress_roles_member;
-SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Trace tea', 'Growing') $$);
-SELECT err($$ SELECT tracelink.revoke_recorder('regress_roles_crew', 'Trace tea', 'Processing') $$);
+SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Roles tea', 'Growing') $$);
+SELECT err($$ SELECT tracelink.revoke_recorder('regress_roles_crew', 'Roles tea', 'Processing') $$);
 RESET ROLE;
 SET ROLE regress_roles_recorder;
-SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Trace tea', 'Growing') $$);
+SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Roles tea', 'Growing') $$);
 SELECT err($$ DELETE FROM tracelink.recorder_grants $$);
 RESET ROLE;
-SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_nosuch', 'Trace tea', 'Growing') $$);
+SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_nosuch', 'Roles tea', 'Growing') $$);
 SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'No such link', 'Growing') $$);
-SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Trace tea', 'No such process') $$);
-SELECT err($$ SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Trace tea', 'No such process') $$);
-SELECT err($$ SELECT tracelink.grant_recorder(NULL, 'Trace tea', 'Growing') $$);
+SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', 'Roles tea', 'No such process') $$);
+SELECT err($$ SELECT tracelink.revoke_recorder('regress_roles_recorder', 'Roles tea', 'No such process') $$);
+SELECT err($$ SELECT tracelink.grant_recorder(NULL, 'Roles tea', 'Growing') $$);
 SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', NULL, 'Growing') $$);
 
 -- 5. Private entries: row security on the tables that hold entries as
@@ -187,5 +207,5 @@ REVOKE CONNECT ON DATABASE :"DBNAME" FROM regress_roles_recorder, regress_roles_
 DROP ROLE regress_roles_reader, regress_roles_auditor, regress_roles_viewer, regress_roles_recorder,
           regress_roles_crewman, regress_roles_crew, regress_roles_member, regress_roles_nobody;
 SELECT role_name, link, process, role_exists FROM tracelink.recorders WHERE role_name LIKE 'regress_roles\_%';
-SELECT tracelink.revoke_recorder('regress_roles_crew', 'Trace tea', 'Processing') AS revoke_of_dropped;
+SELECT tracelink.revoke_recorder('regress_roles_crew', 'Roles tea', 'Processing') AS revoke_of_dropped;
 DELETE FROM tracelink.recorder_grants WHERE role_name LIKE 'regress_roles\_%';
