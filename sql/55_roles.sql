@@ -153,7 +153,7 @@ SELECT err($$ SELECT tracelink.grant_recorder(NULL, 'Roles tea', 'Growing') $$);
 SELECT err($$ SELECT tracelink.grant_recorder('regress_roles_recorder', NULL, 'Growing') $$);
 
 -- 5. Private entries: row security on the tables that hold entries as
---    they are, made by init_node() (so that a dump holds it once)
+--    they are
 SELECT tablename, policyname, permissive, roles, cmd
   FROM pg_policies WHERE schemaname = 'tracelink' ORDER BY 1, 2;
 SELECT relname, relrowsecurity FROM pg_class

