@@ -182,7 +182,7 @@ for my $db ('postgres', 'plaincopy')
 		qr/55000: this node does not sign until its restore is finished/,
 		"$db: the restored node does not sign before finish_restore()");
 	# pg_dump leaves them out (extension tables); CREATE EXTENSION makes them
-	is(sql($farm2, q{SELECT string_agg(tablename || '.' || policyname, ',' ORDER BY 1) FROM pg_policies
+	is(sql($farm2, q{SELECT string_agg(tablename || '.' || policyname, ',' ORDER BY tablename, policyname) FROM pg_policies
 	                  WHERE schemaname = 'tracelink'}, $db),
 		'inbox_entries.every_row,inbox_entries.private_to_viewers,ledger_entries.every_row,ledger_entries.private_to_viewers,'
 		  . 'quarantine.every_row,quarantine.private_to_viewers',
