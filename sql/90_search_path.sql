@@ -32,6 +32,11 @@ CREATE ROLE regress_sp_admin IN ROLE tracelink_admin;
 GRANT CONNECT ON DATABASE tl_search_path TO regress_sp_admin;
 CREATE SCHEMA evil AUTHORIZATION regress_sp_admin;
 GRANT CREATE ON SCHEMA public TO regress_sp_admin;
+-- a recorder (sqlsrc/80_roles.sql), which reaches the planted schema too
+DROP ROLE IF EXISTS regress_sp_recorder;
+CREATE ROLE regress_sp_recorder IN ROLE tracelink_recorder;
+GRANT CONNECT ON DATABASE tl_search_path TO regress_sp_recorder;
+GRANT USAGE ON SCHEMA evil TO regress_sp_recorder;
 
 -- A simulated peer, "beta" (sql/include/sim_nodes.sql), whose blocks the
 -- member applies with tracelink.ingest(); set up by the superuser.
@@ -218,6 +223,14 @@ SELECT tracelink.verify_record_proof(:'proof1', tracelink.node_public_key()) AS 
 SELECT origin, ok, reason FROM tracelink.verify() ORDER BY origin;
 SELECT EXISTS (SELECT FROM tracelink.export('spnode')) AS exported,
        EXISTS (SELECT FROM tracelink.export_for_peer('beta', 0)) AS exported_for_beta;
+-- recorder grants: the admin grants a process, the recorder records there
+-- (the grant is checked as the recorder, with the planted schema first)
+SELECT tracelink.grant_recorder('regress_sp_recorder', 'Tea', 'Growing') AS granted;
+SET ROLE regress_sp_recorder;
+SELECT tracelink.record('Tea', 'LOT-4', 'Growing', 'Harvest', 'Lot', '{}', 'manual',
+                        occurred_at => '2026-05-01 10:00+00') IS NOT NULL AS recorded_by_recorder;
+SET ROLE regress_sp_admin;
+SELECT tracelink.revoke_recorder('regress_sp_recorder', 'Tea', 'Growing') AS revoked;
 SELECT tracelink.signed_tree_head() AS sth \gset
 SELECT tracelink.verify_tree_head(:'sth', tracelink.node_public_key()) AS tree_head_verifies,
        tracelink.tree_root('spnode', 1) IS NOT NULL AS tree_root,

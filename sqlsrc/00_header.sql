@@ -17,14 +17,35 @@ COMMENT ON SCHEMA tracelink IS 'tracelink: consortium ledger for product traceab
 
 -- Member roles.  NOLOGIN roles that the node's users are granted; nothing is
 -- granted to PUBLIC.  They outlive the extension (roles are cluster-wide),
--- so they are created only when missing.
+-- so they are created only when missing (docs/privacy.md, "Roles"):
+--   tracelink_reader    the chain and public trace data
+--   tracelink_auditor   reader, for verification and proofs (never private values)
+--   tracelink_viewer    reader, and the private values and files this node holds
+--   tracelink_recorder  viewer, and records for the (link, process) pairs granted to it
+--   tracelink_member    viewer, and the whole API: records everywhere
+--   tracelink_admin     member, and the node's administration
 DO $$
 BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_reader') THEN
         CREATE ROLE tracelink_reader NOLOGIN;
     END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_auditor') THEN
+        CREATE ROLE tracelink_auditor NOLOGIN IN ROLE tracelink_reader;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_viewer') THEN
+        CREATE ROLE tracelink_viewer NOLOGIN IN ROLE tracelink_reader;
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_recorder') THEN
+        CREATE ROLE tracelink_recorder NOLOGIN IN ROLE tracelink_viewer;
+    END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_member') THEN
-        CREATE ROLE tracelink_member NOLOGIN IN ROLE tracelink_reader;
+        CREATE ROLE tracelink_member NOLOGIN IN ROLE tracelink_reader, tracelink_viewer;
+    END IF;
+    -- a tracelink_member made by an earlier version lacks the viewer role
+    IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_auth_members m
+                    WHERE m.roleid = 'tracelink_viewer'::pg_catalog.regrole
+                      AND m.member = 'tracelink_member'::pg_catalog.regrole) THEN
+        GRANT tracelink_viewer TO tracelink_member;
     END IF;
     IF NOT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = 'tracelink_admin') THEN
         CREATE ROLE tracelink_admin NOLOGIN IN ROLE tracelink_member;

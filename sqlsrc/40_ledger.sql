@@ -93,7 +93,9 @@ COMMENT ON TABLE tracelink.ledger_heads IS
 COMMENT ON COLUMN tracelink.ledger_heads.applied_at IS 'when this node sealed (own chain) or applied (a peer''s) the latest block';
 
 -- A view giving each entry its ordinal (leaf index in its origin's tree).
-CREATE VIEW tracelink.ledger AS
+-- security_invoker: the row security of ledger_entries (private entries,
+-- docs/privacy.md) applies to the role that reads the view.
+CREATE VIEW tracelink.ledger WITH (security_invoker = true) AS
 SELECT e.origin,
        b.tree_size - b.entry_count + e.seq AS ordinal,
        b.block_no,
@@ -195,9 +197,12 @@ CREATE TYPE tracelink.verification AS (
 );
 COMMENT ON TYPE tracelink.verification IS 'one origin''s result from tracelink.verify()';
 
+-- SECURITY DEFINER: it checks the entries a role may not read (private
+-- ones, docs/privacy.md) and returns only what does not fit.
 CREATE FUNCTION tracelink.verify(origin text DEFAULT NULL) RETURNS SETOF tracelink.verification
     AS 'MODULE_PATHNAME', 'tl_verify'
-    LANGUAGE C STABLE PARALLEL UNSAFE;
+    LANGUAGE C STABLE PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tracelink.verify(text) IS
     'recomputes every entry hash, Merkle root, tree head, block link and signature of each origin (or one), checks the recorded head, and names the first thing that does not fit';
 

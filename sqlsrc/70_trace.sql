@@ -486,5 +486,5 @@ GRANT EXECUTE ON FUNCTION tracelink.record(text, text, text, text, text, jsonb, 
                  tracelink.record_batch(text, jsonb), tracelink.record_staged(text)
     TO tracelink_member;
 -- private values: for the roles that may see them (docs/privacy.md)
-GRANT SELECT ON tracelink.private_values TO tracelink_member;
-GRANT EXECUTE ON FUNCTION tracelink.disclose(bytea, integer, text) TO tracelink_member;
+GRANT SELECT ON tracelink.private_values TO tracelink_viewer;
+GRANT EXECUTE ON FUNCTION tracelink.disclose(bytea, integer, text) TO tracelink_viewer;

@@ -91,9 +91,12 @@ $$;
 COMMENT ON FUNCTION tracelink._blob_references() IS
     'the file references (hex SHA-256, name, media type, size) among the values this node holds, public and private: the blobs it is entitled to';
 
+-- SECURITY DEFINER: an auditor checks the blobs of private values too,
+-- and sees only hashes and statuses, never bytes or values.
 CREATE FUNCTION tracelink.verify_blobs() RETURNS TABLE (sha256 bytea, status text, detail text)
     AS 'MODULE_PATHNAME', 'tl_verify_blobs'
-    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+    LANGUAGE C VOLATILE PARALLEL UNSAFE SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp;
 COMMENT ON FUNCTION tracelink.verify_blobs() IS
     'every blob this node holds or is entitled to hold (file references of its trace records): ok, missing (not held, or chunks missing) or corrupt (a chunk or the whole that does not match its SHA-256), with the detail';
 
@@ -142,7 +145,9 @@ REVOKE ALL ON FUNCTION tracelink.store_blob(oid, text, text, text[]), tracelink.
                        tracelink.fetch_blob(bytea, text), tracelink._blob_references(),
                        tracelink._blob_row_inserted() FROM PUBLIC;
 GRANT SELECT ON tracelink.blobs TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.store_blob(oid, text, text, text[]), tracelink.read_blob(bytea),
-                          tracelink.blob_to_lo(bytea) TO tracelink_member;
-GRANT EXECUTE ON FUNCTION tracelink.verify_blobs(), tracelink._blob_references() TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.store_blob(oid, text, text, text[]) TO tracelink_recorder;
+GRANT EXECUTE ON FUNCTION tracelink.read_blob(bytea), tracelink.blob_to_lo(bytea) TO tracelink_viewer;
+GRANT EXECUTE ON FUNCTION tracelink.verify_blobs() TO tracelink_reader;
+-- private values' references are private values: for the roles that see them
+GRANT EXECUTE ON FUNCTION tracelink._blob_references() TO tracelink_viewer;
 GRANT EXECUTE ON FUNCTION tracelink.fetch_blob(bytea, text) TO tracelink_admin;

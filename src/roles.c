@@ -23,6 +23,9 @@
  * connect to a database can read what tracelink_reader reads there, which
  * docs/operations.md addresses with CONNECT.
  *
+ * Which processes a role records for: tl_require_recorder() below, the one
+ * place that rule is checked (docs/privacy.md, "Roles").
+ *
  *-------------------------------------------------------------------------
  */
 #include "tracelink.h"
@@ -35,7 +38,10 @@
 #include "catalog/pg_authid.h"
 #include "catalog/pg_database.h"
 #include "catalog/pg_shdepend.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
@@ -45,7 +51,8 @@
 PG_FUNCTION_INFO_V1(tl_require_database_member_sql);
 
 static const char *const shared_roles[] = {
-	"tracelink_reader", "tracelink_member", "tracelink_admin"
+	"tracelink_reader", "tracelink_auditor", "tracelink_viewer",
+	"tracelink_recorder", "tracelink_member", "tracelink_admin"
 };
 
 /*
@@ -170,4 +177,70 @@ tl_require_database_member_sql(PG_FUNCTION_ARGS)
 {
 	tl_require_database_member(get_role_oid(NameStr(*PG_GETARG_NAME(0)), false));
 	PG_RETURN_VOID();
+}
+
+/*
+ * The last (role, link, process) allowed to record, in this transaction:
+ * batches check every record, mostly of one process.
+ */
+static LocalTransactionId allowed_lxid = InvalidLocalTransactionId;
+static Oid	allowed_role = InvalidOid;
+static uint8 allowed_link[TL_HASH_LEN];
+static char allowed_process[256];
+
+/*
+ * Refuse to let the current role record for `process` of a link unless it
+ * may: superusers, the extension's owner and roles with the privileges of
+ * tracelink_member (admins too) record for every process; any other role
+ * needs a row of tracelink.recorder_grants for the link and process, granted
+ * to it or to a role whose privileges it has (tracelink.grant_recorder()).
+ * record(), record_batch() and record_staged() call this for every record,
+ * as the calling role, before the record is shaped into an entry.  The
+ * projector does not check it: roles are local to a node, and peers apply
+ * what the origin's signed chain holds.
+ */
+void
+tl_require_recorder(const uint8 *link_id, const char *link_name, const char *process)
+{
+	Oid			role = GetUserId();
+	Oid			member = get_role_oid("tracelink_member", true);
+	Oid			types[3] = {BYTEAOID, TEXTOID, OIDOID};
+	Datum		args[3];
+	int			spi_nest;
+	bool		allowed;
+
+	if (superuser_arg(role) || role == tl_extension_owner() ||
+		(OidIsValid(member) && has_privs_of_role(role, member)))
+		return;
+	if (allowed_lxid == MyProc->lxid && allowed_role == role &&
+		memcmp(allowed_link, link_id, TL_HASH_LEN) == 0 &&
+		strcmp(allowed_process, process) == 0)
+		return;
+
+	args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
+	args[1] = CStringGetTextDatum(process);
+	args[2] = ObjectIdGetDatum(role);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM tracelink.recorder_grants g"
+							  "  JOIN pg_catalog.pg_roles r ON r.rolname = g.role_name"
+							  " WHERE g.link_id = $1 AND g.process = $2"
+							  "   AND pg_catalog.pg_has_role($3, r.oid, 'USAGE')",
+							  3, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tracelink.recorder_grants");
+	allowed = SPI_processed > 0;
+	tl_spi_finish(spi_nest);
+	if (!allowed)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("role \"%s\" may not record for process \"%s\" of link \"%s\"",
+						GetUserNameFromId(role, false), process, link_name),
+				 errdetail("Roles without tracelink_member record only for the processes granted to them."),
+				 errhint("A tracelink_admin grants it: SELECT tracelink.grant_recorder(role, link, process);")));
+	if (strlen(process) < sizeof(allowed_process))
+	{
+		allowed_lxid = MyProc->lxid;
+		allowed_role = role;
+		memcpy(allowed_link, link_id, TL_HASH_LEN);
+		strlcpy(allowed_process, process, sizeof(allowed_process));
+	}
 }

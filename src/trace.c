@@ -352,6 +352,7 @@ shape_record(Shape *sh, const Batch *b, const RecordSpec *rs)
 	TlTraceForm *form = NULL;
 	int			i;
 
+	tl_require_recorder(b->link->link_id, b->link->name, rs->process);
 	version = shape_version_of(sh, b, rs->code, b->active_version, true);
 	def = tl_trace_version(b->link, version, NULL);
 	if (def == NULL)

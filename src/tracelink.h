@@ -193,10 +193,13 @@ extern void tl_keys_sign(const char *node, const uint8 *expected_public,
 						 const uint8 *message, size_t len, uint8 *signature);
 
 /* ----------------------------------------------------------------
- * roles.c: the database a role acts in (tracelink's roles are cluster-wide)
+ * roles.c: the database a role acts in (tracelink's roles are cluster-wide),
+ *		   and the processes a role records for
  * ----------------------------------------------------------------
  */
 extern void tl_require_database_member(Oid role);
+extern void tl_require_recorder(const uint8 *link_id, const char *link_name,
+								const char *process);
 
 /* ----------------------------------------------------------------
  * ledger_rows.c, ledger.c: entries, blocks, heads

@@ -181,6 +181,12 @@ for my $db ('postgres', 'plaincopy')
 	like(error_of($farm2, "SELECT tracelink.append('acme.note', '{}')", db => $db),
 		qr/55000: this node does not sign until its restore is finished/,
 		"$db: the restored node does not sign before finish_restore()");
+	# pg_dump leaves them out (extension tables); CREATE EXTENSION makes them
+	is(sql($farm2, q{SELECT string_agg(tablename || '.' || policyname, ',' ORDER BY tablename, policyname) FROM pg_policies
+	                  WHERE schemaname = 'tracelink'}, $db),
+		'inbox_entries.every_row,inbox_entries.private_to_viewers,ledger_entries.every_row,ledger_entries.private_to_viewers,'
+		  . 'quarantine.every_row,quarantine.private_to_viewers',
+		"$db: the row security that hides private entries from non-viewers is restored");
 }
 cmp_ok(sql($farm2, "SELECT pg_current_wal_lsn() < '$old_remote_lsn'"), 'eq', 't',
 	'the new cluster\'s WAL is behind the position the peers\' subscriptions remember');
