@@ -212,5 +212,32 @@ DELETE FROM tracelink.private_values;
 SELECT tracelink.state_digest() = :'digest_before' AS digest_ignores_private_values;
 ROLLBACK;
 
+-- the roles (docs/privacy.md#roles): an auditor sees no private entry and no
+-- private value, yet verifies every entry and sees every commitment; a
+-- viewer sees the values this node holds
+CREATE ROLE regress_pt_auditor IN ROLE tracelink_auditor;
+CREATE ROLE regress_pt_viewer IN ROLE tracelink_viewer;
+CREATE FUNCTION pt_reach() RETURNS TABLE (private_entries bigint, in_ledger bigint, verifies boolean,
+                                          lot1_price jsonb, lot1_committed boolean)
+    LANGUAGE sql AS $$
+SELECT (SELECT count(*) FROM tracelink.ledger_entries WHERE kind = 'tl.trace.private'),
+       (SELECT count(*) FROM tracelink.ledger WHERE kind = 'tl.trace.private'),
+       (SELECT bool_and(ok) FROM tracelink.verify()),
+       (SELECT data->'price' FROM tracelink.trace_records WHERE code = 'LOT-1' AND link = 'Private tea'),
+       (SELECT commitments ? 'price' FROM tracelink.trace_records WHERE code = 'LOT-1' AND link = 'Private tea')
+$$;
+SET ROLE regress_pt_auditor;
+SELECT * FROM pt_reach();
+SELECT err($$ SELECT count(*) FROM tracelink.private_values $$);
+SELECT err(format('SELECT tracelink.disclose(%L, 0, %L)', :'e1', 'price'));
+SELECT data ? 'price' AS trace_shows_price FROM tracelink.trace('LOT-1', 'Private tea') WHERE code = 'LOT-1';
+RESET ROLE;
+SET ROLE regress_pt_viewer;
+SELECT private_entries > 0 AS sees_private_entries, in_ledger > 0 AS in_ledger, verifies, lot1_price, lot1_committed FROM pt_reach();
+SELECT tracelink.disclose(:'e1', 0, 'price')->'value' AS disclosed;
+RESET ROLE;
+DROP FUNCTION pt_reach();
+DROP ROLE regress_pt_auditor, regress_pt_viewer;
+
 DROP VIEW pt_new_quarantine;
 DROP FUNCTION pt_deps(bytea), pt_record(bytea, text, jsonb, jsonb), pt_private(bytea, bytea, jsonb, text[], bytea[]), salt(int);

@@ -145,7 +145,7 @@ REVOKE ALL ON FUNCTION tracelink.store_blob(oid, text, text, text[]), tracelink.
                        tracelink.fetch_blob(bytea, text), tracelink._blob_references(),
                        tracelink._blob_row_inserted() FROM PUBLIC;
 GRANT SELECT ON tracelink.blobs TO tracelink_reader;
-GRANT EXECUTE ON FUNCTION tracelink.store_blob(oid, text, text, text[]) TO tracelink_recorder;
+GRANT EXECUTE ON FUNCTION tracelink.store_blob(oid, text, text, text[]) TO tracelink_recorder, tracelink_member;
 GRANT EXECUTE ON FUNCTION tracelink.read_blob(bytea), tracelink.blob_to_lo(bytea) TO tracelink_viewer;
 GRANT EXECUTE ON FUNCTION tracelink.verify_blobs() TO tracelink_reader;
 -- private values' references are private values: for the roles that see them
