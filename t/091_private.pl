@@ -146,4 +146,23 @@ is(sql($lab, "SELECT tracelink.verify_disclosure(jsonb_set('$proof', '{value}', 
 like(($lab->psql('postgres', "SELECT tracelink.disclose('\\x$e1', 0, 'price')"))[2],
 	qr/holds no private value/, 'lab cannot disclose what it does not hold');
 
+# inside buyer's node: a viewer login reads the values, an auditor login
+# verifies everything and reads none of them (docs/privacy.md#roles)
+sql($buyer, 'CREATE ROLE buyer_viewer LOGIN IN ROLE tracelink_viewer; CREATE ROLE buyer_auditor LOGIN IN ROLE tracelink_auditor');
+my $as = sub {
+	my ($role, $q) = @_;
+	return $buyer->safe_psql('postgres', $q, extra_params => [ '-U', $role ]);
+};
+is($as->('buyer_viewer', "SELECT data->>'supplier' FROM tracelink.trace('LOT-1') WHERE code = 'LOT-1'"),
+	'Secret Hillside Estate', 'a viewer on buyer reads the supplier');
+is($as->('buyer_auditor', "SELECT (data ? 'supplier')::text || ' ' || (commitments ? 'supplier')::text
+                            FROM tracelink.trace('LOT-1') WHERE code = 'LOT-1'"),
+	'false true', 'an auditor on buyer sees the commitment, not the supplier');
+is($as->('buyer_auditor', "SELECT count(*) FROM tracelink.ledger_entries WHERE kind = 'tl.trace.private'"),
+	'0', 'an auditor on buyer sees no private entry');
+is($as->('buyer_auditor', 'SELECT bool_and(ok) FROM tracelink.verify()'), 't',
+	'an auditor on buyer verifies every chain, private entries included');
+like(($buyer->psql('postgres', 'SELECT count(*) FROM tracelink.private_values', extra_params => [ '-U', 'buyer_auditor' ]))[2],
+	qr/permission denied for table private_values/, 'an auditor on buyer cannot read private_values');
+
 done_testing();
