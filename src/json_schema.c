@@ -1264,9 +1264,9 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 			if (v->ref_schema[i] == target && v->ref_doc[i] == doc)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("JSON schema $ref %.*s loops without reading the document further",
-								k.kw[KW_REF]->u.string.len, k.kw[KW_REF]->u.string.str),
-						 errdetail("At %s.", path_text(path, false))));
+						 errmsg("JSON schema $ref %.*s loops at %s without going down the document",
+								k.kw[KW_REF]->u.string.len, k.kw[KW_REF]->u.string.str,
+								path_text(path, false))));
 		if (v->nrefs == v->refcap)
 		{
 			v->refcap = v->refcap * 2 + 8;
