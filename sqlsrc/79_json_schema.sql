@@ -17,6 +17,8 @@ CREATE TABLE tracelink.epcis_schema (
     loaded_at timestamptz NOT NULL DEFAULT pg_catalog.now(),
     sha256 bytea NOT NULL
 );
+-- read for every document checked: kept uncompressed
+ALTER TABLE tracelink.epcis_schema ALTER COLUMN schema SET STORAGE EXTERNAL;
 COMMENT ON TABLE tracelink.epcis_schema IS
     'The JSON schema EPCIS documents are checked against (GS1 EPCIS-JSON-Schema.json, loaded by the operator with set_epcis_schema()); one row';
 COMMENT ON COLUMN tracelink.epcis_schema.singleton IS 'Always true: the table has one row at most';

@@ -179,16 +179,20 @@ typedef struct Keywords
 static void
 read_keywords(const JcsValue *schema, Keywords *k)
 {
+	static int	lengths[KW_COUNT];
 	int			i,
 				j;
 
+	if (lengths[0] == 0)
+		for (j = 0; j < KW_COUNT; j++)
+			lengths[j] = strlen(keyword_names[j]);
 	memset(k, 0, sizeof(*k));
 	for (i = 0; i < schema->u.object.count; i++)
 	{
 		const JcsMember *m = &schema->u.object.members[i];
 
 		for (j = 0; j < KW_COUNT; j++)
-			if (strlen(keyword_names[j]) == m->keylen &&
+			if (lengths[j] == m->keylen &&
 				memcmp(keyword_names[j], m->key, m->keylen) == 0)
 			{
 				k->kw[j] = m->value;
@@ -445,6 +449,29 @@ format_holds(const JcsValue *format, const char *s, int len)
  * ----------------------------------------------------------------
  */
 
+/* A member of an object by name (members are sorted), or NULL. */
+static const JcsValue *
+member_value(const JcsValue *obj, const char *key, int keylen)
+{
+	int			lo = 0;
+	int			hi = obj->u.object.count - 1;
+
+	while (lo <= hi)
+	{
+		int			mid = (lo + hi) / 2;
+		const JcsMember *m = &obj->u.object.members[mid];
+		int			c = jcs_key_compare(m->key, m->keylen, key, keylen);
+
+		if (c == 0)
+			return m->value;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid - 1;
+	}
+	return NULL;
+}
+
 /* The value of "#..." in the root schema, or NULL when there is none. */
 static const JcsValue *
 resolve_ref(const JcsValue *root, const JcsValue *ref)
@@ -453,6 +480,7 @@ resolve_ref(const JcsValue *root, const JcsValue *ref)
 	int			len = ref->u.string.len;
 	const JcsValue *cur = root;
 	int			i = 1;
+	StringInfoData token;
 
 	if (len == 0 || s[0] != '#')
 		return NULL;
@@ -460,11 +488,10 @@ resolve_ref(const JcsValue *root, const JcsValue *ref)
 		return root;
 	if (s[1] != '/')
 		return NULL;
+	initStringInfo(&token);
 	while (i < len)
 	{
-		StringInfoData token;
-
-		initStringInfo(&token);
+		resetStringInfo(&token);
 		i++;					/* the '/' */
 		while (i < len && s[i] != '/')
 		{
@@ -487,31 +514,23 @@ resolve_ref(const JcsValue *root, const JcsValue *ref)
 			i++;
 		}
 		if (cur->kind == JCS_OBJECT)
-		{
-			const JcsValue *next = NULL;
-			int			j;
-
-			for (j = 0; j < cur->u.object.count; j++)
-				if (cur->u.object.members[j].keylen == token.len &&
-					memcmp(cur->u.object.members[j].key, token.data, token.len) == 0)
-					next = cur->u.object.members[j].value;
-			cur = next;
-		}
+			cur = member_value(cur, token.data, token.len);
 		else if (cur->kind == JCS_ARRAY)
 		{
 			char	   *end;
 			long		n = strtol(token.data, &end, 10);
 
 			if (token.len == 0 || *end != '\0' || n < 0 || n >= cur->u.array.count)
-				return NULL;
-			cur = cur->u.array.elems[n];
+				cur = NULL;
+			else
+				cur = cur->u.array.elems[n];
 		}
 		else
 			cur = NULL;
-		pfree(token.data);
 		if (cur == NULL)
-			return NULL;
+			break;
 	}
+	pfree(token.data);
 	return cur;
 }
 
@@ -787,12 +806,17 @@ tl_json_schema_check(const JcsValue *schema)
  * ----------------------------------------------------------------
  */
 
-/* Where problems go: at most max of them. */
+/*
+ * Where problems go: at most max of them.  A quiet sink only counts them
+ * (for the yes-or-no questions of if, not, contains, and the first look at
+ * the alternatives of anyOf and oneOf).
+ */
 typedef struct Sink
 {
 	List	   *problems;
 	int			count;
 	int			max;
+	bool		quiet;
 } Sink;
 
 #define SINK_FULL(s) ((s)->count >= (s)->max)
@@ -817,6 +841,11 @@ add_problem_text(Sink *sink, char *path, char *message)
 
 	if (SINK_FULL(sink))
 		return;
+	if (sink->quiet)
+	{
+		sink->count++;
+		return;
+	}
 	p = palloc(sizeof(TlSchemaProblem));
 	p->path = path;
 	p->message = message;
@@ -835,6 +864,11 @@ add_problem(Sink *sink, const PathSeg *path, const char *fmt,...)
 
 	if (SINK_FULL(sink))
 		return;
+	if (sink->quiet)
+	{
+		sink->count++;
+		return;
+	}
 	initStringInfo(&buf);
 	for (;;)
 	{
@@ -967,7 +1001,7 @@ static bool
 matches(Validator *v, const JcsValue *schema, const JcsValue *doc,
 		const PathSeg *path)
 {
-	Sink		s = {NIL, 0, 1};
+	Sink		s = {NIL, 0, 1, true};
 
 	validate(v, &s, schema, doc, path);
 	free_sink(&s);
@@ -1046,26 +1080,31 @@ validate_alternatives(Validator *v, Sink *sink, const JcsValue *list,
 					  bool one, const JcsValue *doc, const PathSeg *path)
 {
 	int			n = list->u.array.count;
-	Sink	   *branches = palloc0(n * sizeof(Sink));
+	Sink	   *branches;
 	int			passed = 0,
 				i;
 
+	/* first only whether each matches */
+	for (i = 0; i < n && (passed == 0 || (one && passed == 1)); i++)
+		if (matches(v, list->u.array.elems[i], doc, path))
+			passed++;
+	if (one && passed > 1)
+		add_problem(sink, path, "matches more than one alternative of oneOf");
+	if (passed > 0 || SINK_FULL(sink))
+		return;
+	if (sink->quiet)
+	{
+		add_problem(sink, path, "matches no alternative");
+		return;
+	}
+	/* none matched: again, for the problems of each */
+	branches = palloc0(n * sizeof(Sink));
 	for (i = 0; i < n; i++)
 	{
 		branches[i].max = sink->max - sink->count;
 		validate(v, &branches[i], list->u.array.elems[i], doc, path);
-		if (branches[i].count == 0)
-		{
-			passed++;
-			/* anyOf is done; oneOf only needs to know of a second one */
-			if (!one || passed > 1)
-				break;
-		}
 	}
-	if (passed == 0)
-		report_alternatives(sink, branches, n, one ? "oneOf" : "anyOf", path);
-	else if (one && passed > 1)
-		add_problem(sink, path, "matches more than one alternative of oneOf");
+	report_alternatives(sink, branches, n, one ? "oneOf" : "anyOf", path);
 	for (i = 0; i < n; i++)
 		free_sink(&branches[i]);
 	pfree(branches);
@@ -1109,16 +1148,13 @@ validate_object(Validator *v, Sink *sink, const Keywords *k,
 
 		if (k->kw[KW_PROPERTIES])
 		{
-			const JcsValue *props = k->kw[KW_PROPERTIES];
+			const JcsValue *prop = member_value(k->kw[KW_PROPERTIES], m->key, m->keylen);
 
-			for (j = 0; j < props->u.object.count; j++)
-				if (props->u.object.members[j].keylen == m->keylen &&
-					memcmp(props->u.object.members[j].key, m->key, m->keylen) == 0)
-				{
-					known = true;
-					validate(v, sink, props->u.object.members[j].value, m->value, &seg);
-					break;
-				}
+			if (prop != NULL)
+			{
+				known = true;
+				validate(v, sink, prop, m->value, &seg);
+			}
 		}
 		if (k->kw[KW_PATTERNPROPERTIES])
 		{
@@ -1144,7 +1180,7 @@ validate_object(Validator *v, Sink *sink, const Keywords *k,
 		}
 		if (k->kw[KW_PROPERTYNAMES])
 		{
-			Sink		names = {NIL, 0, sink->max - sink->count};
+			Sink		names = {NIL, 0, sink->max - sink->count, sink->quiet};
 			JcsValue   *name = jcs_make_string(m->key, m->keylen);
 			ListCell   *lc;
 
@@ -1156,13 +1192,7 @@ validate_object(Validator *v, Sink *sink, const Keywords *k,
 		}
 		if (k->kw[KW_DEPENDENCIES])
 		{
-			const JcsValue *dep = NULL;
-			const JcsValue *deps = k->kw[KW_DEPENDENCIES];
-
-			for (j = 0; j < deps->u.object.count; j++)
-				if (deps->u.object.members[j].keylen == m->keylen &&
-					memcmp(deps->u.object.members[j].key, m->key, m->keylen) == 0)
-					dep = deps->u.object.members[j].value;
+			const JcsValue *dep = member_value(k->kw[KW_DEPENDENCIES], m->key, m->keylen);
 			if (dep != NULL && dep->kind == JCS_ARRAY)
 			{
 				for (j = 0; j < dep->u.array.count; j++)
@@ -1392,18 +1422,18 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 	}
 }
 
-List *
-tl_json_schema_problems(const JcsValue *schema, const JcsValue *doc,
+/* The problems of a document against a schema that has been checked. */
+static List *
+checked_schema_problems(const JcsValue *schema, const JcsValue *doc,
 						int max_problems)
 {
 	Validator	v = {schema, NULL, NULL, 0, 0};
-	Sink		sink = {NIL, 0, max_problems};
+	Sink		sink = {NIL, 0, max_problems, false};
 
 	if (max_problems < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the number of problems to report must be at least 1")));
-	tl_json_schema_check(schema);
 	v.refcap = 16;
 	v.ref_schema = palloc_array(const JcsValue *, v.refcap);
 	v.ref_doc = palloc_array(const JcsValue *, v.refcap);
@@ -1411,6 +1441,56 @@ tl_json_schema_problems(const JcsValue *schema, const JcsValue *doc,
 	pfree(v.ref_schema);
 	pfree(v.ref_doc);
 	return sink.problems;
+}
+
+List *
+tl_json_schema_problems(const JcsValue *schema, const JcsValue *doc,
+						int max_problems)
+{
+	tl_json_schema_check(schema);
+	return checked_schema_problems(schema, doc, max_problems);
+}
+
+/*
+ * The last schema this backend checked, as jsonb and as a tree, in a
+ * context of its own: the same schema (byte for byte) is not read and
+ * checked again for each document.  Keyed by content, so nothing
+ * invalidates it; a schema that fails its check is never kept.
+ */
+static MemoryContext schema_cache_context = NULL;
+static Jsonb *schema_cache_jsonb = NULL;
+static const JcsValue *schema_cache_tree = NULL;
+
+static const JcsValue *
+checked_schema(Jsonb *schema)
+{
+	MemoryContext cxt;
+	MemoryContext old;
+	Jsonb	   *copy;
+	const JcsValue *tree;
+
+	if (schema_cache_jsonb != NULL &&
+		VARSIZE(schema_cache_jsonb) == VARSIZE(schema) &&
+		memcmp(schema_cache_jsonb, schema, VARSIZE(schema)) == 0)
+		return schema_cache_tree;
+
+	/* under the caller's context until it is checked: an error frees it */
+	cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink JSON schema cache",
+								ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(cxt);
+	copy = palloc(VARSIZE(schema));
+	memcpy(copy, schema, VARSIZE(schema));
+	tree = jcs_from_jsonb(schema);
+	tl_json_schema_check(tree);
+	MemoryContextSwitchTo(old);
+
+	if (schema_cache_context != NULL)
+		MemoryContextDelete(schema_cache_context);
+	MemoryContextSetParent(cxt, TopMemoryContext);
+	schema_cache_context = cxt;
+	schema_cache_jsonb = copy;
+	schema_cache_tree = tree;
+	return tree;
 }
 
 /*
@@ -1424,17 +1504,18 @@ tl_json_schema_problems_sql(PG_FUNCTION_ARGS)
 	Jsonb	   *schema = PG_GETARG_JSONB_P(0);
 	Jsonb	   *doc = PG_GETARG_JSONB_P(1);
 	int32		max = PG_GETARG_INT32(2);
+	const JcsValue *tree;
 	MemoryContext work;
 	MemoryContext old;
 	List	   *problems;
 	ListCell   *lc;
 
 	InitMaterializedSRF(fcinfo, 0);
+	tree = checked_schema(schema);
 	work = AllocSetContextCreate(CurrentMemoryContext, "tracelink JSON schema",
 								 ALLOCSET_DEFAULT_SIZES);
 	old = MemoryContextSwitchTo(work);
-	problems = tl_json_schema_problems(jcs_from_jsonb(schema),
-									   jcs_from_jsonb(doc), max);
+	problems = checked_schema_problems(tree, jcs_from_jsonb(doc), max);
 	MemoryContextSwitchTo(old);
 	foreach(lc, problems)
 	{
