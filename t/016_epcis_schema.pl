@@ -6,7 +6,8 @@
 # validators (GS1 ships them valid), and so do mutated copies made here (a
 # missing required member, a bizStep of the wrong type, an eventTime that
 # is not a date-time, ...), which tracelink refuses with the path of the
-# failing event's member.  The schema and examples are read at test time;
+# failing event's member, and a sweep of copies with each member of the
+# first event changed or removed.  The schema and examples are read at test time;
 # nothing of them is in the repository.
 use strict;
 use warnings;
@@ -94,7 +95,7 @@ def date_time(value):
     return bool(m) and 1 <= int(m[3]) <= calendar.monthrange(int(m[1]), int(m[2]))[1]
 
 validator = Draft7Validator(json.load(open(sys.argv[1])), format_checker=checker)
-for name in sys.argv[2:]:
+for name in open(sys.argv[2]).read().splitlines():
     errors = list(validator.iter_errors(json.load(open(name))))
     print(name + '\t' + ('invalid' if errors else 'valid'))
 PY
@@ -102,7 +103,8 @@ PY
 sub oracle
 {
 	my @files = @_;
-	my $out = `$python $oracle '$schema_path' @{[ map { "'$_'" } @files ]}`;
+	spew("$tmp/oracle_files", join("\n", @files) . "\n");
+	my $out = `$python $oracle '$schema_path' '$tmp/oracle_files'`;
 	die "oracle failed" if $? != 0;
 	my %verdict = map { split /\t/ } split /\n/, $out;
 	return \%verdict;
@@ -193,6 +195,47 @@ for my $i (0 .. $#mutations)
 		is($problems, '', "$what: valid");
 	}
 }
+
+# A sweep, for the verdicts only: in every example, every member of the
+# first event in turn set to null, to 7 and to "x", and removed.  Both
+# validators see the same documents; tracelink reads them all in one query.
+my (@sweep, @sweep_files);
+for my $file (@examples)
+{
+	my $doc = decode_json(slurp($file));
+	my $events = $doc->{epcisBody}{eventList} // $doc->{epcisBody}{queryResults}{resultsBody}{eventList};
+	next unless $events && @$events;
+	(my $name = $file) =~ s{^\Q$dir/examples-json/\E}{};
+	for my $member (sort keys %{ $events->[0] })
+	{
+		for my $change ('null', '7', '"x"', 'removed')
+		{
+			my $copy = decode_json(encode_json($doc));
+			my $ev = ($copy->{epcisBody}{eventList} // $copy->{epcisBody}{queryResults}{resultsBody}{eventList})->[0];
+			if ($change eq 'removed') { delete $ev->{$member}; }
+			else { $ev->{$member} = decode_json("[$change]")->[0]; }
+			my $path = "$tmp/sweep_" . scalar(@sweep_files) . '.json';
+			spew($path, $json->encode($copy));
+			push @sweep_files, $path;
+			push @sweep, "$name: $member $change";
+		}
+	}
+}
+$python_verdicts = oracle(@sweep_files);
+my $sql = "CREATE TABLE sweep (i int, doc jsonb);\n";
+$sql .= "INSERT INTO sweep VALUES ($_, " . lit(slurp($sweep_files[$_])) . ");\n" for 0 .. $#sweep_files;
+$sql .= "SELECT i || E'\\t' || CASE WHEN EXISTS (SELECT FROM tracelink.epcis_schema_problems(doc)) THEN 'invalid' ELSE 'valid' END FROM sweep ORDER BY i;";
+my %tl_sweep = map { split /\t/ } split /\n/, $node->safe_psql('postgres', $sql);
+my (@disagree, %count);
+for my $i (0 .. $#sweep_files)
+{
+	$count{ $tl_sweep{$i} }++;
+	push @disagree, "$sweep[$i]: tracelink $tl_sweep{$i}, python3-jsonschema $python_verdicts->{$sweep_files[$i]}"
+	  if $tl_sweep{$i} ne $python_verdicts->{ $sweep_files[$i] };
+}
+is(join("\n", @disagree), '', scalar(@sweep_files) . ' swept documents: the same verdicts as python3-jsonschema ('
+	  . ($count{valid} // 0) . ' valid, ' . ($count{invalid} // 0) . ' invalid)');
+ok(($count{valid} // 0) > 0 && ($count{invalid} // 0) > 0, 'the sweep has both valid and invalid documents');
 
 # An EPCIS query document: its events are under queryResults.
 my $query = decode_json(slurp("$dir/examples-json/EPCISQueryDocument.jsonld"));
