@@ -83,6 +83,14 @@ SELECT v('{"definitions": {"s": {"type": "string"}}, "properties": {"a": {"$ref"
 -- a $ref loop that never goes down the document is refused, not followed forever
 SELECT err($$ SELECT * FROM tracelink.json_schema_problems('{"$ref": "#"}', '1') $$);
 SELECT err($$ SELECT * FROM tracelink.json_schema_problems('{"definitions": {"a": {"$ref": "#/definitions/b"}, "b": {"anyOf": [{"$ref": "#/definitions/a"}]}}, "$ref": "#/definitions/a"}', '1') $$);
+-- a schema whose references fan out (2^40 ways down to one value) is
+-- stopped by the step limit (54000), not run for ever
+SELECT err(format($$ SELECT * FROM tracelink.json_schema_problems(%L, '1') $$,
+    jsonb_build_object('definitions',
+        (SELECT jsonb_object_agg('d' || i, jsonb_build_object('allOf',
+            jsonb_build_array(jsonb_build_object('$ref', '#/definitions/d' || (i + 1)),
+                              jsonb_build_object('$ref', '#/definitions/d' || (i + 1))))) FROM generate_series(1, 40) i)
+        || '{"d41": {"type": "number"}}', '$ref', '#/definitions/d1')));
 -- paths: member names that are not identifiers are quoted, indexes in brackets
 SELECT * FROM tracelink.json_schema_problems(
     '{"properties": {"epcisBody": {"properties": {"eventList": {"items": {"properties": {"bizStep": {"type": "string"}, "ex:f\"x": {"type": "string"}}}}}}}}',

@@ -829,7 +829,18 @@ typedef struct Validator
 	const JcsValue **ref_doc;
 	int			nrefs;
 	int			refcap;
+	int64		steps_left;		/* validate() calls still allowed */
 } Validator;
+
+/*
+ * The most validate() calls one document may take: JSON_SCHEMA_STEPS_BASE
+ * and JSON_SCHEMA_STEPS_PER_VALUE for each of its values.  GS1's schema
+ * takes a few dozen per value; a schema whose references fan out (allOf of
+ * two references to an allOf of two references ...) would take time
+ * exponential in its depth, and is stopped here with 54000.
+ */
+#define JSON_SCHEMA_STEPS_BASE			100000
+#define JSON_SCHEMA_STEPS_PER_VALUE		1000
 
 static void validate(Validator *v, Sink *sink, const JcsValue *schema,
 					 const JcsValue *doc, const PathSeg *path);
@@ -1276,6 +1287,12 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 
 	check_stack_depth();
 	CHECK_FOR_INTERRUPTS();
+	if (--v->steps_left < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("JSON schema validation takes more than %d steps plus %d for each value of the document",
+						JSON_SCHEMA_STEPS_BASE, JSON_SCHEMA_STEPS_PER_VALUE),
+				 errhint("The schema's references fan out too much.")));
 	if (SINK_FULL(sink) || schema->kind == JCS_TRUE)
 		return;
 	if (schema->kind == JCS_FALSE)
@@ -1290,8 +1307,13 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 	{
 		const JcsValue *target = resolve_ref(v->root, k.kw[KW_REF]);
 
-		for (i = 0; i < v->nrefs; i++)
-			if (v->ref_schema[i] == target && v->ref_doc[i] == doc)
+		/*
+		 * The same reference again at the same value: a loop.  The values of
+		 * the references under way only go down the document, so only the
+		 * last ones can be this one.
+		 */
+		for (i = v->nrefs - 1; i >= 0 && v->ref_doc[i] == doc; i--)
+			if (v->ref_schema[i] == target)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("JSON schema $ref %.*s loops at %s without going down the document",
@@ -1422,18 +1444,37 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 	}
 }
 
+/* The number of values in a tree. */
+static int64
+count_values(const JcsValue *doc)
+{
+	int64		n = 1;
+	int			i;
+
+	check_stack_depth();
+	if (doc->kind == JCS_ARRAY)
+		for (i = 0; i < doc->u.array.count; i++)
+			n += count_values(doc->u.array.elems[i]);
+	else if (doc->kind == JCS_OBJECT)
+		for (i = 0; i < doc->u.object.count; i++)
+			n += count_values(doc->u.object.members[i].value);
+	return n;
+}
+
 /* The problems of a document against a schema that has been checked. */
 static List *
 checked_schema_problems(const JcsValue *schema, const JcsValue *doc,
 						int max_problems)
 {
-	Validator	v = {schema, NULL, NULL, 0, 0};
+	Validator	v = {schema, NULL, NULL, 0, 0, 0};
 	Sink		sink = {NIL, 0, max_problems, false};
 
 	if (max_problems < 1)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("the number of problems to report must be at least 1")));
+	v.steps_left = JSON_SCHEMA_STEPS_BASE +
+		(int64) JSON_SCHEMA_STEPS_PER_VALUE * count_values(doc);
 	v.refcap = 16;
 	v.ref_schema = palloc_array(const JcsValue *, v.refcap);
 	v.ref_doc = palloc_array(const JcsValue *, v.refcap);
