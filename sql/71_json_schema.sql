@@ -58,6 +58,7 @@ SELECT v('{"properties": {"a": {}}, "patternProperties": {"^x-": {"type": "numbe
 SELECT v('{"additionalProperties": {"type": "boolean"}}', '{"a": true, "b": 0}');
 SELECT v('{"minProperties": 2}', '{"a": 1}'), v('{"maxProperties": 1}', '{"a": 1, "b": 2}');
 SELECT v('{"propertyNames": {"pattern": "^[a-z]+$"}}', '{"ok": 1, "Not": 2}');
+SELECT v('{"not": {"propertyNames": {"maxLength": 1}}}', '{"ab": 1}'), v('{"not": {"propertyNames": {"maxLength": 1}}}', '{"a": 1}');
 SELECT v('{"dependencies": {"a": ["b"], "c": {"required": ["d"]}}}', '{"a": 1, "c": 2}');
 -- allOf, anyOf, oneOf, not, if/then/else
 SELECT v('{"allOf": [{"type": "number"}, {"minimum": 5}]}', '3');

@@ -1196,6 +1196,8 @@ validate_object(Validator *v, Sink *sink, const Keywords *k,
 			ListCell   *lc;
 
 			validate(v, &names, k->kw[KW_PROPERTYNAMES], name, &seg);
+			if (names.quiet && names.count > 0)
+				add_problem(sink, &seg, "member name");
 			foreach(lc, names.problems)
 				add_problem(sink, &seg, "member name: %s",
 							((TlSchemaProblem *) lfirst(lc))->message);
