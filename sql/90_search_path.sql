@@ -301,6 +301,12 @@ SELECT tracelink.drop_template('sp-growing');
 SELECT tracelink.rotate_key() IS NOT NULL AS rotated;
 SELECT tracelink.append('app.note', '{"text": "after rotation"}') IS NOT NULL AS appended;
 
+-- JSON schema validation and the EPCIS schema (sqlsrc/79_json_schema.sql)
+SELECT tracelink.set_epcis_schema('{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",
+    "properties": {"type": {"enum": ["EPCISDocument"]}, "creationDate": {"format": "date-time"}}, "required": ["type"]}') IS NOT NULL AS epcis_schema_loaded;
+SELECT * FROM tracelink.epcis_schema_problems('{"type": "x", "creationDate": "yesterday"}');
+SELECT * FROM tracelink.json_schema_problems('{"items": {"type": "string", "pattern": "^a"}}', '["ab", "b", 1]');
+
 -- nothing planted ran, and every routine granted to tracelink's roles was
 -- called above (routines with an internal argument cannot be called from
 -- SQL; SQL-standard bodies are bound when the extension is created)

@@ -84,6 +84,8 @@
  *	  link_version_history and emptied when none is in use.
  *	- trace_query.c: record slots, emptied by a relcache callback on
  *	  record_slots or trace_links (registered when first built).
+ *	- json_schema.c: the last JSON schema checked, as jsonb and as a tree,
+ *	  keyed by its bytes (nothing to invalidate).
  *	- Per transaction only (in TopTransactionContext, or keyed by the local
  *	  transaction id): ledger.c's pending block, apply.c's apply state (and
  *	  the subscription it names to quarantine.c), trace_model.c's trace
