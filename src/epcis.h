@@ -19,4 +19,11 @@ extern char *tl_epcis_prehash(const JcsValue *event);
 /* Its event hash ID, written to out (TL_EPCIS_HASH_LEN bytes). */
 extern void tl_epcis_event_hash(const JcsValue *event, char *out);
 
+/* epcis_ids.c: values */
+extern char *tl_epcis_format_number(double x);
+extern bool tl_epcis_numeric_text(const char *s);
+extern char *tl_epcis_epc_urn_to_dl(const char *uri);
+extern char *tl_epcis_dl_canonical(const char *uri);
+extern char *tl_epcis_utc_time(const char *s, int len);
+
 #endif							/* TL_EPCIS_H */

@@ -13,6 +13,8 @@ use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
 use Test::More;
+use Digest::SHA qw(sha256_hex);
+use Encode qw(encode_utf8 decode_utf8);
 use TlTest;
 
 my $vectors = vectors_dir();
@@ -47,7 +49,7 @@ sub lines
 	my ($path) = @_;
 	my $text = slurp($path);
 	$text =~ s/\r//g;
-	my @l = split /\n/, $text;
+	my @l = split /\n/, decode_utf8($text);
 	return @l;
 }
 
@@ -75,7 +77,7 @@ ev AS (
     FROM body, jsonb_array_elements(events) WITH ORDINALITY AS x(e, n))
 SELECT tracelink.epcis_prehash(e) || E'\\t' || tracelink.epcis_event_hash(e) FROM ev ORDER BY n;
 SQL
-	my @got = split /\n/, $rows;
+	my @got = split /\n/, decode_utf8($rows);
 	my @want_hash = lines("$dir/$name.hashes");
 	is(scalar(@got), scalar(@want_hash), "$name: one hash per event (" . scalar(@want_hash) . ')');
 	my @want_pre = -f "$dir/$name.prehashes" ? lines("$dir/$name.prehashes") : ();
@@ -92,7 +94,10 @@ SQL
 		my ($pre, $hash) = split /\t/, ($got[$i] // "\t"), 2;
 		if (@want_pre)
 		{
-			is($pre, $want_pre[$i], "$name event " . ($i + 1) . ': pre-hash string');
+			is($pre, $want_pre[$i], "$name event " . ($i + 1) . ': pre-hash string')
+			  or diag('SHA-256 of the expected pre-hash line: '
+				  . sha256_hex(encode_utf8($want_pre[$i]))
+				  . "; the vectors' hash of this event: $want_hash[$i]");
 		}
 		is($hash, $want_hash[$i], "$name event " . ($i + 1) . ': event hash ID');
 	}
