@@ -374,7 +374,7 @@ static const Field metadata_order[] = {
 
 static const Field report_order[] = {
 	{"type", F_LEAF, V_GS1},
-	{"exception", F_LEAF, V_NONE},
+	{"exception", F_LEAF, V_GS1},
 	{"deviceID", F_LEAF, V_NONE},
 	{"deviceMetadata", F_LEAF, V_NONE},
 	{"rawData", F_LEAF, V_NONE},
