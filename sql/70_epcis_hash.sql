@@ -34,6 +34,16 @@ SELECT tracelink.epcis_prehash('{
   "disposition": "in_transit", "bizStep": "urn:epcglobal:cbv:bizstep:shipping",
   "action": "OBSERVE", "eventTime": "2024-05-01T08:00:00.000Z",
   "eventTimeZoneOffset": "+00:00", "type": "ObjectEvent"}');
+-- the other GS1 keys, classes and patterns
+SELECT u, tracelink.epcis_prehash(jsonb_build_object('type', 'ObjectEvent',
+         'eventTime', '2024-05-01T08:00:00Z', 'parentID', u)) AS prehash
+  FROM unnest(ARRAY['urn:epc:id:pgln:9521141.00000', 'urn:epc:id:gsrnp:9521141.0000000012',
+                    'urn:epc:id:gsin:9521141.000000001', 'urn:epc:id:ginc:9521141.C-1',
+                    'urn:epc:id:sgcn:9521141.00001.42', 'urn:epc:id:cpi:9521141.A-1.7',
+                    'urn:epc:id:itip:9521141.012345.01.02.S1', 'urn:epc:id:upui:9521141.012345.X+1',
+                    'urn:epc:idpat:grai:9521141.54321.*', 'urn:epc:idpat:gdti:9521141.00001.*',
+                    'urn:epc:idpat:itip:9521141.012345.01.02.*', 'urn:epc:idpat:cpi:9521141.A-1.*',
+                    'https://brand.example/01/9521141123454/22/v2/10/L7', 'urn:epc:id:sgtin:952114.0123456.1']) AS u;
 -- EPC classes, patterns and quantities (trailing zeros dropped)
 SELECT tracelink.epcis_prehash('{"type": "ObjectEvent", "action": "ADD",
   "eventTime": "2024-05-01T08:00:00Z", "eventTimeZoneOffset": "+00:00",
