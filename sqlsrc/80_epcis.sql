@@ -164,19 +164,6 @@ $$;
 COMMENT ON FUNCTION tracelink.clear_epcis_mapping(text, text, text, text) IS
     'removes the mapping row of a link for exactly that bizStep, readPoint and bizLocation (NULL: the "any" row); returns how many rows went';
 
-CREATE FUNCTION tracelink._epcis_refuse(idx integer, path text, problem text) RETURNS void
-    LANGUAGE plpgsql
-    SET search_path = pg_catalog, pg_temp
-AS $$
-BEGIN
-    RAISE EXCEPTION 'EPCIS document refused: event % at %: %', idx, path, problem
-        USING ERRCODE = 'invalid_parameter_value',
-              DETAIL = 'Nothing of the document was imported.';
-END
-$$;
-COMMENT ON FUNCTION tracelink._epcis_refuse(integer, text, text) IS
-    'raises the refusal of a whole EPCIS document for one event (index from 0, JSON path, problem)';
-
 CREATE FUNCTION tracelink._epcis_list(event jsonb, epcs text, quantities text) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     SET search_path = pg_catalog, pg_temp
@@ -199,7 +186,7 @@ $$;
 COMMENT ON FUNCTION tracelink._epcis_list(jsonb, text, text) IS
     'the codes an event lists under an EPC list and a quantity list, as record inputs ({"code", "quantity", "unit"}), first occurrence kept, in order';
 
-CREATE FUNCTION tracelink._epcis_check(event jsonb, idx integer, path text) RETURNS void
+CREATE FUNCTION tracelink._epcis_check(event jsonb, path text) RETURNS text[]
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -208,18 +195,18 @@ DECLARE
     key text;
 BEGIN
     IF jsonb_typeof(event) IS DISTINCT FROM 'object' THEN
-        PERFORM tracelink._epcis_refuse(idx, path, 'an event is a JSON object');
+        RETURN ARRAY[path, 'an event is a JSON object'];
     END IF;
     IF t IS NULL OR t NOT IN ('ObjectEvent', 'AggregationEvent', 'TransformationEvent', 'AssociationEvent', 'TransactionEvent') THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.type',
-            format('unsupported event type %s', coalesce(event -> 'type', 'null')));
+        RETURN ARRAY[path || '.type',
+            format('unsupported event type %s', coalesce(event -> 'type', 'null'))];
     END IF;
     IF coalesce(event ->> 'eventTime', '') !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:[0-9]{2})$' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.eventTime', 'eventTime is a date-time with its offset');
+        RETURN ARRAY[path || '.eventTime', 'eventTime is a date-time with its offset'];
     END IF;
     IF t <> 'TransformationEvent' AND (event ->> 'action') IS DISTINCT FROM 'ADD'
        AND (event ->> 'action') IS DISTINCT FROM 'OBSERVE' AND (event ->> 'action') IS DISTINCT FROM 'DELETE' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.action', 'action is ADD, OBSERVE or DELETE');
+        RETURN ARRAY[path || '.action', 'action is ADD, OBSERVE or DELETE'];
     END IF;
     FOREACH key IN ARRAY ARRAY['epcList', 'childEPCs', 'inputEPCList', 'outputEPCList',
                                'quantityList', 'childQuantityList', 'inputQuantityList', 'outputQuantityList'] LOOP
@@ -227,30 +214,31 @@ BEGIN
             OR EXISTS (SELECT FROM jsonb_array_elements(event -> key) e
                         WHERE CASE WHEN key ILIKE '%QuantityList' THEN jsonb_typeof(e -> 'epcClass') IS DISTINCT FROM 'string'
                                    ELSE jsonb_typeof(e) <> 'string' END)) THEN
-            PERFORM tracelink._epcis_refuse(idx, path || '.' || key,
+            RETURN ARRAY[path || '.' || key,
                 CASE WHEN key ILIKE '%QuantityList' THEN 'a quantity list is an array of objects with an "epcClass" string'
-                     ELSE 'an EPC list is an array of strings' END);
+                     ELSE 'an EPC list is an array of strings' END];
         END IF;
     END LOOP;
     IF event ? 'parentID' AND jsonb_typeof(event -> 'parentID') <> 'string' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.parentID', 'parentID is a string');
+        RETURN ARRAY[path || '.parentID', 'parentID is a string'];
     END IF;
     IF event ? 'readPoint' AND jsonb_typeof(event #> '{readPoint,id}') IS DISTINCT FROM 'string' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.readPoint', 'readPoint is an object with an "id" string');
+        RETURN ARRAY[path || '.readPoint', 'readPoint is an object with an "id" string'];
     END IF;
     IF event ? 'bizLocation' AND jsonb_typeof(event #> '{bizLocation,id}') IS DISTINCT FROM 'string' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.bizLocation', 'bizLocation is an object with an "id" string');
+        RETURN ARRAY[path || '.bizLocation', 'bizLocation is an object with an "id" string'];
     END IF;
     IF event ? 'bizStep' AND jsonb_typeof(event -> 'bizStep') <> 'string' THEN
-        PERFORM tracelink._epcis_refuse(idx, path || '.bizStep', 'bizStep is a string');
+        RETURN ARRAY[path || '.bizStep', 'bizStep is a string'];
     END IF;
+    RETURN NULL;
 END
 $$;
-COMMENT ON FUNCTION tracelink._epcis_check(jsonb, integer, text) IS
-    'refuses (22023, with the event''s index and JSON path) an event whose structure the import cannot map: type, eventTime, action, EPC and quantity lists, parentID, readPoint, bizLocation, bizStep';
+COMMENT ON FUNCTION tracelink._epcis_check(jsonb, text) IS
+    'the first problem (JSON path, message), or NULL, of an event whose structure the import cannot map: type, eventTime, action, EPC and quantity lists, parentID, readPoint, bizLocation, bizStep';
 
-CREATE FUNCTION tracelink._epcis_records(event jsonb, event_id text, process text, stage text, form text,
-                                        idx integer, path text) RETURNS jsonb
+CREATE FUNCTION tracelink._epcis_records(event jsonb, event_id text, process text, stage text, form text)
+    RETURNS jsonb
     LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
 AS $$
@@ -307,15 +295,11 @@ BEGIN
                                 || CASE WHEN r.n = (SELECT min(m) FROM (SELECT n AS m FROM jsonb_array_elements(subjects) WITH ORDINALITY AS b(x, n)
                                                                        UNION ALL SELECT 1000000 + n FROM jsonb_array_elements(tops) WITH ORDINALITY AS c(x, n)) mm)
                                         THEN jsonb_build_object('event', tracelink.jcs(event)) ELSE '{}' END AS data) d;
-    IF recs IS NULL THEN
-        PERFORM tracelink._epcis_refuse(idx, path,
-            'the event names no EPC, class or readPoint to record it under');
-    END IF;
     RETURN recs;
 END
 $$;
-COMMENT ON FUNCTION tracelink._epcis_records(jsonb, text, text, text, text, integer, text) IS
-    'the records of one event (docs/epcis.md): a record per EPC or class it names, the parent / outputs last with the consumed codes as inputs; the first record holds the event';
+COMMENT ON FUNCTION tracelink._epcis_records(jsonb, text, text, text, text) IS
+    'the records of one event (docs/epcis.md): a record per EPC or class it names, the parent / outputs last with the consumed codes as inputs; the first record holds the event; NULL when it names no code';
 
 -- Import
 
@@ -330,6 +314,7 @@ DECLARE
     idx integer := first_index - 1;
     path text;
     id text;
+    problem text[];
     tp text;
     ts text;
     tf text;
@@ -354,7 +339,11 @@ BEGIN
         idx := idx + 1;
         events := events + 1;
         path := list_path || '[' || idx || ']';
-        PERFORM tracelink._epcis_check(ev, idx, path);
+        problem := tracelink._epcis_check(ev, path);
+        IF problem IS NOT NULL THEN
+            RAISE EXCEPTION 'EPCIS document refused: event % at %: %', idx, problem[1], problem[2]
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Nothing of the document was imported.';
+        END IF;
         IF context IS NOT NULL AND NOT ev ? '@context' THEN
             ev := ev || jsonb_build_object('@context', context);
         END IF;
@@ -370,10 +359,16 @@ BEGIN
           FROM tracelink._epcis_target(lid, tracelink._epcis_bare(ev ->> 'bizStep'),
                                        ev #>> '{readPoint,id}', ev #>> '{bizLocation,id}') t;
         IF tp IS NULL THEN
-            PERFORM tracelink._epcis_refuse(idx, path || '.bizStep',
-                format('no mapping and no EPCIS form (text items "event_id" and "event") in the active version of link "%s"', link));
+            RAISE EXCEPTION 'EPCIS document refused: event % at %.bizStep: no mapping and no EPCIS form (text items "event_id" and "event") in the active version of link "%"',
+                            idx, path, link
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Nothing of the document was imported.';
         END IF;
-        recs := tracelink._epcis_records(ev, id, tp, ts, tf, idx, path);
+        recs := tracelink._epcis_records(ev, id, tp, ts, tf);
+        IF recs IS NULL THEN
+            RAISE EXCEPTION 'EPCIS document refused: event % at %: the event names no EPC, class or readPoint to record it under',
+                            idx, path
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Nothing of the document was imported.';
+        END IF;
         batch := batch || recs;
         SELECT batch_events || array_agg(idx) INTO batch_events FROM generate_series(1, jsonb_array_length(recs));
         imported := imported + 1;
@@ -450,7 +445,8 @@ BEGIN
                 RAISE EXCEPTION 'EPCIS document refused at %: %', p.path, p.problem
                     USING ERRCODE = 'invalid_parameter_value', DETAIL = 'The document does not satisfy the GS1 EPCIS JSON schema.';
             END IF;
-            PERFORM tracelink._epcis_refuse(i, p.path, p.problem);
+            RAISE EXCEPTION 'EPCIS document refused: event % at %: %', i, p.path, p.problem
+                USING ERRCODE = 'invalid_parameter_value', DETAIL = 'The document does not satisfy the GS1 EPCIS JSON schema; nothing of it was imported.';
         END IF;
     END IF;
     SELECT * INTO events, imported, duplicates, records
@@ -742,9 +738,9 @@ GRANT EXECUTE ON FUNCTION tracelink._epcis_link(text), tracelink._epcis_bare(tex
                  tracelink.epcis_document(text, text), tracelink.epcis_query(jsonb), tracelink.epcis_events(jsonb)
     TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._epcis_forms(bytea), tracelink._epcis_target(bytea, text, text, text),
-                 tracelink._epcis_refuse(integer, text, text), tracelink._epcis_list(jsonb, text, text),
-                 tracelink._epcis_check(jsonb, integer, text),
-                 tracelink._epcis_records(jsonb, text, text, text, text, integer, text),
+                 tracelink._epcis_list(jsonb, text, text),
+                 tracelink._epcis_check(jsonb, text),
+                 tracelink._epcis_records(jsonb, text, text, text, text),
                  tracelink._epcis_import(jsonb, jsonb, text, text, integer),
                  tracelink.import_epcis(jsonb, text), tracelink.import_epcis_staged(text, jsonb)
     TO tracelink_member;
