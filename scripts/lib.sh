@@ -41,7 +41,7 @@ as_postgres() {
 
 # Install the Debian packages tracelink needs, if any is missing.
 tl_install_packages() {
-	local pkgs=(postgresql-15 postgresql-server-dev-15 libsodium-dev libipc-run-perl make gcc clang libclang-rt-14-dev)
+	local pkgs=(postgresql-15 postgresql-server-dev-15 libsodium-dev libipc-run-perl make gcc clang libclang-rt-14-dev python3-jsonschema)
 	local missing=() p
 	for p in "${pkgs[@]}"; do
 		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || missing+=("$p")

@@ -176,8 +176,7 @@ SELECT coalesce(jsonb_agg(x.item ORDER BY x.ord), '[]')
           UNION ALL
           SELECT jsonb_build_object('code', q ->> 'epcClass')
                  || CASE WHEN jsonb_typeof(q -> 'quantity') = 'number' AND (q ->> 'quantity')::numeric > 0
-                         THEN jsonb_build_object('quantity', q -> 'quantity')
-                              || coalesce(jsonb_build_object('unit', q ->> 'uom'), '{}')
+                         THEN jsonb_strip_nulls(jsonb_build_object('quantity', q -> 'quantity', 'unit', q ->> 'uom'))
                          ELSE '{}' END, 1000000 + o
             FROM jsonb_array_elements(CASE jsonb_typeof($1 -> $3) WHEN 'array' THEN $1 -> $3 ELSE '[]' END)
                  WITH ORDINALITY AS a(q, o)) y
