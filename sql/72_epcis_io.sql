@@ -174,3 +174,10 @@ DELETE FROM tracelink.epcis_staging WHERE event ->> 'eventTime' = 'bad';
 SELECT * FROM tracelink.import_epcis_staged('EPCIS fish');
 SELECT count(*) AS still_staged FROM tracelink.epcis_staging;
 SELECT * FROM tracelink.import_epcis_staged('EPCIS fish');
+
+-- a quantity without uom is a count: the transformation has no unit
+SELECT imported FROM tracelink.import_epcis('{"type": "EPCISDocument", "schemaVersion": "2.0", "epcisBody": {"eventList": [
+    {"type": "TransformationEvent", "eventTime": "2026-03-06T08:00:00Z", "eventTimeZoneOffset": "+00:00",
+     "inputQuantityList": [{"epcClass": "urn:epc:class:lgtin:0614141.107347.F1", "quantity": 3}],
+     "outputEPCList": ["urn:epc:id:sgtin:0614141.107348.1"], "bizStep": "transforming"}]}}', 'EPCIS fish');
+SELECT parent, child, quantity, unit, process FROM tracelink.trace_edges WHERE child = 'urn:epc:id:sgtin:0614141.107348.1';
