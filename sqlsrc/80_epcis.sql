@@ -302,6 +302,32 @@ COMMENT ON FUNCTION tracelink._epcis_records(jsonb, text, text, text, text) IS
 
 -- Import
 
+CREATE FUNCTION tracelink._epcis_flush(link text, batch jsonb[], batch_events integer[], list_path text)
+    RETURNS integer
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    rec_no integer;
+    ctx text;
+    st text;
+    msg text;
+BEGIN
+    RETURN tracelink.record_batch(link, to_jsonb(batch));
+EXCEPTION WHEN OTHERS THEN
+    GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
+    rec_no := substring(ctx FROM 'trace record ([0-9]+) of the batch')::integer;
+    IF rec_no IS NULL THEN
+        RAISE;
+    END IF;
+    RAISE EXCEPTION 'EPCIS document refused: event % at %[%]: %', batch_events[rec_no], list_path,
+                    batch_events[rec_no], msg
+        USING ERRCODE = st, DETAIL = 'Nothing of the document was imported.';
+END
+$$;
+COMMENT ON FUNCTION tracelink._epcis_flush(text, jsonb[], integer[], text) IS
+    'records a chunk of an import with record_batch(); a refused record is reported as the refusal of its event (index, path)';
+
 CREATE FUNCTION tracelink._epcis_import(event_list jsonb, context jsonb, link text, list_path text, first_index integer,
     OUT events integer, OUT imported integer, OUT duplicates integer, OUT records integer)
     LANGUAGE plpgsql
@@ -314,19 +340,17 @@ DECLARE
     path text;
     id text;
     problem text[];
+    targets jsonb := '{}';
+    tkey text;
     tp text;
     ts text;
     tf text;
     recs jsonb;
-    batch jsonb := '[]';
+    one jsonb;
+    batch jsonb[] := '{}';
     batch_events integer[] := '{}';
     seen text[] := '{}';
-    chunk integer := 1000;
-    n integer;
-    rec_no integer;
-    ctx text;
-    st text;
-    msg text;
+    chunk integer := 500;
 BEGIN
     events := 0;
     imported := 0;
@@ -353,10 +377,18 @@ BEGIN
             duplicates := duplicates + 1;
             CONTINUE;
         END IF;
-        seen := seen || id;
-        SELECT t.process, t.stage, t.form INTO tp, ts, tf
-          FROM tracelink._epcis_target(lid, tracelink._epcis_bare(ev ->> 'bizStep'),
-                                       ev #>> '{readPoint,id}', ev #>> '{bizLocation,id}') t;
+        seen := array_append(seen, id);
+        -- targets looked up once per (bizStep, readPoint, bizLocation) of the import
+        tkey := concat_ws(' ', ev ->> 'bizStep', ev #>> '{readPoint,id}', ev #>> '{bizLocation,id}');
+        IF NOT targets ? tkey THEN
+            SELECT t.process, t.stage, t.form INTO tp, ts, tf
+              FROM tracelink._epcis_target(lid, tracelink._epcis_bare(ev ->> 'bizStep'),
+                                           ev #>> '{readPoint,id}', ev #>> '{bizLocation,id}') t;
+            targets := targets || jsonb_build_object(tkey, jsonb_build_array(tp, ts, tf));
+        END IF;
+        tp := targets -> tkey ->> 0;
+        ts := targets -> tkey ->> 1;
+        tf := targets -> tkey ->> 2;
         IF tp IS NULL THEN
             RAISE EXCEPTION 'EPCIS document refused: event % at %.bizStep: no mapping and no EPCIS form (text items "event_id" and "event") in the active version of link "%"',
                             idx, path, link
@@ -368,35 +400,22 @@ BEGIN
                             idx, path
                 USING ERRCODE = 'invalid_parameter_value', DETAIL = 'Nothing of the document was imported.';
         END IF;
-        batch := batch || recs;
-        SELECT batch_events || array_agg(idx) INTO batch_events FROM generate_series(1, jsonb_array_length(recs));
+        FOR one IN SELECT jsonb_array_elements(recs) LOOP
+            batch := array_append(batch, one);
+            batch_events := array_append(batch_events, idx);
+        END LOOP;
         imported := imported + 1;
-        IF jsonb_array_length(batch) >= chunk THEN
-            BEGIN
-                n := tracelink.record_batch(link, batch);
-            EXCEPTION WHEN OTHERS THEN
-                GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
-                rec_no := substring(ctx FROM 'trace record ([0-9]+) of the batch')::integer;
-                RAISE EXCEPTION 'EPCIS document refused: event % at %[%]: %', batch_events[rec_no], list_path,
-                                batch_events[rec_no], msg
-                    USING ERRCODE = st, DETAIL = 'Nothing of the document was imported.';
-            END;
-            records := records + n;
-            batch := '[]';
+        -- events of earlier chunks are found in tracelink.records; "seen"
+        -- holds the current chunk's only
+        IF cardinality(batch) >= chunk THEN
+            records := records + tracelink._epcis_flush(link, batch, batch_events, list_path);
+            batch := '{}';
             batch_events := '{}';
+            seen := '{}';
         END IF;
     END LOOP;
-    IF batch <> '[]' THEN
-        BEGIN
-            n := tracelink.record_batch(link, batch);
-        EXCEPTION WHEN OTHERS THEN
-            GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, ctx = PG_EXCEPTION_CONTEXT;
-            rec_no := substring(ctx FROM 'trace record ([0-9]+) of the batch')::integer;
-            RAISE EXCEPTION 'EPCIS document refused: event % at %[%]: %', batch_events[rec_no], list_path,
-                            batch_events[rec_no], msg
-                USING ERRCODE = st, DETAIL = 'Nothing of the document was imported.';
-        END;
-        records := records + n;
+    IF cardinality(batch) > 0 THEN
+        records := records + tracelink._epcis_flush(link, batch, batch_events, list_path);
     END IF;
 END
 $$;
@@ -741,6 +760,7 @@ GRANT EXECUTE ON FUNCTION tracelink._epcis_forms(bytea), tracelink._epcis_target
                  tracelink._epcis_check(jsonb, text),
                  tracelink._epcis_records(jsonb, text, text, text, text),
                  tracelink._epcis_import(jsonb, jsonb, text, text, integer),
+                 tracelink._epcis_flush(text, jsonb[], integer[], text),
                  tracelink.import_epcis(jsonb, text), tracelink.import_epcis_staged(text, jsonb)
     TO tracelink_member;
 GRANT EXECUTE ON FUNCTION tracelink.set_epcis_mapping(text, text, text, text, text, text, text),
