@@ -181,3 +181,9 @@ SELECT imported FROM tracelink.import_epcis('{"type": "EPCISDocument", "schemaVe
      "inputQuantityList": [{"epcClass": "urn:epc:class:lgtin:0614141.107347.F1", "quantity": 3}],
      "outputEPCList": ["urn:epc:id:sgtin:0614141.107348.1"], "bizStep": "transforming"}]}}', 'EPCIS fish');
 SELECT parent, child, quantity, unit, process FROM tracelink.trace_edges WHERE child = 'urn:epc:id:sgtin:0614141.107348.1';
+
+-- the views' filters use the indexes
+SET enable_seqscan = off;
+EXPLAIN (COSTS OFF) SELECT event_id FROM tracelink.epcis_imported_events WHERE biz_step = 'packing' AND NOT duplicate;
+EXPLAIN (COSTS OFF) SELECT event_id FROM tracelink.epcis_imported_events WHERE read_point = 'urn:epc:id:sgln:0614141.00003.0';
+RESET enable_seqscan;
