@@ -341,6 +341,7 @@ DECLARE
     id text;
     problem text[];
     targets jsonb := '{}';
+    slots integer[];
     tkey text;
     tp text;
     ts text;
@@ -358,6 +359,7 @@ BEGIN
     records := 0;
     -- imports on one node take turns, so that an event is recognised by its ID
     PERFORM pg_advisory_xact_lock(1951549746, 13);
+    slots := ARRAY(SELECT s.slot_id FROM tracelink.record_slots s WHERE s.link_id = lid);
     FOR ev IN SELECT e FROM jsonb_array_elements(event_list) e LOOP
         idx := idx + 1;
         events := events + 1;
@@ -371,9 +373,12 @@ BEGIN
             ev := ev || jsonb_build_object('@context', context);
         END IF;
         id := tracelink.epcis_event_hash(ev);
+        -- by the event ID index first (OFFSET 0 keeps the planner from
+        -- reading all the link's records instead), then the link's slots
         IF id = ANY (seen) OR EXISTS (
-               SELECT FROM tracelink.records r JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
-                WHERE (r.data ->> 'event_id') = id AND r.data ? 'event_id' AND s.link_id = lid) THEN
+               SELECT FROM (SELECT r.slot_id FROM tracelink.records r
+                             WHERE (r.data ->> 'event_id') = id AND r.data ? 'event_id' OFFSET 0) x
+                WHERE x.slot_id = ANY (slots)) THEN
             duplicates := duplicates + 1;
             CONTINUE;
         END IF;
@@ -412,6 +417,7 @@ BEGIN
             batch := '{}';
             batch_events := '{}';
             seen := '{}';
+            slots := ARRAY(SELECT s.slot_id FROM tracelink.record_slots s WHERE s.link_id = lid);
         END IF;
     END LOOP;
     IF cardinality(batch) > 0 THEN
