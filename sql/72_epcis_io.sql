@@ -99,7 +99,7 @@ SELECT e ->> 'type' AS type,
   FROM jsonb_array_elements(tracelink.epcis_document('urn:epc:id:sscc:0614141.0000000001') #> '{epcisBody,eventList}') e;
 -- the ledger facts prove the record
 SELECT tracelink.verify_record_proof(tracelink.record_proof(decode(e #>> '{tl:ledger,entryHash}', 'hex'), (e #>> '{tl:ledger,position}')::int),
-                                     (SELECT public_key FROM tracelink.nodes WHERE name = 'alpha')) AS proof_ok
+                                     tracelink.node_public_key()) AS proof_ok
   FROM jsonb_array_elements(tracelink.epcis_document('urn:epc:id:sscc:0614141.0000000001') #> '{epcisBody,eventList}') e
  LIMIT 1;
 -- an event's own eventID that is not its hash is kept under tl:ledger
