@@ -274,26 +274,28 @@ BEGIN
         inputs := subjects;
     END IF;
     -- a code listed both as a subject and at the top is recorded once, at the top
-    subjects := (SELECT coalesce(jsonb_agg(s ORDER BY n), '[]')
-                   FROM jsonb_array_elements(subjects) WITH ORDINALITY AS a(s, n)
-                  WHERE NOT tops @> jsonb_build_array(jsonb_build_object('code', s ->> 'code')));
-    IF inputs <> '[]' THEN
-        inputs := (SELECT coalesce(jsonb_agg(s ORDER BY n), '[]')
-                     FROM jsonb_array_elements(inputs) WITH ORDINALITY AS a(s, n)
-                    WHERE NOT tops @> jsonb_build_array(jsonb_build_object('code', s ->> 'code')));
+    IF tops <> '[]' THEN
+        subjects := (SELECT coalesce(jsonb_agg(s ORDER BY n), '[]')
+                       FROM jsonb_array_elements(subjects) WITH ORDINALITY AS a(s, n)
+                      WHERE NOT tops @> jsonb_build_array(jsonb_build_object('code', s ->> 'code')));
+        IF inputs <> '[]' THEN
+            inputs := (SELECT coalesce(jsonb_agg(s ORDER BY n), '[]')
+                         FROM jsonb_array_elements(inputs) WITH ORDINALITY AS a(s, n)
+                        WHERE NOT tops @> jsonb_build_array(jsonb_build_object('code', s ->> 'code')));
+        END IF;
     END IF;
-    SELECT jsonb_agg(base || jsonb_build_object('code', r.code, 'data', d.data) || r.extra ORDER BY r.n)
+    -- the first record holds the event
+    SELECT jsonb_agg(base || jsonb_build_object('code', r.code, 'data',
+                         CASE WHEN r.rn = 1 THEN jsonb_build_object('event_id', event_id, 'event', tracelink.jcs(event))
+                              ELSE jsonb_build_object('event_id', event_id) END) || r.extra ORDER BY r.n)
       INTO recs
-      FROM (SELECT s ->> 'code' AS code, '{}'::jsonb AS extra, n
-              FROM jsonb_array_elements(subjects) WITH ORDINALITY AS a(s, n)
-            UNION ALL
-            SELECT o ->> 'code', CASE WHEN inputs = '[]' THEN '{}' ELSE jsonb_build_object('inputs', inputs) END,
-                   1000000 + n
-              FROM jsonb_array_elements(tops) WITH ORDINALITY AS a(o, n)) r
-     CROSS JOIN LATERAL (SELECT jsonb_build_object('event_id', event_id)
-                                || CASE WHEN r.n = (SELECT min(m) FROM (SELECT n AS m FROM jsonb_array_elements(subjects) WITH ORDINALITY AS b(x, n)
-                                                                       UNION ALL SELECT 1000000 + n FROM jsonb_array_elements(tops) WITH ORDINALITY AS c(x, n)) mm)
-                                        THEN jsonb_build_object('event', tracelink.jcs(event)) ELSE '{}' END AS data) d;
+      FROM (SELECT u.code, u.extra, u.n, row_number() OVER (ORDER BY u.n) AS rn
+              FROM (SELECT s ->> 'code' AS code, '{}'::jsonb AS extra, n
+                      FROM jsonb_array_elements(subjects) WITH ORDINALITY AS a(s, n)
+                    UNION ALL
+                    SELECT o ->> 'code', CASE WHEN inputs = '[]' THEN '{}' ELSE jsonb_build_object('inputs', inputs) END,
+                           1000000 + n
+                      FROM jsonb_array_elements(tops) WITH ORDINALITY AS a(o, n)) u) r;
     RETURN recs;
 END
 $$;

@@ -5,7 +5,9 @@
 #   (a) tracelink.import_epcis(doc, link)  (checks, hash IDs, records, ledger),
 #   (b) COPY into tracelink.epcis_staging + tracelink.import_epcis_staged(),
 # against the baseline: the same events loaded as jsonb rows into a plain
-# table (one per event, no index), in the same run, each in one transaction.
+# table (one per event, no index), in the same run, each in one transaction;
+# and (c) record_batch() of the records the import makes, to show what the
+# EPCIS layer adds to tracelink's own recording.
 #
 #   sudo bash bench/run.sh epcis_import        EVENTS=100000
 set -euo pipefail
@@ -76,6 +78,7 @@ SELECT CASE WHEN i % 10 = 0 THEN
 $f$;
 SELECT bench_link('EPCIS a');
 SELECT bench_link('EPCIS b');
+SELECT bench_link('EPCIS c');
 CREATE TABLE bench_doc AS
 SELECT jsonb_build_object('@context', jsonb_build_array('https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld',
                                                         jsonb_build_object('ex', 'https://ns.example.org/')),
@@ -104,6 +107,15 @@ q -c "CHECKPOINT"
 staged=$(seconds "BEGIN; COPY tracelink.epcis_staging (event) FROM '$work/events.ndjson'; SELECT * FROM tracelink.import_epcis_staged('EPCIS b', '$ctx'); COMMIT;")
 ids=$(q -c "SELECT count(*) FROM tracelink.epcis_imported_events WHERE link = 'EPCIS b'")
 [ "$ids" = "$EVENTS" ] || { echo "staged import made $ids events, not $EVENTS"; exit 1; }
+# (c) tracelink's own floor: record_batch() of the very records the import makes
+q -c "CREATE TABLE bench_records AS
+      SELECT to_jsonb(array_agg(r.rec ORDER BY e.n, r.m)) AS recs
+        FROM bench_doc, jsonb_array_elements(doc #> '{epcisBody,eventList}') WITH ORDINALITY AS e(ev, n),
+             jsonb_array_elements(tracelink._epcis_records(ev || jsonb_build_object('@context', doc -> '@context'),
+                                  tracelink.epcis_event_hash(ev || jsonb_build_object('@context', doc -> '@context')),
+                                  'Events', 'Any', 'Event')) WITH ORDINALITY AS r(rec, m)"
+q -c "CHECKPOINT"
+batched=$(seconds "SELECT tracelink.record_batch('EPCIS c', recs) FROM bench_records")
 # the same document again: every event recognised by its hash ID
 again=$(seconds "SELECT * FROM tracelink.import_epcis((SELECT doc FROM bench_doc), 'EPCIS a')")
 
@@ -113,6 +125,8 @@ printf '%-46s %8s s %9s events/s\n' \
 	"import_epcis(doc)" "$imported" "$(rate "$EVENTS" "$imported")" \
 	"plain: COPY of one event per line" "$copied" "$(rate "$EVENTS" "$copied")" \
 	"COPY + import_epcis_staged()" "$staged" "$(rate "$EVENTS" "$staged")" \
+	"record_batch() of the same records" "$batched" "$(rate "$EVENTS" "$batched")" \
 	"import_epcis(doc) again (all duplicates)" "$again" "$(rate "$EVENTS" "$again")"
 echo "ratio import_epcis / plain jsonb rows: $(ratio "$plain" "$imported")"
 echo "ratio staged import / plain COPY:      $(ratio "$copied" "$staged")"
+echo "ratio import_epcis / record_batch():    $(ratio "$batched" "$imported")"
