@@ -386,7 +386,7 @@ BEGIN
         END IF;
         seen := array_append(seen, id);
         -- targets looked up once per (bizStep, readPoint, bizLocation) of the import
-        tkey := concat_ws(' ', ev ->> 'bizStep', ev #>> '{readPoint,id}', ev #>> '{bizLocation,id}');
+        tkey := jsonb_build_array(ev -> 'bizStep', ev #> '{readPoint,id}', ev #> '{bizLocation,id}')::text;
         IF NOT targets ? tkey THEN
             SELECT t.process, t.stage, t.form INTO tp, ts, tf
               FROM tracelink._epcis_target(lid, tracelink._epcis_bare(ev ->> 'bizStep'),

@@ -110,9 +110,9 @@ ids=$(q -c "SELECT count(*) FROM tracelink.epcis_imported_events WHERE link = 'E
 # (c) tracelink's own floor: record_batch() of the very records the import makes
 q -c "CREATE TABLE bench_records AS
       SELECT to_jsonb(array_agg(r.rec ORDER BY e.n, r.m)) AS recs
-        FROM bench_doc, jsonb_array_elements(doc #> '{epcisBody,eventList}') WITH ORDINALITY AS e(ev, n),
-             jsonb_array_elements(tracelink._epcis_records(ev || jsonb_build_object('@context', doc -> '@context'),
-                                  tracelink.epcis_event_hash(ev || jsonb_build_object('@context', doc -> '@context')),
+        FROM (SELECT ev || jsonb_build_object('@context', (SELECT doc -> '@context' FROM bench_doc)) AS ev, n
+                FROM jsonb_array_elements((SELECT doc #> '{epcisBody,eventList}' FROM bench_doc)) WITH ORDINALITY AS e(ev, n)) e,
+             jsonb_array_elements(tracelink._epcis_records(e.ev, tracelink.epcis_event_hash(e.ev),
                                   'Events', 'Any', 'Event')) WITH ORDINALITY AS r(rec, m)"
 q -c "CHECKPOINT"
 batched=$(seconds "SELECT tracelink.record_batch('EPCIS c', recs) FROM bench_records")
