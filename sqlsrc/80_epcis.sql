@@ -549,7 +549,7 @@ SELECT r.data ->> 'event_id' AS event_id, l.name AS link, (r.data ->> 'event')::
   FROM tracelink.records r
   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
   JOIN tracelink.trace_links l ON l.link_id = s.link_id
- WHERE r.data ? 'event';
+ WHERE r.data ? 'event' AND r.data ? 'event_id';
 COMMENT ON VIEW tracelink.epcis_imported_events IS
     'every imported EPCIS event as its records hold it; an event imported on several nodes is kept by the lowest-ranked record (recorded_at, entry_hash, position): the others have duplicate = true';
 
@@ -685,56 +685,79 @@ DECLARE
     k text;
     known text[] := ARRAY['link', 'MATCH_epc', 'EQ_bizStep', 'EQ_disposition', 'EQ_readPoint', 'EQ_bizLocation',
                           'GE_eventTime', 'LT_eventTime', 'eventType'];
+    lists text[] := ARRAY['MATCH_epc', 'EQ_bizStep', 'EQ_disposition', 'EQ_readPoint', 'EQ_bizLocation', 'eventType'];
+    v jsonb;
+    vals text[];
+    ids text[];
+    steps text[];
+    disps text[];
+    rps text[];
+    bls text[];
+    types text[];
+    lid bytea;
+    conds text := '';
 BEGIN
     IF jsonb_typeof(params) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'EPCIS query parameters are a JSON object' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    FOR k IN SELECT jsonb_object_keys(params) LOOP
+    FOR k, v IN SELECT * FROM jsonb_each(params) LOOP
         IF NOT k = ANY (known) THEN
             RAISE EXCEPTION 'unsupported EPCIS query parameter "%"', k
                 USING ERRCODE = 'invalid_parameter_value', HINT = 'Supported: ' || array_to_string(known, ', ') || '.';
         END IF;
-    END LOOP;
-    FOR k IN SELECT x FROM unnest(ARRAY['MATCH_epc', 'EQ_bizStep', 'EQ_disposition', 'EQ_readPoint', 'EQ_bizLocation', 'eventType']) x LOOP
-        IF params ? k AND jsonb_typeof(params -> k) NOT IN ('string', 'array') THEN
-            RAISE EXCEPTION 'EPCIS query parameter "%" is a string or an array of strings', k
-                USING ERRCODE = 'invalid_parameter_value';
+        IF k = ANY (lists) THEN
+            IF jsonb_typeof(v) = 'string' THEN
+                v := jsonb_build_array(v);
+            END IF;
+            IF jsonb_typeof(v) IS DISTINCT FROM 'array'
+               OR EXISTS (SELECT FROM jsonb_array_elements(v) x WHERE jsonb_typeof(x) <> 'string') THEN
+                RAISE EXCEPTION 'EPCIS query parameter "%" is a string or an array of strings', k
+                    USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+            vals := ARRAY(SELECT jsonb_array_elements_text(v));
+            CASE k
+                WHEN 'MATCH_epc' THEN
+                    -- the events naming these codes, through the trace-code index
+                    ids := ARRAY(SELECT DISTINCT i.event_id FROM tracelink.epcis_event_index i WHERE i.epc = ANY (vals));
+                    conds := conds || ' AND e.event_id = ANY ($1)';
+                WHEN 'EQ_bizStep' THEN
+                    steps := ARRAY(SELECT tracelink._epcis_bare(x) FROM unnest(vals) x);
+                    conds := conds || ' AND e.biz_step = ANY ($2)';
+                WHEN 'EQ_disposition' THEN
+                    disps := ARRAY(SELECT tracelink._epcis_bare(x) FROM unnest(vals) x);
+                    conds := conds || ' AND e.disposition = ANY ($3)';
+                WHEN 'EQ_readPoint' THEN
+                    rps := vals;
+                    conds := conds || ' AND e.read_point = ANY ($4)';
+                WHEN 'EQ_bizLocation' THEN
+                    bls := vals;
+                    conds := conds || ' AND e.biz_location = ANY ($5)';
+                ELSE
+                    types := vals;
+                    conds := conds || ' AND e.event_type = ANY ($6)';
+            END CASE;
         END IF;
     END LOOP;
-    RETURN QUERY
-    WITH p AS (
-        SELECT (SELECT array_agg(v) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'MATCH_epc') WHEN 'string' THEN jsonb_build_array(params -> 'MATCH_epc') ELSE params -> 'MATCH_epc' END) v) AS epcs,
-               (SELECT array_agg(tracelink._epcis_bare(v)) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'EQ_bizStep') WHEN 'string' THEN jsonb_build_array(params -> 'EQ_bizStep') ELSE params -> 'EQ_bizStep' END) v) AS steps,
-               (SELECT array_agg(tracelink._epcis_bare(v)) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'EQ_disposition') WHEN 'string' THEN jsonb_build_array(params -> 'EQ_disposition') ELSE params -> 'EQ_disposition' END) v) AS disps,
-               (SELECT array_agg(v) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'EQ_readPoint') WHEN 'string' THEN jsonb_build_array(params -> 'EQ_readPoint') ELSE params -> 'EQ_readPoint' END) v) AS rps,
-               (SELECT array_agg(v) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'EQ_bizLocation') WHEN 'string' THEN jsonb_build_array(params -> 'EQ_bizLocation') ELSE params -> 'EQ_bizLocation' END) v) AS bls,
-               (SELECT array_agg(v) FROM jsonb_array_elements_text(
-                    CASE jsonb_typeof(params -> 'eventType') WHEN 'string' THEN jsonb_build_array(params -> 'eventType') ELSE params -> 'eventType' END) v) AS types,
-               (params ->> 'GE_eventTime')::timestamptz AS ge,
-               (params ->> 'LT_eventTime')::timestamptz AS lt,
-               params ->> 'link' AS link
-    )
-    SELECT e.event_id, e.event_time,
-           tracelink._epcis_out(e.event, e.event_id,
-                                tracelink._epcis_ledger(e.node, e.entry_hash, e.position, e.link, e.recorded_at))
-      FROM tracelink.epcis_imported_events e, p
-     WHERE NOT e.duplicate
-       AND (p.link IS NULL OR e.link_id = tracelink._epcis_link(p.link))
-       AND (p.epcs IS NULL OR e.event_id IN (SELECT i.event_id FROM tracelink.epcis_event_index i
-                                              WHERE i.epc = ANY (p.epcs) AND i.link_id = e.link_id))
-       AND (p.steps IS NULL OR e.biz_step = ANY (p.steps))
-       AND (p.disps IS NULL OR e.disposition = ANY (p.disps))
-       AND (p.rps IS NULL OR e.read_point = ANY (p.rps))
-       AND (p.bls IS NULL OR e.biz_location = ANY (p.bls))
-       AND (p.types IS NULL OR e.event_type = ANY (p.types))
-       AND (p.ge IS NULL OR e.event_time >= p.ge)
-       AND (p.lt IS NULL OR e.event_time < p.lt)
-     ORDER BY e.event_time, e.event_id;
+    IF params ? 'link' THEN
+        lid := tracelink._epcis_link(params ->> 'link');
+        conds := conds || ' AND e.link_id = $7';
+    END IF;
+    IF params ? 'GE_eventTime' THEN
+        conds := conds || ' AND e.event_time >= $8';
+    END IF;
+    IF params ? 'LT_eventTime' THEN
+        conds := conds || ' AND e.event_time < $9';
+    END IF;
+    -- only the conditions given, so that the planner uses their indexes
+    RETURN QUERY EXECUTE
+        'SELECT e.event_id, e.event_time,
+                tracelink._epcis_out(e.event, e.event_id,
+                                     tracelink._epcis_ledger(e.node, e.entry_hash, e.position, e.link, e.recorded_at))
+           FROM tracelink.epcis_imported_events e
+          WHERE NOT e.duplicate' || conds || '
+          ORDER BY e.event_time, e.event_id'
+        USING ids, steps, disps, rps, bls, types, lid,
+              (params ->> 'GE_eventTime')::timestamptz, (params ->> 'LT_eventTime')::timestamptz;
 END
 $$;
 COMMENT ON FUNCTION tracelink.epcis_query(jsonb) IS
