@@ -119,6 +119,13 @@ batched=$(seconds "SELECT tracelink.record_batch('EPCIS c', recs) FROM bench_rec
 # the same document again: every event recognised by its hash ID
 again=$(seconds "SELECT * FROM tracelink.import_epcis((SELECT doc FROM bench_doc), 'EPCIS a')")
 
+# queries over the imported events (after ANALYZE), milliseconds of one call
+q -c "ANALYZE"
+ms() { awk -v s="$1" 'BEGIN { printf "%.1f", s * 1000 }'; }
+q_epc=$(seconds "SELECT count(*) FROM tracelink.epcis_query('{\"MATCH_epc\": \"urn:epc:id:sgtin:0614141.107346.15\"}')")
+q_step=$(seconds "SELECT count(*) FROM tracelink.epcis_query('{\"EQ_bizStep\": \"packing\", \"GE_eventTime\": \"2026-01-01T01:00:00Z\", \"LT_eventTime\": \"2026-01-01T01:10:00Z\"}')")
+q_doc=$(seconds "SELECT length(tracelink.epcis_document('urn:epc:id:sscc:0614141.0000000020', 'EPCIS a')::text)")
+
 echo "events: $EVENTS ($records records for link a)"
 printf '%-46s %8s s %9s events/s\n' \
 	"plain: jsonb rows from the document" "$plain" "$(rate "$EVENTS" "$plain")" \
@@ -130,3 +137,4 @@ printf '%-46s %8s s %9s events/s\n' \
 echo "ratio import_epcis / plain jsonb rows: $(ratio "$plain" "$imported")"
 echo "ratio staged import / plain COPY:      $(ratio "$copied" "$staged")"
 echo "ratio import_epcis / record_batch():    $(ratio "$batched" "$imported")"
+echo "one call, ms (psql round trip included): MATCH_epc $(ms "$q_epc"), EQ_bizStep + eventTime window $(ms "$q_step"), epcis_document(pallet) $(ms "$q_doc")"
