@@ -162,6 +162,26 @@ SELECT count(*) - :records_before AS new_records FROM tracelink.records;
 SELECT err($$SELECT tracelink.import_epcis('{"type": "EPCISDocument", "schemaVersion": "2.0", "epcisBody": {"eventList": [
     {"type": "ObjectEvent", "eventTime": "2026-04-01T00:00:00Z", "epcList": ["urn:x:1"], "action": "ADD"}]}}', 'Trace tea')$$);
 
+-- the GS1 schema check: a document the validator finds a problem in is
+-- refused with the problem's path.  tracelink.epcis_schema_problems() comes
+-- from another part; until it is merged, a stand-in for this transaction.
+BEGIN;
+DO $$
+BEGIN
+    IF pg_catalog.to_regprocedure('tracelink.epcis_schema_problems(jsonb)') IS NULL THEN
+        CREATE FUNCTION tracelink.epcis_schema_problems(doc jsonb, OUT path text, OUT problem text) RETURNS SETOF record
+            LANGUAGE sql AS $f$SELECT '$.epcisBody.eventList[1].bizStep', 'is not a string'
+                                WHERE doc #> '{epcisBody,eventList,1,bizStep}' = '7'
+                               UNION ALL SELECT '$.creationDate', 'is missing' WHERE NOT doc ? 'creationDate'$f$;
+    END IF;
+END
+$$;
+SELECT err($$SELECT tracelink.import_epcis('{"type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-04-01T00:00:00Z",
+  "epcisBody": {"eventList": [{"type": "ObjectEvent", "eventTime": "2026-04-01T00:00:00Z", "epcList": ["urn:x:s1"], "action": "ADD"},
+                              {"type": "ObjectEvent", "eventTime": "2026-04-01T00:00:00Z", "epcList": ["urn:x:s2"], "action": "ADD", "bizStep": 7}]}}', 'EPCIS fish')$$);
+SELECT err($$SELECT tracelink.import_epcis('{"type": "EPCISDocument", "schemaVersion": "2.0", "epcisBody": {"eventList": []}}', 'EPCIS fish')$$);
+ROLLBACK;
+
 -- the streaming path: COPY one event per line, then import_epcis_staged()
 COPY tracelink.epcis_staging (event) FROM stdin;
 {"type": "ObjectEvent", "eventTime": "2026-03-05T08:00:00Z", "eventTimeZoneOffset": "+00:00", "epcList": ["urn:epc:id:sgtin:0614141.107346.9"], "action": "ADD", "bizStep": "commissioning"}

@@ -440,6 +440,7 @@ DECLARE
     list jsonb;
     p record;
     i integer;
+    loaded boolean := false;
 BEGIN
     IF jsonb_typeof(doc) IS DISTINCT FROM 'object' THEN
         RAISE EXCEPTION 'EPCIS document refused: a document is a JSON object' USING ERRCODE = 'invalid_parameter_value';
@@ -462,8 +463,16 @@ BEGIN
         RAISE EXCEPTION 'EPCIS document refused at %: the event list is missing or not an array', list_path
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    -- the GS1 JSON schema, when the operator has loaded it (docs/epcis.md)
+    -- the GS1 JSON schema, when the operator has loaded it (docs/epcis.md);
+    -- its validator comes from another part: called only where it exists
     IF pg_catalog.to_regprocedure('tracelink.epcis_schema_problems(jsonb)') IS NOT NULL THEN
+        IF pg_catalog.to_regclass('tracelink.epcis_schema') IS NULL THEN
+            loaded := true;
+        ELSE
+            EXECUTE 'SELECT EXISTS (SELECT FROM tracelink.epcis_schema)' INTO loaded;
+        END IF;
+    END IF;
+    IF loaded THEN
         EXECUTE 'SELECT path, problem FROM tracelink.epcis_schema_problems($1) LIMIT 1' INTO p USING doc;
         IF p.path IS NOT NULL THEN
             i := substring(p.path FROM 'eventList\[([0-9]+)\]')::integer;
