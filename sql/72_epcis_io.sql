@@ -202,6 +202,17 @@ SELECT imported FROM tracelink.import_epcis('{"type": "EPCISDocument", "schemaVe
      "outputEPCList": ["urn:epc:id:sgtin:0614141.107348.1"], "bizStep": "transforming"}]}}', 'EPCIS fish');
 SELECT parent, child, quantity, unit, process FROM tracelink.trace_edges WHERE child = 'urn:epc:id:sgtin:0614141.107348.1';
 
+-- numbers keep every digit through the round trip (canonical JSON would
+-- make them IEEE doubles), so the exported event has the same hash ID
+SELECT imported FROM tracelink.import_epcis('{"type": "EPCISDocument", "schemaVersion": "2.0", "epcisBody": {"eventList": [
+    {"type": "ObjectEvent", "eventTime": "2026-03-07T08:00:00Z", "eventTimeZoneOffset": "+00:00",
+     "epcList": ["urn:epc:id:sgtin:0614141.107349.1"], "action": "ADD", "bizStep": "commissioning",
+     "sensorElementList": [{"sensorReport": [{"type": "Temperature", "value": 2.50000000000000000001, "uom": "CEL"}]}],
+     "ex:count": 12345678901234567890123}]}}', 'EPCIS fish');
+SELECT e #>> '{sensorElementList,0,sensorReport,0,value}' AS value, e ->> 'ex:count' AS count,
+       e ->> 'eventID' = tracelink.epcis_event_hash(e - 'tl:ledger') AS same_hash
+  FROM jsonb_array_elements(tracelink.epcis_document('urn:epc:id:sgtin:0614141.107349.1') #> '{epcisBody,eventList}') e;
+
 -- the views' filters use the indexes
 SET enable_seqscan = off;
 EXPLAIN (COSTS OFF) SELECT event_id FROM tracelink.epcis_imported_events WHERE biz_step = 'packing' AND NOT duplicate;

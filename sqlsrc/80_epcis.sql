@@ -286,7 +286,7 @@ BEGIN
     END IF;
     -- the first record holds the event
     SELECT jsonb_agg(base || jsonb_build_object('code', r.code, 'data',
-                         CASE WHEN r.rn = 1 THEN jsonb_build_object('event_id', event_id, 'event', tracelink.jcs(event))
+                         CASE WHEN r.rn = 1 THEN jsonb_build_object('event_id', event_id, 'event', event::text)
                               ELSE jsonb_build_object('event_id', event_id) END) || r.extra ORDER BY r.n)
       INTO recs
       FROM (SELECT u.code, u.extra, u.n, row_number() OVER (ORDER BY u.n) AS rn
