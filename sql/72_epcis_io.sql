@@ -27,6 +27,10 @@ SELECT s, rp, (tracelink._epcis_target(tracelink._epcis_link('EPCIS fish'), s, r
 SELECT tracelink.set_epcis_mapping('EPCIS fish', 'Fishing', 'Catch', 'Catch event', 'x-step');
 SELECT tracelink.clear_epcis_mapping('EPCIS fish', 'x-step') AS cleared, tracelink.clear_epcis_mapping('EPCIS fish', 'x-step') AS again;
 
+-- the mapping is node configuration that pg_dump keeps; staged events too
+SELECT c::regclass AS config_table FROM pg_extension, unnest(extconfig) c
+ WHERE extname = 'tracelink' AND c::regclass::text LIKE 'tracelink.epcis%' ORDER BY 1::text;
+
 -- a document: two catches, a transformation into a fillet lot, packing on a pallet
 CREATE TEMP TABLE doc1 AS SELECT '{
  "@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld", {"ex": "https://ns.example.org/fish/"}],
