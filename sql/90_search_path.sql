@@ -251,6 +251,32 @@ SELECT :'sp_ref'::jsonb IS NOT NULL AS stored,
 SELECT tracelink.blob_to_lo(pg_catalog.sha256('\x0102030405'::bytea)) AS sp_lo2 \gset
 SELECT pg_catalog.lo_unlink(:sp_lo2) AS unlinked, pg_catalog.lo_unlink(:sp_lo) AS unlinked_too;
 
+-- EPCIS (docs/epcis.md): a link with an EPCIS form, a mapping, an import,
+-- a staged import, the export and the queries.
+SELECT tracelink.request_link('Fish', ARRAY['Catch'], '{"Catch": ["spnode"]}') IS NOT NULL AS fish;
+SELECT tracelink.reply_invitation('Fish', 'Catch', true) IS NOT NULL AS fish_accepted;
+SELECT tracelink.submit_process('Fish', '{"name": "Catch", "stages": [{"name": "Landing", "forms": [{"name": "Event", "key": true,
+  "items": [{"name": "epc", "type": "text", "required": true, "trace_code": true, "sources": ["external"]},
+            {"name": "event_id", "type": "text", "sources": ["external"]},
+            {"name": "event", "type": "text", "sources": ["external"]}]}]}]}') IS NOT NULL AS fish_process;
+SELECT tracelink.vote(tracelink.assemble('Fish'), true) IS NOT NULL AS fish_voted;
+SELECT tracelink.set_epcis_mapping('Fish', 'Catch', 'Landing', 'Event', 'commissioning');
+SELECT tracelink.clear_epcis_mapping('Fish', 'commissioning') AS mapping_cleared;
+SELECT tracelink.set_epcis_mapping('Fish', 'Catch', 'Landing', 'Event', 'observing');
+SELECT * FROM tracelink.import_epcis('{"@context": ["https://ref.gs1.org/standards/epcis/2.0.0/epcis-context.jsonld"],
+  "type": "EPCISDocument", "schemaVersion": "2.0", "creationDate": "2026-05-01T00:00:00Z", "epcisBody": {"eventList": [
+  {"type": "ObjectEvent", "eventTime": "2026-05-01T06:00:00Z", "eventTimeZoneOffset": "+00:00",
+   "epcList": ["urn:epc:id:sgtin:1.2.3"], "action": "ADD", "bizStep": "commissioning"},
+  {"type": "AggregationEvent", "eventTime": "2026-05-01T07:00:00Z", "eventTimeZoneOffset": "+00:00",
+   "parentID": "urn:epc:id:sscc:1.1", "childEPCs": ["urn:epc:id:sgtin:1.2.3"], "action": "ADD", "bizStep": "packing"}]}}', 'Fish');
+INSERT INTO tracelink.epcis_staging (event) VALUES ('{"type": "TransformationEvent", "eventTime": "2026-05-01T08:00:00Z",
+  "eventTimeZoneOffset": "+00:00", "inputEPCList": ["urn:epc:id:sscc:1.1"], "outputEPCList": ["urn:epc:id:sgtin:1.2.4"]}');
+SELECT * FROM tracelink.import_epcis_staged('Fish');
+SELECT tracelink.epcis_document('urn:epc:id:sgtin:1.2.4', 'Fish') IS NOT NULL AS fish_document,
+       tracelink.epcis_document('P-1') IS NOT NULL AS tea_document,
+       tracelink.epcis_events('{"EQ_bizStep": "packing"}') IS NOT NULL AS packing_events,
+       EXISTS (SELECT FROM tracelink.epcis_query('{"MATCH_epc": ["urn:epc:id:sgtin:1.2.3"], "link": "Fish"}')) AS matched;
+
 -- a modification of Growing, revised, confirmed and voted in; then one of
 -- the process order alone, closed early
 SELECT tracelink.request_modification('Tea', 'Growing', 'weigh the lot') IS NOT NULL AS modification;
