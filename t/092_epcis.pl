@@ -54,6 +54,11 @@ SKIP:
 
 	my $solo = tl_node('solo');
 	init_nodes($solo);
+	# imports are checked against GS1's own schema once it is loaded
+	my $schema_text = slurp_file("$dir/EPCIS-JSON-Schema.json");
+	$schema_text =~ s/'/''/g;
+	like(sql($solo, "SELECT encode(tracelink.set_epcis_schema('$schema_text'::jsonb), 'hex')"),
+		qr/^[0-9a-f]{64}$/, 'the GS1 EPCIS JSON schema is loaded on solo');
 	my $out = tempdir(CLEANUP => 1);
 	my @exports;
 	my $n = 0;
@@ -92,6 +97,20 @@ SKIP:
 		                WHERE e ->> 'eventID' <> tracelink.epcis_event_hash(e - 'tl:ledger')"),
 			'0', "$name: every exported event's eventID is its event hash ID");
 	}
+
+	# a document that fails GS1's schema is refused whole, with the event
+	# and the path: the first event of an example, then a copy of it with a
+	# number for its bizStep
+	my ($victim) = grep { slurp_file($_) =~ /"type"\s*:\s*"EPCISDocument"/ } @files;
+	my $bad = sql($solo, "SELECT jsonb_set(d, '{epcisBody,eventList}',
+	                        jsonb_build_array(d #> '{epcisBody,eventList,0}', (d #> '{epcisBody,eventList,0}') || '{\"bizStep\": 7}'))
+	                        FROM (SELECT '" . (slurp_file($victim) =~ s/'/''/gr) . "'::jsonb AS d) x");
+	$bad =~ s/'/''/g;
+	my $before = sql($solo, 'SELECT count(*) FROM tracelink.records');
+	like(error_of($solo, "SELECT tracelink.import_epcis('$bad', 'ex1')"),
+		qr/EPCIS document refused: event 1 at \$\.epcisBody\.eventList\[1\]\.bizStep/,
+		'a document failing the GS1 schema is refused, naming event 1 and its path');
+	is(sql($solo, 'SELECT count(*) FROM tracelink.records'), $before, 'nothing of it was imported');
 
 	# the exports against the GS1 schema, with a real validator
 	my $schema = "$dir/EPCIS-JSON-Schema.json";
