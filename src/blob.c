@@ -65,6 +65,34 @@ PG_FUNCTION_INFO_V1(tl_verify_blobs);
 PG_FUNCTION_INFO_V1(tl_fetch_blob);
 PG_FUNCTION_INFO_V1(tl_blob_row_inserted);
 
+/*
+ * Writes a blob's header row (its chunks are written apart).  audience is a
+ * text[] datum, or 0 for every peer.
+ */
+static void
+insert_blob_header(Datum hash, const char *origin, int64 size, const char *media_type,
+				   int32 chunk_count, Datum audience)
+{
+	Oid			types[7] = {BYTEAOID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT4OID, TEXTARRAYOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = hash;
+	values[1] = CStringGetTextDatum(origin);
+	values[2] = Int64GetDatum(size);
+	values[3] = media_type ? CStringGetTextDatum(media_type) : (Datum) 0;
+	nulls[3] = media_type ? ' ' : 'n';
+	values[4] = Int32GetDatum(TL_BLOB_CHUNK);
+	values[5] = Int32GetDatum(chunk_count);
+	values[6] = audience;
+	nulls[6] = audience == (Datum) 0 ? 'n' : ' ';
+	if (SPI_execute_with_args("INSERT INTO tracelink.blobs"
+							  " (sha256, origin, size, media_type, chunk_size, chunk_count, audience)"
+							  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
+							  7, types, values, nulls, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not write a blob");
+}
+
 /* ----------------------------------------------------------------
  * Running as the extension's owner
  * ----------------------------------------------------------------
@@ -916,26 +944,7 @@ tl_store_blob(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("large object %u changed while it was stored", content)));
-	{
-		Oid			t2[7] = {BYTEAOID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT4OID, TEXTARRAYOID};
-		Datum		v2[7];
-		char		n2[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-
-		v2[0] = PointerGetDatum(hash_bytea);
-		v2[1] = CStringGetTextDatum(me);
-		v2[2] = Int64GetDatum(size);
-		v2[3] = media_type ? CStringGetTextDatum(media_type) : (Datum) 0;
-		n2[3] = media_type ? ' ' : 'n';
-		v2[4] = Int32GetDatum(TL_BLOB_CHUNK);
-		v2[5] = Int32GetDatum(chunk_count);
-		v2[6] = audience;
-		n2[6] = audience == (Datum) 0 ? 'n' : ' ';
-		if (SPI_execute_with_args("INSERT INTO tracelink.blobs"
-								  " (sha256, origin, size, media_type, chunk_size, chunk_count, audience)"
-								  " VALUES ($1, $2, $3, $4, $5, $6, $7)",
-								  7, t2, v2, n2, false, 0) != SPI_OK_INSERT)
-			elog(ERROR, "could not write a blob");
-	}
+	insert_blob_header(PointerGetDatum(hash_bytea), me, size, media_type, chunk_count, audience);
 	owner_end(&o);
 	lo_close_fd(fd);
 	PG_RETURN_DATUM(file_reference(hash, name, media_type, size));
@@ -1116,25 +1125,15 @@ fetch_with(PGconn *conn, const char *peer, const bytea *hash)
 			if (!c.have_header || c.whole_bad || (c.status == BLOB_CORRUPT && c.nbad == 0))
 			{
 				/* the header is missing or wrong, or the file is: every chunk again */
-				Oid			t[7] = {BYTEAOID, TEXTOID, INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID};
-				Datum		v[7];
-				char		nl[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+				Oid			t[1] = {BYTEAOID};
+				Datum		v[1] = {PointerGetDatum(hash)};
 
-				v[0] = PointerGetDatum(hash);
-				v[1] = CStringGetTextDatum(origin);
-				v[2] = Int64GetDatum(size);
-				v[3] = media_type ? CStringGetTextDatum(media_type) : (Datum) 0;
-				nl[3] = media_type ? ' ' : 'n';
-				v[4] = Int32GetDatum(TL_BLOB_CHUNK);
-				v[5] = Int32GetDatum(chunk_count);
-				v[6] = audience ? CStringGetTextDatum(audience) : (Datum) 0;
-				nl[6] = audience ? ' ' : 'n';
-				if (SPI_execute_with_args("DELETE FROM tracelink.blobs WHERE sha256 = $1", 1, t, v, NULL, false, 0) < 0 ||
-					SPI_execute_with_args("INSERT INTO tracelink.blobs"
-										  " (sha256, origin, size, media_type, chunk_size, chunk_count, audience)"
-										  " VALUES ($1, $2, $3, $4, $5, $6, $7::text[])",
-										  7, t, v, nl, false, 0) != SPI_OK_INSERT)
+				if (SPI_execute_with_args("DELETE FROM tracelink.blobs WHERE sha256 = $1", 1, t, v, NULL, false, 0) < 0)
 					elog(ERROR, "could not write a blob");
+				insert_blob_header(PointerGetDatum(hash), origin, size, media_type, chunk_count,
+								   audience ? DirectFunctionCall3(array_in, CStringGetDatum(audience),
+																  ObjectIdGetDatum(TEXTOID), Int32GetDatum(-1))
+								   : (Datum) 0);
 				c.nbad = 0;
 				for (i = 0; i < chunk_count; i++)
 					add_bad(&c, i);

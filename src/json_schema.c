@@ -896,28 +896,6 @@ add_problem(Sink *sink, const PathSeg *path, const char *fmt,...)
 	add_problem_text(sink, path_text(path, false), buf.data);
 }
 
-static const char *
-kind_type_name(const JcsValue *doc)
-{
-	switch (doc->kind)
-	{
-		case JCS_NULL:
-			return "null";
-		case JCS_TRUE:
-		case JCS_FALSE:
-			return "boolean";
-		case JCS_NUMBER:
-			return "number";
-		case JCS_STRING:
-			return "string";
-		case JCS_ARRAY:
-			return "array";
-		case JCS_OBJECT:
-			return "object";
-	}
-	return "?";
-}
-
 static bool
 type_matches(const JcsValue *type, const JcsValue *doc)
 {
@@ -927,8 +905,8 @@ type_matches(const JcsValue *type, const JcsValue *doc)
 	if (len == 7 && memcmp(t, "integer", 7) == 0)
 		return doc->kind == JCS_NUMBER && isfinite(doc->u.number) &&
 			doc->u.number == floor(doc->u.number);
-	return strlen(kind_type_name(doc)) == len &&
-		memcmp(kind_type_name(doc), t, len) == 0;
+	return strlen(jcs_kind_name(doc->kind)) == len &&
+		memcmp(jcs_kind_name(doc->kind), t, len) == 0;
 }
 
 /* JSON text of a value, cut to about limit bytes. */
@@ -1349,7 +1327,7 @@ validate(Validator *v, Sink *sink, const JcsValue *schema,
 						kw->kind == JCS_STRING ?
 						pnstrdup(kw->u.string.str, kw->u.string.len) :
 						short_json(kw, 200),
-						kind_type_name(doc));
+						jcs_kind_name(doc->kind));
 	}
 	if ((kw = k.kw[KW_ENUM]) != NULL)
 	{
