@@ -154,6 +154,7 @@ tl_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this database is not a tracelink node yet")));
+	tl_require_apply_lock_first("tracelink.ingest()");
 
 	/*
 	 * Lines are applied as replicated rows are, by the extension's owner:

@@ -80,6 +80,16 @@ typedef struct PendingBlock
 
 static PendingBlock *pending = NULL;
 
+/*
+ * Whether this transaction has appended entries to this node's chain (to
+ * be sealed at commit).
+ */
+bool
+tl_ledger_appended(void)
+{
+	return pending != NULL && pending->count > 0;
+}
+
 /* the local node's name, cached across transactions (ledger_relcache_callback) */
 static char cached_node[NAMEDATALEN] = "";
 
@@ -769,6 +779,7 @@ tl_rotate_key(PG_FUNCTION_ARGS)
 	 * key files are settled against the current head (keys.c), no block is
 	 * sealed.  The head is read after the locks are taken.
 	 */
+	tl_require_apply_lock_first("tracelink.rotate_key()");
 	tl_lock_extension(TL_LOCK_ROTATION);
 	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());

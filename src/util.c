@@ -24,6 +24,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -133,6 +134,34 @@ void
 tl_unlock_extension(int subid)
 {
 	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), subid, ExclusiveLock);
+}
+
+/*
+ * Refuse a call that would take the apply lock (ingest(), witness(),
+ * rotate_key()) after this transaction recorded, voted or appended.  The
+ * apply workers take the apply lock before anything else (the order in
+ * tracelink.c), then the trace lock and proposals' rows; a transaction
+ * already holding those and then waiting for the apply lock could deadlock
+ * with a worker.  Holding the apply lock already is fine.
+ */
+void
+tl_require_apply_lock_first(const char *function)
+{
+	LOCKTAG		apply_tag;
+	LOCKTAG		trace_tag;
+
+	SET_LOCKTAG_OBJECT(apply_tag, MyDatabaseId, ExtensionRelationId,
+					   tl_extension_oid(), TL_LOCK_APPLY);
+	SET_LOCKTAG_OBJECT(trace_tag, MyDatabaseId, ExtensionRelationId,
+					   tl_extension_oid(), TL_LOCK_TRACE);
+	if (LockHeldByMe(&apply_tag, ExclusiveLock))
+		return;
+	if (tl_ledger_appended() || LockHeldByMe(&trace_tag, ExclusiveLock))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run after this transaction recorded, voted or appended", function),
+				 errdetail("It takes the lock the apply workers take first; taken after rows and locks they wait for, it could deadlock with them."),
+				 errhint("Call %s in a transaction of its own, or first in this one.", function)));
 }
 
 /*
