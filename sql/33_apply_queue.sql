@@ -93,19 +93,25 @@ PREPARE TRANSACTION 'tl_apply_queue';
 SELECT count(*) AS z_applied FROM tracelink.ledger_entries WHERE kind = 'q.z';
 
 -- ingest(), witness() and rotate_key() take the apply lock, which the apply
--- workers take before anything else: after this transaction appended,
--- voted or recorded they are refused (25001), and nothing of it is lost
+-- workers take before anything else: after this transaction took a
+-- workflow step (or recorded trace data) they are refused (25001), and
+-- nothing of it is lost
 BEGIN;
-SELECT length(tracelink.append('q.order_local', '{"n": 1}')) AS appended;
+SELECT tracelink.request_link('Lock order', ARRAY['P'], '{"P": ["alpha"]}') IS NOT NULL AS requested;
 SELECT err($$ SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 4}'))) $$);
 SELECT err($$ SELECT tracelink.witness() $$);
 SELECT err($$ SELECT tracelink.rotate_key() $$);
 COMMIT;
-SELECT count(*) AS local_kept FROM tracelink.ledger_entries WHERE kind = 'q.order_local';
--- first in the transaction, then appending: allowed (apply lock, then the rest)
+SELECT count(*) AS link_kept FROM tracelink.trace_links WHERE name = 'Lock order';
+-- first in the transaction, then appending: allowed (the apply lock first);
+-- so is ingest() after appending an application's entry, which has no effect
 BEGIN;
 SELECT lines AS ingested FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 4}')));
-SELECT length(tracelink.append('q.order_local', '{"n": 2}')) AS appended_after;
+SELECT tracelink.reply_invitation('Lock order', 'P', true) IS NOT NULL AS replied_after;
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 5}')));
 COMMIT;
-SELECT count(*) AS y_applied FROM tracelink.ledger_entries WHERE kind = 'q.order_peer';
+BEGIN;
+SELECT length(tracelink.append('q.order_local', '{"n": 1}')) AS appended;
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 6}')));
+COMMIT;
+SELECT count(*) AS peer_applied FROM tracelink.ledger_entries WHERE kind = 'q.order_peer';

@@ -71,6 +71,7 @@ typedef struct PendingBlock
 	int32		capacity;
 	uint8	   *hashes;			/* count entry hashes */
 	SubTransactionId *subids;	/* the subtransaction each was appended in */
+	bool	   *has_effect;		/* whether each was given an effect here */
 	bool		genesis;		/* first block of a node created now */
 	uint8		genesis_key[TL_ED25519_PK_LEN];
 	int32		rotation_at;	/* seq of the key hand-over entry, or -1 */
@@ -81,13 +82,20 @@ typedef struct PendingBlock
 static PendingBlock *pending = NULL;
 
 /*
- * Whether this transaction has appended entries to this node's chain (to
- * be sealed at commit).
+ * Whether this transaction has appended entries whose kind has an effect
+ * (a projector): their effects write rows an apply worker may also lock.
  */
 bool
-tl_ledger_appended(void)
+tl_ledger_appended_effects(void)
 {
-	return pending != NULL && pending->count > 0;
+	int			i;
+
+	if (pending == NULL)
+		return false;
+	for (i = 0; i < pending->count; i++)
+		if (pending->has_effect[i])
+			return true;
+	return false;
 }
 
 /* the local node's name, cached across transactions (ledger_relcache_callback) */
@@ -178,6 +186,7 @@ pending_block(const char *origin)
 	pending->capacity = 16;
 	pending->hashes = palloc(TL_HASH_LEN * pending->capacity);
 	pending->subids = palloc(sizeof(SubTransactionId) * pending->capacity);
+	pending->has_effect = palloc(sizeof(bool) * pending->capacity);
 	pending->rotation_at = -1;
 
 	/* the writer outlives savepoints that roll back */
@@ -293,9 +302,11 @@ tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
 		pb->capacity *= 2;
 		pb->hashes = repalloc(pb->hashes, TL_HASH_LEN * pb->capacity);
 		pb->subids = repalloc(pb->subids, sizeof(SubTransactionId) * pb->capacity);
+		pb->has_effect = repalloc(pb->has_effect, sizeof(bool) * pb->capacity);
 	}
 	memcpy(pb->hashes + pb->count * TL_HASH_LEN, hash_out, TL_HASH_LEN);
 	pb->subids[pb->count] = GetCurrentSubTransactionId();
+	pb->has_effect[pb->count] = strncmp(kind, "tl.", 3) == 0 && tl_kind_has_effect(kind);
 	pb->count++;
 
 	/* last: a projector may append entries of its own */

@@ -48,11 +48,12 @@
  * The order is apply -> trace -> seal: an apply worker holds the apply
  * lock, takes the trace lock when it projects a trace record and the seal
  * lock at commit; a local record() takes trace, then seal at commit.  A
- * transaction that recorded, voted or appended and then called
- * rotate_key(), witness() or ingest() would take the apply lock after the
- * trace lock or rows an apply worker waits for, against the workers' order:
- * those calls refuse it (25001, tl_require_apply_lock_first() in util.c);
- * called first in a transaction, they are safe.  Key files (keys.c) are
+ * transaction that recorded trace data or took a workflow step (an entry
+ * with an effect) and then called rotate_key(), witness() or ingest() would
+ * take the apply lock after the trace lock or rows an apply worker waits
+ * for, against the workers' order: those calls refuse it (25001,
+ * tl_require_apply_lock_first() in util.c); first in a transaction, they
+ * are safe.  Key files (keys.c) are
  * read only under the seal lock.  trace.c's tl_trace_record_staged() also
  * locks the table tracelink.record_staging (EXCLUSIVE) before it takes the
  * trace lock.

@@ -317,7 +317,7 @@ extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes
 extern void tl_ledger_init(void);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
-extern bool tl_ledger_appended(void);
+extern bool tl_ledger_appended_effects(void);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
 							 int payload_len, uint8 *deps, int ndeps,
 							 const char *const *audience, int naudience, uint8 *hash_out);
@@ -370,6 +370,7 @@ extern void tl_apply_init(void);
 extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern void tl_project_entry(const TlEntry *e, bool local);
+extern bool tl_kind_has_effect(const char *kind);
 extern void tl_apply_effect(const TlEntry *e);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
