@@ -27,6 +27,14 @@ typedef struct RowSource
 	int			line_len;
 } RowSource;
 
+/*
+ * apply.c: entries of a large transaction stop waiting in memory for their
+ * block past tracelink.apply_waiting_memory and go to the inbox; a block
+ * takes its entries out of the inbox TL_APPLY_CHUNK at a time.  So an
+ * apply worker's memory does not grow with the transactions it applies.
+ */
+#define TL_APPLY_CHUNK			256
+
 /* apply.c */
 extern void tl_apply_begin(void);
 extern void tl_apply_receive_block(TlBlock *b, const char *decode_problem,
@@ -38,7 +46,8 @@ extern const char *tl_audience_problem(const TlEntry *e, const char *local_node)
 extern bool tl_inbox_block_parked_for(const char *origin, int64 tx);
 extern bool tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash);
 extern bool tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b);
-extern List *tl_inbox_unpark_entries(const char *origin, int64 tx);
+extern bool tl_inbox_entries_parked_for(const char *origin, int64 tx);
+extern List *tl_inbox_unpark_entries(const char *origin, int64 tx, int limit);
 extern void tl_inbox_park_entries(List *entries, const char *local_node);
 
 /* quarantine.c */
