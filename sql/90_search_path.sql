@@ -190,8 +190,8 @@ SELECT tracelink._participants(:'tea') AS participants,
 SELECT tracelink.name(tracelink._proposed_definition(:'tea', NULL, NULL)) AS proposed;
 SELECT EXISTS (SELECT FROM tracelink._proposal(:'tea', 'adoption', NULL, NULL, NULL)) AS proposal_shape;
 SELECT tracelink.assemble('Tea') AS p1 \gset
-SELECT action, detail FROM tracelink.pending_actions WHERE link = 'Tea';
-SELECT voters, voted FROM tracelink.open_ballots WHERE link = 'Tea';
+SELECT action, detail FROM tracelink.pending_actions WHERE link OPERATOR(pg_catalog.=) 'Tea';
+SELECT voters, voted FROM tracelink.open_ballots WHERE link OPERATOR(pg_catalog.=) 'Tea';
 -- the ballot, through the internal entry point vote() uses (its payload is
 -- made by the superuser: building it would take functions by name)
 :as_superuser
