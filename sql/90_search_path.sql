@@ -190,6 +190,8 @@ SELECT tracelink._participants(:'tea') AS participants,
 SELECT tracelink.name(tracelink._proposed_definition(:'tea', NULL, NULL)) AS proposed;
 SELECT EXISTS (SELECT FROM tracelink._proposal(:'tea', 'adoption', NULL, NULL, NULL)) AS proposal_shape;
 SELECT tracelink.assemble('Tea') AS p1 \gset
+SELECT action, detail FROM tracelink.pending_actions WHERE link OPERATOR(pg_catalog.=) 'Tea';
+SELECT voters, voted FROM tracelink.open_ballots WHERE link OPERATOR(pg_catalog.=) 'Tea';
 -- the ballot, through the internal entry point vote() uses (its payload is
 -- made by the superuser: building it would take functions by name)
 :as_superuser
@@ -216,7 +218,7 @@ SELECT tracelink.verify_disclosure(tracelink.disclose(:'packed', 0, 'note'), tra
        tracelink.commitment('\x0000000000000000000000000000000000000000000000000000000000000000', '"x"') IS NOT NULL AS commitment;
 
 -- provenance and proofs
-SELECT code, relation, depth, process FROM tracelink.trace('P-1') ORDER BY depth, code;
+SELECT code, relation, depth, process, version, bound_version FROM tracelink.trace('P-1') ORDER BY depth, code;
 SELECT EXISTS (SELECT FROM tracelink._provenance(tracelink._trace_start('LOT-1', 'Tea'))) AS provenance;
 SELECT tracelink.trace_json('P-1') IS NOT NULL AS trace_json, tracelink.trace_dot('P-1', 'Tea') IS NOT NULL AS trace_dot,
        tracelink._dot_string('a "quoted" name') AS dot_string, tracelink._utc('2026-05-01 07:00+02') AS utc;
