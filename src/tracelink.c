@@ -52,7 +52,7 @@
  * with an effect) and then called rotate_key(), witness() or ingest() would
  * take the apply lock after the trace lock or rows an apply worker waits
  * for, against the workers' order: those calls refuse it (25001,
- * tl_require_apply_lock_first() in util.c); first in a transaction, they
+ * tl_require_apply_lock_first() in ledger.c); first in a transaction, they
  * are safe.  Key files (keys.c) are
  * read only under the seal lock.  trace.c's tl_trace_record_staged() also
  * locks the table tracelink.record_staging (EXCLUSIVE) before it takes the

@@ -157,7 +157,7 @@ extern Oid	tl_relid(const char *relname);
 extern Oid	tl_extension_owner(void);
 extern void tl_lock_extension(int subid);
 extern void tl_unlock_extension(int subid);
-extern void tl_require_apply_lock_first(const char *function);
+extern bool tl_extension_lock_held(int subid);
 extern void tl_lock_seal(void);
 extern void tl_unlock_seal(void);
 
@@ -318,6 +318,7 @@ extern void tl_ledger_init(void);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
 extern bool tl_ledger_appended_effects(void);
+extern void tl_require_apply_lock_first(const char *function);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
 							 int payload_len, uint8 *deps, int ndeps,
 							 const char *const *audience, int naudience, uint8 *hash_out);

@@ -137,34 +137,16 @@ tl_unlock_extension(int subid)
 }
 
 /*
- * Refuse a call that would take the apply lock (ingest(), witness(),
- * rotate_key()) after this transaction recorded trace data or appended an
- * entry with an effect (a vote, any workflow step).  The apply workers take
- * the apply lock before anything else (the order in tracelink.c), then the
- * trace lock and the rows effects write (a proposal's, a link's); a
- * transaction already holding those and then waiting for the apply lock
- * could deadlock with a worker.  Entries without an effect (append() of an
- * application's kinds) lock nothing a worker waits for; holding the apply
- * lock already is fine.
+ * Whether this transaction holds one of tracelink's locks.
  */
-void
-tl_require_apply_lock_first(const char *function)
+bool
+tl_extension_lock_held(int subid)
 {
-	LOCKTAG		apply_tag;
-	LOCKTAG		trace_tag;
+	LOCKTAG		tag;
 
-	SET_LOCKTAG_OBJECT(apply_tag, MyDatabaseId, ExtensionRelationId,
-					   tl_extension_oid(), TL_LOCK_APPLY);
-	SET_LOCKTAG_OBJECT(trace_tag, MyDatabaseId, ExtensionRelationId,
-					   tl_extension_oid(), TL_LOCK_TRACE);
-	if (LockHeldByMe(&apply_tag, ExclusiveLock))
-		return;
-	if (tl_ledger_appended_effects() || LockHeldByMe(&trace_tag, ExclusiveLock))
-		ereport(ERROR,
-				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
-				 errmsg("%s cannot run after this transaction recorded trace data or took a workflow step", function),
-				 errdetail("It takes the lock the apply workers take first; taken after rows and locks they wait for, it could deadlock with them."),
-				 errhint("Call %s in a transaction of its own, or first in this one.", function)));
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId,
+					   tl_extension_oid(), subid);
+	return LockHeldByMe(&tag, ExclusiveLock);
 }
 
 /*
