@@ -376,6 +376,12 @@ extern void tl_apply_effect(const TlEntry *e);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
 
+/* peer_fetch.c: asking a peer directly, over its subscription's connection */
+struct pg_conn;
+extern char *tl_peer_conninfo(const char *peer, MemoryContext cxt);
+extern struct pg_conn *tl_peer_connect(const char *peer, const char *conninfo,
+									   const char *purpose, bool named);
+
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
 extern void tl_restore_check_hold(void);
