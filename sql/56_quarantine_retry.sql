@@ -1,0 +1,85 @@
+-- Working the quarantine: tracelink.retry_quarantined() puts rows whose
+-- cause was fixed through the apply path again (the same checks as on
+-- arrival); what passes leaves the quarantine, what fails again stays with
+-- its new reason, permanent evidence is not retried.  Alerts.
+\set ECHO none
+\i sql/include/node_alpha.sql
+\i sql/include/sim_nodes.sql
+\set ECHO all
+SELECT coalesce(max(id), 0) AS q0 FROM tracelink.quarantine \gset
+
+-- A node whose key is pinned late.  Before its chain arrives, a forged
+-- copy of its genesis (signed by another key); then its chain (genesis, a
+-- note), and its genesis block again (a duplicate).
+INSERT INTO sim_chain (node, seed)
+VALUES ('late', sha256(convert_to('not the key of late', 'UTF8')));
+SELECT lines AS forged FROM sim_action('late', 'tl.genesis', jsonb_build_object(
+    'node', 'late', 'public_key', encode(tracelink.ed25519_public_key(
+        sha256(convert_to('not the key of late', 'UTF8'))), 'hex'))) \gset
+DELETE FROM sim_chain WHERE node = 'late';
+INSERT INTO sim_chain (node, seed)
+VALUES ('late', sha256(convert_to('tracelink simulated node late', 'UTF8')));
+SELECT lines AS genesis FROM sim_action('late', 'tl.genesis', jsonb_build_object(
+    'node', 'late', 'public_key', encode(tracelink.ed25519_public_key(
+        sha256(convert_to('tracelink simulated node late', 'UTF8'))), 'hex'))) \gset
+SELECT entry_hash AS note_hash, lines AS note FROM sim_action('late', 'acme.note', '{"note": "early"}') \gset
+SELECT * FROM tracelink.ingest(:'forged');
+SELECT * FROM tracelink.ingest(:'genesis' || E'\n' || :'note');
+SELECT * FROM tracelink.ingest(split_part(:'genesis', E'\n', 2));
+SELECT what, reason, retryable FROM tracelink.quarantined WHERE id > :q0 ORDER BY id;
+
+-- what needs an operator
+SELECT alert, node, count, since IS NOT NULL AS has_since, detail
+  FROM tracelink.alerts WHERE node = 'late' ORDER BY alert;
+
+-- refusals: only an admin retries, not in a snapshot transaction, not before
+-- the cause is fixed (the rows stay, same ids, same reason)
+SET ROLE tracelink_reader;
+SELECT err($$SELECT * FROM tracelink.retry_quarantined()$$);
+RESET ROLE;
+BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT err($$SELECT * FROM tracelink.retry_quarantined()$$);
+ROLLBACK;
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') ORDER BY what, reason;
+SELECT count(*) AS still_quarantined, min(id) > :q0 AS same_ids FROM tracelink.quarantine WHERE id > :q0;
+SELECT count(*) AS late_in_ledger FROM tracelink.ledger_blocks WHERE origin = 'late';
+
+-- the cause fixed: the key pinned (as add_peer would)
+INSERT INTO tracelink.nodes (name, public_key)
+SELECT 'late', tracelink.ed25519_public_key(seed) FROM sim_chain WHERE node = 'late';
+SELECT peer, last_quarantined_at IS NOT NULL AS quarantined_lately, quarantined
+  FROM tracelink.sync_status WHERE peer = 'late';
+-- a filter: only the note's entry (its block is still quarantined: it waits)
+SELECT what, outcome, reason
+  FROM tracelink.retry_quarantined(ids => ARRAY(SELECT id FROM tracelink.quarantine
+                                                 WHERE id > :q0 AND entry_hash = :'note_hash'));
+SELECT count(*) AS waiting_in_inbox FROM tracelink.inbox_entries WHERE entry_hash = :'note_hash';
+-- a filter on the reason that matches nothing
+SELECT count(*) FROM tracelink.retry_quarantined(reason_like => 'nothing like this%');
+-- all of them: blocks first, in chain order; the forged copy and the
+-- duplicate are refused again, with their new reasons, and never take effect
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') ORDER BY what, outcome, reason;
+SELECT block_no, signer_key = tracelink.ed25519_public_key(sha256(convert_to('tracelink simulated node late', 'UTF8'))) AS real_key
+  FROM tracelink.ledger_blocks WHERE origin = 'late' ORDER BY block_no;
+SELECT count(*) AS note_in_ledger FROM tracelink.ledger_entries WHERE entry_hash = :'note_hash';
+SELECT count(*) AS inbox FROM tracelink.inbox_entries WHERE origin = 'late';
+SELECT origin, ok, entries, blocks FROM tracelink.verify('late');
+SELECT what, reason, retryable FROM tracelink.quarantined WHERE id > :q0 ORDER BY id;
+-- the permanent ones are not retried again
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') ORDER BY what, reason;
+SELECT alert, node, count FROM tracelink.alerts WHERE node = 'late' ORDER BY alert;
+SELECT alert, count, detail FROM tracelink.sync_alerts(recent => '0 seconds') WHERE node = 'late';
+
+-- which reasons are retryable
+SELECT w, r, tracelink.quarantine_retryable(w, r) FROM (VALUES
+    ('block', 'origin is not a known peer (no pinned key)'),
+    ('entry', 'its block 3 was quarantined: origin is not a known peer (no pinned key)'),
+    ('entry', 'row could not be processed: out of cheese'),
+    ('effect', 'link "tea" has no adopted version'),
+    ('block', 'signature does not verify with the origin''s key'),
+    ('block', 'equivocation: origin "x" shows two different blocks numbered 2'),
+    ('entry', 'replayed entry: it is already in the ledger'),
+    ('entry', 'its block 3 was quarantined: signature does not verify with the origin''s key'),
+    ('effect', 'witnessed head 1 is malformed: x'),
+    ('effect', 'ballot arrived after the creator closed the vote'),
+    ('chunk', 'origin is not a known peer (no pinned key)')) v(w, r);
