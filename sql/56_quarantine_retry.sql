@@ -70,8 +70,22 @@ SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') 
 SELECT alert, node, count FROM tracelink.alerts WHERE node = 'late' ORDER BY alert;
 SELECT alert, count, detail FROM tracelink.sync_alerts(recent => '0 seconds') WHERE node = 'late';
 
+-- an effect a projector refused (a reply to a link this node does not
+-- hold): retried only when named by id, through the projector again; refused
+-- again here, it stays under its id, and nothing of it takes effect
+SELECT entry_hash AS reply_hash, lines AS reply
+  FROM sim_action('late', 'tl.link.reply', jsonb_build_object('link', repeat('ab', 32), 'process', 'P',
+                                                              'accept', true, 'reason', NULL)) \gset
+SELECT * FROM tracelink.ingest(:'reply');
+SELECT id AS effect_id FROM tracelink.quarantine WHERE what = 'effect' AND entry_hash = :'reply_hash' \gset
+SELECT what, reason, retryable FROM tracelink.quarantined WHERE id = :effect_id;
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') WHERE what = 'effect';
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(ids => ARRAY[:effect_id]::bigint[]);
+SELECT count(*) AS same_row, min(reason) AS reason FROM tracelink.quarantine WHERE id = :effect_id;
+SELECT count(*) AS invitations_answered FROM tracelink.link_invitations WHERE reply_entry = :'reply_hash';
+
 -- which reasons are retryable
-SELECT w, r, tracelink.quarantine_retryable(w, r) FROM (VALUES
+SELECT w, r, tracelink.quarantine_retryable(w, r), tracelink.quarantine_retryable(w, r, true) AS named FROM (VALUES
     ('block', 'origin is not a known peer (no pinned key)'),
     ('entry', 'its block 3 was quarantined: origin is not a known peer (no pinned key)'),
     ('entry', 'row could not be processed: out of cheese'),

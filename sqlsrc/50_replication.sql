@@ -535,11 +535,14 @@ COMMENT ON VIEW tracelink.sync_status IS
 
 -- Which refusals a fixed cause can lift (docs/operations.md, "Quarantine"):
 -- an origin whose key was not pinned yet, an unexpected error, an entry
--- whose block was refused for one of these, an effect a projector refused
--- (a definition that arrived late).  Everything else is permanent: the row
--- is evidence (forged, replayed, equivocating, not addressed here) or the
--- outcome of a rule (a ballot after the vote closed, a forged witnessed head).
-CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text) RETURNS boolean
+-- whose block was refused for one of these.  An effect a projector refused
+-- is retried only when named (by id, `named`): most are the rules' verdicts,
+-- the same on every node, but one may depend on local state an admin fixed.
+-- Everything else is permanent: the row is evidence (forged, replayed,
+-- equivocating, not addressed here) or the outcome of a rule (a ballot after
+-- the vote closed, a forged witnessed head).
+CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boolean DEFAULT false)
+    RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN CASE
         WHEN what IN ('entry', 'block') THEN
@@ -548,10 +551,11 @@ CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text) RETURNS b
             OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
                 LIKE 'row could not be processed: %'
         WHEN what = 'effect' THEN
-            reason NOT LIKE 'witness%' AND reason <> 'ballot arrived after the creator closed the vote'
+            named AND reason NOT LIKE 'witness%'
+            AND reason <> 'ballot arrived after the creator closed the vote'
         ELSE false END;
-COMMENT ON FUNCTION tracelink.quarantine_retryable(text, text) IS
-    'whether tracelink.retry_quarantined() retries a quarantined row of this kind and reason (a cause that can be fixed), or keeps it as permanent evidence';
+COMMENT ON FUNCTION tracelink.quarantine_retryable(text, text, boolean) IS
+    'whether tracelink.retry_quarantined() retries a quarantined row of this kind and reason (a cause that can be fixed; refused effects only when named by id), or keeps it as permanent evidence';
 
 CREATE VIEW tracelink.quarantined AS
 SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, reason,
@@ -581,7 +585,7 @@ GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply
                 tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.peer_login_name(text),
                  tracelink.peer_publication_name(text), tracelink.peer_subscription_name(text),
-                 tracelink._ledger_state(), tracelink.quarantine_retryable(text, text) TO tracelink_reader;
+                 tracelink._ledger_state(), tracelink.quarantine_retryable(text, text, boolean) TO tracelink_reader;
 
 -- Applying exported lines without a replication connection
 

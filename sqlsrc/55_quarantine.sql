@@ -12,7 +12,7 @@ CREATE FUNCTION tracelink.retry_quarantined(ids bigint[] DEFAULT NULL, origin te
     AS 'MODULE_PATHNAME', 'tl_retry_quarantined'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION tracelink.retry_quarantined(bigint[], text, text) IS
-    'after the cause is fixed (a key pinned late, a definition that arrived late), puts quarantined rows (those with these ids, of this origin, whose reason is LIKE reason_like; NULL: any) through the apply path again, with the same checks; rows that pass leave the quarantine, rows refused again stay with the new reason, permanent ones (quarantine_retryable() false) are not retried';
+    'after the cause is fixed (a key pinned late, an unexpected error; a refused effect when named by id), puts quarantined rows (those with these ids, of this origin, whose reason is LIKE reason_like; NULL: any) through the apply path again, with the same checks; rows that pass leave the quarantine, rows refused again stay with the new reason, permanent ones (quarantine_retryable() false) are not retried';
 GRANT EXECUTE ON FUNCTION tracelink.retry_quarantined(bigint[], text, text) TO tracelink_admin;
 
 -- NOTIFY tracelink_quarantine, payload {"id": <quarantine id>, "what": ...},

@@ -539,7 +539,8 @@ select_rows(Datum ids, bool ids_null, Datum origin, bool origin_null, Datum reas
 	 * last, once the entries they may wait for are in.
 	 */
 	if (SPI_execute_with_args("SELECT q.id, q.what, q.origin, q.source, q.reason,"
-							  "       tracelink.quarantine_retryable(q.what, q.reason), q.tx, q.entry_hash"
+							  "       tracelink.quarantine_retryable(q.what, q.reason, coalesce(q.id = ANY ($1), false)),"
+							  "       q.tx, q.entry_hash"
 							  "  FROM tracelink.quarantine q"
 							  " WHERE ($1 IS NULL OR q.id = ANY ($1))"
 							  "   AND ($2 IS NULL OR q.origin = $2)"
@@ -831,7 +832,8 @@ retry_row(RetryRow *r, MemoryContext cxt)
 	if (!r->retryable)
 	{
 		r->outcome = "not retried";
-		r->detail = psprintf("permanent: %s", r->reason);
+		r->detail = psprintf(strcmp(r->what, "effect") == 0 ?
+							 "permanent unless named by id: %s" : "permanent: %s", r->reason);
 		return;
 	}
 	if (strcmp(r->what, "entry") == 0 && strncmp(r->reason, "its block ", 10) == 0 &&
@@ -884,7 +886,8 @@ retry_row(RetryRow *r, MemoryContext cxt)
  *	  returns table(id, what, origin, outcome, reason)
  *
  * Quarantined rows (all, or those the filters select) whose reason is one
- * a fixed cause can lift (tracelink.quarantine_retryable()) go through the
+ * a fixed cause can lift (tracelink.quarantine_retryable(); effects only
+ * when named by id) go through the
  * apply path again, exactly as when they arrived: through the same
  * subscription's checks (source), block.c's, the projectors.  A row that
  * passes leaves the quarantine (applied, or waiting like any row that
