@@ -904,6 +904,7 @@ tl_retry_quarantined(PG_FUNCTION_ARGS)
 	Oid			save_userid;
 	int			save_sec_context;
 	MemoryContext cxt = CurrentMemoryContext;
+	MemoryContext row_cxt;
 
 	InitMaterializedSRF(fcinfo, 0);
 	if (tl_local_node() == NULL)
@@ -933,8 +934,21 @@ tl_retry_quarantined(PG_FUNCTION_ARGS)
 		rows = select_rows(PG_GETARG_DATUM(0), PG_ARGISNULL(0),
 						   PG_GETARG_DATUM(1), PG_ARGISNULL(1),
 						   PG_GETARG_DATUM(2), PG_ARGISNULL(2));
+		/* what one row allocates (its data, decoding it) goes with it */
+		row_cxt = AllocSetContextCreate(cxt, "tracelink retried row", ALLOCSET_DEFAULT_SIZES);
 		foreach(lc, rows)
-			retry_row(lfirst(lc), cxt);
+		{
+			RetryRow   *r = lfirst(lc);
+			MemoryContext old = MemoryContextSwitchTo(row_cxt);
+
+			retry_row(r, row_cxt);
+			MemoryContextSwitchTo(old);
+			if (r->detail != NULL)
+				r->detail = MemoryContextStrdup(cxt, r->detail);
+			r->saved = r->data = NULL;
+			MemoryContextReset(row_cxt);
+		}
+		MemoryContextDelete(row_cxt);
 		foreach(lc, rows)
 		{
 			RetryRow   *r = lfirst(lc);
