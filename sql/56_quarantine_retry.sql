@@ -32,12 +32,17 @@ SELECT what, reason, retryable FROM tracelink.quarantined WHERE id > :q0 ORDER B
 SELECT alert, node, count, since IS NOT NULL AS has_since, detail
   FROM tracelink.alerts WHERE node = 'late' ORDER BY alert;
 
--- refusals: only an admin retries, not in a snapshot transaction, not before
--- the cause is fixed (the rows stay, same ids, same reason)
+-- refusals: only an admin retries, not in a snapshot transaction, not after
+-- a workflow step in the same transaction (it takes the apply lock), not
+-- before the cause is fixed (the rows stay, same ids, same reason)
 SET ROLE tracelink_reader;
 SELECT err($$SELECT * FROM tracelink.retry_quarantined()$$);
 RESET ROLE;
 BEGIN ISOLATION LEVEL REPEATABLE READ;
+SELECT err($$SELECT * FROM tracelink.retry_quarantined()$$);
+ROLLBACK;
+BEGIN;
+SELECT tracelink.request_link('Retry order', ARRAY['P'], '{"P": ["alpha"]}') IS NOT NULL AS requested;
 SELECT err($$SELECT * FROM tracelink.retry_quarantined()$$);
 ROLLBACK;
 SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'late') ORDER BY what, reason;
