@@ -153,6 +153,7 @@ tl_apply_init(void)
 							NULL, NULL, NULL);
 	RegisterXactCallback(apply_xact_callback, NULL);
 	RegisterSubXactCallback(apply_subxact_callback, NULL);
+	tl_quarantine_init();
 }
 
 /* ----------------------------------------------------------------

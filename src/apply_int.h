@@ -70,6 +70,7 @@ extern List *tl_inbox_unpark_entries(const char *origin, int64 tx, int limit);
 extern void tl_inbox_park_entries(List *entries, const char *local_node);
 
 /* quarantine.c */
+extern void tl_quarantine_init(void);
 extern void tl_quarantine_set_subscription(const char *subscription);
 extern const char *tl_known_origin(const char *origin);
 extern void tl_quarantine_source(const char *what, const char *origin,

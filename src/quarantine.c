@@ -317,6 +317,13 @@ retry_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 	}
 }
 
+/* from tl_apply_init(), at _PG_init */
+void
+tl_quarantine_init(void)
+{
+	RegisterSubXactCallback(retry_subxact_callback, NULL);
+}
+
 /*
  * Record a rejected row with its reason.  The row is kept as received; if
  * that fails (a row jsonb cannot hold, say), the identifying columns and
@@ -898,7 +905,6 @@ Datum
 tl_retry_quarantined(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	static bool registered = false;
 	List	   *volatile rows = NIL;
 	ListCell   *lc;
 	Oid			save_userid;
@@ -920,11 +926,6 @@ tl_retry_quarantined(PG_FUNCTION_ARGS)
 				 errhint("Call it in a read committed transaction.")));
 	if (retry_target.active)
 		elog(ERROR, "tracelink.retry_quarantined() is already running");
-	if (!registered)
-	{
-		RegisterSubXactCallback(retry_subxact_callback, NULL);
-		registered = true;
-	}
 
 	/* rows are applied as replicated rows are, by the extension's owner */
 	GetUserIdAndSecContext(&save_userid, &save_sec_context);
