@@ -89,6 +89,60 @@ SELECT what, outcome, reason FROM tracelink.retry_quarantined(ids => ARRAY[:effe
 SELECT count(*) AS same_row, min(reason) AS reason FROM tracelink.quarantine WHERE id = :effect_id;
 SELECT count(*) AS invitations_answered FROM tracelink.link_invitations WHERE reply_entry = :'reply_hash';
 
+-- Rows kept as an apply worker receives them (row_data: the ledger row; its
+-- subscription in source) and as decoded (an entry whose block was
+-- refused): read back into the same path.  A copy of a block that came
+-- through another peer's subscription is refused for that again.
+INSERT INTO sim_chain (node, seed)
+VALUES ('later', sha256(convert_to('tracelink simulated node later', 'UTF8')));
+SELECT lines AS later_genesis FROM sim_action('later', 'tl.genesis', jsonb_build_object(
+    'node', 'later', 'public_key', encode(tracelink.ed25519_public_key(
+        sha256(convert_to('tracelink simulated node later', 'UTF8'))), 'hex'))) \gset
+SELECT lines AS later_note FROM sim_action('later', 'acme.note', '{"note": "kept as rows"}') \gset
+CREATE TEMP TABLE later_lines AS
+SELECT n, l, l::jsonb AS j
+  FROM (VALUES (1, split_part(:'later_genesis', E'\n', 1)), (2, split_part(:'later_genesis', E'\n', 2)),
+               (3, split_part(:'later_note', E'\n', 1)), (4, split_part(:'later_note', E'\n', 2))) v(n, l);
+CREATE TEMP VIEW later_entry_rows AS
+SELECT n, j, ROW(j ->> 'origin', (j ->> 'tx')::bigint, (j ->> 'seq')::integer, j ->> 'kind', tracelink.jcs(j -> 'payload'),
+           ARRAY(SELECT decode(d, 'hex') FROM jsonb_array_elements_text(j -> 'deps') d), NULL::text[],
+           sha256(convert_to(l, 'UTF8')))::tracelink.ledger_entries AS r
+  FROM later_lines WHERE j ->> 'type' = 'entry';
+CREATE TEMP VIEW later_block_rows AS
+SELECT n, j, ROW(j ->> 'origin', (j ->> 'block_no')::bigint, (j ->> 'tx')::bigint, (j ->> 'entry_count')::integer,
+           (SELECT string_agg(decode(h, 'hex'), ''::bytea) FROM jsonb_array_elements_text(j -> 'entry_hashes') h),
+           decode(j ->> 'entries_root', 'hex'), (j ->> 'tree_size')::bigint, decode(j ->> 'tree_root', 'hex'),
+           decode(j ->> 'prev_hash', 'hex'),
+           'epoch'::timestamptz + (j ->> 'sealed_at')::bigint * interval '1 microsecond',
+           decode(j ->> 'signer_key', 'hex'), decode(j ->> 'next_key', 'hex'), decode(j ->> 'block_hash', 'hex'),
+           decode(j ->> 'signature', 'hex'))::tracelink.ledger_blocks AS r
+  FROM later_lines WHERE j ->> 'type' = 'block';
+-- genesis entry and block, the note's block: rows from the subscription
+INSERT INTO tracelink.quarantine (source, what, origin, tx, seq, entry_hash, reason, row_data)
+SELECT 'tracelink_from_later', 'entry', 'later', (r).tx, (r).seq, (r).entry_hash,
+       'origin is not a known peer (no pinned key)', to_jsonb(r)
+  FROM later_entry_rows WHERE n = 1;
+INSERT INTO tracelink.quarantine (source, what, origin, block_no, tx, reason, row_data)
+SELECT 'tracelink_from_later', 'block', 'later', (r).block_no, (r).tx,
+       'origin is not a known peer (no pinned key)', to_jsonb(r)
+  FROM later_block_rows ORDER BY n;
+-- the note's block again, through another peer's subscription
+INSERT INTO tracelink.quarantine (source, what, origin, block_no, tx, reason, row_data)
+SELECT 'tracelink_from_late', 'block', 'later', (r).block_no, (r).tx,
+       'origin is not a known peer (no pinned key)', to_jsonb(r)
+  FROM later_block_rows WHERE n = 4;
+-- the note's entry as decoded, refused with its block
+INSERT INTO tracelink.quarantine (source, what, origin, tx, seq, entry_hash, reason, row_data)
+SELECT 'tracelink_from_later', 'entry', 'later', (r).tx, (r).seq, (r).entry_hash,
+       'its block 1 was quarantined: origin is not a known peer (no pinned key)',
+       jsonb_build_object('origin', (r).origin, 'tx', (r).tx, 'seq', (r).seq, 'kind', (r).kind,
+                          'payload', (r).payload, 'deps', '[]'::jsonb, 'entry_hash', encode((r).entry_hash, 'hex'))
+  FROM later_entry_rows WHERE n = 3;
+INSERT INTO tracelink.nodes (name, public_key)
+SELECT 'later', tracelink.ed25519_public_key(seed) FROM sim_chain WHERE node = 'later';
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'later') ORDER BY what, outcome, reason;
+SELECT origin, ok, entries, blocks FROM tracelink.verify('later');
+
 -- which reasons are retryable
 SELECT w, r, tracelink.quarantine_retryable(w, r), tracelink.quarantine_retryable(w, r, true) AS named FROM (VALUES
     ('block', 'origin is not a known peer (no pinned key)'),
