@@ -6,7 +6,8 @@
 # Once qb pins the key, tracelink.retry_quarantined() applies the chain
 # through the same checks: the nodes converge (same state_digest()), the
 # forged block stays quarantined with its new reason and never takes
-# effect, and putting it back is not announced again.
+# effect, and putting it back is not announced again.  Lag and a peer that
+# stops are alerts too.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -105,5 +106,16 @@ unlike($listener->query_safe('SELECT 1'), qr/tracelink_quarantine/,
 $listener->quit;
 is($qb->safe_psql('postgres', q{SELECT ok FROM tracelink.verify('late')}), 't', 'the chain of "late" verifies on qb');
 
-$_->stop for @nodes;
+# the other alerts: lag over a threshold, a peer down
+is( $qb->safe_psql('postgres',
+		q{SELECT count(*) FROM tracelink.sync_alerts(max_lag => '0 seconds') WHERE alert = 'lag' AND node = 'qa'}),
+	'1', 'a lag over the threshold is an alert');
+is($qb->safe_psql('postgres', q{SELECT count(*) FROM tracelink.alerts WHERE node = 'qa'}),
+	'0', 'with the default thresholds, nothing about qa');
+$qa->stop;
+ok( $qb->poll_query_until('postgres',
+		q{SELECT count(*) = 1 FROM tracelink.alerts WHERE alert = 'peer down' AND node = 'qa'}),
+	'a peer that stops is an alert');
+
+$qb->stop;
 done_testing();
