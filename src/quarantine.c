@@ -14,6 +14,14 @@
  * current apply transaction come through: apply.c says which for as long
  * as its transaction state lives (tl_quarantine_set_subscription).
  *
+ * Every row put in quarantine is announced (NOTIFY tracelink_quarantine,
+ * an ENABLE ALWAYS trigger, so by any path).  tracelink.retry_quarantined()
+ * takes retryable rows out (quarantine_retryable(), sqlsrc/50_replication.sql:
+ * the one rule) and hands them to the apply path again through ingest.c's
+ * entry points, under the subscription they came through, so every check
+ * of their arrival runs again; a row refused again is put back under its
+ * id with the new reason (quarantine() sees it is the row being retried).
+ *
  *-------------------------------------------------------------------------
  */
 #include "tracelink.h"
