@@ -326,6 +326,21 @@ SELECT EXISTS (SELECT FROM tracelink.recheck_waiting()) AS released_more;
 SELECT count(*) AS still_waiting FROM tracelink.apply_queue;
 :as_member
 
+-- a node whose key is pinned late: its genesis is quarantined, then
+-- retried (tracelink.retry_quarantined()); the alerts say what waits
+:as_superuser
+INSERT INTO sim_chain (node, seed) VALUES ('delta', sha256(convert_to('tracelink simulated node delta', 'UTF8')));
+SELECT lines AS delta_genesis FROM sim_action('delta', 'tl.genesis', jsonb_build_object('node', 'delta', 'public_key',
+    encode(tracelink.ed25519_public_key(sha256(convert_to('tracelink simulated node delta', 'UTF8'))), 'hex'))) \gset
+:as_member
+SELECT * FROM tracelink.ingest(:'delta_genesis');
+SELECT alert, node, count FROM tracelink.alerts ORDER BY alert, node;
+:as_superuser
+INSERT INTO tracelink.nodes (name, public_key)
+SELECT 'delta', tracelink.ed25519_public_key(sha256(convert_to('tracelink simulated node delta', 'UTF8')));
+:as_member
+SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'delta') ORDER BY what;
+
 -- templates go; the key rotates and the node still signs
 SELECT tracelink.drop_template('sp-growing');
 SELECT tracelink.rotate_key() IS NOT NULL AS rotated;

@@ -153,6 +153,7 @@ tl_apply_init(void)
 							NULL, NULL, NULL);
 	RegisterXactCallback(apply_xact_callback, NULL);
 	RegisterSubXactCallback(apply_subxact_callback, NULL);
+	tl_quarantine_init();
 }
 
 /* ----------------------------------------------------------------
@@ -191,6 +192,22 @@ void
 tl_apply_begin(void)
 {
 	state();
+}
+
+/*
+ * retry_quarantined() (quarantine.c) names the subscription a quarantined
+ * row came through (NULL: ingest()), so that origin_problem() holds it to
+ * that subscription's peer exactly as on arrival.  Outside an apply worker
+ * only: there MySubscription says.
+ */
+void
+tl_apply_set_source(const char *source)
+{
+	ApplyState *st = state();
+
+	Assert(MySubscription == NULL);
+	st->source = source ? MemoryContextStrdup(TopTransactionContext, source) : NULL;
+	tl_quarantine_set_subscription(st->source);
 }
 
 /* ----------------------------------------------------------------

@@ -66,8 +66,8 @@
  * pending block; refuse PREPARE of a transaction that appended), keys.c
  * (at commit, install or remove key files).  So a peer's entries are parked before the seal, and
  * the seal runs after every other pre-commit step that may append.  The
- * subtransaction callbacks (keys.c, ledger.c, apply.c, trace_model.c)
- * each undo their own part of a rolled-back savepoint.
+ * subtransaction callbacks (keys.c, ledger.c, apply.c and quarantine.c,
+ * trace_model.c) each undo their own part of a rolled-back savepoint.
  *
  * Backend caches and their invalidation:
  *	- util.c: relation OIDs and the extension OID, forgotten on any relcache
