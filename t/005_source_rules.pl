@@ -3,6 +3,9 @@
 # - SQL from C runs only through src/safe_spi.c (tl_spi_connect /
 #   tl_spi_finish), which pins search_path: no other file opens or closes
 #   an SPI session itself.
+# - No colour codes when output is not a terminal: scripts print escape
+#   sequences only through TL_BOLD / TL_PLAIN of scripts/lib.sh, which are
+#   empty unless stdout is a terminal.
 use strict;
 use warnings;
 use File::Basename;
@@ -23,5 +26,24 @@ for my $file (@c_files)
 	close $fh;
 	is(join('', @bare), '', "$file opens SPI only through tl_spi_connect()");
 }
+
+my @scripts = (glob('scripts/*.sh'), glob('bench/*.sh'), glob('bench/*/*.sh'));
+ok(@scripts > 3, 'the scripts are found (' . scalar(@scripts) . ' files)');
+for my $file (@scripts)
+{
+	next if basename($file) eq 'lib.sh';
+	open my $fh, '<', $file or die "cannot read $file: $!";
+	my @escapes;
+	while (my $line = <$fh>)
+	{
+		push @escapes, "$file:$.: $line" if $line =~ /\\033|\\e\[|\\x1[bB]|\\u001[bB]|\x1b|\btput\b/;
+	}
+	close $fh;
+	is(join('', @escapes), '', "$file prints escape codes only through lib.sh's TL_BOLD / TL_PLAIN");
+}
+
+# stdout here is not a terminal (prove captures it)
+my $plain = `bash -c 'source scripts/lib.sh; printf "%s%s" "\$TL_BOLD" "\$TL_PLAIN"' | cat`;
+is($plain, '', 'lib.sh sets no escape codes when stdout is not a terminal');
 
 done_testing();
