@@ -13,6 +13,8 @@
 # `ledger_entries`.  An entry is a row of a reference table whose first
 # column is "function", "object" or "view": at least one name in its first
 # cell must be an object (or an index of schema tracelink).
+#
+# And no function of the extension is hidden behind a pg_catalog namesake.
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -186,5 +188,17 @@ for my $i (0 .. $#text)
 ok($checked > 50, "the reference has entries ($checked)");
 is(join("\n", @unknown), '',
 	"every entry of $doc_file names an object of the extension (" . scalar(@unknown) . " do not)");
+
+# No function of the extension is hidden behind a pg_catalog namesake: with
+# the same name and argument types, pg_catalog (searched first) wins every
+# unqualified call (tracelink.sha256 was, and is now sha256_digest).
+my $hidden = $node->safe_psql('postgres', <<'SQL');
+SELECT string_agg(p.oid::pg_catalog.regprocedure::text, ', ' ORDER BY p.proname)
+  FROM pg_catalog.pg_proc p
+  JOIN pg_catalog.pg_proc c ON c.proname = p.proname AND c.proargtypes = p.proargtypes
+       AND c.pronamespace = 'pg_catalog'::pg_catalog.regnamespace
+ WHERE p.pronamespace = 'tracelink'::pg_catalog.regnamespace
+SQL
+is($hidden, '', 'no function of the extension has a pg_catalog namesake with its argument types');
 
 done_testing();
