@@ -6,6 +6,8 @@
 # - No colour codes when output is not a terminal: scripts print escape
 #   sequences only through TL_BOLD / TL_PLAIN of scripts/lib.sh, which are
 #   empty unless stdout is a terminal.
+# - make installcheck runs pg_regress and the isolation specs against the
+#   running server, and no TAP test (those are make tapcheck's).
 use strict;
 use warnings;
 use File::Basename;
@@ -45,5 +47,11 @@ for my $file (@scripts)
 # stdout here is not a terminal (prove captures it)
 my $plain = `bash -c 'source scripts/lib.sh; printf "%s%s" "\$TL_BOLD" "\$TL_PLAIN"' | cat`;
 is($plain, '', 'lib.sh sets no escape codes when stdout is not a terminal');
+
+my $dry = `make -n installcheck 2>&1`;
+like($dry, qr{/pg_regress .*--load-extension=tracelink}, 'make installcheck runs pg_regress');
+like($dry, qr{/pg_isolation_regress .*--load-extension=tracelink}, 'make installcheck runs the isolation specs');
+unlike($dry, qr{\bprove\b|tmp_check}, 'make installcheck runs no TAP test and starts no cluster');
+like(`make -n tapcheck 2>&1`, qr{\bprove\b}, 'make tapcheck runs the TAP tests');
 
 done_testing();
