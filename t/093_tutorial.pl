@@ -6,7 +6,8 @@
 # farm_key, factory_key and shop_key that the person copies by hand, and
 # waits for replication to converge before each block (the person reads
 # the output in between).  Then: the three nodes hold the same state, the
-# pack's provenance reaches the farm, every chain verifies.
+# pack's provenance reaches the farm, every chain verifies, and the
+# workflow's NOTIFY payloads name the link one way (its id in hex).
 use strict;
 use warnings;
 use PostgreSQL::Test::Utils;
@@ -38,6 +39,11 @@ ok(@blocks >= 15, "$file has its sql blocks (" . scalar(@blocks) . ')');
 my %port_of = (5433 => 'farm', 5434 => 'factory', 5435 => 'shop');
 my %node = map { $_ => tl_node($_, bare => 1) } values %port_of;
 my @all = values %node;
+
+# a session on the shop listening on the workflow's channels
+my $listener = $node{shop}->background_psql('postgres');
+$listener->query_safe("LISTEN $_")
+  for qw(tracelink_invitation tracelink_ballot tracelink_link tracelink_revision);
 
 my $ran = 0;
 for my $b (@blocks)
@@ -93,5 +99,22 @@ for my $n (@all)
 		't', $n->name . ': every chain verifies');
 }
 like($blocks[-1]{out} // '', qr/^\w+\|\d+\|\d+\|t$/m, 'the last block shows verify() rows that are ok');
+
+# NOTIFY payloads name the link one way on every channel: "link", its id in
+# hex (psql prints notifications after the next statement it runs)
+my $link_id = $node{shop}->safe_psql('postgres', "SELECT encode(tracelink.link_id('Green tea'), 'hex')");
+my $heard = $listener->query_safe('SELECT 1');
+$listener->quit;
+my (%channels, @odd);
+while ($heard =~ /Asynchronous notification "(\w+)" with payload "(.*?)" received/g)
+{
+	my ($channel, $payload) = ($1, $2);
+	$channels{$channel}++;
+	push @odd, "$channel: $payload"
+	  unless $payload =~ /"link": ?"$link_id"/ && $payload !~ /Green tea/;
+}
+is(join(',', sort keys %channels), 'tracelink_ballot,tracelink_invitation,tracelink_link',
+	'the shop heard invitations, ballots and decisions');
+is(join("\n", @odd), '', 'every payload names the link by "link", its id in hex');
 
 done_testing();
