@@ -84,8 +84,19 @@ SELECT jsonb_path_query_array(j, '$.codes[*] ? (@.relation != "self").code') AS 
   FROM tracelink.trace_json('P-1') j;
 SELECT jsonb_path_query_first(tracelink.trace_json('LOT-1'), '$.codes[*] ? (@.code == "LOT-1").records[0]')
        - 'entry_hash' - 'recorded_at' AS lot1_record;
--- as a Graphviz graph
-SELECT tracelink.trace_dot('P-1');
+-- as a Graphviz graph: a line per record (process, node, version, time,
+-- signed block) and a legend; FILM-1 was recorded at the time of the run,
+-- and block numbers depend on what ran before (checked after)
+SELECT regexp_replace(replace(tracelink.trace_dot('P-1'),
+               (SELECT left(tracelink._utc(occurred_at), 19) || 'Z' FROM tracelink.trace_records WHERE code = 'FILM-1'),
+               '<recorded now>'), 'block [0-9]+ signed', 'block N signed', 'g') AS trace_dot;
+SELECT count(*) AS records,
+       bool_and(strpos(d.dot, t.process || ' · ' || t.node || ' · v' || t.version || ' · '
+                              || left(tracelink._utc(t.occurred_at), 19) || 'Z · block ' || b.block_no || ' signed') > 0)
+         AS each_line_names_its_block
+  FROM (SELECT tracelink.trace_dot('P-1') AS dot) d, tracelink.trace('P-1') t
+  JOIN tracelink.ledger_entries e ON e.entry_hash = t.entry_hash
+  JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx;
 -- refusals
 SELECT err($$ SELECT * FROM tracelink.trace('NOPE') $$);
 SELECT err($$ SELECT * FROM tracelink.trace(NULL) $$);

@@ -296,22 +296,29 @@ WITH p AS (
     SELECT p.code_id, p.relation, p.depth, c.code
       FROM p JOIN tracelink.codes c ON c.code_id = p.code_id
 ), labels AS (
+    -- the code, then one line per record: process, node, version, time
+    -- (UTC, to the second) and the signed block of the node that holds
+    -- its entry (what record_proof() proves it against)
     SELECT pc.code_id,
-           pc.code || coalesce(E'\n' || (SELECT string_agg(x.process || ' (' || x.origin || ')', E'\n'
-                                                            ORDER BY x.first, x.process, x.origin)
-                                           FROM (SELECT s.process, s.origin, min(r.occurred_at) AS first
-                                                   FROM tracelink.records r
-                                                   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
-                                                  WHERE r.code_id = pc.code_id
-                                                  GROUP BY s.process, s.origin) x), '')
-             || E'\n' || (SELECT count(*) FROM tracelink.records r WHERE r.code_id = pc.code_id)
-             || ' record(s)' AS label
+           pc.code || coalesce((SELECT string_agg(E'\n' || s.process || ' · ' || s.origin || ' · v' || s.version
+                                                  || ' · ' || pg_catalog.left(tracelink._utc(r.occurred_at), 19) || 'Z'
+                                                  || ' · ' || coalesce('block ' || b.block_no || ' signed', 'not sealed'),
+                                                  '' ORDER BY r.occurred_at, s.process, s.origin, r.entry_hash, r.position)
+                                  FROM tracelink.records r
+                                  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
+                                  LEFT JOIN tracelink.ledger_entries e ON e.entry_hash = r.entry_hash
+                                  LEFT JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx
+                                 WHERE r.code_id = pc.code_id), '') AS label
       FROM pc
 )
 SELECT 'digraph provenance {' || E'\n'
     || '  rankdir=LR;' || E'\n'
     || '  node [shape=box, style=rounded, fontname="Helvetica"];' || E'\n'
     || '  edge [fontname="Helvetica", fontsize=10];' || E'\n'
+    || '  labelloc=b; labeljust=l; fontname="Helvetica"; fontsize=10;' || E'\n'
+    || '  label="Legend: a box per trace code (filled: the code asked about), then a line per record: process · node · link version · occurred at (UTC) · proof: block N signed (its entry is in'
+    || ' that node''s signed block N; record_proof() proves it) or not sealed.\lArrows: inputs to outputs, labelled with the quantity.\l";'
+    || E'\n'
     || coalesce((SELECT string_agg('  ' || tracelink._dot_string(pc.code) || ' [label='
                                     || tracelink._dot_string(labels.label)
                                     || CASE WHEN pc.relation = 'self'
@@ -330,7 +337,7 @@ SELECT 'digraph provenance {' || E'\n'
     || '}' || E'\n'
 $$;
 COMMENT ON FUNCTION tracelink.trace_dot(text, text) IS
-    'the provenance graph of a trace code in Graphviz DOT: one box per code (its processes, nodes and number of records; the code asked about highlighted), one arrow per transformation labelled with its quantity';
+    'the provenance graph of a trace code in Graphviz DOT: one box per code (the code asked about filled), a line per record in it (process, node, link version, time in UTC, the signed block holding its entry), one arrow per transformation labelled with its quantity, and a legend';
 
 -- Proofs
 
