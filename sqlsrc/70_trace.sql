@@ -26,6 +26,8 @@ CREATE TABLE tracelink.codes (
 );
 COMMENT ON TABLE tracelink.codes IS
     'trace codes of each link, bound to the version of their earliest mention (lowest clock, entry hash, place in the entry)';
+-- lookups by code through the views, which show it in the default collation
+CREATE INDEX codes_code_default ON tracelink.codes (code COLLATE pg_catalog."default");
 COMMENT ON COLUMN tracelink.codes.code_id IS 'local surrogate key (not shared state)';
 COMMENT ON COLUMN tracelink.codes.version IS 'the link version the code is bound to: its records are checked against it';
 COMMENT ON COLUMN tracelink.codes.bind_clock IS 'clock (microseconds since the Unix epoch) of the entry of the earliest mention';
@@ -152,9 +154,17 @@ COMMENT ON FUNCTION tracelink.record_staged(text) IS
     'records the rows of tracelink.record_staging (of one link, or all) in id order in this transaction and removes them; any refusal refuses all; returns how many';
 
 -- Views
+--
+-- Codes and node names are stored COLLATE "C" (the same order on every
+-- node); the views show them in the database's default collation, like
+-- every other text column, so that a user's own queries over them (a
+-- recursive CTE started from a literal, a join with their tables) mix
+-- without collation errors.  codes_code_default serves lookups by code
+-- through them.
 
 CREATE VIEW tracelink.trace_codes AS
-SELECT c.code, l.name AS link, c.version, s.process AS first_process, s.origin AS first_node,
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, c.version, s.process AS first_process,
+       s.origin COLLATE pg_catalog."default" AS first_node,
        'epoch'::timestamptz + c.bind_clock * interval '1 microsecond' AS first_recorded_at,
        c.bind_entry AS first_entry, c.link_id, c.code_id
   FROM tracelink.codes c
@@ -167,7 +177,7 @@ CREATE VIEW tracelink.trace_records AS
 -- data: the public values, and the private ones this node holds when the
 -- caller may read them (tracelink_viewer); commitments show which items
 -- are private, the same on every node.
-SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form,
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, s.version, s.process, s.stage, s.form,
        CASE WHEN r.commitments IS NULL
                  OR NOT pg_catalog.has_table_privilege('tracelink.private_values', 'SELECT') THEN r.data
             ELSE r.data OPERATOR(pg_catalog.||) coalesce(
@@ -176,7 +186,7 @@ SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form,
                        WHERE v.entry_hash OPERATOR(pg_catalog.=) r.entry_hash
                          AND v.position OPERATOR(pg_catalog.=) r.position),
                      '{}'::jsonb) END AS data, s.source,
-       s.origin AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
+       s.origin COLLATE pg_catalog."default" AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
        c.version AS bound_version, s.link_id, r.code_id, r.commitments
   FROM tracelink.records r
   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
@@ -186,8 +196,8 @@ COMMENT ON VIEW tracelink.trace_records IS
     'every trace record: code, link, version, process, stage, form, values (private ones where this node holds them and the caller may read them), source, recording node, times, (entry_hash, position) to prove it with tracelink.record_proof(), and the commitments of its private values';
 
 CREATE VIEW tracelink.trace_edges AS
-SELECT p.code AS parent, ch.code AS child, l.name AS link, t.quantity, t.unit, t.direction,
-       s.version, s.process, s.stage, s.form, s.origin AS node, t.occurred_at, t.recorded_at,
+SELECT p.code COLLATE pg_catalog."default" AS parent, ch.code COLLATE pg_catalog."default" AS child, l.name AS link, t.quantity, t.unit,
+       t.direction, s.version, s.process, s.stage, s.form, s.origin COLLATE pg_catalog."default" AS node, t.occurred_at, t.recorded_at,
        t.entry_hash, t.position, t.effective, s.link_id, t.parent_id, t.child_id
   FROM tracelink.transformations t
   JOIN tracelink.record_slots s ON s.slot_id = t.slot_id
