@@ -2,17 +2,33 @@
 # The tracelink demo: installs what is needed, builds, starts three
 # throw-away nodes (a tea farm, a factory and a shop, each its own
 # PostgreSQL cluster) and takes them through what tracelink does, printing
-# each step.  Leaves no server running.
+# each step.  Leaves no server running, unless --keep: then the three
+# nodes keep running and the script ends by saying how to reach and stop
+# them (docs/tutorial.md goes on from there in psql).
 #
-#   sudo bash scripts/demo.sh
+#   sudo bash scripts/demo.sh [--keep]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+
+keep=false
+case "${1:-}" in
+--keep) keep=true ;;
+'') ;;
+*)
+	echo "usage: $0 [--keep]" >&2
+	exit 2
+	;;
+esac
 
 tl_install_packages
 tl_build_install
 
 work=$(tl_postgres_tmpdir demo)
-trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
+if $keep; then
+	trap 'tl_demo_kept' EXIT
+else
+	trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
+fi
 declare -A PORT
 NODES=(farm factory shop)
 port=55600
@@ -27,7 +43,19 @@ for n in "${NODES[@]}"; do
 	port=$((port + 1))
 done
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+tl_demo_kept() { # with --keep: the nodes stay; how to reach and stop them
+	echo
+	echo "The nodes keep running (--keep):"
+	for n in "${NODES[@]}"; do
+		[ -n "${PORT[$n]:-}" ] && echo "  $n: $PG_BIN/psql -h $work/$n -p ${PORT[$n]} -U postgres postgres"
+	done
+	echo "Stop them and remove their data:"
+	for n in "${NODES[@]}"; do
+		[ -n "${PORT[$n]:-}" ] && echo "  sudo -u postgres $PG_BIN/pg_ctl -D $work/$n/data -m fast stop"
+	done
+	echo "  sudo rm -rf $work"
+}
+say() { printf '\n%s== %s%s\n' "$TL_BOLD" "$*" "$TL_PLAIN"; }
 on() { # on NODE SQL...: run SQL on a node, print the result
 	local n=$1
 	shift
@@ -51,7 +79,7 @@ for n in "${NODES[@]}"; do
 			sed 's/^NOTICE:  /  /'
 	done
 done
-echo "  (a peer that has not yet added this node cannot be reached yet; connect_peers() retries once all are added)"
+echo "  (a peer that has not added this node yet has no login for it; connect_peers() subscribes once all are added)"
 for n in "${NODES[@]}"; do on "$n" -c "SELECT * FROM tracelink.connect_peers()" >/dev/null; done
 on farm -c "SELECT name, status FROM tracelink.peers"
 
