@@ -1,0 +1,152 @@
+# A node restored from a dump older than its last blocks fetches those
+# blocks back from its peers and goes on after them, never forking its
+# chain: the farm of three nodes is dumped, then signs four more blocks
+# (one hands its key over to a new one), which its peers receive; its
+# cluster is lost.  Restored from the old dump (the key file kept), it
+# holds fewer of its own blocks than its peers, and does not sign.
+# finish_restore() fetches the missing blocks from the peers, checks them
+# as replication would (against the farm's pinned key and chain; each
+# block and entry once, though both peers send them), moves the
+# transaction numbers past them, and lets the farm sign again: its next
+# block follows its last one on every peer, with no equivocation and
+# nothing quarantined.  Outside a restore, recover_own_chain() is refused.
+use strict;
+use warnings;
+use File::Copy;
+use PostgreSQL::Test::Cluster;
+use PostgreSQL::Test::Utils;
+use Test::More;
+use TlTest;
+
+my @nodes = map { tl_node($_) } qw(farm factory shop);
+my ($farm, $factory, $shop) = @nodes;
+mesh(@nodes);
+for my $node (@nodes)
+{
+	$node->poll_query_until('postgres',
+		"SELECT count(*) = 2 FROM tracelink.peers WHERE status = 'streaming'")
+	  or die $node->name . ' did not connect';
+}
+
+sub sql { my ($node, $sql) = @_; return $node->safe_psql('postgres', $sql); }
+
+sub error_of
+{
+	my ($node, $sql) = @_;
+	my ($ret, $out, $err) = $node->psql('postgres', "\\set VERBOSITY verbose\n$sql");
+	return $ret == 0 ? '(no error)' : $err;
+}
+
+sub append_on
+{
+	my ($node, $tag, $count) = @_;
+	sql($node, "SELECT count(tracelink.append('acme.note', jsonb_build_object('tag', '$tag', 'i', g)))"
+		  . " FROM generate_series(1, " . ($count // 1) . ") g");
+}
+
+sub farm_head { my ($node) = @_; return sql($node, "SELECT block_no FROM tracelink.ledger_heads WHERE origin = 'farm'"); }
+
+append_on($farm, 'before-dump', 3);
+wait_converged(@nodes);
+
+like(error_of($factory, 'SELECT * FROM tracelink.recover_own_chain()'),
+	qr/55000: node "factory" is not held after a restore/, 'a node that is not held does not fetch its own chain back');
+is(sql($factory, 'SELECT tracelink.signing_hold() IS NULL'), 't', 'a running node has no signing hold');
+
+my $dir = PostgreSQL::Test::Utils::tempdir();
+$farm->command_ok([ 'pg_dumpall', '--roles-only', '-f', "$dir/roles.sql", '-d', $farm->connstr('postgres') ],
+	'pg_dumpall --roles-only');
+$farm->command_ok([ 'pg_dump', '-Fc', '-f', "$dir/farm.dump", '-d', $farm->connstr('postgres') ], 'pg_dump -Fc');
+my $dumped_head = farm_head($farm);
+
+# After the dump: four more blocks of the farm, one of them handing its
+# key over, all received by both peers.
+append_on($farm, 'after-dump-1', 2);
+append_on($farm, 'after-dump-2', 1);
+sql($farm, 'SELECT tracelink.rotate_key()');
+append_on($farm, 'after-dump-3', 3);
+wait_converged(@nodes);
+my $last_head = farm_head($farm);
+cmp_ok($last_head, '>=', $dumped_head + 4, "the farm signed blocks " . ($dumped_head + 1) . "..$last_head after the dump");
+my $farm_entries = sql($farm, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'");
+$farm->stop;
+
+# ---------------------------------------------------------------------
+# The farm's cluster is lost; a new one gets the key files, the roles and
+# the old dump.
+# ---------------------------------------------------------------------
+my $farm2 = tl_node('farm2', bare => 1);
+mkdir($farm2->data_dir . '/pg_tracelink', 0700) or die "mkdir: $!";
+for my $file (glob($farm->data_dir . '/pg_tracelink/*'))
+{
+	my $to = $farm2->data_dir . '/pg_tracelink/' . (split m{/}, $file)[-1];
+	copy($file, $to) or die "copy $file: $!";
+	chmod(0600, $to);
+}
+$farm2->psql('postgres', undef, extra_params => [ '-f', "$dir/roles.sql" ], on_error_stop => 0);
+$farm2->command_ok([ 'pg_restore', '-d', $farm2->connstr('postgres'), "$dir/farm.dump" ], 'pg_restore');
+is(farm_head($farm2), $dumped_head, 'the restored farm ends its chain where the dump did');
+is(farm_head($factory), $last_head, 'its peers hold its later blocks');
+like(sql($farm2, 'SELECT tracelink.signing_hold()'), qr/Ledger rows were restored/, 'signing_hold() says why it does not sign');
+like(error_of($farm2, "SELECT tracelink.append('acme.note', '{}')"),
+	qr/55000: this node does not sign until its restore is finished/, 'the restored farm does not sign');
+
+# ---------------------------------------------------------------------
+# finish_restore() fetches the farm's blocks back from its peers.
+# ---------------------------------------------------------------------
+my ($ret, $out, $err) = $farm2->psql('postgres', 'CALL tracelink.finish_restore()');
+is($ret, 0, 'finish_restore() succeeds') or diag($err);
+like($err, qr/peer "factory": \d+ lines of this node's chain from block @{[ $dumped_head + 1 ]}/,
+	'it reports what the factory sent of the farm\'s chain');
+is(farm_head($farm2), $last_head, 'the farm holds its chain up to its last block again');
+is(sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"), $farm_entries,
+	'and every entry of it');
+is(sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE payload LIKE '%after-dump-3%'"), '3',
+	'the entries signed with the new key are back');
+is(sql($farm2, q{SELECT coalesce(string_agg(origin || ': ' || reason, '; '), '') FROM tracelink.verify() WHERE NOT ok}),
+	'', 'verify() finds nothing wrong on the restored farm');
+is(sql($farm2, 'SELECT count(*) FROM tracelink.quarantine'), '0',
+	'nothing quarantined: blocks and entries heard from both peers are kept once');
+is(sql($farm2, 'SELECT tracelink.signing_hold() IS NULL'), 't', 'the hold is lifted');
+is(sql($farm2, "SELECT (SELECT last_value FROM tracelink.ledger_tx_seq) >= (SELECT max(tx) FROM tracelink.ledger_blocks WHERE origin = 'farm')"),
+	't', 'the transaction numbers go on after the recovered blocks');
+
+for my $peer ($factory, $shop)
+{
+	my $conninfo = $farm2->connstr('postgres') . ' user=tracelink_peer_' . $peer->name;
+	sql($peer, "CALL tracelink.repoint_peer('farm', \$\$$conninfo\$\$)");
+}
+append_on($farm2, 'after-recovery', 2);
+my $new_head = farm_head($farm2);
+is($new_head, $last_head + 1, 'the farm\'s next block follows its last one');
+for my $peer ($factory, $shop)
+{
+	ok($peer->poll_query_until('postgres', "SELECT block_no = $new_head FROM tracelink.ledger_heads WHERE origin = 'farm'"),
+		$peer->name . ' applies the farm\'s next block');
+}
+append_on($_, 'last') for ($factory, $shop);
+my @group = ($farm2, $factory, $shop);
+for my $n (@group)
+{
+	for my $o ($factory, $shop)
+	{
+		next if $n == $o;
+		my %own = heads_of($o);
+		ok($n->poll_query_until('postgres', "SELECT block_no >= $own{$o->name} FROM tracelink.ledger_heads WHERE origin = '" . $o->name . "'"),
+			$n->name . ' has ' . $o->name . '\'s last block');
+	}
+}
+for my $n (@group)
+{
+	is(sql($n, q{SELECT coalesce(string_agg(origin || ': ' || reason, '; '), '') FROM tracelink.verify() WHERE NOT ok}),
+		'', $n->name . ': verify() finds nothing wrong');
+	is(sql($n, 'SELECT count(*) FROM tracelink.equivocations'), '0', $n->name . ': no equivocation');
+	is(sql($n, q{SELECT coalesce(string_agg(reason, '; '), '') FROM tracelink.quarantine WHERE origin = 'farm'}), '',
+		$n->name . ': nothing of the farm quarantined');
+}
+is(sql($factory, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"),
+	sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"),
+	'the factory and the farm hold the same entries of the farm');
+
+$_->stop for @group;
+done_testing();
