@@ -181,6 +181,51 @@ CREATE FUNCTION tracelink._check_signing_key() RETURNS bytea
 COMMENT ON FUNCTION tracelink._check_signing_key() IS
     'signs a test message with this node''s key file and checks it against the key its ledger head names; returns that key, or raises what signing a block would';
 
+-- A node whose database is lost but whose key file is kept: made again,
+-- empty and held, under its name and pinned genesis key.  Its peers are
+-- added as at first (their rows come with the subscriptions' initial
+-- copy); finish_restore() then fetches its own chain back from them
+-- (recover_own_chain(), from the genesis block, verified against this
+-- key) and checks that the key file signs with the chain's latest key.
+CREATE FUNCTION tracelink.rebuild_node(name text, genesis_key bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    existing text := tracelink.node_name();
+BEGIN
+    IF existing IS NOT NULL THEN
+        RAISE EXCEPTION 'this database is already node "%"', existing
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF rebuild_node.name IS NULL OR NOT tracelink._valid_node_name(rebuild_node.name) THEN
+        RAISE EXCEPTION 'invalid node name "%"', rebuild_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';
+    END IF;
+    IF rebuild_node.genesis_key IS NULL OR pg_catalog.length(rebuild_node.genesis_key) <> 32 THEN
+        RAISE EXCEPTION 'the genesis key of node "%" must be 32 bytes', rebuild_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Its peers have it pinned: SELECT public_key FROM tracelink.nodes WHERE name = ''<node>''; on any of them.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tracelink.nodes) OR EXISTS (SELECT 1 FROM tracelink.ledger_blocks)
+       OR EXISTS (SELECT 1 FROM tracelink.ledger_entries) THEN
+        RAISE EXCEPTION 'a node is rebuilt only in a database whose ledger is empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create the extension in a new database, then rebuild the node there.';
+    END IF;
+    INSERT INTO tracelink.nodes (name, public_key, is_local) VALUES (rebuild_node.name, rebuild_node.genesis_key, true);
+    INSERT INTO tracelink.restore_holds (held_since, ledger_table, restored_by)
+        VALUES (pg_catalog.statement_timestamp(), '(none: rebuilt from its peers)', session_user);
+    PERFORM tracelink._note_timeline();
+    RAISE NOTICE 'node "%" is rebuilt empty and does not sign yet', rebuild_node.name
+        USING HINT = 'Add its peers with CALL tracelink.add_peer(...), then run CALL tracelink.finish_restore();.';
+END
+$$;
+COMMENT ON FUNCTION tracelink.rebuild_node(text, bytea) IS
+    'makes this empty database node "name" again (its key file kept, its genesis key as its peers pinned it), held until finish_restore() has fetched its chain back from its peers';
+REVOKE ALL ON FUNCTION tracelink.rebuild_node(text, bytea) FROM PUBLIC;
+
 -- A procedure (slots are created in transactions that have written
 -- nothing), so without a SET clause: it pins search_path itself after each
 -- COMMIT, and names everything with its schema.
@@ -222,6 +267,17 @@ BEGIN
         END LOOP;
         COMMIT;
         PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        -- a block of this node its peers have seen and none sent back
+        SELECT w.block_no INTO bad FROM tracelink.witness_pending w
+         WHERE w.origin = me
+           AND w.block_no > COALESCE((SELECT h.block_no FROM tracelink.ledger_heads h WHERE h.origin = me), -1)
+         ORDER BY w.block_no DESC LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'peers witnessed block % of this node, which it could not fetch back', bad.block_no
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Signing again now would fork its chain: its next block would take a number its peers hold another block for.',
+                      HINT = 'The node stays held: make the peers that hold its blocks reachable, then run CALL tracelink.finish_restore(); again.';
+        END IF;
     END IF;
 
     -- 1. every chain verifies: links, keys, heads, entries sealed

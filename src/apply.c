@@ -928,9 +928,8 @@ apply_block(const TlBlock *b)
 	CommandCounterIncrement();
 
 	apply_waiting_entries(b);
-	/* heads witnessed at this number; witness if it is time (not its own) */
-	if (!st->recovering_own || strcmp(b->h.origin, st->local_node) != 0)
-		tl_witness_block_applied(&b->h, b->block_hash, b->signature);
+	/* heads witnessed at this number; witness if it is time */
+	tl_witness_block_applied(&b->h, b->block_hash, b->signature);
 	return true;
 }
 

@@ -148,5 +148,90 @@ is(sql($factory, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = '
 	sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"),
 	'the factory and the farm hold the same entries of the farm');
 
+# ---------------------------------------------------------------------
+# The farm's database is lost again, this time with no backup at all; its
+# key files are kept.  It is rebuilt from its peers.
+# ---------------------------------------------------------------------
+my $genesis_key = sql($factory, "SELECT encode(public_key, 'hex') FROM tracelink.nodes WHERE name = 'farm'");
+my %peer_key = map { $_->name => sql($shop, "SELECT encode(public_key, 'hex') FROM tracelink.nodes WHERE name = '" . $_->name . "'") } ($factory);
+$peer_key{shop} = sql($factory, "SELECT encode(public_key, 'hex') FROM tracelink.nodes WHERE name = 'shop'");
+append_on($farm2, 'last-before-loss', 2);
+for my $peer ($factory, $shop)
+{
+	my $head = farm_head($farm2);
+	ok($peer->poll_query_until('postgres', "SELECT block_no = $head FROM tracelink.ledger_heads WHERE origin = 'farm'"),
+		$peer->name . ' has the farm\'s last block before the loss');
+}
+my $farm_head_before_loss = farm_head($farm2);
+my $farm_entries_before_loss = sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'");
+$farm2->stop;
+
+my $farm3 = tl_node('farm3', bare => 1);
+mkdir($farm3->data_dir . '/pg_tracelink', 0700) or die "mkdir: $!";
+for my $file (glob($farm2->data_dir . '/pg_tracelink/*'))
+{
+	my $to = $farm3->data_dir . '/pg_tracelink/' . (split m{/}, $file)[-1];
+	copy($file, $to) or die "copy $file: $!";
+	chmod(0600, $to);
+}
+sql($farm3, 'CREATE EXTENSION tracelink');
+like(error_of($farm3, "SELECT tracelink.rebuild_node('farm', '\\x00')"),
+	qr/22023: the genesis key of node "farm" must be 32 bytes/, 'rebuild_node() wants the 32-byte genesis key');
+sql($farm3, "SELECT tracelink.rebuild_node('farm', '\\x$genesis_key')");
+like(error_of($farm3, "SELECT tracelink.rebuild_node('farm', '\\x$genesis_key')"),
+	qr/42710: this database is already node "farm"/, 'rebuild_node() runs once');
+like(error_of($farm3, "SELECT tracelink.append('acme.note', '{}')"),
+	qr/55000: this node does not sign until its restore is finished/, 'the rebuilt farm does not sign');
+for my $peer ($factory, $shop)
+{
+	my $login = sql($peer, "SELECT tracelink.peer_login_name('farm')");
+	my $conninfo = $peer->connstr('postgres') . " user=$login";
+	sql($farm3, "CALL tracelink.add_peer('" . $peer->name . "', \$\$$conninfo\$\$, '\\x$peer_key{$peer->name}')");
+}
+($ret, $out, $err) = $farm3->psql('postgres', 'CALL tracelink.finish_restore()');
+is($ret, 0, 'finish_restore() rebuilds the farm') or diag($err);
+is(farm_head($farm3), $farm_head_before_loss, 'the rebuilt farm holds its whole chain');
+is(sql($farm3, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"), $farm_entries_before_loss,
+	'with every entry');
+for my $peer ($factory, $shop)
+{
+	my $conninfo = $farm3->connstr('postgres') . ' user=tracelink_peer_' . $peer->name;
+	sql($peer, "CALL tracelink.repoint_peer('farm', \$\$$conninfo\$\$)");
+}
+append_on($farm3, 'after-rebuild', 1);
+is(farm_head($farm3), $farm_head_before_loss + 1, 'the rebuilt farm\'s next block follows its last one');
+append_on($_, 'after-rebuild') for ($factory, $shop);
+@group = ($farm3, $factory, $shop);
+for my $n (@group)
+{
+	for my $o (@group)
+	{
+		next if $n == $o;
+		my $name = $o == $farm3 ? 'farm' : $o->name;
+		my %own = heads_of($o);
+		ok($n->poll_query_until('postgres', "SELECT coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '$name'), -1) >= $own{$name}"),
+			$n->name . " has $name\'s last block");
+	}
+}
+for my $n (@group)
+{
+	is(sql($n, q{SELECT coalesce(string_agg(origin || ': ' || reason, '; '), '') FROM tracelink.verify() WHERE NOT ok}),
+		'', $n->name . ': verify() finds nothing wrong after the rebuild');
+	is(sql($n, 'SELECT count(*) FROM tracelink.equivocations'), '0', $n->name . ': no equivocation after the rebuild');
+	is(sql($n, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"),
+		sql($farm3, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"),
+		$n->name . ': the same entries of the farm after the rebuild');
+}
+ok($farm3->poll_query_until('postgres', "SELECT count(*) = 0 FROM tracelink.apply_queue"), 'nothing waits on the rebuilt farm');
+my %digests;
+for my $try (1 .. 100)
+{
+	%digests = state_digests(@group);
+	last if scalar(keys %{ { map { $_ => 1 } values %digests } }) == 1;
+	sleep 1;
+}
+is(scalar(keys %{ { map { $_ => 1 } values %digests } }), 1, 'the rebuilt farm and its peers have one state_digest')
+  or diag(explain \%digests);
+
 $_->stop for @group;
 done_testing();
