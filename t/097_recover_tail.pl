@@ -49,6 +49,18 @@ sub farm_head { my ($node) = @_; return sql($node, "SELECT block_no FROM traceli
 append_on($farm, 'before-dump', 3);
 wait_converged(@nodes);
 
+# shadows on the peers (their logins for the farm resolve unqualified names
+# to them first) and, below, on the restored and rebuilt farm, whose
+# superuser sessions do too: none of them runs
+my $plant = slurp_file('sql/include/plant_shadows.sql');
+for my $peer ($factory, $shop)
+{
+	sql($peer, "CREATE SCHEMA evil; $plant");
+	my $login = sql($peer, "SELECT tracelink.peer_login_name('farm')");
+	sql($peer, "GRANT USAGE ON SCHEMA evil TO $login; ALTER ROLE $login SET search_path = evil, pg_catalog");
+}
+my $shadowed = 'SET search_path = evil, pg_catalog; ';
+
 like(error_of($factory, 'SELECT * FROM tracelink.recover_own_chain()'),
 	qr/55000: node "factory" is not held after a restore/, 'a node that is not held does not fetch its own chain back');
 is(sql($factory, 'SELECT tracelink.signing_hold() IS NULL'), 't', 'a running node has no signing hold');
@@ -94,7 +106,8 @@ like(error_of($farm2, "SELECT tracelink.append('acme.note', '{}')"),
 # ---------------------------------------------------------------------
 # finish_restore() fetches the farm's blocks back from its peers.
 # ---------------------------------------------------------------------
-my ($ret, $out, $err) = $farm2->psql('postgres', 'CALL tracelink.finish_restore()');
+sql($farm2, "CREATE SCHEMA evil; $plant");
+my ($ret, $out, $err) = $farm2->psql('postgres', "${shadowed}CALL tracelink.finish_restore()");
 is($ret, 0, 'finish_restore() succeeds') or diag($err);
 like($err, qr/peer "factory": \d+ lines of this node's chain from block @{[ $dumped_head + 1 ]}/,
 	'it reports what the factory sent of the farm\'s chain');
@@ -164,6 +177,7 @@ for my $peer ($factory, $shop)
 }
 my $farm_head_before_loss = farm_head($farm2);
 my $farm_entries_before_loss = sql($farm2, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'");
+is(sql($farm2, 'SELECT count(*) FROM evil.ran'), '0', 'no shadowing object ran on the restored farm');
 $farm2->stop;
 
 my $farm3 = tl_node('farm3', bare => 1);
@@ -177,7 +191,8 @@ for my $file (glob($farm2->data_dir . '/pg_tracelink/*'))
 sql($farm3, 'CREATE EXTENSION tracelink');
 like(error_of($farm3, "SELECT tracelink.rebuild_node('farm', '\\x00')"),
 	qr/22023: the genesis key of node "farm" must be 32 bytes/, 'rebuild_node() wants the 32-byte genesis key');
-sql($farm3, "SELECT tracelink.rebuild_node('farm', '\\x$genesis_key')");
+sql($farm3, "CREATE SCHEMA evil; $plant");
+sql($farm3, "${shadowed}SELECT tracelink.rebuild_node('farm', '\\x$genesis_key')");
 like(error_of($farm3, "SELECT tracelink.rebuild_node('farm', '\\x$genesis_key')"),
 	qr/42710: this database is already node "farm"/, 'rebuild_node() runs once');
 like(error_of($farm3, "SELECT tracelink.append('acme.note', '{}')"),
@@ -188,7 +203,7 @@ for my $peer ($factory, $shop)
 	my $conninfo = $peer->connstr('postgres') . " user=$login";
 	sql($farm3, "CALL tracelink.add_peer('" . $peer->name . "', \$\$$conninfo\$\$, '\\x$peer_key{$peer->name}')");
 }
-($ret, $out, $err) = $farm3->psql('postgres', 'CALL tracelink.finish_restore()');
+($ret, $out, $err) = $farm3->psql('postgres', "${shadowed}CALL tracelink.finish_restore()");
 is($ret, 0, 'finish_restore() rebuilds the farm') or diag($err);
 is(farm_head($farm3), $farm_head_before_loss, 'the rebuilt farm holds its whole chain');
 is(sql($farm3, "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'farm'"), $farm_entries_before_loss,
@@ -232,6 +247,12 @@ for my $try (1 .. 100)
 }
 is(scalar(keys %{ { map { $_ => 1 } values %digests } }), 1, 'the rebuilt farm and its peers have one state_digest')
   or diag(explain \%digests);
+
+for my $n (@group)
+{
+	is(sql($n, 'SELECT count(*) FROM evil.ran'), '0', 'no shadowing object ran on ' . $n->name)
+	  or diag(sql($n, "SELECT what, by_role, count(*) FROM evil.ran GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10"));
+}
 
 $_->stop for @group;
 done_testing();
