@@ -371,13 +371,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) IS
-    'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries not addressed to peer: what tracelink.ingest() on that peer takes to fill a gap';
+    'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries peer is not entitled to: what tracelink.ingest() on that peer takes to fill a gap';
 GRANT EXECUTE ON FUNCTION tracelink.export_for_peer(text, bigint, bigint),
                           tracelink._export_addressed(text, text, bigint, bigint) TO tracelink_reader;
 
 -- What a peer's tracelink.resend() asks for: any origin's chain as this
--- node holds it, between two blocks, with the entries addressed to the asking
--- peer, who is told by its login (peer_login_name()).  The asking node
+-- node holds it, between two blocks, with the entries the asking peer is
+-- entitled to, who is told by its login (peer_login_name()).  The asking node
 -- verifies everything (ingest()).
 CREATE FUNCTION tracelink._serve_chain(origin text, from_block bigint, to_block bigint)
     RETURNS SETOF text
@@ -398,7 +398,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink._serve_chain(text, bigint, bigint) IS
-    'for a peer''s resend(): origin''s chain from from_block to to_block (NULL: the last) as this node holds it, with the entries addressed to the peer logged in (session_user)';
+    'for a peer''s resend(): origin''s chain from from_block to to_block (NULL: the last) as this node holds it, with the entries the peer logged in (session_user) is entitled to';
 REVOKE ALL ON FUNCTION tracelink._serve_chain(text, bigint, bigint) FROM PUBLIC;
 
 -- What a peer's tracelink.catch_up() asks for: the entries of origin's
@@ -451,7 +451,7 @@ CREATE FUNCTION tracelink.resend(peer text, origin text DEFAULT NULL) RETURNS tr
     AS 'MODULE_PATHNAME', 'tl_resend'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION tracelink.resend(text, text) IS
-    'asks peer for the blocks of origin''s chain (default: the peer''s) after the last one this node holds (up to the first one parked here), with their entries addressed to this node, and applies them as ingest() does; for gaps replication will not fill';
+    'asks peer for the blocks of origin''s chain (default: the peer''s) after the last one this node holds (up to the first one parked here), with their entries this node is entitled to, and applies them as ingest() does; for gaps replication will not fill';
 REVOKE ALL ON FUNCTION tracelink.resend(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tracelink.resend(text, text) TO tracelink_admin;
 

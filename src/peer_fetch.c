@@ -187,10 +187,10 @@ resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block
  *
  * Asks peer for the blocks of origin's chain (default: the peer's own)
  * after the last one this node holds, up to the first one parked here
- * waiting for its predecessor (if any), with their entries addressed to this
- * node, and applies them as ingest() does: for a gap that replication will
- * not fill (a subscription re-created after rows were lost, a peer's
- * restore).  Any peer may relay another origin's chain.  This node's own
+ * waiting for its predecessor (if any), with their entries this node is
+ * entitled to, and applies them as ingest() does: for a gap that
+ * replication will not fill (a subscription re-created after rows were
+ * lost, a peer's restore).  Any peer may relay another origin's chain.  This node's own
  * chain is not fetched back.
  */
 Datum
