@@ -139,6 +139,12 @@ is(sql($late, "SELECT active_version FROM tracelink.links WHERE name = 'Late tea
 	'but it holds the link and its version (workflow entries go to every node)');
 is(sql($late, "${shadowed}SELECT lines, quarantined FROM tracelink.catch_up('grower')"), '0|0',
 	'catch_up() before late joins the group brings nothing: it is not entitled to the records');
+# the same rule on arrival: grower's lots handed to late now are refused
+my $lots_line = sql($grower, "SELECT l FROM tracelink.export('grower') l WHERE l::jsonb ->> 'kind' = 'tl.trace.record'");
+is(sql($late, "SELECT lines, quarantined FROM tracelink.ingest(\$l\$$lots_line\$l\$)"), '1|1',
+	'an earlier record handed to late before it joins is refused');
+is(sql($late, 'SELECT reason FROM tracelink.quarantined'), 'entry is not addressed to this node',
+	'as not addressed to it');
 
 # ---------------------------------------------------------------------
 # late joins Retail while the link is active; version 2 is voted in
@@ -186,7 +192,8 @@ is(sql($late, "${shadowed}SELECT lines, quarantined FROM tracelink.catch_up('gro
 wait_converged(@nodes);
 for my $n (@nodes)
 {
-	is(sql($n, 'SELECT count(*) FROM tracelink.quarantined'), '0', 'nothing quarantined on ' . $n->name);
+	is(sql($n, 'SELECT count(*) FROM tracelink.quarantined'), $n == $late ? '1' : '0',
+		'nothing quarantined on ' . $n->name . ($n == $late ? ' but the record refused before it joined' : ''));
 	is(sql($n, 'SELECT bool_and(ok) FROM tracelink.verify()'), 't', 'verify() is clean on ' . $n->name);
 	is(sql($n, 'SELECT count(*) FROM tracelink.apply_queue'), '0', 'nothing waits on ' . $n->name);
 }
