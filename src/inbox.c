@@ -9,7 +9,9 @@
  * entry allows to be checked without its block before it is parked
  * (block.c's content checks, its audience, no replay of an entry waiting
  * already, no block of its transaction quarantined).  It calls nothing
- * of apply.c: what it cannot park it quarantines (quarantine.c).
+ * of apply.c: what it cannot park it quarantines (quarantine.c).  It also
+ * holds the rule of who is entitled to an entry (tl_entry_entitled()),
+ * which arrivals and what this node serves its peers both follow.
  *
  *-------------------------------------------------------------------------
  */

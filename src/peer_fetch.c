@@ -2,15 +2,19 @@
  *
  * peer_fetch.c
  *	  Asking a peer directly, over the connection this node's subscription
- *	  to it uses: the connection itself (for blob.c's fetch_blob()) and
+ *	  to it uses: the connection itself (for blob.c's fetch_blob()),
  *	  tracelink.resend(), which fetches the blocks of a chain this node is
- *	  missing from a peer that holds them.
+ *	  missing from a peer that holds them, and tracelink.catch_up(), which
+ *	  fetches the entries of blocks it holds that it became entitled to
+ *	  later (trace records made before it joined a link's business group).
  *
  * A peer answers only its peers' logins (tracelink._serve_chain(),
  * tracelink._serve_entitled(), tracelink._serve_blob()), with what the
- * asking node is entitled to (tracelink._entitled(): inbox.c's rule).  Nothing fetched is trusted: it goes through
- * ingest(), the replication apply path, which verifies every block against
- * its origin's key and chain, so any peer may relay any origin's chain.
+ * asking node is entitled to (tracelink._entitled(), inbox.c's rule).
+ * Nothing fetched is trusted: it goes through ingest(), the replication
+ * apply path, which verifies every block against its origin's key and
+ * chain and every entry against its block, so any peer may relay any
+ * origin's chain.
  *
  *-------------------------------------------------------------------------
  */
@@ -369,7 +373,8 @@ tl_catch_up(PG_FUNCTION_ARGS)
 			bool		isnull;
 
 			c->origin = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
-			c->head = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+			c->head = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+												  &isnull));
 			chains = lappend(chains, c);
 			MemoryContextSwitchTo(old);
 		}
