@@ -345,6 +345,7 @@ SELECT what, outcome, reason FROM tracelink.retry_quarantined(origin => 'delta')
 SELECT tracelink.drop_template('sp-growing');
 SELECT tracelink.rotate_key() IS NOT NULL AS rotated;
 SELECT tracelink.append('app.note', '{"text": "after rotation"}') IS NOT NULL AS appended;
+SELECT tracelink.signing_hold() IS NULL AS signs;
 
 -- JSON schema validation and the EPCIS schema (sqlsrc/79_json_schema.sql)
 SELECT tracelink.set_epcis_schema('{"$schema": "http://json-schema.org/draft-07/schema#", "type": "object",

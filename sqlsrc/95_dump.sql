@@ -137,11 +137,94 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.restore_holds', 'WHERE fal
 REVOKE ALL ON tracelink.restore_holds FROM PUBLIC;
 GRANT SELECT ON tracelink.restore_holds TO tracelink_reader;
 
+-- The WAL timeline the node signs on.  Recovery that ends on another
+-- timeline (a base backup restored to a point in time, a promoted standby)
+-- holds the node as a restore does (src/restore.c), until finish_restore()
+-- records the new one.  Dumped: a dump restored into a cluster on another
+-- timeline is held anyway.
+CREATE TABLE tracelink.node_timeline (
+    timeline bigint NOT NULL
+);
+COMMENT ON TABLE tracelink.node_timeline IS
+    'the WAL timeline this node last signed on (one row): on another timeline (point-in-time recovery, promotion) the node does not sign until tracelink.finish_restore()';
+COMMENT ON COLUMN tracelink.node_timeline.timeline IS 'a WAL timeline ID, as in pg_control_checkpoint()';
+SELECT pg_catalog.pg_extension_config_dump('tracelink.node_timeline', '');
+REVOKE ALL ON tracelink.node_timeline FROM PUBLIC;
+GRANT SELECT ON tracelink.node_timeline TO tracelink_reader;
+
+CREATE FUNCTION tracelink._note_timeline() RETURNS bigint
+    AS 'MODULE_PATHNAME', 'tl_note_timeline'
+    LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink._note_timeline() IS
+    'records the WAL timeline the cluster runs on as the one this node signs on (finish_restore()); returns it';
+REVOKE ALL ON FUNCTION tracelink._note_timeline() FROM PUBLIC;
+
+CREATE FUNCTION tracelink.signing_hold() RETURNS text
+    AS 'MODULE_PATHNAME', 'tl_signing_hold'
+    LANGUAGE C STRICT STABLE PARALLEL RESTRICTED;
+COMMENT ON FUNCTION tracelink.signing_hold() IS
+    'why this node does not sign yet (a restore from a dump, or recovery onto another WAL timeline, not yet finished by tracelink.finish_restore()), or NULL when it signs';
+REVOKE ALL ON FUNCTION tracelink.signing_hold() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tracelink.signing_hold() TO tracelink_reader;
+
+CREATE FUNCTION tracelink.recover_own_chain()
+    RETURNS TABLE (peer text, from_block bigint, lines bigint, quarantined bigint, head bigint)
+    AS 'MODULE_PATHNAME', 'tl_recover_own_chain'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.recover_own_chain() IS
+    'on a node held after a restore: asks each peer for this node''s own blocks and entries from the first block it lacks (or lacks entries of), verifies them as replication would against its pinned key and chain, and keeps them; one row per peer (lines NULL: unreachable)';
+REVOKE ALL ON FUNCTION tracelink.recover_own_chain() FROM PUBLIC;
+
 CREATE FUNCTION tracelink._check_signing_key() RETURNS bytea
     AS 'MODULE_PATHNAME', 'tl_check_signing_key'
     LANGUAGE C STRICT VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION tracelink._check_signing_key() IS
     'signs a test message with this node''s key file and checks it against the key its ledger head names; returns that key, or raises what signing a block would';
+
+-- A node whose database is lost but whose key file is kept: made again,
+-- empty and held, under its name and pinned genesis key.  Its peers are
+-- added as at first (their rows come with the subscriptions' initial
+-- copy); finish_restore() then fetches its own chain back from them
+-- (recover_own_chain(), from the genesis block, verified against this
+-- key) and checks that the key file signs with the chain's latest key.
+CREATE FUNCTION tracelink.rebuild_node(name text, genesis_key bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    existing text := tracelink.node_name();
+BEGIN
+    IF existing IS NOT NULL THEN
+        RAISE EXCEPTION 'this database is already node "%"', existing
+            USING ERRCODE = 'duplicate_object';
+    END IF;
+    IF rebuild_node.name IS NULL OR NOT tracelink._valid_node_name(rebuild_node.name) THEN
+        RAISE EXCEPTION 'invalid node name "%"', rebuild_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';
+    END IF;
+    IF rebuild_node.genesis_key IS NULL OR pg_catalog.length(rebuild_node.genesis_key) <> 32 THEN
+        RAISE EXCEPTION 'the genesis key of node "%" must be 32 bytes', rebuild_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = 'Its peers have it pinned: SELECT public_key FROM tracelink.nodes WHERE name = ''<node>''; on any of them.';
+    END IF;
+    IF EXISTS (SELECT 1 FROM tracelink.nodes) OR EXISTS (SELECT 1 FROM tracelink.ledger_blocks)
+       OR EXISTS (SELECT 1 FROM tracelink.ledger_entries) THEN
+        RAISE EXCEPTION 'a node is rebuilt only in a database whose ledger is empty'
+            USING ERRCODE = 'object_not_in_prerequisite_state',
+                  HINT = 'Create the extension in a new database, then rebuild the node there.';
+    END IF;
+    INSERT INTO tracelink.nodes (name, public_key, is_local) VALUES (rebuild_node.name, rebuild_node.genesis_key, true);
+    INSERT INTO tracelink.restore_holds (held_since, ledger_table, restored_by)
+        VALUES (pg_catalog.statement_timestamp(), '(none: rebuilt from its peers)', session_user);
+    PERFORM tracelink._note_timeline();
+    RAISE NOTICE 'node "%" is rebuilt empty and does not sign yet', rebuild_node.name
+        USING HINT = 'Add its peers with CALL tracelink.add_peer(...), then run CALL tracelink.finish_restore();.';
+END
+$$;
+COMMENT ON FUNCTION tracelink.rebuild_node(text, bytea) IS
+    'makes this empty database node "name" again (its key file kept, its genesis key as its peers pinned it), held until finish_restore() has fetched its chain back from its peers';
+REVOKE ALL ON FUNCTION tracelink.rebuild_node(text, bytea) FROM PUBLIC;
 
 -- A procedure (slots are created in transactions that have written
 -- nothing), so without a SET clause: it pins search_path itself after each
@@ -156,7 +239,8 @@ DECLARE
     head record;
     sub text;
     slot text;
-    held bigint;
+    hold text;
+    fetched record;
 BEGIN
     PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
     me := tracelink.node_name();
@@ -166,7 +250,35 @@ BEGIN
                   DETAIL = 'tracelink.nodes has no row for the local node.',
                   HINT = 'Restore the whole dump, tracelink.nodes included.';
     END IF;
-    SELECT pg_catalog.count(*) INTO held FROM tracelink.restore_holds;
+    hold := tracelink.signing_hold();
+
+    -- 0. this node's blocks its peers hold and it lacks (a backup older
+    --    than its last blocks): fetched back before anything is checked,
+    --    so that its next block follows them instead of forking its chain
+    IF hold IS NOT NULL THEN
+        FOR fetched IN SELECT * FROM tracelink.recover_own_chain() LOOP
+            IF fetched.lines IS NULL THEN
+                RAISE NOTICE 'peer "%": unreachable, its copy of this node''s chain was not asked for', fetched.peer
+                    USING HINT = 'If it may hold blocks of this node that no other peer holds, make it reachable and run CALL tracelink.finish_restore(); again.';
+            ELSE
+                RAISE NOTICE 'peer "%": % lines of this node''s chain from block %, % quarantined; it ends at block %',
+                    fetched.peer, fetched.lines, fetched.from_block, fetched.quarantined, fetched.head;
+            END IF;
+        END LOOP;
+        COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+        -- a block of this node its peers have seen and none sent back
+        SELECT w.block_no INTO bad FROM tracelink.witness_pending w
+         WHERE w.origin = me
+           AND w.block_no > COALESCE((SELECT h.block_no FROM tracelink.ledger_heads h WHERE h.origin = me), -1)
+         ORDER BY w.block_no DESC LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'peers witnessed block % of this node, which it could not fetch back', bad.block_no
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = 'Signing again now would fork its chain: its next block would take a number its peers hold another block for.',
+                      HINT = 'The node stays held: make the peers that hold its blocks reachable, then run CALL tracelink.finish_restore(); again.';
+        END IF;
+    END IF;
 
     -- 1. every chain verifies: links, keys, heads, entries sealed
     SELECT v.origin, v.first_bad, v.reason INTO bad FROM tracelink.verify() v WHERE NOT v.ok LIMIT 1;
@@ -242,10 +354,11 @@ BEGIN
         END;
     END LOOP;
 
-    -- 6. the node signs again
+    -- 6. the node signs again, on the timeline it runs on
     TRUNCATE tracelink.restore_holds;
+    PERFORM tracelink._note_timeline();
     SELECT h.block_no INTO head FROM tracelink.ledger_heads h WHERE h.origin = me;
-    IF held = 0 THEN
+    IF hold IS NULL THEN
         RAISE NOTICE 'node "%" was not held by a restore; its chain ends at block %', me, head.block_no;
     ELSE
         RAISE NOTICE 'node "%" signs again; its chain ends at block %', me, head.block_no
@@ -255,7 +368,7 @@ BEGIN
 END
 $$;
 COMMENT ON PROCEDURE tracelink.finish_restore() IS
-    'after a restore from a dump: verifies every chain and the node key, re-creates the peer logins, this node''s publications and slots and its subscriptions to its peers (without copying what it holds), and lets the node sign again';
+    'after a restore (from a dump, or of a base backup to a point in time): fetches back from the peers this node''s own blocks it lacks, verifies every chain and the node key, re-creates the peer logins, this node''s publications and slots and its subscriptions to its peers (without copying what it holds), and lets the node sign again';
 
 -- On a peer of a restored node: its subscription to that node, started
 -- again on the node's new slot.  Dropped and created, not altered: the

@@ -125,6 +125,7 @@ typedef struct ApplyState
 	TlRowWriter *entries;
 	TlRowWriter *blocks;
 	TlRowWriter *heads;
+	bool		recovering_own; /* this node's own chain, from its peers */
 } ApplyState;
 
 static ApplyState *apply_state = NULL;
@@ -192,6 +193,20 @@ void
 tl_apply_begin(void)
 {
 	state();
+}
+
+/*
+ * tracelink.recover_own_chain() (peer_fetch.c): while on, this node's own
+ * blocks and entries are received from its peers like a peer's (verified
+ * against its pinned genesis key and its chain), and what it holds already
+ * is passed over rather than quarantined as a replay: each peer sends what
+ * it holds of the chain, which overlaps.  Only a held node recovers
+ * (restore.c), so nothing it signs can race these rows.
+ */
+void
+tl_apply_recover_own(bool on)
+{
+	state()->recovering_own = on;
 }
 
 /*
@@ -448,7 +463,9 @@ peer_key(const char *origin, uint8 *key)
 
 	args[0] = CStringGetTextDatum(origin);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT public_key FROM tracelink.nodes WHERE name = $1 AND NOT is_local",
+	if (SPI_execute_with_args(st->recovering_own ?
+							  "SELECT public_key FROM tracelink.nodes WHERE name = $1" :
+							  "SELECT public_key FROM tracelink.nodes WHERE name = $1 AND NOT is_local",
 							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed > 0)
@@ -492,7 +509,7 @@ origin_problem(const char *origin, uint8 *pinned_key)
 
 	if (!tl_valid_node_name(origin))
 		return "origin is not a valid node name";
-	if (st->local_node && strcmp(origin, st->local_node) == 0)
+	if (st->local_node && strcmp(origin, st->local_node) == 0 && !st->recovering_own)
 		return "row claims to come from this node";
 	if (!peer_key(origin, pinned_key))
 		return "origin is not a known peer (no pinned key)";
@@ -697,7 +714,12 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 	if (problem == NULL)
 		problem = tl_audience_problem(e, state()->local_node);
 	if (problem == NULL && tl_entry_exists(e->hash))
+	{
+		/* recovering its own chain, a node hears an entry from each peer */
+		if (state()->recovering_own)
+			return false;
 		problem = "replayed entry: it is already in the ledger";
+	}
 	if (problem == NULL && b->h.has_next_key)
 	{
 		tally = rotation_tally(b);
@@ -993,7 +1015,17 @@ receive_block(void *arg)
 	{
 		TlBlock		stored;
 
-		if (find_block(b->h.origin, -1, b->h.block_no, &stored))
+		if (find_block(b->h.origin, -1, b->h.block_no, &stored) &&
+			state()->recovering_own &&
+			memcmp(stored.block_hash, b->block_hash, TL_HASH_LEN) == 0)
+		{
+			/*
+			 * Recovering its own chain, a node hears its blocks from each
+			 * peer: the entries that came with it are checked against it.
+			 */
+			release_block_entries(b, NULL);
+		}
+		else if (find_block(b->h.origin, -1, b->h.block_no, &stored))
 			reject_known_block_number(b, stored.block_hash, "in the ledger");
 		else
 			quarantine_block(b, "block number is below the origin's head but no such block is stored",

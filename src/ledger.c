@@ -690,6 +690,8 @@ tl_init_node(PG_FUNCTION_ARGS)
 							  2, argtypes, args, NULL, false, 0) != SPI_OK_INSERT)
 		elog(ERROR, "could not register node \"%s\"", name);
 	tl_spi_finish(spi_nest);
+	/* the timeline it signs on: recovery to another one holds it */
+	(void) tl_note_timeline_now();
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 
 	pb = pending_block(name);

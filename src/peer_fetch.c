@@ -31,6 +31,7 @@
 
 PG_FUNCTION_INFO_V1(tl_resend);
 PG_FUNCTION_INFO_V1(tl_catch_up);
+PG_FUNCTION_INFO_V1(tl_recover_own_chain);
 
 /* lines handed to one ingest() call: about this many bytes */
 #define TL_RESEND_BATCH_BYTES	(1024 * 1024)
@@ -294,6 +295,187 @@ tl_resend(PG_FUNCTION_ARGS)
 	values[0] = Int64GetDatum(ingested);
 	values[1] = Int64GetDatum(quarantined);
 	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
+}
+
+/*
+ * The first block of origin's chain that this node lacks or lacks entries
+ * of: where a fetch of its own chain starts.  In SPI.
+ */
+static int64
+first_incomplete_block(const char *origin)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(origin)};
+	bool		isnull;
+	Datum		d;
+
+	if (SPI_execute_with_args("SELECT pg_catalog.min(b.block_no) FROM tracelink.ledger_blocks b"
+							  "  LEFT JOIN (SELECT e.tx, pg_catalog.count(*) AS n FROM tracelink.ledger_entries e"
+							  "              WHERE e.origin OPERATOR(pg_catalog.=) $1 GROUP BY e.tx) e"
+							  "    ON e.tx OPERATOR(pg_catalog.=) b.tx"
+							  " WHERE b.origin OPERATOR(pg_catalog.=) $1"
+							  "   AND COALESCE(e.n, 0) OPERATOR(pg_catalog.<) b.entry_count",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look for incomplete blocks");
+	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (!isnull)
+		return DatumGetInt64(d);
+	if (SPI_execute_with_args("SELECT h.block_no + 1 FROM tracelink.ledger_heads h"
+							  " WHERE h.origin OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tracelink.ledger_heads");
+	if (SPI_processed == 0)
+		return 0;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* the last block of origin's chain this node holds, or -1.  In SPI. */
+static int64
+head_block(const char *origin)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1] = {CStringGetTextDatum(origin)};
+	bool		isnull;
+
+	if (SPI_execute_with_args("SELECT h.block_no FROM tracelink.ledger_heads h"
+							  " WHERE h.origin OPERATOR(pg_catalog.=) $1",
+							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tracelink.ledger_heads");
+	if (SPI_processed == 0)
+		return -1;
+	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* receive this node's own chain from a peer, from from_block on */
+static void
+recover_from(PGconn *conn, const char *peer, const char *me, int64 from_block,
+			 int64 *ingested, int64 *quarantined)
+{
+	int			spi_nest = tl_spi_connect();
+
+	PG_TRY();
+	{
+		tl_apply_recover_own(true);
+		resend_from(conn, peer, me, from_block, -1, ingested, quarantined);
+		tl_apply_recover_own(false);
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQfinish(conn);
+	tl_spi_finish(spi_nest);
+}
+
+/*
+ * tracelink.recover_own_chain() returns table (peer text, from_block
+ * bigint, lines bigint, quarantined bigint, head bigint)
+ *
+ * A node restored from a backup older than its last blocks: its peers hold
+ * blocks of its chain it no longer has, and its next block would fork the
+ * chain.  Ask each peer, in name order, for this node's chain from the
+ * first block it lacks (or lacks entries of: each peer holds the entries
+ * addressed to it, so entries meant for a few come from those few) and
+ * receive it as a peer's chain is received: every block verified against
+ * the node's pinned genesis key and its chain, every entry against its
+ * block.  Only while the node is held (restore.c): it signs nothing then,
+ * so nothing it signs races what comes back.  The transaction-number
+ * sequence is moved past the recovered blocks: peers refuse a second block
+ * sealing one transaction.
+ */
+Datum
+tl_recover_own_chain(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *me = tl_local_node();
+	List	   *peers = NIL;
+	List	   *conninfos = NIL;
+	ListCell   *lp;
+	ListCell   *lc;
+	int			spi_nest;
+	Oid			save_userid;
+	int			save_sec_context;
+	MemoryContext caller = CurrentMemoryContext;
+
+	if (me == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database is not a tracelink node yet")));
+	if (tl_restore_hold_reason() == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("node \"%s\" is not held after a restore", me),
+				 errdetail("A node fetches its own chain back from its peers only between a restore and tracelink.finish_restore(), while it signs nothing.")));
+	tl_require_apply_lock_first("tracelink.recover_own_chain()");
+	InitMaterializedSRF(fcinfo, 0);
+
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute("SELECT c.name, c.conninfo FROM tracelink.peer_connections c ORDER BY c.name",
+					true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read tracelink.peer_connections");
+	{
+		MemoryContext old = MemoryContextSwitchTo(caller);
+		uint64		i;
+
+		for (i = 0; i < SPI_processed; i++)
+		{
+			peers = lappend(peers, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+			conninfos = lappend(conninfos, SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2));
+		}
+		MemoryContextSwitchTo(old);
+	}
+	tl_spi_finish(spi_nest);
+
+	forboth(lp, peers, lc, conninfos)
+	{
+		const char *peer = lfirst(lp);
+		const char *conninfo = lfirst(lc);
+		PGconn	   *conn;
+		int64		from_block;
+		int64		ingested = 0;
+		int64		quarantined = 0;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+
+		spi_nest = tl_spi_connect();
+		from_block = first_incomplete_block(me);
+		tl_spi_finish(spi_nest);
+		conn = conninfo ? tl_peer_connect(peer, conninfo, "tracelink recover", false) : NULL;
+		if (conn != NULL)
+			recover_from(conn, peer, me, from_block, &ingested, &quarantined);
+		spi_nest = tl_spi_connect();
+		values[0] = CStringGetTextDatum(peer);
+		values[1] = Int64GetDatum(from_block);
+		values[2] = Int64GetDatum(ingested);
+		nulls[2] = conn == NULL;
+		values[3] = Int64GetDatum(quarantined);
+		nulls[3] = conn == NULL;
+		values[4] = Int64GetDatum(head_block(me));
+		tl_spi_finish(spi_nest);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+
+	/* this node's next block seals a transaction number none has */
+	spi_nest = tl_spi_connect();
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(me)};
+
+		if (SPI_execute_with_args("SELECT pg_catalog.setval('tracelink.ledger_tx_seq', m.tx)"
+								  "  FROM (SELECT pg_catalog.max(b.tx) AS tx FROM tracelink.ledger_blocks b"
+								  "         WHERE b.origin OPERATOR(pg_catalog.=) $1) m,"
+								  "       tracelink.ledger_tx_seq s"
+								  " WHERE m.tx OPERATOR(pg_catalog.>) s.last_value",
+								  1, types, args, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not move the transaction-number sequence");
+	}
+	tl_spi_finish(spi_nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	return (Datum) 0;
 }
 
 /* an origin this node holds blocks of, and its last block here */

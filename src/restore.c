@@ -36,6 +36,11 @@
  * check that no peer holds a later block of this node's chain (the node
  * would fork its chain).  finish_restore() removes the hold.
  *
+ * A base backup restored to a point in time (or a standby promoted) holds
+ * the node the same way: tracelink.node_timeline records the WAL timeline
+ * the node signs on, and recovery that ends on another timeline leaves it
+ * there until finish_restore() records the new one.
+ *
  * This tells a restore from a member and from accidental SQL, not from a
  * superuser: a superuser can disable the triggers (or set the rows up to
  * look like a restore).  What a superuser forges, verify() finds.
@@ -49,6 +54,9 @@
 #include "access/table.h"
 #include "access/tableam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "commands/trigger.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
@@ -58,6 +66,9 @@
 #include "utils/builtins.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+
+PG_FUNCTION_INFO_V1(tl_note_timeline);
+PG_FUNCTION_INFO_V1(tl_signing_hold);
 
 
 /*
@@ -289,16 +300,56 @@ tl_restore_incoming(TriggerData *trigdata)
 }
 
 /*
- * Raise if ledger rows were restored here and finish_restore() has not run
- * since: the node must not sign yet.  Called once per appending transaction;
- * the table is empty (no blocks at all) except between a restore and
- * finish_restore(), which truncates it.
+ * The WAL timeline this node last signed on (tracelink.node_timeline), or
+ * 0 when none is recorded (a node made before the table existed: it is
+ * held by restore_holds alone).
  */
-void
-tl_restore_check_hold(void)
+static TimeLineID
+recorded_timeline(void)
+{
+	Relation	rel = table_open(tl_relid("node_timeline"), AccessShareLock);
+	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	TimeLineID	recorded = 0;
+	bool		isnull;
+
+	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
+	{
+		Datum		d = slot_getattr(slot, 1, &isnull);
+
+		if (!isnull)
+			recorded = (TimeLineID) DatumGetInt64(d);
+	}
+	table_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	UnregisterSnapshot(snapshot);
+	table_close(rel, AccessShareLock);
+	return recorded;
+}
+
+/* the timeline found to match the recorded one, once per backend */
+static TimeLineID timeline_checked = 0;
+
+/*
+ * Why this node must not sign yet, or NULL:
+ *   - ledger rows were restored here (restore_holds) and finish_restore()
+ *     has not run since;
+ *   - the cluster's WAL timeline is not the one the node last signed on:
+ *     the cluster was recovered to a point in time (or a standby was
+ *     promoted), so its peers may hold blocks of this node it no longer
+ *     has, and a new block would fork its chain.
+ * restore_holds is empty (no blocks at all) except between a restore and
+ * finish_restore(), which truncates it; the timeline is read once per
+ * backend.
+ */
+const char *
+tl_restore_hold_reason(void)
 {
 	Relation	rel = table_open(tl_relid("restore_holds"), AccessShareLock);
 	bool		held = false;
+	TimeLineID	current;
+	TimeLineID	recorded;
 
 	if (RelationGetNumberOfBlocks(rel) > 0)
 	{
@@ -313,9 +364,84 @@ tl_restore_check_hold(void)
 	}
 	table_close(rel, AccessShareLock);
 	if (held)
+		return "Ledger rows were restored into this database; the restored chains and the node key have not been checked since.";
+	if (RecoveryInProgress())
+		return NULL;
+	current = GetWALInsertionTimeLine();
+	if (current == timeline_checked)
+		return NULL;
+	recorded = recorded_timeline();
+	if (recorded != 0 && recorded != current)
+		return psprintf("The database was recovered to a point in time or promoted: it runs on WAL timeline %u, the node last signed on timeline %u, and its peers may hold blocks it no longer has.",
+						current, recorded);
+	timeline_checked = current;
+	return NULL;
+}
+
+/*
+ * Raise if the node must not sign yet (tl_restore_hold_reason()).  Called
+ * once per appending transaction.
+ */
+void
+tl_restore_check_hold(void)
+{
+	const char *reason = tl_restore_hold_reason();
+
+	if (reason != NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this node does not sign until its restore is finished"),
-				 errdetail("Ledger rows were restored into this database; the restored chains and the node key have not been checked since."),
+				 errdetail("%s", reason),
 				 errhint("As a superuser, run CALL tracelink.finish_restore(); see docs/operations.md, \"Checking and backups\".")));
+}
+
+/*
+ * Record the WAL timeline the node signs on from now: the one it runs on
+ * (init_node(), and finish_restore() through tracelink._note_timeline()).
+ * As the caller, who must be able to write tracelink's tables.
+ */
+int64
+tl_note_timeline_now(void)
+{
+	int			spi_nest;
+	TimeLineID	current;
+	Oid			types[1] = {INT8OID};
+	Datum		args[1];
+
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot record the node's timeline during recovery")));
+	current = GetWALInsertionTimeLine();
+	args[0] = Int64GetDatum((int64) current);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute("DELETE FROM tracelink.node_timeline", false, 0) != SPI_OK_DELETE ||
+		SPI_execute_with_args("INSERT INTO tracelink.node_timeline (timeline) VALUES ($1)",
+							  1, types, args, NULL, false, 0) != SPI_OK_INSERT)
+		elog(ERROR, "could not record the node's timeline");
+	tl_spi_finish(spi_nest);
+	timeline_checked = 0;
+	return (int64) current;
+}
+
+/*
+ * tracelink._note_timeline() returns bigint
+ */
+Datum
+tl_note_timeline(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_INT64(tl_note_timeline_now());
+}
+
+/*
+ * tracelink.signing_hold() returns text
+ */
+Datum
+tl_signing_hold(PG_FUNCTION_ARGS)
+{
+	const char *reason = tl_restore_hold_reason();
+
+	if (reason == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_TEXT_P(cstring_to_text(reason));
 }

@@ -373,6 +373,7 @@ extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern void tl_project_entry(const TlEntry *e, bool local);
 extern bool tl_kind_has_effect(const char *kind);
 extern void tl_apply_effect(const TlEntry *e);
+extern void tl_apply_recover_own(bool on);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
 
@@ -385,6 +386,8 @@ extern struct pg_conn *tl_peer_connect(const char *peer, const char *conninfo,
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);
 extern void tl_restore_check_hold(void);
+extern const char *tl_restore_hold_reason(void);
+extern int64 tl_note_timeline_now(void);
 
 /* ----------------------------------------------------------------
  * witness.c: witnessing other origins' signed heads, to catch an origin

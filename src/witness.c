@@ -353,8 +353,8 @@ keep_pending(const TlEntry *w, const TlSignedHead *hd)
 
 /*
  * A witnessed head of this node's own chain: the node holds every block it
- * signed, so a different (or further) block validly signed by one of its
- * keys was signed by someone else.
+ * signed (once its restore is finished), so a different (or further) block
+ * validly signed by one of its keys was signed by someone else.
  */
 static void
 check_own_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
@@ -364,6 +364,19 @@ check_own_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 
 	if (have && tl_same_block(&mine, hd))
 		return;
+	if (!have && tl_restore_hold_reason() != NULL)
+	{
+		/*
+		 * A node held after a restore (or rebuilt) lacks blocks it signed
+		 * and fetches them back from its peers (recover_own_chain()): the
+		 * head is checked when its chain gets there, as a peer's is.
+		 */
+		if (!tl_head_signature_ok(hd))
+			refuse_head(w, hd, "signature does not verify with its signer_key");
+		else
+			keep_pending(w, hd);
+		return;
+	}
 	if (!tl_head_signature_ok(hd))
 		refuse_head(w, hd, "signature does not verify with its signer_key");
 	else if (!tl_one_of_my_keys(me, hd->h.signer_key))

@@ -12,12 +12,13 @@ our @EXPORT = qw(tl_node vectors_dir init_nodes connect_nodes mesh wait_converge
   state_digests);
 
 # A started node with tracelink created in database "postgres", configured
-# for logical replication (bare => 1: without the extension).
+# for logical replication (bare => 1: without the extension; archiving =>
+# 1: archiving its WAL, for point-in-time recovery).
 sub tl_node
 {
 	my ($name, %opts) = @_;
 	my $node = PostgreSQL::Test::Cluster->new($name);
-	$node->init(allows_streaming => 'logical');
+	$node->init(allows_streaming => 'logical', has_archiving => $opts{archiving} ? 1 : 0);
 	$node->append_conf('postgresql.conf', <<'CONF');
 max_wal_senders = 20
 max_replication_slots = 20
