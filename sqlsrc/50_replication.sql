@@ -237,8 +237,9 @@ BEGIN
     EXECUTE format('GRANT SELECT ON tracelink.blobs, tracelink.blob_chunks TO %I', login);
     EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_blob(bytea), '
                    'tracelink._serve_blob_chunk(bytea, integer) TO %I', login);
-    -- what the peer's resend() asks for (sqlsrc/95_dump.sql)
-    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_chain(text, bigint, bigint) TO %I', login);
+    -- what the peer's resend() and catch_up() ask for (sqlsrc/95_dump.sql)
+    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_chain(text, bigint, bigint), '
+                   'tracelink._serve_entitled(text, bigint) TO %I', login);
 END
 $$;
 COMMENT ON FUNCTION tracelink._make_peer_login(text) IS
@@ -398,7 +399,8 @@ BEGIN
         EXECUTE format('REVOKE ALL ON tracelink.blobs, tracelink.blob_chunks FROM %I', login);
         EXECUTE format('REVOKE ALL ON FUNCTION tracelink._serve_blob(bytea), '
                        'tracelink._serve_blob_chunk(bytea, integer), '
-                       'tracelink._serve_chain(text, bigint, bigint) FROM %I', login);
+                       'tracelink._serve_chain(text, bigint, bigint), '
+                       'tracelink._serve_entitled(text, bigint) FROM %I', login);
         EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', login);
         EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), login);
     END IF;

@@ -61,6 +61,7 @@ extern void tl_receive_row(const RowSource *src, bool is_block, RowIdentity *ide
 extern void tl_receive_line(const RowSource *src, RowIdentity *ident);
 
 /* inbox.c */
+extern bool tl_entry_entitled(const TlEntry *e, const char *node);
 extern const char *tl_audience_problem(const TlEntry *e, const char *local_node);
 extern bool tl_inbox_block_parked_for(const char *origin, int64 tx);
 extern bool tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash);

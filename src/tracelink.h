@@ -427,6 +427,7 @@ extern void tl_workflow_init(void);
 extern void tl_trace_init(void);
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 extern void tl_project_trace_private(const TlEntry *e, bool local);
+extern bool tl_trace_group_member(const uint8 *link_id, const char *node);
 
 /* blob.c: off-chain files (docs/files.md); the check record() makes */
 struct TlTraceForm;
