@@ -250,6 +250,7 @@ SELECT j ->> 'kind' AS kind, j -> 'audience' AS audience,
        tracelink._entitled('delta', l) AS delta
   FROM (SELECT l, l::jsonb AS j FROM tracelink.export('alpha') l) x
  WHERE j ->> 'kind' IN ('tl.trace.record', 'tl.trace.private')
+   AND j -> 'payload' ->> 'link' = encode(:'pt'::bytea, 'hex')
  GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2::text;
 SELECT err($$ SELECT tracelink._entitled('beta', '{"type": "header"}') $$);
 -- an entry addressed to alpha and beta only (a group of earlier days):
