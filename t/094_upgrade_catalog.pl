@@ -5,7 +5,7 @@
 # catalog of a fresh CREATE EXTENSION tracelink (t/extension_catalog.sql:
 # every member object, its definition, ACL and comment, columns, indexes,
 # triggers, policies, config-dump registrations).  A difference is named
-# object by object.  Also: the check sees a difference planted on purpose;
+# object by object.  Also: the checks see differences planted on purpose;
 # released scripts are never edited; one library serves every version it
 # upgrades from (each old version installs with it, and a C symbol keeps
 # its SQL contract).
@@ -121,16 +121,24 @@ sub c_contracts
 	}
 	return \%c;
 }
-my $now = c_contracts('fresh');
-for my $v (sort keys %c_symbols)
+# The C functions of $now whose symbol an old version declares with
+# another contract.
+sub broken_contracts
 {
+	my ($then, $now) = @_;
 	my @broken;
 	for my $sym (sort keys %$now)
 	{
-		my $old = $c_symbols{$v}{$sym} or next;
+		my $old = $then->{$sym} or next;
 		my %ok = map { $_ => 1 } @$old;
-		push @broken, map { "$sym: $_ (in $v: " . join('; ', @$old) . ')' } grep { !$ok{$_} } @{ $now->{$sym} };
+		push @broken, map { "$sym: $_ (before: " . join('; ', @$old) . ')' } grep { !$ok{$_} } @{ $now->{$sym} };
 	}
+	return @broken;
+}
+my $now = c_contracts('fresh');
+for my $v (sort keys %c_symbols)
+{
+	my @broken = broken_contracts($c_symbols{$v}, $now);
 	is(scalar(@broken), 0, "C symbols of $v keep their SQL contract in $default")
 	  or diag(join("\n", @broken));
 }
@@ -146,6 +154,13 @@ $node->safe_psql('planted', q{
 	ALTER TABLE tracelink.quarantine ADD COLUMN extra int;
 	ALTER FUNCTION tracelink.version() COST 7;
 });
+# ... and a symbol of an old version declared with another contract
+my ($v0_contract) = @{ $c_symbols{$v0}{tl_verify} };
+$node->safe_psql('planted', q{CREATE FUNCTION tracelink.planted(integer) RETURNS integer
+	AS '$libdir/tracelink', 'tl_verify' LANGUAGE C STRICT});
+is(join("\n", broken_contracts($c_symbols{$v0}, c_contracts('planted'))),
+	"tl_verify: integer -> integer strict true set false (before: $v0_contract)",
+	'a C symbol declared with another contract is named');
 my @planted = differences($fresh, catalog('planted'));
 is(join("\n", map { /^(.+?): (?:missing after|only after|fresh )/ ? $1 : "unparsed: $_" } @planted),
 	join("\n",
