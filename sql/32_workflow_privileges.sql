@@ -20,6 +20,7 @@ SELECT p::regprocedure, 'member' FROM unnest(ARRAY[
     'tracelink.request_modification(text,text,text,text[])', 'tracelink.confirm_revision(text,text)',
     'tracelink._append_action(text,jsonb,bytea[])',
     'tracelink._touches_key_forms(tracelink.process,tracelink.process)',
+    'tracelink._fill_creators(tracelink.process,tracelink.process,text)',
     'tracelink._proposed_definition(bytea,text,text[])',
     'tracelink._proposal(bytea,text,text,bytea,text[])',
     'tracelink._propose(bytea,text,text,bytea,text[])']) p
@@ -29,13 +30,15 @@ UNION ALL
 SELECT p.oid::regprocedure, 'nobody' FROM pg_proc p
  WHERE p.pronamespace = 'tracelink'::regnamespace
    AND (p.proname LIKE '\_project\_%'
-        OR p.proname IN ('_decide', '_undecide', '_vote_rule_integer', '_vote_proposal', '_vote_lock'));
+        OR p.proname IN ('_decide', '_undecide', '_vote_rule_integer', '_vote_proposal', '_vote_lock',
+                         '_notify_pending'));
 
 -- every function of sqlsrc/60_workflow.sql and 65_votes.sql is in the list
 SELECT p.oid::regprocedure AS missing_from_list
   FROM pg_proc p
  WHERE p.pronamespace = 'tracelink'::regnamespace
    AND p.proname IN ('vote_threshold', 'link_id', '_participants', '_touches_key_forms', '_append_action',
+                     '_fill_creators', '_notify_pending',
                      '_proposed_definition', '_proposal', '_propose', '_decide', '_undecide',
                      'request_link', 'reply_invitation', 'reinvite', 'submit_process',
                      'submit_process_from_template', 'assemble', 'vote', 'close_vote',
@@ -70,7 +73,7 @@ SELECT c.oid::regclass AS relation, c.relkind,
  WHERE c.relnamespace = 'tracelink'::regnamespace
    AND c.relname IN ('trace_links', 'link_invitations', 'link_processes', 'proposals', 'ballots',
                      'link_version_history', 'modifications', 'links', 'link_versions',
-                     'pending_invitations', 'open_ballots')
+                     'pending_invitations', 'open_ballots', 'pending_actions')
  ORDER BY c.relname;
 
 --
@@ -94,7 +97,7 @@ RESET ROLE;
 SET ROLE tl_wf_reader;
 SELECT name, status, participants FROM tracelink.links WHERE name = 'Spring tea';
 SELECT count(*) > 0 AS reads_versions FROM tracelink.link_versions;
-SELECT count(*) >= 0 AS reads_views FROM tracelink.pending_invitations, tracelink.open_ballots;
+SELECT count(*) >= 0 AS reads_views FROM tracelink.pending_invitations, tracelink.open_ballots, tracelink.pending_actions;
 SELECT err($$ SELECT tracelink.request_link('By reader', ARRAY['P'], '{"P": ["alpha"]}') $$);
 SELECT err($$ SELECT tracelink.reply_invitation('Rules D', 'P', true) $$);
 SELECT err(format('SELECT tracelink.vote(%L, true)', (SELECT proposal_id FROM tracelink.proposals LIMIT 1)));

@@ -91,3 +91,27 @@ BEGIN;
 SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.z', '{"n": 3}')));
 PREPARE TRANSACTION 'tl_apply_queue';
 SELECT count(*) AS z_applied FROM tracelink.ledger_entries WHERE kind = 'q.z';
+
+-- ingest(), witness() and rotate_key() take the apply lock, which the apply
+-- workers take before anything else: after this transaction took a
+-- workflow step (or recorded trace data) they are refused (25001), and
+-- nothing of it is lost
+BEGIN;
+SELECT tracelink.request_link('Lock order', ARRAY['P'], '{"P": ["alpha"]}') IS NOT NULL AS requested;
+SELECT err($$ SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 4}'))) $$);
+SELECT err($$ SELECT tracelink.witness() $$);
+SELECT err($$ SELECT tracelink.rotate_key() $$);
+COMMIT;
+SELECT count(*) AS link_kept FROM tracelink.trace_links WHERE name = 'Lock order';
+-- first in the transaction, then appending: allowed (the apply lock first);
+-- so is ingest() after appending an application's entry, which has no effect
+BEGIN;
+SELECT lines AS ingested FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 4}')));
+SELECT tracelink.reply_invitation('Lock order', 'P', true) IS NOT NULL AS replied_after;
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 5}')));
+COMMIT;
+BEGIN;
+SELECT length(tracelink.append('q.order_local', '{"n": 1}')) AS appended;
+SELECT * FROM tracelink.ingest((SELECT lines FROM sim_action('qa', 'q.order_peer', '{"n": 6}')));
+COMMIT;
+SELECT count(*) AS peer_applied FROM tracelink.ledger_entries WHERE kind = 'q.order_peer';

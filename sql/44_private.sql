@@ -17,7 +17,7 @@ SELECT count(tracelink.reply_invitation('Private tea', p, true)) AS accepted FRO
 SELECT count(*) AS applied FROM tracelink.ingest((SELECT lines FROM sim_reply('beta', :'pt', 'Growing', true)));
 SELECT count(*) AS applied FROM tracelink.ingest((SELECT lines FROM sim_reply('gamma', :'pt', 'Lab', true)));
 SELECT tracelink.submit_process('Private tea', '{"name": "Growing",
-  "stages": [{"name": "Harvest", "forms": [
+  "stages": [{"name": "Harvest", "members": ["alpha", "beta"], "forms": [
     {"name": "Sale", "items": [
       {"name": "lot", "type": "text", "required": true, "trace_code": true},
       {"name": "weight kg", "type": "numeric", "required": true},

@@ -228,6 +228,8 @@ BEGIN
     EXECUTE format('GRANT SELECT ON tracelink.blobs, tracelink.blob_chunks TO %I', login);
     EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_blob(bytea), '
                    'tracelink._serve_blob_chunk(bytea, integer) TO %I', login);
+    -- what the peer's resend() asks for (sqlsrc/95_dump.sql)
+    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_chain(text, bigint, bigint) TO %I', login);
 END
 $$;
 COMMENT ON FUNCTION tracelink._make_peer_login(text) IS
@@ -386,7 +388,8 @@ BEGIN
         EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I', login);
         EXECUTE format('REVOKE ALL ON tracelink.blobs, tracelink.blob_chunks FROM %I', login);
         EXECUTE format('REVOKE ALL ON FUNCTION tracelink._serve_blob(bytea), '
-                       'tracelink._serve_blob_chunk(bytea, integer) FROM %I', login);
+                       'tracelink._serve_blob_chunk(bytea, integer), '
+                       'tracelink._serve_chain(text, bigint, bigint) FROM %I', login);
         EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', login);
         EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), login);
     END IF;
@@ -523,18 +526,45 @@ SELECT n.name AS peer,
          WHERE q.origin = n.name OR q.source = tracelink.peer_subscription_name(n.name)) AS quarantined,
        (SELECT count(*) FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocations,
        EXISTS (SELECT 1 FROM tracelink.equivocations e WHERE e.origin = n.name) AS equivocating,
-       (SELECT count(*) FROM tracelink.witness_pending w WHERE w.origin = n.name) AS witness_checks_pending
+       (SELECT count(*) FROM tracelink.witness_pending w WHERE w.origin = n.name) AS witness_checks_pending,
+       (SELECT max(q.quarantined_at) FROM tracelink.quarantine q
+         WHERE q.origin = n.name OR q.source = tracelink.peer_subscription_name(n.name)) AS last_quarantined_at
   FROM tracelink.nodes n
   LEFT JOIN tracelink.ledger_heads h ON h.origin = n.name
   LEFT JOIN tracelink.ledger_blocks b ON b.origin = n.name AND b.block_no = h.block_no
  WHERE NOT n.is_local;
 COMMENT ON VIEW tracelink.sync_status IS
-    'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen (equivocating: the peer signed two different blocks with one number), witnessed heads of it beyond this node''s copy still to check';
+    'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen (equivocating: the peer signed two different blocks with one number), witnessed heads of it beyond this node''s copy still to check, when a row of it was last quarantined (what needs an operator: tracelink.alerts)';
+
+-- Which refusals a fixed cause can lift (docs/operations.md, "Quarantine"):
+-- an origin whose key was not pinned yet, an unexpected error, an entry
+-- whose block was refused for one of these.  An effect a projector refused
+-- is retried only when named (by id, `named`): most are the rules' verdicts,
+-- the same on every node, but one may depend on local state an admin fixed.
+-- Everything else is permanent: the row is evidence (forged, replayed,
+-- equivocating, not addressed here) or the outcome of a rule (a ballot after
+-- the vote closed, a forged witnessed head).
+CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boolean DEFAULT false)
+    RETURNS boolean
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    RETURN CASE
+        WHEN what IN ('entry', 'block') THEN
+            pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
+                = 'origin is not a known peer (no pinned key)'
+            OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
+                LIKE 'row could not be processed: %'
+        WHEN what = 'effect' THEN
+            named AND reason NOT LIKE 'witness%'
+            AND reason <> 'ballot arrived after the creator closed the vote'
+        ELSE false END;
+COMMENT ON FUNCTION tracelink.quarantine_retryable(text, text, boolean) IS
+    'whether tracelink.retry_quarantined() retries a quarantined row of this kind and reason (a cause that can be fixed; refused effects only when named by id), or keeps it as permanent evidence';
 
 CREATE VIEW tracelink.quarantined AS
-SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, reason
+SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, reason,
+       tracelink.quarantine_retryable(what, reason) AS retryable
   FROM tracelink.quarantine;
-COMMENT ON VIEW tracelink.quarantined IS 'refused rows from peers and why (the rows themselves: tracelink.quarantine.row_data)';
+COMMENT ON VIEW tracelink.quarantined IS 'refused rows from peers and why (the rows themselves: tracelink.quarantine.row_data); retryable: tracelink.retry_quarantined() tries it again once its cause is fixed';
 
 -- Convergence
 
@@ -558,7 +588,7 @@ GRANT SELECT ON tracelink.inbox_entries, tracelink.inbox_blocks, tracelink.apply
                 tracelink.sync_status, tracelink.quarantined TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.peer_slot_name(text, text), tracelink.peer_login_name(text),
                  tracelink.peer_publication_name(text), tracelink.peer_subscription_name(text),
-                 tracelink._ledger_state() TO tracelink_reader;
+                 tracelink._ledger_state(), tracelink.quarantine_retryable(text, text, boolean) TO tracelink_reader;
 
 -- Applying exported lines without a replication connection
 

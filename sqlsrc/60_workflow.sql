@@ -234,6 +234,25 @@ $$;
 COMMENT ON FUNCTION tracelink._projected_link(bytea, text, text) IS
     'the trace link an action names (undefined_object if unknown); with an action, refuses it unless origin created the link';
 
+-- Something starts waiting for this node (an invitation to answer, a
+-- ballot to cast, a revision to confirm; tracelink.pending_actions): a
+-- notice on tracelink_pending, on this node only, at commit.  Ids only:
+-- any login that connects here can LISTEN (docs/workflow.md).
+CREATE FUNCTION tracelink._notify_pending(action text, link bytea, id bytea, nodes text[]) RETURNS void
+    LANGUAGE plpgsql
+    SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF tracelink.node_name() = ANY (nodes) THEN
+        PERFORM pg_notify('tracelink_pending',
+                          jsonb_build_object('action', action, 'link', encode(link, 'hex'),
+                                             'id', encode(id, 'hex'))::text);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._notify_pending(text, bytea, bytea, text[]) IS
+    'notifies channel tracelink_pending (action, link, id) when this node is among the nodes an action now waits for';
+
 -- Projectors
 
 CREATE FUNCTION tracelink._project_link_request(origin text, payload jsonb, entry_hash bytea, deps bytea[], local boolean)
@@ -282,6 +301,8 @@ BEGIN
     PERFORM pg_notify('tracelink_invitation',
                       jsonb_build_object('link', encode(entry_hash, 'hex'),
                                          'entry', encode(entry_hash, 'hex'))::text);
+    PERFORM tracelink._notify_pending('answer_invitation', entry_hash, entry_hash,
+                                      ARRAY(SELECT i.node FROM tracelink.invitations(draft) i));
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_link_request(text, jsonb, bytea, bytea[], boolean) IS
@@ -365,6 +386,8 @@ BEGIN
     PERFORM pg_notify('tracelink_invitation',
                       jsonb_build_object('link', encode(link, 'hex'),
                                          'entry', encode(entry_hash, 'hex'))::text);
+    PERFORM tracelink._notify_pending('answer_invitation', link, entry_hash,
+                                      ARRAY(SELECT jsonb_array_elements_text(payload->'nodes')));
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_reinvite(text, jsonb, bytea, bytea[], boolean) IS
@@ -416,6 +439,22 @@ BEGIN
                 WHERE m.link_id = link AND m.status = 'revising' AND m.process = pname) THEN
             RAISE EXCEPTION 'no modification of process "%" of link "%" is requested', pname, lnk.name
                 USING ERRCODE = 'object_not_in_prerequisite_state';
+        END IF;
+        -- several participants revising one process: a revision after a
+        -- confirmation would go to the vote unseen by whoever confirmed
+        SELECT * INTO cur FROM tracelink.link_processes p WHERE p.link_id = link AND p.process = pname;
+        IF lnk.status = 'modifying' AND EXISTS (
+               SELECT 1 FROM tracelink.modifications m
+                WHERE m.link_id = link AND m.status = 'revising' AND m.process = pname
+                  AND cardinality(m.confirmed_by) > 0) THEN
+            RAISE EXCEPTION 'the revision of process "%" of link "%" is already confirmed by %', pname, lnk.name,
+                            (SELECT string_agg(format('"%s"', x), ', ') FROM tracelink.modifications m,
+                                    unnest(m.confirmed_by) x
+                              WHERE m.link_id = link AND m.status = 'revising' AND m.process = pname)
+                USING ERRCODE = 'object_not_in_prerequisite_state',
+                      DETAIL = format('They confirmed revision %s (by %s); a new revision would go to the vote without their confirmation.',
+                                      cur.revision, cur.submitted_by),
+                      HINT = 'Participants of one process submit their revisions first and confirm the last one after that (tracelink.pending_actions shows the working revision and who confirmed it). Now confirm this revision too and vote against it; the creator can then request the modification again.';
         END IF;
     END IF;
     SELECT * INTO cur FROM tracelink.link_processes p WHERE p.link_id = link AND p.process = pname;
@@ -516,6 +555,8 @@ BEGIN
         PERFORM pg_notify('tracelink_revision',
                           jsonb_build_object('link', encode(link, 'hex'),
                                              'modification', encode(entry_hash, 'hex'))::text);
+        PERFORM tracelink._notify_pending('confirm_revision', link, entry_hash,
+                                          tracelink._participants(link, payload->>'process'));
     END IF;
 END
 $$;
@@ -632,6 +673,45 @@ CREATE FUNCTION tracelink.reinvite(link text, process text, nodes text[])
 COMMENT ON FUNCTION tracelink.reinvite(text, text, text[]) IS
     'the creator invites more nodes to build a process (for example after every invitee declined)';
 
+-- Who created what, where a submitted definition leaves it out (the source
+-- design): a stage's creator and an item's creator are the node that added
+-- them, that is the one that first submitted them (kept from the working
+-- definition `prev`, by stage, form and item name), else this node; a
+-- stage's members default to its creator.  Recording at a stage is then
+-- limited to its members by the record check (src/trace_project.c).
+CREATE FUNCTION tracelink._fill_creators(def tracelink.process, prev tracelink.process, me text)
+    RETURNS tracelink.process LANGUAGE sql IMMUTABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH ps AS (SELECT s->>'name' AS stage, s->>'creator' AS creator, s->'forms' AS forms
+                  FROM pg_catalog.jsonb_array_elements(prev::jsonb->'stages') s),
+         pi AS (SELECT ps.stage, f->>'name' AS form, i->>'name' AS item, i->>'creator' AS creator
+                  FROM ps, pg_catalog.jsonb_array_elements(ps.forms) f,
+                       pg_catalog.jsonb_array_elements(f->'items') i)
+    SELECT pg_catalog.jsonb_set(def::jsonb, '{stages}', coalesce(pg_catalog.jsonb_agg(filled.stage ORDER BY filled.n), '[]'))
+           ::tracelink.process
+      FROM (SELECT st.n, st.s || pg_catalog.jsonb_build_object(
+                       'creator', st.creator,
+                       'members', CASE WHEN st.s ? 'creator' OR pg_catalog.jsonb_array_length(st.s->'members') > 0
+                                       THEN st.s->'members' ELSE pg_catalog.jsonb_build_array(st.creator) END,
+                       'forms', (SELECT coalesce(pg_catalog.jsonb_agg(f || pg_catalog.jsonb_build_object('items',
+                                    (SELECT coalesce(pg_catalog.jsonb_agg(
+                                               CASE WHEN i ? 'creator' THEN i
+                                                    ELSE i || pg_catalog.jsonb_build_object('creator', coalesce(
+                                                        (SELECT pi.creator FROM pi
+                                                          WHERE pi.stage = st.s->>'name' AND pi.form = f->>'name'
+                                                            AND pi.item = i->>'name'), me)) END
+                                               ORDER BY ino), '[]')
+                                       FROM pg_catalog.jsonb_array_elements(f->'items') WITH ORDINALITY AS it(i, ino)))
+                                    ORDER BY fno), '[]')
+                                   FROM pg_catalog.jsonb_array_elements(st.s->'forms') WITH ORDINALITY AS ft(f, fno))) AS stage
+              FROM (SELECT s, n, coalesce(s->>'creator',
+                                          (SELECT ps.creator FROM ps WHERE ps.stage = s->>'name'), me) AS creator
+                      FROM pg_catalog.jsonb_array_elements(def::jsonb->'stages') WITH ORDINALITY AS x(s, n)) st) filled
+$$;
+COMMENT ON FUNCTION tracelink._fill_creators(tracelink.process, tracelink.process, text) IS
+    'a submitted process with the creators it leaves out filled in: of each stage and item the node that first submitted it (from the working definition), else this node; a stage''s members default to its creator';
+
 CREATE FUNCTION tracelink.submit_process(link text, definition tracelink.process, template text DEFAULT NULL)
     RETURNS bytea LANGUAGE plpgsql
     SET search_path = pg_catalog, pg_temp
@@ -644,6 +724,8 @@ DECLARE
     rev integer;
     deps bytea[];
 BEGIN
+    def := tracelink._fill_creators(def, (SELECT w.definition FROM tracelink.link_processes w
+                                           WHERE w.link_id = id AND w.process = tracelink.name(def)), me);
     SELECT coalesce(max(w.revision), 0) + 1 INTO rev FROM tracelink.link_processes w
      WHERE w.link_id = id AND w.process = tracelink.name(def);
     SELECT array_agg(h) INTO deps FROM (
@@ -659,7 +741,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink.submit_process(text, tracelink.process, text) IS
-    'submit (or revise) the process this node was invited to build and accepted; its node is set to this node';
+    'submit (or revise) the process this node was invited to build and accepted; its node is set to this node, the creators of its stages and items default to the node that first submitted them (else this node), a stage''s members to its creator';
 
 CREATE FUNCTION tracelink.submit_process_from_template(link text, process text, template text, changes jsonb DEFAULT NULL)
     RETURNS bytea LANGUAGE sql
@@ -777,12 +859,13 @@ SELECT l.name AS link, p.version, p.purpose, p.scope, p.process,
        cardinality(p.voters) - p.approvals - p.rejections AS missing,
        (SELECT coalesce(jsonb_object_agg(b.voter, b.approve ORDER BY b.voter), '{}')
           FROM tracelink.ballots b WHERE b.proposal_id = p.proposal_id) AS ballots,
-       p.voters, p.proposal_id, p.digest, p.close_entry IS NOT NULL AS closed_early, l.link_id
+       p.voters, p.proposal_id, p.digest, p.close_entry IS NOT NULL AS closed_early, l.link_id,
+       p.status AS outcome, h.status AS version_status
   FROM tracelink.proposals p
   JOIN tracelink.trace_links l USING (link_id)
   LEFT JOIN tracelink.link_version_history h ON h.link_id = p.link_id AND h.proposal_id = p.proposal_id;
 COMMENT ON VIEW tracelink.link_versions IS
-    'every vote on every link: version, status (open, failed, active, superseded), tally and who voted what';
+    'every vote on every link: version, the vote''s outcome (open, passed, failed), the adopted version''s state (active, superseded; null unless passed), status (both in one word, kept for compatibility: open, failed, active, superseded), tally and who voted what';
 
 CREATE VIEW tracelink.pending_invitations AS
 SELECT l.name AS link, i.process, l.creator, i.link_id
@@ -792,12 +875,56 @@ COMMENT ON VIEW tracelink.pending_invitations IS 'invitations to this node that 
 
 CREATE VIEW tracelink.open_ballots AS
 SELECT l.name AS link, p.version, p.purpose, p.scope, p.process, p.threshold, p.approvals, p.rejections,
-       p.proposal_id, p.digest
+       p.proposal_id, p.digest, p.voters,
+       ARRAY(SELECT b.voter FROM tracelink.ballots b WHERE b.proposal_id = p.proposal_id ORDER BY b.voter) AS voted,
+       (SELECT m.modification_id FROM tracelink.modifications m WHERE m.proposal_id = p.proposal_id) AS modification_id
   FROM tracelink.proposals p JOIN tracelink.trace_links l USING (link_id)
  WHERE p.status = 'open' AND tracelink.node_name() = ANY (p.voters)
    AND NOT EXISTS (SELECT 1 FROM tracelink.ballots b
                     WHERE b.proposal_id = p.proposal_id AND b.voter = tracelink.node_name());
-COMMENT ON VIEW tracelink.open_ballots IS 'votes this node may cast and has not cast yet (LISTEN tracelink_ballot to hear of new ones)';
+COMMENT ON VIEW tracelink.open_ballots IS
+    'votes this node may cast and has not cast yet, with every voter, those who voted, and the modification request that led to the vote (LISTEN tracelink_ballot or tracelink_pending to hear of new ones)';
+
+-- What waits for this node, in one place; tracelink_pending tells when
+-- something starts waiting (tracelink._notify_pending).
+CREATE VIEW tracelink.pending_actions AS
+SELECT 'answer_invitation'::text AS action, l.name AS link, i.process, NULL::integer AS version,
+       i.invite_entry AS id, NULL::bytea AS modification_id,
+       format('invited by %s', l.creator) AS detail,
+       format('SELECT tracelink.reply_invitation(%L, %L, true);  -- or false, ''reason''',
+              encode(l.link_id, 'hex'), i.process) AS call,
+       l.link_id
+  FROM tracelink.link_invitations i JOIN tracelink.trace_links l USING (link_id)
+ WHERE i.node = tracelink.node_name() AND i.status = 'pending'
+UNION ALL
+SELECT 'vote', l.name, p.process, p.version, p.proposal_id, m.modification_id,
+       format('%s %s vote for version %s: %s of %s approvals needed, %s voted so far',
+              p.scope, p.purpose, p.version, p.threshold, cardinality(p.voters),
+              (SELECT count(*) FROM tracelink.ballots b WHERE b.proposal_id = p.proposal_id)),
+       format('SELECT tracelink.vote(''\x%s'', true);  -- or false, ''reason''', encode(p.proposal_id, 'hex')),
+       l.link_id
+  FROM tracelink.proposals p JOIN tracelink.trace_links l USING (link_id)
+  LEFT JOIN tracelink.modifications m ON m.proposal_id = p.proposal_id
+ WHERE p.status = 'open' AND tracelink.node_name() = ANY (p.voters)
+   AND NOT EXISTS (SELECT 1 FROM tracelink.ballots b
+                    WHERE b.proposal_id = p.proposal_id AND b.voter = tracelink.node_name())
+UNION ALL
+SELECT 'confirm_revision', l.name, m.process, NULL, m.modification_id, m.modification_id,
+       format('working revision %s by %s; confirmed by %s; not yet by %s',
+              w.revision, w.submitted_by,
+              coalesce(nullif(array_to_string(m.confirmed_by, ', '), ''), 'nobody'),
+              array_to_string(ARRAY(SELECT x FROM unnest(tracelink._participants(m.link_id, m.process)) x
+                                     WHERE NOT x = ANY (m.confirmed_by) ORDER BY x), ', ')),
+       format('SELECT tracelink.confirm_revision(%L, %L);  -- after submitting the revision, if any',
+              encode(l.link_id, 'hex'), m.process),
+       l.link_id
+  FROM tracelink.modifications m JOIN tracelink.trace_links l USING (link_id)
+  LEFT JOIN tracelink.link_processes w ON w.link_id = m.link_id AND w.process = m.process
+ WHERE m.status = 'revising'
+   AND tracelink.node_name() = ANY (tracelink._participants(m.link_id, m.process))
+   AND NOT tracelink.node_name() = ANY (m.confirmed_by);
+COMMENT ON VIEW tracelink.pending_actions IS
+    'what waits for this node: invitations to answer, votes to cast (with the modification request that led to each), revisions to confirm; the id to pass and the call to make (LISTEN tracelink_pending to hear when something starts waiting)';
 
 -- The workflow's part of the shared state (state_digest(), sqlsrc/90_state.sql)
 CREATE FUNCTION tracelink._workflow_state() RETURNS jsonb
@@ -839,7 +966,7 @@ COMMENT ON FUNCTION tracelink._workflow_state() IS
 GRANT SELECT ON tracelink.trace_links, tracelink.link_invitations, tracelink.link_processes,
                 tracelink.proposals, tracelink.ballots, tracelink.link_version_history,
                 tracelink.modifications, tracelink.links, tracelink.link_versions,
-                tracelink.pending_invitations, tracelink.open_ballots TO tracelink_reader;
+                tracelink.pending_invitations, tracelink.open_ballots, tracelink.pending_actions TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink.link_id(text), tracelink._required(anyelement, text),
                  tracelink._participants(bytea, text), tracelink._workflow_state() TO tracelink_reader;
 GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
@@ -847,6 +974,7 @@ GRANT EXECUTE ON FUNCTION tracelink._append_action(text, jsonb, bytea[]),
                  tracelink.reply_invitation(text, text, boolean, text),
                  tracelink.reinvite(text, text, text[]),
                  tracelink.submit_process(text, tracelink.process, text),
+                 tracelink._fill_creators(tracelink.process, tracelink.process, text),
                  tracelink.submit_process_from_template(text, text, text, jsonb),
                  tracelink.assemble(text),
                  tracelink.request_modification(text, text, text, text[]),

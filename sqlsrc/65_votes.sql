@@ -298,6 +298,7 @@ BEGIN
     PERFORM pg_notify('tracelink_ballot',
                       jsonb_build_object('proposal', encode(entry_hash, 'hex'),
                                          'link', encode(link, 'hex'))::text);
+    PERFORM tracelink._notify_pending('vote', link, entry_hash, voters);
 END
 $$;
 COMMENT ON FUNCTION tracelink._project_proposal(text, jsonb, bytea, bytea[], boolean) IS

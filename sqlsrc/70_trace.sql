@@ -218,11 +218,11 @@ CREATE FUNCTION tracelink.trace(code text, link text DEFAULT NULL)
     RETURNS TABLE (code text, relation text, depth integer, link text, version integer, process text,
                    stage text, form text, data jsonb, source text, node text,
                    occurred_at timestamptz, recorded_at timestamptz, entry_hash bytea, "position" integer,
-                   commitments jsonb)
+                   commitments jsonb, bound_version integer)
     AS 'MODULE_PATHNAME', 'tl_trace'
     LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
 COMMENT ON FUNCTION tracelink.trace(text, text) IS
-    'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version, (entry_hash, position) for tracelink.record_proof(), and the commitments of private values (whose values show where this node holds them and the caller may read them)';
+    'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version (the link version the record was made under), (entry_hash, position) for tracelink.record_proof(), the commitments of private values (whose values show where this node holds them and the caller may read them), and bound_version (the version the code is bound to, as in trace_records)';
 
 CREATE FUNCTION tracelink._utc(t timestamptz) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE

@@ -303,30 +303,23 @@ $$;
 COMMENT ON PROCEDURE tracelink.repoint_peer(text, text) IS
     'on a peer of a node restored elsewhere: sets the node''s new connection string and subscribes to it again from its new slot, without copying the rows already held';
 
--- This node's own chain as a peer receives it (entries addressed to others
--- left out), between two blocks: the lines tracelink.ingest() on that peer
--- applies, to fill a gap left by a restore.
-CREATE FUNCTION tracelink.export_for_peer(peer text, from_block bigint, to_block bigint DEFAULT NULL)
+-- An origin's chain as a peer receives it (entries addressed to others
+-- left out), between two blocks, in the export format: what ingest() on
+-- that peer applies.  As the caller (so a reader's export lacks the
+-- private entries row security hides from it).
+CREATE FUNCTION tracelink._export_addressed(origin text, peer text, from_block bigint, to_block bigint)
     RETURNS SETOF text
     LANGUAGE plpgsql STABLE PARALLEL UNSAFE
     SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    me text := tracelink.node_name();
     line text;
     j jsonb;
     entries text[] := '{}';
 BEGIN
-    IF me IS NULL THEN
-        RAISE EXCEPTION 'this database is not a tracelink node yet'
-            USING ERRCODE = 'object_not_in_prerequisite_state';
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM tracelink.nodes n WHERE n.name = peer AND NOT n.is_local) THEN
-        RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
-    END IF;
     -- a block's entry lines come before its block line: they are held
     -- until the block line says whether the block is in range
-    FOR line IN SELECT e FROM tracelink.export(me, from_block) e LOOP
+    FOR line IN SELECT e FROM tracelink.export(origin, from_block) e LOOP
         j := line::jsonb;
         IF j ->> 'type' = 'entry' THEN
             IF jsonb_typeof(j -> 'audience') = 'null' OR j -> 'audience' ? peer THEN
@@ -343,6 +336,65 @@ BEGIN
     END LOOP;
 END
 $$;
+COMMENT ON FUNCTION tracelink._export_addressed(text, text, bigint, bigint) IS
+    'origin''s chain from from_block to to_block (NULL: the last) in the export format, without the entries not addressed to peer';
+
+-- This node's own chain as a peer receives it, between two blocks: the
+-- lines tracelink.ingest() on that peer applies, to fill a gap left by a
+-- restore.
+CREATE FUNCTION tracelink.export_for_peer(peer text, from_block bigint, to_block bigint DEFAULT NULL)
+    RETURNS SETOF text
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+BEGIN
+    IF me IS NULL THEN
+        RAISE EXCEPTION 'this database is not a tracelink node yet'
+            USING ERRCODE = 'object_not_in_prerequisite_state';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM tracelink.nodes n WHERE n.name = peer AND NOT n.is_local) THEN
+        RAISE EXCEPTION 'unknown peer "%"', peer USING ERRCODE = 'undefined_object';
+    END IF;
+    RETURN QUERY SELECT x FROM tracelink._export_addressed(me, peer, from_block, to_block) x;
+END
+$$;
 COMMENT ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) IS
     'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries not addressed to peer: what tracelink.ingest() on that peer takes to fill a gap';
-GRANT EXECUTE ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.export_for_peer(text, bigint, bigint),
+                          tracelink._export_addressed(text, text, bigint, bigint) TO tracelink_reader;
+
+-- What a peer's tracelink.resend() asks for: any origin's chain as this
+-- node holds it, between two blocks, with the entries addressed to the asking
+-- peer, who is told by its login (peer_login_name()).  The asking node
+-- verifies everything (ingest()).
+CREATE FUNCTION tracelink._serve_chain(origin text, from_block bigint, to_block bigint)
+    RETURNS SETOF text
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    asking text;
+BEGIN
+    SELECT n.name INTO asking FROM tracelink.nodes n
+     WHERE NOT n.is_local AND tracelink.peer_login_name(n.name) = session_user;
+    IF asking IS NULL THEN
+        RAISE EXCEPTION 'only a peer''s login may ask for a re-send'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    RETURN QUERY SELECT x FROM tracelink._export_addressed(origin, asking, greatest(from_block, 0), to_block) x;
+END
+$$;
+COMMENT ON FUNCTION tracelink._serve_chain(text, bigint, bigint) IS
+    'for a peer''s resend(): origin''s chain from from_block to to_block (NULL: the last) as this node holds it, with the entries addressed to the peer logged in (session_user)';
+REVOKE ALL ON FUNCTION tracelink._serve_chain(text, bigint, bigint) FROM PUBLIC;
+
+CREATE FUNCTION tracelink.resend(peer text, origin text DEFAULT NULL) RETURNS tracelink.ingestion
+    AS 'MODULE_PATHNAME', 'tl_resend'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.resend(text, text) IS
+    'asks peer for the blocks of origin''s chain (default: the peer''s) after the last one this node holds (up to the first one parked here), with their entries addressed to this node, and applies them as ingest() does; for gaps replication will not fill';
+REVOKE ALL ON FUNCTION tracelink.resend(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tracelink.resend(text, text) TO tracelink_admin;

@@ -69,6 +69,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
@@ -117,6 +118,7 @@ typedef struct ApplyState
 	char	   *source;			/* subscription the rows came through */
 	List	   *peer_keys;		/* PeerKey *, looked up once per transaction */
 	dlist_head	waiting;		/* WaitingEntry: waiting for their block */
+	Size		waiting_bytes;	/* about what they take in memory */
 	dlist_head	taken;			/* WaitingEntry taken since the last row,
 								 * latest last */
 	List	   *tallies;		/* RotationTally * */
@@ -127,18 +129,31 @@ typedef struct ApplyState
 
 static ApplyState *apply_state = NULL;
 
+/* tracelink.apply_waiting_memory, in kB */
+static int	tl_apply_waiting_kb = 16 * 1024;
+
 static void apply_xact_callback(XactEvent event, void *arg);
 static void apply_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 								   SubTransactionId parentSubid, void *arg);
 static void apply_block_and_successors(TlBlock *b);
+static void park_waiting_entries(const char *origin, int64 tx);
 static void apply_entries(const TlBlock *b, List *entries);
 static bool find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out);
 
 void
 tl_apply_init(void)
 {
+	DefineCustomIntVariable("tracelink.apply_waiting_memory",
+							gettext_noop("Memory a transaction applying peers' rows lets entries take while they wait for their block."),
+							gettext_noop("Past it they wait in tracelink.inbox_entries; a block then takes them out a few at a time."),
+							&tl_apply_waiting_kb,
+							16 * 1024, 64, MAX_KILOBYTES,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
 	RegisterXactCallback(apply_xact_callback, NULL);
 	RegisterSubXactCallback(apply_subxact_callback, NULL);
+	tl_quarantine_init();
 }
 
 /* ----------------------------------------------------------------
@@ -177,6 +192,22 @@ void
 tl_apply_begin(void)
 {
 	state();
+}
+
+/*
+ * retry_quarantined() (quarantine.c) names the subscription a quarantined
+ * row came through (NULL: ingest()), so that origin_problem() holds it to
+ * that subscription's peer exactly as on arrival.  Outside an apply worker
+ * only: there MySubscription says.
+ */
+void
+tl_apply_set_source(const char *source)
+{
+	ApplyState *st = state();
+
+	Assert(MySubscription == NULL);
+	st->source = source ? MemoryContextStrdup(TopTransactionContext, source) : NULL;
+	tl_quarantine_set_subscription(st->source);
 }
 
 /* ----------------------------------------------------------------
@@ -230,7 +261,21 @@ free_entry(TlEntry *e)
 	pfree(e);
 }
 
-/* Let an entry wait in memory for its block, which comes later. */
+/* about the memory an entry takes while it waits */
+static Size
+entry_bytes(const TlEntry *e)
+{
+	return sizeof(WaitingEntry) + sizeof(TlEntry) + e->payload_len +
+		(Size) e->ndeps * TL_HASH_LEN + strlen(e->kind) + 64;
+}
+
+/*
+ * Let an entry wait in memory for its block, which comes later.  A large
+ * transaction's entries do not all wait in memory: past
+ * tracelink.apply_waiting_memory the waiting ones go to the inbox, where
+ * their block finds them as it finds entries parked by earlier
+ * transactions.
+ */
 static void
 wait_for_block(const TlEntry *e)
 {
@@ -239,6 +284,12 @@ wait_for_block(const TlEntry *e)
 
 	w->e = copy_entry(e, TopTransactionContext);
 	dlist_push_tail(&st->waiting, &w->node);
+	st->waiting_bytes += entry_bytes(e);
+	if (st->waiting_bytes > (Size) tl_apply_waiting_kb * 1024)
+	{
+		elog(DEBUG1, "tracelink: entries waiting for their block take more than tracelink.apply_waiting_memory: moved to the inbox");
+		park_waiting_entries(NULL, -1);
+	}
 }
 
 /*
@@ -481,11 +532,14 @@ release_block_entries(const TlBlock *b, const char *reason)
 	}
 	if (tl_inbox_block_parked_for(b->h.origin, b->h.tx))
 		return;
-	entries = list_concat(take_waiting(b->h.origin, b->h.tx),
-						  tl_inbox_unpark_entries(b->h.origin, b->h.tx));
 	why = psprintf("its block " INT64_FORMAT " was quarantined: %s", b->h.block_no, reason);
-	foreach(lc, entries)
-		tl_quarantine_entry(lfirst(lc), why);
+	entries = take_waiting(b->h.origin, b->h.tx);
+	do
+	{
+		foreach(lc, entries)
+			tl_quarantine_entry(lfirst(lc), why);
+		entries = tl_inbox_unpark_entries(b->h.origin, b->h.tx, TL_APPLY_CHUNK);
+	} while (entries != NIL);
 }
 
 /*
@@ -778,11 +832,38 @@ apply_entries(const TlBlock *b, List *entries)
 static void
 apply_waiting_entries(const TlBlock *b)
 {
-	List	   *entries = list_concat(take_waiting(b->h.origin, b->h.tx),
-									  tl_inbox_unpark_entries(b->h.origin, b->h.tx));
+	MemoryContext chunk_cxt;
+	MemoryContext old;
+	List	   *entries;
 
-	if (entries != NIL)
-		apply_entries(b, entries);
+	if (!tl_inbox_entries_parked_for(b->h.origin, b->h.tx))
+	{
+		entries = take_waiting(b->h.origin, b->h.tx);
+		if (entries != NIL)
+			apply_entries(b, entries);
+		return;
+	}
+
+	/*
+	 * Some wait in the inbox (a large transaction, or an earlier one): so do
+	 * the rest, and they are taken out in order of seq, TL_APPLY_CHUNK at a
+	 * time, so that memory does not grow with the block.
+	 */
+	park_waiting_entries(b->h.origin, b->h.tx);
+	chunk_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink entries of a block",
+									  ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		old = MemoryContextSwitchTo(chunk_cxt);
+		entries = tl_inbox_unpark_entries(b->h.origin, b->h.tx, TL_APPLY_CHUNK);
+		if (entries != NIL)
+			apply_entries(b, entries);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(chunk_cxt);
+		if (entries == NIL)
+			break;
+	}
+	MemoryContextDelete(chunk_cxt);
 }
 
 /* ----------------------------------------------------------------
@@ -980,18 +1061,39 @@ tl_apply_receive_entry(TlEntry *e, const RowSource *src)
 }
 
 /*
- * At commit, entries still waiting in memory for their block go to the
- * inbox (inbox.c).
+ * Entries waiting in memory for their block go to the inbox (inbox.c): all
+ * of them (origin NULL; at commit, or when too many wait), or those of one
+ * (origin, tx).  They are freed here.
  */
 static void
-park_waiting_entries(void)
+park_waiting_entries(const char *origin, int64 tx)
 {
-	dlist_iter	it;
+	dlist_mutable_iter it;
 	List	   *entries = NIL;
+	List	   *parked = NIL;
+	ListCell   *lc;
 
-	dlist_foreach(it, &apply_state->waiting)
-		entries = lappend(entries, dlist_container(WaitingEntry, node, it.cur)->e);
+	dlist_foreach_modify(it, &apply_state->waiting)
+	{
+		WaitingEntry *w = dlist_container(WaitingEntry, node, it.cur);
+
+		if (origin != NULL && (w->e->tx != tx || strcmp(w->e->origin, origin) != 0))
+			continue;
+		dlist_delete(&w->node);
+		apply_state->waiting_bytes -= Min(apply_state->waiting_bytes, entry_bytes(w->e));
+		entries = lappend(entries, w->e);
+		parked = lappend(parked, w);
+	}
 	tl_inbox_park_entries(entries, apply_state->local_node);
+	foreach(lc, parked)
+	{
+		WaitingEntry *w = lfirst(lc);
+
+		free_entry(w->e);
+		pfree(w);
+	}
+	list_free(entries);
+	list_free(parked);
 }
 
 /*
@@ -1011,7 +1113,7 @@ apply_xact_callback(XactEvent event, void *arg)
 		ResourceOwner save_owner = CurrentResourceOwner;
 
 		CurrentResourceOwner = TopTransactionResourceOwner;
-		park_waiting_entries();
+		park_waiting_entries(NULL, -1);
 		tl_writer_close(apply_state->entries);
 		tl_writer_close(apply_state->blocks);
 		tl_writer_close(apply_state->heads);

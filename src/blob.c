@@ -1025,27 +1025,6 @@ tl_verify_blobs(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-/* the connection string of this node's subscription to peer, or NULL (in SPI) */
-static char *
-peer_conninfo(const char *peer, MemoryContext cxt)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		values[1] = {CStringGetTextDatum(peer)};
-	bool		isnull;
-	Datum		d;
-
-	if (SPI_execute_with_args("SELECT s.subconninfo FROM pg_catalog.pg_subscription s"
-							  " WHERE s.subname = tracelink.peer_subscription_name($1)"
-							  " AND s.subdbid = (SELECT d.oid FROM pg_catalog.pg_database d"
-							  "                   WHERE d.datname = pg_catalog.current_database())",
-							  1, types, values, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read pg_subscription");
-	if (SPI_processed == 0)
-		return NULL;
-	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	return isnull ? NULL : MemoryContextStrdup(cxt, TextDatumGetCString(d));
-}
-
 static PGresult *
 peer_query(PGconn *conn, const char *sql, const uint8 *hash, int32 chunk_no, bool with_chunk)
 {
@@ -1199,23 +1178,12 @@ fetch_with(PGconn *conn, const char *peer, const bytea *hash)
 static int
 fetch_from(const char *peer, const char *conninfo, const bytea *hash, bool named)
 {
-	/* the subscription's string, expanded last, overrides these defaults */
-	const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-	const char *const vals[] = {"10", "tracelink fetch_blob", conninfo, NULL};
-	PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
+	/* the peer asked for by name must answer; otherwise, the next */
+	PGconn	   *volatile conn = tl_peer_connect(peer, conninfo, "tracelink fetch_blob", named);
 	volatile int replaced = 0;
 
-	if (PQstatus(conn) != CONNECTION_OK)
-	{
-		char	   *msg = pstrdup(PQerrorMessage(conn));
-
-		PQfinish(conn);
-		/* the peer asked for by name must answer; otherwise, the next */
-		ereport(named ? ERROR : NOTICE,
-				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not connect to peer \"%s\": %s", peer, msg)));
+	if (conn == NULL)
 		return -1;
-	}
 	PG_TRY();
 	{
 		replaced = fetch_with(conn, peer, hash);
@@ -1290,7 +1258,7 @@ tl_fetch_blob(PG_FUNCTION_ARGS)
 	foreach(lc, peers)
 	{
 		const char *p = lfirst(lc);
-		char	   *conninfo = peer_conninfo(p, caller);
+		char	   *conninfo = tl_peer_conninfo(p, caller);
 
 		if (conninfo == NULL)
 		{

@@ -157,24 +157,54 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
  */
 
 /*
- * Entries of (origin, tx) parked in inbox_entries, taken out of it (in the
- * caller's memory context).
+ * Are entries of (origin, tx) parked in inbox_entries (by this transaction
+ * too)?
  */
-List *
-tl_inbox_unpark_entries(const char *origin, int64 tx)
+bool
+tl_inbox_entries_parked_for(const char *origin, int64 tx)
 {
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
+	bool		parked;
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(tx);
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
+							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up parked entries");
+	parked = SPI_processed > 0;
+	tl_spi_finish(spi_nest);
+	return parked;
+}
+
+/*
+ * At most limit entries of (origin, tx) parked in inbox_entries, those of
+ * the lowest seq, taken out of it (in the caller's memory context), in
+ * order of seq; NIL when none is left.
+ */
+List *
+tl_inbox_unpark_entries(const char *origin, int64 tx, int limit)
+{
+	int			spi_nest;
+	Oid			types[3] = {TEXTOID, INT8OID, INT4OID};
+	Datum		args[3];
 	MemoryContext caller = CurrentMemoryContext;
 	List	   *entries = NIL;
 	uint64		i;
 
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
+	args[2] = Int32GetDatum(limit);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+	if (SPI_execute_with_args("WITH taken AS ("
+							  "  DELETE FROM tracelink.inbox_entries WHERE ctid = ANY (ARRAY("
+							  "    SELECT i.ctid FROM tracelink.inbox_entries i"
+							  "     WHERE i.origin = $1 AND i.tx = $2 ORDER BY i.seq LIMIT $3))"
+							  "  RETURNING *)"
+							  " SELECT * FROM taken ORDER BY seq",
+							  3, types, args, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not take entries from the inbox");
 	for (i = 0; i < SPI_processed; i++)
 	{

@@ -10,8 +10,9 @@
  * (a peer's row, handed to apply.c), by a restore (restore.c), or by
  * someone who may not (refused, by restore.c).  ingest() reads exported
  * lines and hands each block and entry to apply.c exactly as a replicated
- * row is.  This file only decodes and dispatches; it is apply.c's one
- * caller, and neither apply.c nor restore.c calls back.
+ * row is; retry_quarantined() (quarantine.c) hands quarantined rows back
+ * the same way.  This file only decodes and dispatches; neither apply.c
+ * nor restore.c calls back.
  *
  *-------------------------------------------------------------------------
  */
@@ -34,6 +35,52 @@ PG_FUNCTION_INFO_V1(tl_ingest);
  * ----------------------------------------------------------------
  */
 
+/* what a row turned out to be, for the caller that asked */
+static void
+identify(RowIdentity *ident, bool is_block, const char *origin, int64 block_no, const uint8 *hash)
+{
+	ident->known = origin != NULL && strlen(origin) < NAMEDATALEN;
+	if (!ident->known)
+		return;
+	ident->is_block = is_block;
+	strlcpy(ident->origin, origin, NAMEDATALEN);
+	ident->block_no = block_no;
+	memcpy(ident->hash, hash, TL_HASH_LEN);
+}
+
+/*
+ * A ledger row (a ledger_blocks row if is_block, else a ledger_entries row,
+ * columns in table order) to the apply path: decoded, then received or
+ * refused.  A peer's row in the apply worker, and a quarantined row read
+ * back by retry_quarantined() (quarantine.c), come in here; ident (if not
+ * NULL) says what the row was, once decoded.
+ */
+void
+tl_receive_row(const RowSource *src, bool is_block, RowIdentity *ident)
+{
+	if (is_block)
+	{
+		TlBlock		b;
+		const char *problem = tl_block_decode(src->tup, src->desc, &b);
+
+		if (problem == NULL && ident != NULL)
+			identify(ident, true, b.h.origin, b.h.block_no, b.block_hash);
+		tl_apply_receive_block(&b, problem, src);
+	}
+	else
+	{
+		TlEntry		e;
+		const char *problem = tl_entry_decode(src->tup, src->desc, &e);
+
+		if (problem == NULL && ident != NULL)
+			identify(ident, false, e.origin, -1, e.hash);
+		if (problem != NULL)
+			tl_quarantine_source("entry", e.origin, problem, src);
+		else
+			tl_apply_receive_entry(&e, src);
+	}
+}
+
 /*
  * Entry point from the ledger tables' BEFORE INSERT trigger, in the apply
  * worker.  Returns NULL: the row is written here or not at all.
@@ -45,23 +92,7 @@ apply_incoming(TriggerData *trigdata)
 	RowSource	src = {trigdata->tg_trigtuple, RelationGetDescr(rel), NULL, 0};
 
 	tl_apply_begin();
-	if (RelationGetRelid(rel) == tl_relid("ledger_blocks"))
-	{
-		TlBlock		b;
-		const char *problem = tl_block_decode(src.tup, src.desc, &b);
-
-		tl_apply_receive_block(&b, problem, &src);
-	}
-	else
-	{
-		TlEntry		e;
-		const char *problem = tl_entry_decode(src.tup, src.desc, &e);
-
-		if (problem != NULL)
-			tl_quarantine_source("entry", e.origin, problem, &src);
-		else
-			tl_apply_receive_entry(&e, &src);
-	}
+	tl_receive_row(&src, RelationGetRelid(rel) == tl_relid("ledger_blocks"), NULL);
 	return NULL;
 }
 
@@ -123,6 +154,40 @@ parse_line(void *arg)
 }
 
 /*
+ * An export line to the apply path: parsed, then received or refused.
+ * ingest()'s lines, and a quarantined line read back by
+ * retry_quarantined() (quarantine.c), come in here; ident as for
+ * tl_receive_row().
+ */
+void
+tl_receive_line(const RowSource *src, RowIdentity *ident)
+{
+	ParsedLine	p;
+	ErrorData  *failure;
+
+	memset(&p, 0, sizeof(p));
+	p.src = src;
+	failure = tl_run_in_subtransaction(parse_line, &p);
+	if (failure != NULL)
+		tl_quarantine_source("entry", NULL,
+							 psprintf("line could not be processed: %s", failure->message), src);
+	else if (p.problem != NULL)
+		tl_quarantine_source(p.is_block ? "block" : "entry", NULL, p.problem, src);
+	else if (p.is_block)
+	{
+		if (ident != NULL)
+			identify(ident, true, p.b.h.origin, p.b.h.block_no, p.b.block_hash);
+		tl_apply_receive_block(&p.b, NULL, src);
+	}
+	else if (p.e.origin != NULL)
+	{
+		if (ident != NULL)
+			identify(ident, false, p.e.origin, -1, p.e.hash);
+		tl_apply_receive_entry(&p.e, src);
+	}
+}
+
+/*
  * tracelink.ingest(lines text) returns table(lines bigint, quarantined bigint)
  *
  * Applies exported ledger lines (tracelink.export() output, one per line)
@@ -154,6 +219,7 @@ tl_ingest(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("this database is not a tracelink node yet")));
+	tl_require_apply_lock_first("tracelink.ingest()");
 
 	/*
 	 * Lines are applied as replicated rows are, by the extension's owner:
@@ -180,8 +246,6 @@ tl_ingest(PG_FUNCTION_ARGS)
 	{
 		const char *newline = memchr(line, '\n', end - line);
 		RowSource	src = {NULL, NULL, line, (newline ? newline : end) - line};
-		ParsedLine	p;
-		ErrorData  *failure;
 		MemoryContext old;
 
 		line = newline ? newline + 1 : end;
@@ -189,18 +253,7 @@ tl_ingest(PG_FUNCTION_ARGS)
 			continue;
 		lines++;
 		old = MemoryContextSwitchTo(line_cxt);
-		memset(&p, 0, sizeof(p));
-		p.src = &src;
-		failure = tl_run_in_subtransaction(parse_line, &p);
-		if (failure != NULL)
-			tl_quarantine_source("entry", NULL,
-							  psprintf("line could not be processed: %s", failure->message), &src);
-		else if (p.problem != NULL)
-			tl_quarantine_source(p.is_block ? "block" : "entry", NULL, p.problem, &src);
-		else if (p.is_block)
-			tl_apply_receive_block(&p.b, NULL, &src);
-		else if (p.e.origin != NULL)
-			tl_apply_receive_entry(&p.e, &src);
+		tl_receive_line(&src, NULL);
 		MemoryContextSwitchTo(old);
 		MemoryContextReset(line_cxt);
 	}

@@ -71,6 +71,7 @@ typedef struct PendingBlock
 	int32		capacity;
 	uint8	   *hashes;			/* count entry hashes */
 	SubTransactionId *subids;	/* the subtransaction each was appended in */
+	bool	   *has_effect;		/* whether each was given an effect here */
 	bool		genesis;		/* first block of a node created now */
 	uint8		genesis_key[TL_ED25519_PK_LEN];
 	int32		rotation_at;	/* seq of the key hand-over entry, or -1 */
@@ -79,6 +80,47 @@ typedef struct PendingBlock
 } PendingBlock;
 
 static PendingBlock *pending = NULL;
+
+/*
+ * Whether this transaction has appended entries whose kind has an effect
+ * (a projector): their effects write rows an apply worker may also lock.
+ */
+bool
+tl_ledger_appended_effects(void)
+{
+	int			i;
+
+	if (pending == NULL)
+		return false;
+	for (i = 0; i < pending->count; i++)
+		if (pending->has_effect[i])
+			return true;
+	return false;
+}
+
+/*
+ * Refuse a call that would take the apply lock (ingest(), witness(),
+ * rotate_key()) after this transaction recorded trace data or appended an
+ * entry with an effect (a vote, any workflow step).  The apply workers take
+ * the apply lock before anything else (the order in tracelink.c), then the
+ * trace lock and the rows effects write (a proposal's, a link's); a
+ * transaction already holding those and then waiting for the apply lock
+ * could deadlock with a worker.  Entries without an effect (append() of an
+ * application's kinds) lock nothing a worker waits for; holding the apply
+ * lock already is fine.
+ */
+void
+tl_require_apply_lock_first(const char *function)
+{
+	if (tl_extension_lock_held(TL_LOCK_APPLY))
+		return;
+	if (tl_ledger_appended_effects() || tl_extension_lock_held(TL_LOCK_TRACE))
+		ereport(ERROR,
+				(errcode(ERRCODE_ACTIVE_SQL_TRANSACTION),
+				 errmsg("%s cannot run after this transaction recorded trace data or took a workflow step", function),
+				 errdetail("It takes the lock the apply workers take first; taken after rows and locks they wait for, it could deadlock with them."),
+				 errhint("Call %s in a transaction of its own, or first in this one.", function)));
+}
 
 /* the local node's name, cached across transactions (ledger_relcache_callback) */
 static char cached_node[NAMEDATALEN] = "";
@@ -168,6 +210,7 @@ pending_block(const char *origin)
 	pending->capacity = 16;
 	pending->hashes = palloc(TL_HASH_LEN * pending->capacity);
 	pending->subids = palloc(sizeof(SubTransactionId) * pending->capacity);
+	pending->has_effect = palloc(sizeof(bool) * pending->capacity);
 	pending->rotation_at = -1;
 
 	/* the writer outlives savepoints that roll back */
@@ -283,9 +326,11 @@ tl_ledger_append_arg(const char *origin, const char *kind, const char *payload,
 		pb->capacity *= 2;
 		pb->hashes = repalloc(pb->hashes, TL_HASH_LEN * pb->capacity);
 		pb->subids = repalloc(pb->subids, sizeof(SubTransactionId) * pb->capacity);
+		pb->has_effect = repalloc(pb->has_effect, sizeof(bool) * pb->capacity);
 	}
 	memcpy(pb->hashes + pb->count * TL_HASH_LEN, hash_out, TL_HASH_LEN);
 	pb->subids[pb->count] = GetCurrentSubTransactionId();
+	pb->has_effect[pb->count] = strncmp(kind, "tl.", 3) == 0 && tl_kind_has_effect(kind);
 	pb->count++;
 
 	/* last: a projector may append entries of its own */
@@ -769,6 +814,7 @@ tl_rotate_key(PG_FUNCTION_ARGS)
 	 * key files are settled against the current head (keys.c), no block is
 	 * sealed.  The head is read after the locks are taken.
 	 */
+	tl_require_apply_lock_first("tracelink.rotate_key()");
 	tl_lock_extension(TL_LOCK_ROTATION);
 	tl_lock_extension(TL_LOCK_SEAL);
 	snapshot = RegisterSnapshot(GetLatestSnapshot());

@@ -158,6 +158,18 @@ find_projection(const char *kind)
 	return NULL;
 }
 
+/*
+ * Whether entries of a kind have an effect here (a projector that writes
+ * tracelink's tables).
+ */
+bool
+tl_kind_has_effect(const char *kind)
+{
+	const TlProjection *p = find_projection(kind);
+
+	return p != NULL && (p->sql_function != NULL || p->c_function != NULL);
+}
+
 static void
 run_projector(const TlEntry *e, bool local)
 {

@@ -21,6 +21,7 @@
 #include "tracelink.h"
 
 #define TL_TRACE_CODE_MAX	200 /* longest trace code, in bytes */
+#define TL_TRACE_CODES_CACHED	65536	/* codes a peer's transaction keeps cached */
 #define TL_TRACE_MAX_FLOWS	250 /* inputs, or outputs, of one record: so
 									 * that any record's dependencies fit in
 									 * one entry */
@@ -149,6 +150,7 @@ extern TlTraceForm *tl_trace_find_form(const TlTraceProcess *p, const char *stag
 									   const char *form);
 extern TlTraceItem *tl_trace_find_item(const TlTraceForm *f, const char *name);
 extern void tl_trace_prefetch_codes(const uint8 *link_id, const char **codes, int n);
+extern void tl_trace_forget_codes_if_many(void);
 extern TlTraceCode *tl_trace_code(const uint8 *link_id, const char *code);
 extern TlTraceCode *tl_trace_code_add(const uint8 *link_id, const char *code);
 extern int32 tl_trace_slot(const uint8 *link_id, int32 version, const TlTraceForm *form,

@@ -212,6 +212,40 @@ tl_trace_init(void)
 	CacheRegisterRelcacheCallback(trace_relcache_callback, (Datum) 0);
 }
 
+/* this transaction's cache of codes, looked up or written */
+static HTAB *
+codes_cache_create(MemoryContext cxt)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(CodeKey);
+	ctl.entrysize = sizeof(CodeEntry);
+	ctl.hash = code_key_hash;
+	ctl.match = code_key_match;
+	ctl.hcxt = cxt;
+	return hash_create("tracelink codes", 1024, &ctl,
+					   HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+}
+
+/*
+ * The codes cache keeps every code a transaction looked up or wrote: a
+ * peer's transaction of a million records would keep a million.  Called
+ * between two entries applied from a peer, when nothing points into it:
+ * past TL_TRACE_CODES_CACHED codes it is emptied.  Every code it held is
+ * in the codes table, this transaction's own too (looked up with
+ * SnapshotSelf), and bindings changed since were written there.
+ */
+void
+tl_trace_forget_codes_if_many(void)
+{
+	if (trace_state == NULL ||
+		hash_get_num_entries(trace_state->codes) <= TL_TRACE_CODES_CACHED)
+		return;
+	hash_destroy(trace_state->codes);
+	trace_state->codes = codes_cache_create(trace_state->cxt);
+}
+
 /*
  * Take the trace lock (see the file header) and set up this transaction's
  * caches.
@@ -239,14 +273,7 @@ tl_trace_lock(void)
 	trace_state = MemoryContextAllocZero(cxt, sizeof(TraceState));
 	trace_state->cxt = cxt;
 
-	memset(&ctl, 0, sizeof(ctl));
-	ctl.keysize = sizeof(CodeKey);
-	ctl.entrysize = sizeof(CodeEntry);
-	ctl.hash = code_key_hash;
-	ctl.match = code_key_match;
-	ctl.hcxt = cxt;
-	trace_state->codes = hash_create("tracelink codes", 1024, &ctl,
-									 HASH_ELEM | HASH_FUNCTION | HASH_COMPARE | HASH_CONTEXT);
+	trace_state->codes = codes_cache_create(cxt);
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(SlotKey);
 	ctl.entrysize = sizeof(SlotEntry);

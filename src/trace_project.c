@@ -737,6 +737,9 @@ tl_project_trace_records(const TlEntry *e, bool local)
 				 errmsg("unknown trace link \\x%s", hex)));
 	}
 
+	/* a peer's entry: nothing of an earlier entry points into the cache */
+	if (!local)
+		tl_trace_forget_codes_if_many();
 	prefetch_entry_codes(link_id, records);
 	pj.records = tl_writer_open(tl_relid("records"));
 	pj.edges = tl_writer_open(tl_relid("transformations"));

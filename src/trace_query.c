@@ -51,6 +51,7 @@ typedef struct Reached
 #define CODES_ID		1
 #define CODES_LINK		2
 #define CODES_CODE		3
+#define CODES_VERSION	4
 #define EDGES_PARENT	1
 #define EDGES_CHILD		2
 #define EDGES_EFFECTIVE	5
@@ -242,6 +243,7 @@ typedef struct TraceRow
 {
 	Reached    *code;
 	char	   *code_text;
+	int32		bound_version;	/* the version the code is bound to */
 	TimestampTz occurred_at;
 	TimestampTz recorded_at;
 	int32		slot_id;
@@ -478,7 +480,7 @@ with_private_values(Relation private_rel, Relation private_index, const TraceRow
  * tracelink.trace(code text, link text default null)
  *	returns table (code, relation, depth, link, version, process, stage, form,
  *				   data, source, node, occurred_at, recorded_at, entry_hash,
- *				   position, commitments)
+ *				   position, commitments, bound_version)
  */
 Datum
 tl_trace(PG_FUNCTION_ARGS)
@@ -530,6 +532,7 @@ tl_trace(PG_FUNCTION_ARGS)
 		Reached    *r = lfirst(lc);
 		ScanKeyData skey;
 		char	   *code_text;
+		int32		bound_version;
 		bool		isnull;
 
 		ScanKeyInit(&skey, 1, BTEqualStrategyNumber, F_INT8EQ, Int64GetDatum(r->code_id));
@@ -537,6 +540,7 @@ tl_trace(PG_FUNCTION_ARGS)
 		if (!index_getnext_slot(code_scan, ForwardScanDirection, code_slot))
 			elog(ERROR, "trace code " INT64_FORMAT " is missing", r->code_id);
 		code_text = TextDatumGetCString(slot_getattr(code_slot, CODES_CODE, &isnull));
+		bound_version = DatumGetInt32(slot_getattr(code_slot, CODES_VERSION, &isnull));
 
 		index_rescan(record_scan, &skey, 1, NULL, 0);
 		while (index_getnext_slot(record_scan, ForwardScanDirection, record_slot))
@@ -548,6 +552,7 @@ tl_trace(PG_FUNCTION_ARGS)
 			row = &rows[nrows++];
 			row->code = r;
 			row->code_text = code_text;
+			row->bound_version = bound_version;
 			row->occurred_at = DatumGetTimestampTz(slot_getattr(record_slot, RECORDS_OCCURRED, &isnull));
 			row->recorded_at = DatumGetTimestampTz(slot_getattr(record_slot, RECORDS_RECORDED, &isnull));
 			row->slot_id = DatumGetInt32(slot_getattr(record_slot, RECORDS_SLOT, &isnull));
@@ -566,8 +571,8 @@ tl_trace(PG_FUNCTION_ARGS)
 	{
 		TraceRow   *row = &rows[i];
 		SlotInfo   *si = slot_info(slot_rel, links, row->slot_id);
-		Datum		values[16];
-		bool		nulls[16];
+		Datum		values[17];
+		bool		nulls[17];
 
 		memset(nulls, false, sizeof(nulls));
 		values[0] = CStringGetTextDatum(row->code_text);
@@ -588,6 +593,7 @@ tl_trace(PG_FUNCTION_ARGS)
 		values[14] = Int32GetDatum(row->position);
 		values[15] = row->commitments;
 		nulls[15] = row->commitments == (Datum) 0;
+		values[16] = Int32GetDatum(row->bound_version);
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
 

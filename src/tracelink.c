@@ -47,16 +47,16 @@
  *	  apply path's witness (witness.c, check_can_sign).
  * The order is apply -> trace -> seal: an apply worker holds the apply
  * lock, takes the trace lock when it projects a trace record and the seal
- * lock at commit; a local record() takes trace, then seal at commit.  Known
- * risk: a transaction that records trace data and then calls rotate_key(),
- * witness() or ingest() takes the trace lock before the apply lock, against
- * the apply worker's order; with an apply worker projecting a trace record
- * at that moment, the deadlock detector cancels one of the two (the apply
- * worker retries its transaction; the caller gets a deadlock error).  Call
- * those in a transaction of their own.  Key files (keys.c) are read only
- * under the seal lock.  trace.c's tl_trace_record_staged() also locks the
- * table tracelink.record_staging (EXCLUSIVE) before it takes the trace
- * lock.
+ * lock at commit; a local record() takes trace, then seal at commit.  A
+ * transaction that recorded trace data or took a workflow step (an entry
+ * with an effect) and then called rotate_key(), witness() or ingest() would
+ * take the apply lock after the trace lock or rows an apply worker waits
+ * for, against the workers' order: those calls refuse it (25001,
+ * tl_require_apply_lock_first() in ledger.c); first in a transaction, they
+ * are safe.  Key files (keys.c) are
+ * read only under the seal lock.  trace.c's tl_trace_record_staged() also
+ * locks the table tracelink.record_staging (EXCLUSIVE) before it takes the
+ * trace lock.
  *
  * Transaction callbacks.  PostgreSQL calls them newest first, so in the
  * reverse of _PG_init's order below: trace_model.c (forget the trace
@@ -66,8 +66,8 @@
  * pending block; refuse PREPARE of a transaction that appended), keys.c
  * (at commit, install or remove key files).  So a peer's entries are parked before the seal, and
  * the seal runs after every other pre-commit step that may append.  The
- * subtransaction callbacks (keys.c, ledger.c, apply.c, trace_model.c)
- * each undo their own part of a rolled-back savepoint.
+ * subtransaction callbacks (keys.c, ledger.c, apply.c and quarantine.c,
+ * trace_model.c) each undo their own part of a rolled-back savepoint.
  *
  * Backend caches and their invalidation:
  *	- util.c: relation OIDs and the extension OID, forgotten on any relcache

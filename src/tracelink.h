@@ -157,6 +157,7 @@ extern Oid	tl_relid(const char *relname);
 extern Oid	tl_extension_owner(void);
 extern void tl_lock_extension(int subid);
 extern void tl_unlock_extension(int subid);
+extern bool tl_extension_lock_held(int subid);
 extern void tl_lock_seal(void);
 extern void tl_unlock_seal(void);
 
@@ -316,6 +317,8 @@ extern void tl_extend_tree(TlMerkleFrontier *frontier, const uint8 *entry_hashes
 extern void tl_ledger_init(void);
 extern char *tl_local_node(void);
 extern char *tl_require_local_node(void);
+extern bool tl_ledger_appended_effects(void);
+extern void tl_require_apply_lock_first(const char *function);
 extern void tl_ledger_append(const char *origin, const char *kind, const char *payload,
 							 int payload_len, uint8 *deps, int ndeps,
 							 const char *const *audience, int naudience, uint8 *hash_out);
@@ -368,9 +371,16 @@ extern void tl_apply_init(void);
 extern ErrorData *tl_run_in_subtransaction(void (*fn) (void *arg), void *arg);
 extern void tl_quarantine_effect(const TlEntry *e, const char *reason);
 extern void tl_project_entry(const TlEntry *e, bool local);
+extern bool tl_kind_has_effect(const char *kind);
 extern void tl_apply_effect(const TlEntry *e);
 extern void tl_release_waiting_at_commit(const uint8 *hashes, int n);
 extern void tl_release_waiting_at_prepare(void);
+
+/* peer_fetch.c: asking a peer directly, over its subscription's connection */
+struct pg_conn;
+extern char *tl_peer_conninfo(const char *peer, MemoryContext cxt);
+extern struct pg_conn *tl_peer_connect(const char *peer, const char *conninfo,
+									   const char *purpose, bool named);
 
 /* restore.c: ledger rows restored from a dump; the hold until it is finished */
 extern HeapTuple tl_restore_incoming(struct TriggerData *trigdata);

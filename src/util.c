@@ -24,6 +24,7 @@
 #include "catalog/namespace.h"
 #include "catalog/pg_extension.h"
 #include "commands/extension.h"
+#include "miscadmin.h"
 #include "storage/lmgr.h"
 #include "utils/fmgroids.h"
 #include "utils/inval.h"
@@ -133,6 +134,19 @@ void
 tl_unlock_extension(int subid)
 {
 	UnlockDatabaseObject(ExtensionRelationId, tl_extension_oid(), subid, ExclusiveLock);
+}
+
+/*
+ * Whether this transaction holds one of tracelink's locks.
+ */
+bool
+tl_extension_lock_held(int subid)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_OBJECT(tag, MyDatabaseId, ExtensionRelationId,
+					   tl_extension_oid(), subid);
+	return LockHeldByMe(&tag, ExclusiveLock);
 }
 
 /*

@@ -946,6 +946,7 @@ tl_witness(PG_FUNCTION_ARGS)
 	PreventCommandIfReadOnly("tracelink.witness()");
 	/* the caller appends: it must belong to this node (roles.c) */
 	tl_require_database_member(GetUserId());
+	tl_require_apply_lock_first("tracelink.witness()");
 	tl_lock_extension(TL_LOCK_APPLY);
 
 	/* the witnessing tables are written as the extension's owner */

@@ -3,7 +3,9 @@
 # template), assembly, a unanimous adoption vote, a local vote on a non-key
 # change, a failing global vote on a key change, a vote whose ballots reach
 # the nodes in different orders, and a vote closed early.  Every node ends
-# with the same state_digest and the same versions.
+# with the same state_digest and the same versions.  Then recording limited
+# to a stage's members: a peer's record at a stage it is not a member of is
+# quarantined on every receiver.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -267,6 +269,90 @@ is(sql($a, "SELECT closed_early FROM tracelink.link_versions WHERE proposal_id =
 is(sql($b, "SELECT string_agg(link || ' v' || version || ' ' || status, '; ' ORDER BY version, status) FROM tracelink.link_versions"),
 	sql($a, "SELECT string_agg(link || ' v' || version || ' ' || status, '; ' ORDER BY version, status) FROM tracelink.link_versions"),
 	'alpha and beta list the same versions');
+
+# ---------------------------------------------------------------------
+# 8. Who may record at a stage.  alpha submitted Growing without creators
+#    or members: submit_process made alpha the creator of its stage and
+#    items, and the stage's only member.  beta's record() there is refused;
+#    a record beta forges (validly signed, as a node appending past the
+#    API could) is quarantined on every receiver by the same check.
+#    (Last: the forged block leaves beta's own chain behind.)
+# ---------------------------------------------------------------------
+is(sql($c, q{SELECT (s::jsonb)->>'creator' || ' ' || ((s::jsonb)->'members')::text
+               FROM tracelink.link_processes w, tracelink.stages(w.definition) s
+              WHERE w.process = 'Growing'}), 'alpha ["alpha"]',
+	'the stage Harvest was created by alpha, its only member');
+is(sql($c, q{SELECT string_agg(item || ':' || creator, ' ' ORDER BY item)
+               FROM tracelink.link_processes w, tracelink.data_items(w.definition) WHERE w.process = 'Growing'}),
+	'lot:alpha rain mm:alpha weight kg:alpha', 'every item of Growing was created by alpha');
+sql($a, q{SELECT tracelink.record('Spring tea', 'LEAF-1', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 12}')});
+for my $n ($c, $b)
+{
+	wait_for($n, "SELECT count(*) = 1 FROM tracelink.trace_records WHERE code = 'LEAF-1'",
+		$n->name . ' has alpha\'s record at Harvest');
+}
+like(error_of($b, q{SELECT tracelink.record('Spring tea', 'LEAF-2', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}')}),
+	qr/node "beta" is not a member of stage "Harvest" of process "Growing"/,
+	'beta may not record at alpha\'s stage');
+sql($b, <<'SQL');
+CREATE FUNCTION forge_trace_entry(p_tx bigint, p_payload jsonb, p_deps bytea[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    seed bytea := decode(split_part(pg_read_file('pg_tracelink/beta.key'), E'\n', 3), 'hex');
+    audience text[] := '{alpha,beta,creator}';
+    deps bytea[] := (SELECT array_agg(d ORDER BY d) FROM unnest(p_deps) d);
+    e_hash bytea;
+    head tracelink.ledger_heads;
+    prior bytea[];
+    hdr jsonb;
+    bh bytea;
+    us bigint := (extract(epoch FROM now()) * 1000000)::bigint;
+BEGIN
+    SELECT * INTO head FROM tracelink.ledger_heads WHERE origin = 'beta';
+    e_hash := sha256(convert_to(tracelink.entry_preimage('tl.trace.record', p_payload, deps, 'beta',
+                                                         p_tx, 0, audience), 'UTF8'));
+    INSERT INTO tracelink.ledger_entries (origin, tx, seq, kind, payload, deps, audience, entry_hash)
+    VALUES ('beta', p_tx, 0, 'tl.trace.record', tracelink.jcs(p_payload), deps, audience, e_hash);
+    SELECT array_agg(substring(b.entry_hashes FROM i * 32 + 1 FOR 32) ORDER BY b.block_no, i) INTO prior
+      FROM tracelink.ledger_blocks b, generate_series(0, b.entry_count - 1) i
+     WHERE b.origin = 'beta';
+    prior := prior || e_hash;
+    hdr := jsonb_build_object('block_no', head.block_no + 1,
+                              'entries_root', encode(tracelink.merkle_root(ARRAY[e_hash]), 'hex'),
+                              'entry_count', 1, 'next_key', NULL, 'origin', 'beta',
+                              'prev_hash', encode(head.block_hash, 'hex'), 'sealed_at', us,
+                              'signer_key', encode(tracelink.ed25519_public_key(seed), 'hex'),
+                              'tree_root', encode(tracelink.merkle_root(prior), 'hex'),
+                              'tree_size', array_length(prior, 1), 'tx', p_tx, 'type', 'block');
+    bh := sha256(convert_to(tracelink.jcs(hdr), 'UTF8'));
+    INSERT INTO tracelink.ledger_blocks
+    VALUES ('beta', head.block_no + 1, p_tx, 1, e_hash, tracelink.merkle_root(ARRAY[e_hash]),
+            array_length(prior, 1), tracelink.merkle_root(prior), head.block_hash,
+            'epoch'::timestamptz + us * interval '1 microsecond',
+            tracelink.ed25519_public_key(seed), NULL, bh, tracelink.ed25519_sign(seed, bh));
+END $$;
+ALTER TABLE tracelink.ledger_entries DISABLE TRIGGER USER;
+ALTER TABLE tracelink.ledger_blocks DISABLE TRIGGER USER;
+SQL
+my $adoption = sql($b,
+	"SELECT string_agg(quote_literal(h::text), ',') FROM (SELECT proposal_id AS h FROM tracelink.proposals WHERE version = 3 AND status = 'passed'
+	  UNION SELECT b.entry_hash FROM tracelink.ballots b JOIN tracelink.proposals p USING (proposal_id) WHERE p.version = 3 AND p.status = 'passed') x");
+my $link_hex = sql($b, "SELECT encode(link_id, 'hex') FROM tracelink.trace_links");
+sql($b, qq{SELECT forge_trace_entry(900001, jsonb_build_object('clock', (extract(epoch FROM now()) * 1000000)::bigint,
+    'link', '$link_hex', 'records', jsonb_build_array(jsonb_build_object(
+      'code', 'LEAF-2', 'data', '{"lot": "LEAF-2", "weight kg": 1}'::jsonb, 'form', 'Harvest record', 'process', 'Growing',
+      'source', 'manual', 'stage', 'Harvest', 'version', 3))),
+  ARRAY[$adoption]::bytea[])});
+for my $n ($c, $a)
+{
+	wait_for($n, "SELECT count(*) = 1 FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'beta' AND reason LIKE '%not a member%'",
+		$n->name . ' quarantines beta\'s record at alpha\'s stage');
+	is(sql($n, "SELECT reason FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'beta' AND reason LIKE '%not a member%'"),
+		'node "beta" is not a member of stage "Harvest" of process "Growing"', $n->name . ': with the reason');
+	is(sql($n, "SELECT count(*) FROM tracelink.codes WHERE code = 'LEAF-2'"), '0', $n->name . ': nothing of it took effect');
+}
+is(sql($c, 'SELECT tracelink.state_digest()'), sql($a, 'SELECT tracelink.state_digest()'),
+	'after the refused record, the creator and alpha have the same state_digest');
 
 $_->stop for @nodes;
 done_testing();

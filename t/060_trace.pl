@@ -143,9 +143,10 @@ wait_for($shop, "SELECT count(*) = 3 FROM tracelink.records", 'once the lots arr
 sql($shop, q{SELECT tracelink.record('Spring tea', 'P-1', 'Retail', 'Shelf', 'Sale', source => 'device',
         inputs => '["B-1"]', occurred_at => '2026-05-03 10:00+00')});
 like(error_of($shop, q{SELECT tracelink.record('Spring tea', 'L-9', 'Growing', 'Harvest', 'Harvest record', '{"weight kg": 1}')}),
-	qr/node "shop" does not take part in process "Growing"/, 'the shop cannot record at the farm\'s process');
+	qr/node "shop" is not a member of stage "Harvest" of process "Growing"/,
+	'the shop cannot record at the farm\'s process (its stage\'s only member is the farm, which submitted it)');
 like(error_of($outsider, q{SELECT tracelink.record('Spring tea', 'X-1', 'Retail', 'Shelf', 'Sale')}),
-	qr/node "outsider" does not take part in process "Retail"/, 'a node outside the group cannot record');
+	qr/node "outsider" is not a member of stage "Shelf" of process "Retail"/, 'a node outside the group cannot record');
 same_everywhere('first records', 'P-1', 'L-1');
 is(sql($farm, "SELECT string_agg(code || ':' || relation || ':' || node, ' ' ORDER BY depth, code) FROM tracelink.trace('P-1')"),
 	'L-1:upstream:farm L-2:upstream:farm B-1:upstream:factory P-1:self:shop',
@@ -307,7 +308,7 @@ for my $n (@group)
 	wait_for($n, "SELECT count(*) = 1 FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'outsider'",
 		$n->name . ' refuses the forged record');
 	like(sql($n, "SELECT reason FROM tracelink.quarantined WHERE what = 'effect' AND origin = 'outsider'"),
-		qr/node "outsider" does not take part in process "Retail"/, $n->name . ': because the outsider does not take part');
+		qr/node "outsider" is not a member of stage "Shelf" of process "Retail"/, $n->name . ': because the outsider is not a member of the stage');
 	is(sql($n, "SELECT count(*) FROM tracelink.codes WHERE code = 'FORGED'"), '0', $n->name . ': nothing of it took effect');
 }
 is(scalar(keys %{ { map { $_ => 1 } values %{ { state_digests(@group) } } } }), 1,

@@ -148,7 +148,7 @@ sql($north, q{SELECT tracelink.request_link('Cod', ARRAY['Handling'], '{"Handlin
 wait_for($south, "SELECT count(*) = 1 FROM tracelink.link_invitations WHERE node = 'south'", 'south sees its invitation');
 sql($_, "SELECT tracelink.reply_invitation('Cod', 'Handling', true)") for @nodes;
 wait_converged(@nodes);
-sql($north, qq{SELECT tracelink.submit_process('Cod', '{"name": "Handling", "stages": [{"name": "Any",
+sql($north, qq{SELECT tracelink.submit_process('Cod', '{"name": "Handling", "stages": [{"name": "Any", "members": ["north", "south"],
   "forms": [{"name": "Event", "key": true, $form_items}]}]}')});
 wait_converged(@nodes);
 my $p1 = sql($north, "SELECT encode(tracelink.assemble('Cod'), 'hex')");
