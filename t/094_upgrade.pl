@@ -118,6 +118,13 @@ is(sql($buyer, q{SELECT string_agg(c.code, ' ' ORDER BY c.code) FROM tracelink.r
                    JOIN tracelink.codes c USING (code_id)}),
 	'both hold the same records');
 check_network("$new and $old mixed", 4, 2);
+# trace() changed its result in 0.2.0 (bound_version) under a new C symbol;
+# the old one still serves buyer's trace()
+is(sql($buyer, "SELECT string_agg(code || ' v' || version, ' ' ORDER BY code) FROM tracelink.trace('LOT-1')"),
+	'LOT-1 v1', "trace() at $old");
+is(sql($grower, "SELECT string_agg(code || ' v' || version || ' bound to v' || bound_version, ' ' ORDER BY code)
+                   FROM tracelink.trace('LOT-1')"),
+	'LOT-1 v1 bound to v1', "trace() at $new, with bound_version");
 
 # buyer upgrades too
 sql($buyer, 'ALTER EXTENSION tracelink UPDATE');
