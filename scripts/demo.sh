@@ -2,17 +2,33 @@
 # The tracelink demo: installs what is needed, builds, starts three
 # throw-away nodes (a tea farm, a factory and a shop, each its own
 # PostgreSQL cluster) and takes them through what tracelink does, printing
-# each step.  Leaves no server running.
+# each step.  Leaves no server running, unless --keep: then the three
+# nodes keep running and the script ends by saying how to reach and stop
+# them (docs/tutorial.md goes on from there in psql).
 #
-#   sudo bash scripts/demo.sh
+#   sudo bash scripts/demo.sh [--keep]
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
+
+keep=false
+case "${1:-}" in
+--keep) keep=true ;;
+'') ;;
+*)
+	echo "usage: $0 [--keep]" >&2
+	exit 2
+	;;
+esac
 
 tl_install_packages
 tl_build_install
 
 work=$(tl_postgres_tmpdir demo)
-trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
+if $keep; then
+	trap 'tl_demo_kept' EXIT
+else
+	trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
+fi
 declare -A PORT
 NODES=(farm factory shop)
 port=55600
@@ -27,7 +43,19 @@ for n in "${NODES[@]}"; do
 	port=$((port + 1))
 done
 
-say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+tl_demo_kept() { # with --keep: the nodes stay; how to reach and stop them
+	echo
+	echo "The nodes keep running (--keep):"
+	for n in "${NODES[@]}"; do
+		[ -n "${PORT[$n]:-}" ] && echo "  $n: $PG_BIN/psql -h $work/$n -p ${PORT[$n]} -U postgres postgres"
+	done
+	echo "Stop them and remove their data:"
+	for n in "${NODES[@]}"; do
+		[ -n "${PORT[$n]:-}" ] && echo "  sudo -u postgres $PG_BIN/pg_ctl -D $work/$n/data -m fast stop"
+	done
+	echo "  sudo rm -rf $work"
+}
+say() { printf '\n%s== %s%s\n' "$TL_BOLD" "$*" "$TL_PLAIN"; }
 on() { # on NODE SQL...: run SQL on a node, print the result
 	local n=$1
 	shift
@@ -51,7 +79,7 @@ for n in "${NODES[@]}"; do
 			sed 's/^NOTICE:  /  /'
 	done
 done
-echo "  (a peer that has not yet added this node cannot be reached yet; connect_peers() retries once all are added)"
+echo "  (a peer that has not added this node yet has no login for it; connect_peers() subscribes once all are added)"
 for n in "${NODES[@]}"; do on "$n" -c "SELECT * FROM tracelink.connect_peers()" >/dev/null; done
 on farm -c "SELECT name, status FROM tracelink.peers"
 
@@ -83,7 +111,8 @@ on farm -c "SELECT tracelink.save_template('tea-growing', '{\"name\": \"Growing\
      {\"name\": \"Harvest record\", \"key\": true, \"items\": [
        {\"name\": \"lot\", \"type\": \"text\", \"required\": true, \"trace_code\": true},
        {\"name\": \"picked on\", \"type\": \"time\", \"required\": true},
-       {\"name\": \"weight kg\", \"type\": \"numeric\", \"required\": true, \"sources\": [\"manual\", \"device\"]}]}]}],
+       {\"name\": \"weight kg\", \"type\": \"numeric\", \"required\": true, \"sources\": [\"manual\", \"device\"]},
+       {\"name\": \"price per kg\", \"type\": \"numeric\", \"audience\": [\"farm\", \"factory\"]}]}]}],
    \"outputs\": [{\"name\": \"fresh leaves\", \"level\": 2}]}')"
 wait_until farm "SELECT count(*) = 3 FROM tracelink.link_invitations WHERE status = 'accepted'"
 on farm -c "SELECT tracelink.submit_process_from_template('Spring tea 2026', 'Growing', 'tea-growing') IS NOT NULL AS submitted"
@@ -212,7 +241,7 @@ fi
 say "Trace data: the farm records its lots, the factory a batch made of them, the shop a pack of the batch"
 on farm -c "SELECT tracelink.record_batch('$LINK', '[
   {\"code\": \"LOT-1\", \"process\": \"Growing\", \"stage\": \"Harvest\", \"form\": \"Harvest record\",
-   \"data\": {\"picked on\": \"2026-05-01\", \"weight kg\": 40}, \"occurred_at\": \"2026-05-01T06:00:00Z\"},
+   \"data\": {\"picked on\": \"2026-05-01\", \"weight kg\": 40, \"price per kg\": \"12.40\"}, \"occurred_at\": \"2026-05-01T06:00:00Z\"},
   {\"code\": \"LOT-2\", \"process\": \"Growing\", \"stage\": \"Harvest\", \"form\": \"Harvest record\",
    \"data\": {\"picked on\": \"2026-05-01\", \"weight kg\": \"38.50\"}, \"occurred_at\": \"2026-05-01T07:30:00Z\"}]') AS lots_recorded"
 wait_until factory "SELECT count(*) = 2 FROM tracelink.trace_codes"
@@ -235,6 +264,20 @@ for n in "${NODES[@]}"; do
 done
 echo "as Graphviz (pipe to: dot -Tsvg > p100.svg):"
 value factory -c "SELECT tracelink.trace_dot('P-100')"
+
+say "Private values: LOT-1's price went to the factory only; the shop holds its salted commitment"
+wait_until factory "SELECT count(*) = 1 FROM tracelink.private_values"
+for n in "${NODES[@]}"; do
+	echo "  $n: $(value "$n" -c "SELECT 'price ' || coalesce(data->>'price per kg', '(not held)') || ', commitment ' || left(commitments->>'price per kg', 16) || '...'
+	                              FROM tracelink.trace('LOT-1') WHERE code = 'LOT-1'")"
+done
+echo "the factory discloses the price to the shop, which checks it with the farm's key alone:"
+proof=$(value factory -c "SELECT tracelink.disclose(entry_hash, position, 'price per kg') FROM tracelink.trace('LOT-1') WHERE code = 'LOT-1'")
+on shop -c "SELECT '$proof'::jsonb->'value' AS disclosed_price, tracelink.verify_disclosure('$proof', '\\x${KEY[farm]}') AS verified"
+
+say "GS1 EPCIS 2.0: the shop exports pack P-100's provenance as an EPCIS document"
+on shop -c "SELECT e->>'type' AS event, e->>'eventTime' AS time, left(e->>'eventID', 30) || '...' AS event_hash_id
+              FROM jsonb_array_elements(tracelink.epcis_document('P-100') #> '{epcisBody,eventList}') e"
 
 say "The shop proves the farm's harvest record against the farm's signed tree head"
 on shop -c "SELECT code, node, tracelink.verify_record_proof(tracelink.record_proof(entry_hash, position), '\\x${KEY[farm]}') AS proved_with_farm_key

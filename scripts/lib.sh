@@ -23,6 +23,14 @@ fi
 export PATH="$PG_BIN:$PATH"
 TL_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
+# Bold for headings only when stdout is a terminal: no escape codes in logs,
+# pipes or CI output.  Scripts print escape codes through these alone.
+if [ -t 1 ]; then
+	TL_BOLD=$'\033[1m' TL_PLAIN=$'\033[0m'
+else
+	TL_BOLD='' TL_PLAIN=''
+fi
+
 # Run a command as root (directly, or through sudo).
 as_root() {
 	if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

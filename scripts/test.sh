@@ -8,7 +8,8 @@
 #
 # Environment: TRACELINK_VECTORS (default ../shared/vectors next to the
 # repository) points at the public conformance vectors; tests that need
-# them say they are skipped when the folder is missing.
+# them say they are skipped when the folder is missing.  TL_TAP_TESTS
+# (e.g. "t/030_replication.pl t/060_trace.pl") runs those TAP files only.
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -83,12 +84,37 @@ for f in "$work"/tree/regression.diffs.*; do
 done
 tl_cluster_stop_all
 
-# TAP: count assertions from prove's verbose output.
+# TAP: one file at a time, one progress line per file ("t/030_replication.pl
+# ok, 14 tests, 37 s"), all output appended to $logs/tap.log; assertions
+# counted from prove's verbose output.  make tapcheck empties tmp_check
+# before each file, so a failing file's server logs are copied at once.
 echo "== tap"
-as_postgres env TRACELINK_VECTORS="$TRACELINK_VECTORS" \
-	make -C "$work/tree" -s tapcheck PROVE_FLAGS=--verbose PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" \
-	>"$logs/tap.log" 2>&1
-rc=$?
+: >"$logs/tap.log"
+rc=0
+for t in ${TL_TAP_TESTS:-$(cd "$work/tree" && echo t/[0-9]*.pl)}; do
+	start=$SECONDS
+	as_postgres env TRACELINK_VECTORS="$TRACELINK_VECTORS" \
+		make -C "$work/tree" -s tapcheck PROVE_TESTS="$t" PROVE_FLAGS=--verbose \
+		PG_CONFIG="$PG_CONFIG_BUILD" bindir="$PG_BIN" >"$logs/tap.one.log" 2>&1
+	file_rc=$?
+	cat "$logs/tap.one.log" >>"$logs/tap.log"
+	n_ok=$(grep -cE '^ok [0-9]+' "$logs/tap.one.log")
+	n_bad=$(grep -cE '^not ok [0-9]+' "$logs/tap.one.log")
+	n_skip=$(grep -cE '^ok [0-9]+ # skip' "$logs/tap.one.log")
+	if [ "$file_rc" -eq 0 ]; then
+		result=ok
+	else
+		result=FAILED
+		rc=$file_rc
+		mkdir -p "$logs/tap-server-logs"
+		cp -r "$work/tree/tmp_check/log/." "$logs/tap-server-logs/" 2>/dev/null
+	fi
+	skipped_note=""
+	[ "$n_skip" -gt 0 ] && skipped_note=", $n_skip skipped"
+	grep -qE '^1\.\.0 # (skip|SKIP)' "$logs/tap.one.log" && skipped_note=", skipped"
+	printf '   %s %s, %d tests%s, %d s\n' "$t" "$result" $((n_ok + n_bad)) "$skipped_note" $((SECONDS - start))
+done
+rm -f "$logs/tap.one.log"
 ok=$(grep -cE '^ok [0-9]+' "$logs/tap.log")
 skip=$(grep -cE '^ok [0-9]+ # skip' "$logs/tap.log")
 bad=$(grep -cE '^not ok [0-9]+' "$logs/tap.log")
@@ -104,7 +130,6 @@ grep -E '^(# skip|ok [0-9]+ # skip)|^t/.*skipped' "$logs/tap.log" | sed 's/^/   
 echo "   $ok passed, $bad failed, $skip skipped"
 if [ "$bad" -ne 0 ] || [ "$rc" -ne 0 ]; then
 	grep -E -B2 -A12 '^not ok|Dubious|Failed test' "$logs/tap.log" | head -150
-	cp -r "$work/tree/tmp_check/log" "$logs/tap-server-logs" 2>/dev/null
 fi
 
 # ---- fuzz corpus replay (fuzz/, docs/fuzzing.md) ---------------------------

@@ -30,14 +30,14 @@ DECLARE
     k int := 1;
 BEGIN
     IF n = 0 THEN
-        RETURN tracelink.sha256('');
+        RETURN tracelink.sha256_digest('');
     ELSIF n = 1 THEN
-        RETURN tracelink.sha256('\x00'::bytea || leaves[1]);
+        RETURN tracelink.sha256_digest('\x00'::bytea || leaves[1]);
     END IF;
     WHILE k * 2 < n LOOP
         k := k * 2;
     END LOOP;
-    RETURN tracelink.sha256('\x01'::bytea || ref_mth(leaves[1:k]) || ref_mth(leaves[k + 1:n]));
+    RETURN tracelink.sha256_digest('\x01'::bytea || ref_mth(leaves[1:k]) || ref_mth(leaves[k + 1:n]));
 END
 $$;
 -- proof with one byte of element k (1-based) flipped.
@@ -55,7 +55,7 @@ $$;
 -- hashing (RFC 6962 section 2.1; transparency-dev TestRFC6962Hasher)
 SELECT encode(tracelink.merkle_leaf_hash(''), 'hex') AS empty_leaf,
        encode(tracelink.merkle_leaf_hash('L123456'), 'hex') AS leaf_l123456;
-SELECT tracelink.merkle_leaf_hash('abc') = tracelink.sha256('\x00616263') AS leaf_prefix_0x00;
+SELECT tracelink.merkle_leaf_hash('abc') = tracelink.sha256_digest('\x00616263') AS leaf_prefix_0x00;
 
 -- tree heads of the first n reference leaves, n = 0..8
 SELECT n, encode(tracelink.merkle_root(ref(n)), 'hex') AS root
@@ -182,7 +182,7 @@ SELECT label, tracelink.verify_inclusion(li, ts, lh, pr, rt) AS result
     ('negative tree_size',         i,    -8,   leaf_hash,        proof,                                   root),
     ('leaf_index = tree_size',     8,    n,    leaf_hash,        proof,                                   root),
     ('leaf_index > tree_size',     9223372036854775807, n, leaf_hash, proof,                            root),
-    ('tree_size 0',                0,    0,    leaf_hash,        '{}'::bytea[],                           tracelink.sha256('')),
+    ('tree_size 0',                0,    0,    leaf_hash,        '{}'::bytea[],                           tracelink.sha256_digest('')),
     ('huge tree_size',             i,    9223372036854775807, leaf_hash, proof,                         root)
   ) AS v(label, li, ts, lh, pr, rt);
 -- a one-leaf tree: the leaf hash is the root, the proof is empty
@@ -210,9 +210,9 @@ SELECT label, tracelink.verify_consistency(os, ns, r1, r2, pr) AS result
     ('negative new_size',          m,    -8,   old_root,         new_root,         proof),
     ('old_size > new_size',        n,    m,    new_root,         old_root,         proof),
     ('huge new_size',              m,    9223372036854775807, old_root, new_root,  proof),
-    ('0 -> 0, empty roots equal',  0,    0,    tracelink.sha256(''), tracelink.sha256(''), '{}'::bytea[]),
-    ('0 -> 8, empty old root',     0,    n,    tracelink.sha256(''), new_root,      '{}'::bytea[]),
-    ('0 -> 8, some proof',         0,    n,    tracelink.sha256(''), new_root,      ARRAY[new_root]),
+    ('0 -> 0, empty roots equal',  0,    0,    tracelink.sha256_digest(''), tracelink.sha256_digest(''), '{}'::bytea[]),
+    ('0 -> 8, empty old root',     0,    n,    tracelink.sha256_digest(''), new_root,      '{}'::bytea[]),
+    ('0 -> 8, some proof',         0,    n,    tracelink.sha256_digest(''), new_root,      ARRAY[new_root]),
     ('8 -> 8, same root',          n,    n,    new_root,         new_root,         '{}'::bytea[]),
     ('8 -> 8, other root',         n,    n,    new_root,         old_root,         '{}'::bytea[]),
     ('8 -> 8, non-empty proof',    n,    n,    new_root,         new_root,         ARRAY[new_root])

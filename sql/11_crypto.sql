@@ -1,4 +1,4 @@
--- SHA-256 and Ed25519: tracelink.sha256, ed25519_public_key, ed25519_sign,
+-- SHA-256 and Ed25519: tracelink.sha256_digest, ed25519_public_key, ed25519_sign,
 -- ed25519_verify; and the catalog entries of every hash, signature and
 -- Merkle function (signature, volatility, strictness, privileges).
 --
@@ -8,10 +8,10 @@
 \set ECHO all
 
 -- SHA-256 (FIPS 180-4 examples)
-SELECT encode(tracelink.sha256(''), 'hex') AS empty,
-       encode(tracelink.sha256('abc'), 'hex') AS abc;
-SELECT encode(tracelink.sha256(convert_to(repeat('a', 1000000), 'UTF8')), 'hex') AS million_a;
-SELECT tracelink.sha256(NULL) IS NULL AS strict;
+SELECT encode(tracelink.sha256_digest(''), 'hex') AS empty,
+       encode(tracelink.sha256_digest('abc'), 'hex') AS abc;
+SELECT encode(tracelink.sha256_digest(convert_to(repeat('a', 1000000), 'UTF8')), 'hex') AS million_a;
+SELECT tracelink.sha256_digest(NULL) IS NULL AS strict;
 
 CREATE TABLE rfc8032 (name text, seed bytea, public_key bytea, message bytea, signature bytea);
 INSERT INTO rfc8032 VALUES
@@ -31,9 +31,9 @@ SELECT name,
 SELECT encode(tracelink.ed25519_sign(seed, message), 'hex') AS signature FROM rfc8032 WHERE name = 'TEST 2';
 
 -- a round trip with a key made here
-SELECT tracelink.ed25519_verify(tracelink.ed25519_public_key(tracelink.sha256('a seed')),
+SELECT tracelink.ed25519_verify(tracelink.ed25519_public_key(tracelink.sha256_digest('a seed')),
                                 'a message',
-                                tracelink.ed25519_sign(tracelink.sha256('a seed'), 'a message')) AS round_trip;
+                                tracelink.ed25519_sign(tracelink.sha256_digest('a seed'), 'a message')) AS round_trip;
 
 -- Verification is false, never an error, for anything wrong.  Each row
 -- changes one argument of TEST 2.
@@ -45,7 +45,7 @@ SELECT label, tracelink.ed25519_verify(pk, msg, sig) AS result
     ('R changed',                   public_key,                          message,       set_byte(signature, 0, get_byte(signature, 0) # 1)),
     ('S changed',                   public_key,                          message,       set_byte(signature, 40, get_byte(signature, 40) # 1)),
     ('S + 2^253 (not canonical)',   public_key,                          message,       set_byte(signature, 63, get_byte(signature, 63) | 32)),
-    ('other public key',            tracelink.ed25519_public_key(tracelink.sha256('x')), message, signature),
+    ('other public key',            tracelink.ed25519_public_key(tracelink.sha256_digest('x')), message, signature),
     ('identity as public key',      '\x0100000000000000000000000000000000000000000000000000000000000000'::bytea, message, signature),
     ('all-zero signature',          public_key,                          message,       decode(repeat('00', 64), 'hex')),
     ('NULL public key',             NULL,                                message,       signature),
@@ -63,12 +63,12 @@ SELECT label, tracelink.ed25519_verify(pk, msg, sig) AS result
 -- bad input to the builders: each error path with its SQLSTATE
 SELECT err($$ SELECT tracelink.ed25519_public_key('\x0102') $$);
 SELECT err($$ SELECT tracelink.ed25519_public_key('') $$);
-SELECT err($$ SELECT tracelink.ed25519_public_key(tracelink.sha256('a') || '\x00'::bytea) $$);
-SELECT err($$ SELECT tracelink.ed25519_sign(tracelink.sha256('a') || tracelink.sha256('b'), 'm') $$);  -- libsodium's 64-byte secret key is not a seed
-SELECT err($$ SELECT tracelink.ed25519_sign(substr(tracelink.sha256('a'), 2), 'm') $$);
+SELECT err($$ SELECT tracelink.ed25519_public_key(tracelink.sha256_digest('a') || '\x00'::bytea) $$);
+SELECT err($$ SELECT tracelink.ed25519_sign(tracelink.sha256_digest('a') || tracelink.sha256_digest('b'), 'm') $$);  -- libsodium's 64-byte secret key is not a seed
+SELECT err($$ SELECT tracelink.ed25519_sign(substr(tracelink.sha256_digest('a'), 2), 'm') $$);
 SELECT tracelink.ed25519_public_key(NULL) IS NULL AS public_key_strict,
        tracelink.ed25519_sign(NULL, 'm') IS NULL AS sign_strict_seed,
-       tracelink.ed25519_sign(tracelink.sha256('a'), NULL) IS NULL AS sign_strict_message;
+       tracelink.ed25519_sign(tracelink.sha256_digest('a'), NULL) IS NULL AS sign_strict_message;
 
 -- the catalog: exact signatures, volatility, strictness, parallel safety,
 -- a comment on each, EXECUTE for tracelink_reader and nothing for PUBLIC
@@ -81,7 +81,7 @@ SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ') returns ' ||
                 WHERE a.grantee = 0) AS public
   FROM pg_proc p
  WHERE p.pronamespace = 'tracelink'::regnamespace
-   AND p.proname IN ('sha256', 'merkle_leaf_hash', 'merkle_root', 'merkle_inclusion_proof',
+   AND p.proname IN ('sha256_digest', 'merkle_leaf_hash', 'merkle_root', 'merkle_inclusion_proof',
                      'merkle_consistency_proof', 'verify_inclusion', 'verify_consistency',
                      'ed25519_public_key', 'ed25519_sign', 'ed25519_verify')
  ORDER BY p.proname;

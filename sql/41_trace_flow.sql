@@ -84,8 +84,44 @@ SELECT jsonb_path_query_array(j, '$.codes[*] ? (@.relation != "self").code') AS 
   FROM tracelink.trace_json('P-1') j;
 SELECT jsonb_path_query_first(tracelink.trace_json('LOT-1'), '$.codes[*] ? (@.code == "LOT-1").records[0]')
        - 'entry_hash' - 'recorded_at' AS lot1_record;
--- as a Graphviz graph
-SELECT tracelink.trace_dot('P-1');
+-- as a Graphviz graph: a line per record (process, node, version, time,
+-- signed block) and a legend; FILM-1 was recorded at the time of the run,
+-- and block numbers depend on what ran before (checked after)
+SELECT regexp_replace(replace(tracelink.trace_dot('P-1'),
+               (SELECT left(tracelink._utc(occurred_at), 19) || 'Z' FROM tracelink.trace_records WHERE code = 'FILM-1'),
+               '<recorded now>'), 'block [0-9]+ signed', 'block N signed', 'g') AS trace_dot;
+SELECT count(*) AS records,
+       bool_and(strpos(d.dot, t.process || ' · ' || t.node || ' · v' || t.version || ' · '
+                              || left(tracelink._utc(t.occurred_at), 19) || 'Z · block ' || b.block_no || ' signed') > 0)
+         AS each_line_names_its_block
+  FROM (SELECT tracelink.trace_dot('P-1') AS dot) d, tracelink.trace('P-1') t
+  JOIN tracelink.ledger_entries e ON e.entry_hash = t.entry_hash
+  JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx;
+-- a user's own recursive query over the views, started from a literal and
+-- joining a view's codes with it, needs no COLLATE clause
+WITH RECURSIVE up(code, node, depth) AS (
+    SELECT 'P-1'::text, NULL::text, 0
+    UNION
+    SELECT e.parent, e.node, up.depth - 1
+      FROM tracelink.trace_edges e JOIN up ON e.child = up.code
+)
+SELECT up.code, up.node, up.depth, r.process
+  FROM up LEFT JOIN tracelink.trace_records r ON r.code = up.code AND r.node = 'alpha'
+ ORDER BY up.depth DESC, up.code COLLATE "C", r.process;
+-- and a lookup by code through them can use an index
+CREATE FUNCTION pg_temp.plan_uses(q text, idx text) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE l text;
+BEGIN
+    FOR l IN EXECUTE 'EXPLAIN (COSTS OFF) ' || q LOOP
+        IF strpos(l, idx) > 0 THEN RETURN true; END IF;
+    END LOOP;
+    RETURN false;
+END $$;
+SET enable_seqscan = off;
+SELECT pg_temp.plan_uses($$SELECT code_id FROM tracelink.trace_codes WHERE code = 'P-1'$$, 'codes_code_default') AS trace_codes,
+       pg_temp.plan_uses($$SELECT 1 FROM tracelink.trace_records WHERE code = 'P-1'$$, 'codes_code_default') AS trace_records,
+       pg_temp.plan_uses($$SELECT 1 FROM tracelink.trace_edges WHERE child = 'P-1'$$, 'codes_code_default') AS trace_edges;
+RESET enable_seqscan;
 -- refusals
 SELECT err($$ SELECT * FROM tracelink.trace('NOPE') $$);
 SELECT err($$ SELECT * FROM tracelink.trace(NULL) $$);

@@ -116,6 +116,13 @@ SELECT tracelink.record('EPCIS fish', 'NOTE-1', 'Distribution', 'Logistics', 'No
 SELECT e ->> 'type' AS type, e -> 'epcList' AS epcs, e -> 'tl:record' AS rec,
        e ->> 'eventID' = tracelink.epcis_event_hash(e - 'tl:ledger') AS id_is_hash
   FROM jsonb_array_elements(tracelink.epcis_document('NOTE-1', 'EPCIS fish') #> '{epcisBody,eventList}') e;
+-- one made of inputs exports as a TransformationEvent: its inputs to its code
+SELECT tracelink.record('EPCIS fish', 'NOTE-2', 'Distribution', 'Logistics', 'Note', '{"text": "repacked"}',
+                        inputs => '["urn:epc:class:lgtin:0614141.107347.F1"]') IS NOT NULL AS recorded;
+SELECT e ->> 'type' AS type, e -> 'inputEPCList' AS inputs, e -> 'outputEPCList' AS outputs, e ? 'action' AS has_action,
+       e ->> 'eventID' = tracelink.epcis_event_hash(e - 'tl:ledger') AS id_is_hash
+  FROM jsonb_array_elements(tracelink.epcis_document('NOTE-2', 'EPCIS fish') #> '{epcisBody,eventList}') e
+ WHERE e #>> '{tl:record,code}' = 'NOTE-2';
 
 -- refusals: the whole document, with the event's index and path; nothing imported
 SELECT count(*) AS records_before FROM tracelink.records \gset

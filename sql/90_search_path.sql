@@ -89,7 +89,7 @@ SELECT tracelink.node_name(), tracelink.node_public_key() IS NOT NULL AS has_key
 SELECT * FROM tracelink.ingest(:'beta_genesis');
 SELECT tracelink.witness() IS NOT NULL AS witnessed;
 SELECT tracelink.jcs('{"b": [1, 2.50, "x"], "a": null}'::text), tracelink.jcs('{"b": 1e2, "a": true}'::jsonb);
-SELECT tracelink.digest('{"a": 1}'::jsonb) IS NOT NULL AS digest, tracelink.sha256('\x00') IS NOT NULL AS sha256;
+SELECT tracelink.digest('{"a": 1}'::jsonb) IS NOT NULL AS digest, tracelink.sha256_digest('\x00') IS NOT NULL AS sha256;
 SELECT tracelink.epcis_prehash('{"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2024-05-01T10:00:00+02:00", "epcList": ["urn:epc:id:sgtin:9521141.012345.1"]}') AS epcis_prehash,
        tracelink.epcis_event_hash('{"type": "ObjectEvent", "action": "OBSERVE", "eventTime": "2024-05-01T10:00:00+02:00"}') AS epcis_event_hash;
 SELECT tracelink.ed25519_public_key('\x0000000000000000000000000000000000000000000000000000000000000000') AS pk \gset

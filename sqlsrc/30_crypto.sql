@@ -3,10 +3,10 @@
 -- input; the verify functions are not STRICT and answer false to anything
 -- malformed, never an error.
 
-CREATE FUNCTION tracelink.sha256(data bytea) RETURNS bytea
+CREATE FUNCTION tracelink.sha256_digest(data bytea) RETURNS bytea
     AS 'MODULE_PATHNAME', 'tl_sha256_sql'
     LANGUAGE C IMMUTABLE STRICT PARALLEL SAFE;
-COMMENT ON FUNCTION tracelink.sha256(bytea) IS
+COMMENT ON FUNCTION tracelink.sha256_digest(bytea) IS
     'SHA-256 digest (32 bytes) of the data, through the same code path as every hash in the ledger';
 
 CREATE FUNCTION tracelink.merkle_leaf_hash(data bytea) RETURNS bytea
@@ -66,7 +66,7 @@ COMMENT ON FUNCTION tracelink.ed25519_verify(bytea, bytea, bytea) IS
     'Ed25519 signature check with libsodium''s strict policy; false for NULLs and wrong key or signature lengths, never an error';
 
 GRANT EXECUTE ON FUNCTION
-    tracelink.sha256(bytea),
+    tracelink.sha256_digest(bytea),
     tracelink.merkle_leaf_hash(bytea),
     tracelink.merkle_root(bytea[]),
     tracelink.merkle_inclusion_proof(bytea[], bigint),

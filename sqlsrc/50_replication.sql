@@ -163,7 +163,16 @@ BEGIN
                            sub, p.conninfo, tracelink.peer_publication_name(me),
                            tracelink.peer_slot_name(p.name, me));
         EXCEPTION WHEN OTHERS THEN
-            status := 'unreachable: ' || SQLERRM;
+            -- The peer refusing our login because it has no such role is the
+            -- expected state before it has added this node (only the text
+            -- of the peer's FATAL tells it apart; another language or cause
+            -- stays "unreachable").
+            IF pg_catalog.strpos(SQLERRM, pg_catalog.format('role "%s" does not exist',
+                                      tracelink.peer_login_name(me))) > 0 THEN
+                status := 'waiting for the peer to add this node';
+            ELSE
+                status := 'unreachable: ' || SQLERRM;
+            END IF;
             RETURN NEXT;
             CONTINUE;
         END;

@@ -26,6 +26,8 @@ CREATE TABLE tracelink.codes (
 );
 COMMENT ON TABLE tracelink.codes IS
     'trace codes of each link, bound to the version of their earliest mention (lowest clock, entry hash, place in the entry)';
+-- lookups by code through the views, which show it in the default collation
+CREATE INDEX codes_code_default ON tracelink.codes (code COLLATE pg_catalog."default");
 COMMENT ON COLUMN tracelink.codes.code_id IS 'local surrogate key (not shared state)';
 COMMENT ON COLUMN tracelink.codes.version IS 'the link version the code is bound to: its records are checked against it';
 COMMENT ON COLUMN tracelink.codes.bind_clock IS 'clock (microseconds since the Unix epoch) of the entry of the earliest mention';
@@ -152,9 +154,17 @@ COMMENT ON FUNCTION tracelink.record_staged(text) IS
     'records the rows of tracelink.record_staging (of one link, or all) in id order in this transaction and removes them; any refusal refuses all; returns how many';
 
 -- Views
+--
+-- Codes and node names are stored COLLATE "C" (the same order on every
+-- node); the views show them in the database's default collation, like
+-- every other text column, so that a user's own queries over them (a
+-- recursive CTE started from a literal, a join with their tables) mix
+-- without collation errors.  codes_code_default serves lookups by code
+-- through them.
 
 CREATE VIEW tracelink.trace_codes AS
-SELECT c.code, l.name AS link, c.version, s.process AS first_process, s.origin AS first_node,
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, c.version, s.process AS first_process,
+       s.origin COLLATE pg_catalog."default" AS first_node,
        'epoch'::timestamptz + c.bind_clock * interval '1 microsecond' AS first_recorded_at,
        c.bind_entry AS first_entry, c.link_id, c.code_id
   FROM tracelink.codes c
@@ -167,7 +177,7 @@ CREATE VIEW tracelink.trace_records AS
 -- data: the public values, and the private ones this node holds when the
 -- caller may read them (tracelink_viewer); commitments show which items
 -- are private, the same on every node.
-SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form,
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, s.version, s.process, s.stage, s.form,
        CASE WHEN r.commitments IS NULL
                  OR NOT pg_catalog.has_table_privilege('tracelink.private_values', 'SELECT') THEN r.data
             ELSE r.data OPERATOR(pg_catalog.||) coalesce(
@@ -176,7 +186,7 @@ SELECT c.code, l.name AS link, s.version, s.process, s.stage, s.form,
                        WHERE v.entry_hash OPERATOR(pg_catalog.=) r.entry_hash
                          AND v.position OPERATOR(pg_catalog.=) r.position),
                      '{}'::jsonb) END AS data, s.source,
-       s.origin AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
+       s.origin COLLATE pg_catalog."default" AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
        c.version AS bound_version, s.link_id, r.code_id, r.commitments
   FROM tracelink.records r
   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
@@ -186,8 +196,8 @@ COMMENT ON VIEW tracelink.trace_records IS
     'every trace record: code, link, version, process, stage, form, values (private ones where this node holds them and the caller may read them), source, recording node, times, (entry_hash, position) to prove it with tracelink.record_proof(), and the commitments of its private values';
 
 CREATE VIEW tracelink.trace_edges AS
-SELECT p.code AS parent, ch.code AS child, l.name AS link, t.quantity, t.unit, t.direction,
-       s.version, s.process, s.stage, s.form, s.origin AS node, t.occurred_at, t.recorded_at,
+SELECT p.code COLLATE pg_catalog."default" AS parent, ch.code COLLATE pg_catalog."default" AS child, l.name AS link, t.quantity, t.unit,
+       t.direction, s.version, s.process, s.stage, s.form, s.origin COLLATE pg_catalog."default" AS node, t.occurred_at, t.recorded_at,
        t.entry_hash, t.position, t.effective, s.link_id, t.parent_id, t.child_id
   FROM tracelink.transformations t
   JOIN tracelink.record_slots s ON s.slot_id = t.slot_id
@@ -296,22 +306,29 @@ WITH p AS (
     SELECT p.code_id, p.relation, p.depth, c.code
       FROM p JOIN tracelink.codes c ON c.code_id = p.code_id
 ), labels AS (
+    -- the code, then one line per record: process, node, version, time
+    -- (UTC, to the second) and the signed block of the node that holds
+    -- its entry (what record_proof() proves it against)
     SELECT pc.code_id,
-           pc.code || coalesce(E'\n' || (SELECT string_agg(x.process || ' (' || x.origin || ')', E'\n'
-                                                            ORDER BY x.first, x.process, x.origin)
-                                           FROM (SELECT s.process, s.origin, min(r.occurred_at) AS first
-                                                   FROM tracelink.records r
-                                                   JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
-                                                  WHERE r.code_id = pc.code_id
-                                                  GROUP BY s.process, s.origin) x), '')
-             || E'\n' || (SELECT count(*) FROM tracelink.records r WHERE r.code_id = pc.code_id)
-             || ' record(s)' AS label
+           pc.code || coalesce((SELECT string_agg(E'\n' || s.process || ' · ' || s.origin || ' · v' || s.version
+                                                  || ' · ' || pg_catalog.left(tracelink._utc(r.occurred_at), 19) || 'Z'
+                                                  || ' · ' || coalesce('block ' || b.block_no || ' signed', 'not sealed'),
+                                                  '' ORDER BY r.occurred_at, s.process, s.origin, r.entry_hash, r.position)
+                                  FROM tracelink.records r
+                                  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
+                                  LEFT JOIN tracelink.ledger_entries e ON e.entry_hash = r.entry_hash
+                                  LEFT JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx
+                                 WHERE r.code_id = pc.code_id), '') AS label
       FROM pc
 )
 SELECT 'digraph provenance {' || E'\n'
     || '  rankdir=LR;' || E'\n'
     || '  node [shape=box, style=rounded, fontname="Helvetica"];' || E'\n'
     || '  edge [fontname="Helvetica", fontsize=10];' || E'\n'
+    || '  labelloc=b; labeljust=l; fontname="Helvetica"; fontsize=10;' || E'\n'
+    || '  label="Legend: a box per trace code (filled: the code asked about), then a line per record: process · node · link version · occurred at (UTC) · proof: block N signed (its entry is in'
+    || ' that node''s signed block N; record_proof() proves it) or not sealed.\lArrows: inputs to outputs, labelled with the quantity.\l";'
+    || E'\n'
     || coalesce((SELECT string_agg('  ' || tracelink._dot_string(pc.code) || ' [label='
                                     || tracelink._dot_string(labels.label)
                                     || CASE WHEN pc.relation = 'self'
@@ -330,7 +347,7 @@ SELECT 'digraph provenance {' || E'\n'
     || '}' || E'\n'
 $$;
 COMMENT ON FUNCTION tracelink.trace_dot(text, text) IS
-    'the provenance graph of a trace code in Graphviz DOT: one box per code (its processes, nodes and number of records; the code asked about highlighted), one arrow per transformation labelled with its quantity';
+    'the provenance graph of a trace code in Graphviz DOT: one box per code (the code asked about filled), a line per record in it (process, node, link version, time in UTC, the signed block holding its entry), one arrow per transformation labelled with its quantity, and a legend';
 
 -- Proofs
 

@@ -607,6 +607,7 @@ AS $$
 DECLARE
     r record;
     ev jsonb;
+    inputs jsonb;
 BEGIN
     SELECT r0.data, r0.occurred_at, r0.recorded_at, s.origin, s.link_id, s.process, s.stage, s.form, l.name AS link,
            c.code
@@ -624,12 +625,27 @@ BEGIN
          WHERE e.event_id = (r.data ->> 'event_id') AND e.link_id = r.link_id AND NOT e.duplicate;
         RETURN ev;
     END IF;
-    ev := jsonb_build_object(
-        'type', 'ObjectEvent',
-        'eventTime', tracelink._utc(r.occurred_at),
-        'eventTimeZoneOffset', '+00:00',
-        'epcList', jsonb_build_array(tracelink._epcis_code_uri(r.code)),
-        'action', 'OBSERVE',
+    SELECT coalesce(jsonb_agg(tracelink._epcis_code_uri(p.code) ORDER BY p.code), '[]')
+      INTO inputs
+      FROM tracelink.transformations t JOIN tracelink.codes p ON p.code_id = t.parent_id
+     WHERE t.child_id = $1 AND t.entry_hash = $2 AND t.position = $3;
+    -- a record made of inputs is a transformation; any other an observation
+    IF jsonb_array_length(inputs) > 0 THEN
+        ev := jsonb_build_object(
+            'type', 'TransformationEvent',
+            'eventTime', tracelink._utc(r.occurred_at),
+            'eventTimeZoneOffset', '+00:00',
+            'inputEPCList', inputs,
+            'outputEPCList', jsonb_build_array(tracelink._epcis_code_uri(r.code)));
+    ELSE
+        ev := jsonb_build_object(
+            'type', 'ObjectEvent',
+            'eventTime', tracelink._utc(r.occurred_at),
+            'eventTimeZoneOffset', '+00:00',
+            'epcList', jsonb_build_array(tracelink._epcis_code_uri(r.code)),
+            'action', 'OBSERVE');
+    END IF;
+    ev := ev || jsonb_build_object(
         'tl:record', jsonb_build_object(
             'code', r.code, 'process', r.process, 'stage', r.stage, 'form', r.form, 'data', r.data,
             'inputs', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('code', p.code, 'quantity', t.quantity, 'unit', t.unit))
@@ -645,7 +661,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink._epcis_record_event(bigint, bytea, integer) IS
-    'the exported event of one record: its imported event (the kept copy), else an ObjectEvent of the code with the record under "tl:record"';
+    'the exported event of one record: its imported event (the kept copy), else a TransformationEvent (inputs to the code) or an ObjectEvent of the code, with the record under "tl:record"';
 
 CREATE FUNCTION tracelink._epcis_document(events jsonb) RETURNS jsonb
     LANGUAGE sql IMMUTABLE PARALLEL SAFE

@@ -975,7 +975,7 @@ tl_verify_blobs(PG_FUNCTION_ARGS)
 
 	InitMaterializedSRF(fcinfo, 0);
 	owner_begin(&o);
-	if (SPI_execute("SELECT h, bool_or(referenced) FROM ("
+	if (SPI_execute("SELECT h, pg_catalog.bool_or(referenced) FROM ("
 					" SELECT b.sha256, false FROM tracelink.blobs b"
 					" UNION ALL"
 					" SELECT pg_catalog.decode(r.sha256, 'hex'), true FROM tracelink._blob_references() r"

@@ -185,7 +185,7 @@ tl_ed25519_verify_sql(PG_FUNCTION_ARGS)
  */
 
 /*
- * tracelink.sha256(data bytea) returns bytea, through tl_sha256 so that the
+ * tracelink.sha256_digest(data bytea) returns bytea, through tl_sha256 so that the
  * conformance vectors test the path everything else hashes through.
  */
 Datum

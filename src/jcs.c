@@ -305,14 +305,14 @@ jcs_object_sort(JcsValue *object)
 }
 
 /*
- * Look up a member of a sorted object (binary search).
+ * Look up a member of a sorted object (binary search) by a name of keylen
+ * bytes, not necessarily NUL-terminated.
  */
 JcsValue *
-jcs_object_get(const JcsValue *object, const char *key)
+jcs_object_get_len(const JcsValue *object, const char *key, int keylen)
 {
 	int			lo = 0;
 	int			hi;
-	int			keylen = strlen(key);
 
 	if (object == NULL || object->kind != JCS_OBJECT)
 		return NULL;
@@ -331,6 +331,15 @@ jcs_object_get(const JcsValue *object, const char *key)
 			hi = mid - 1;
 	}
 	return NULL;
+}
+
+/*
+ * Look up a member of a sorted object by a NUL-terminated name.
+ */
+JcsValue *
+jcs_object_get(const JcsValue *object, const char *key)
+{
+	return jcs_object_get_len(object, key, strlen(key));
 }
 
 /*

@@ -85,6 +85,7 @@ extern void jcs_check_size(size_t len, bool exact);
 extern JcsValue *jcs_parse(const char *json, int len);
 extern char *jcs_canonical_text(const char *json, int len, int *outlen);
 extern JcsValue *jcs_object_get(const JcsValue *object, const char *key);
+extern JcsValue *jcs_object_get_len(const JcsValue *object, const char *key, int keylen);
 extern int	jcs_key_compare(const char *a, int alen, const char *b, int blen);
 extern JcsValue *jcs_make_string(const char *str, int len);
 extern JcsValue *jcs_make_number(double value);

@@ -453,23 +453,7 @@ format_holds(const JcsValue *format, const char *s, int len)
 static const JcsValue *
 member_value(const JcsValue *obj, const char *key, int keylen)
 {
-	int			lo = 0;
-	int			hi = obj->u.object.count - 1;
-
-	while (lo <= hi)
-	{
-		int			mid = (lo + hi) / 2;
-		const JcsMember *m = &obj->u.object.members[mid];
-		int			c = jcs_key_compare(m->key, m->keylen, key, keylen);
-
-		if (c == 0)
-			return m->value;
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid - 1;
-	}
-	return NULL;
+	return jcs_object_get_len(obj, key, keylen);
 }
 
 /* The value of "#..." in the root schema, or NULL when there is none. */

@@ -1,7 +1,7 @@
-# SHA-256 conformance: tracelink.sha256 reproduces the NIST CAVP SHAVS
+# SHA-256 conformance: tracelink.sha256_digest reproduces the NIST CAVP SHAVS
 # byte-oriented vectors (SHA256ShortMsg.rsp, SHA256LongMsg.rsp) and the
 # Monte Carlo checkpoints (SHA256Monte.rsp), all read at test time from
-# ../shared/vectors/sha256-nist-cavp.  tracelink.sha256 goes through
+# ../shared/vectors/sha256-nist-cavp.  tracelink.sha256_digest goes through
 # tl_sha256, the path every hash in the ledger takes.
 use strict;
 use warnings;
@@ -69,9 +69,9 @@ CREATE TEMP TABLE cavp (file text, len int, msg text, md text);
 COPY cavp FROM STDIN;
 $copy\\.
 SELECT file, count(*),
-       count(*) FILTER (WHERE tracelink.sha256(decode(msg, 'hex')) IS DISTINCT FROM decode(md, 'hex')),
+       count(*) FILTER (WHERE tracelink.sha256_digest(decode(msg, 'hex')) IS DISTINCT FROM decode(md, 'hex')),
        coalesce(string_agg(len::text, ',' ORDER BY len)
-                  FILTER (WHERE tracelink.sha256(decode(msg, 'hex')) IS DISTINCT FROM decode(md, 'hex')), '')
+                  FILTER (WHERE tracelink.sha256_digest(decode(msg, 'hex')) IS DISTINCT FROM decode(md, 'hex')), '')
   FROM cavp GROUP BY file ORDER BY file;
 SQL
 my %rows = map { my ($f, @rest) = split /\|/, $_, -1; ($f => \@rest) } split /\n/, $result;
@@ -80,14 +80,14 @@ for my $file ('SHA256ShortMsg.rsp', 'SHA256LongMsg.rsp')
 {
 	my ($total, $bad, $lens) = @{ $rows{$file} // [ 0, -1, '' ] };
 	ok($total == $count{$file} && $total > 0, "$file: all $count{$file} vectors loaded");
-	is($bad, 0, "$file: tracelink.sha256 gives MD for each of the $total messages")
+	is($bad, 0, "$file: tracelink.sha256_digest gives MD for each of the $total messages")
 	  or diag("mismatching Len values: $lens");
 }
 
 # Monte Carlo (SHAVS 6.4): from Seed, 100 checkpoints; for each,
 # MD0 = MD1 = MD2 = Seed, MDi = SHA256(MDi-3 || MDi-2 || MDi-1) for
 # i = 3..1002, checkpoint = MD1002 = next Seed.  Run in PL/pgSQL through
-# tracelink.sha256 (100,000 hashes), compared in one query.
+# tracelink.sha256_digest (100,000 hashes), compared in one query.
 my @monte = read_rsp("$dir/SHA256Monte.rsp");
 my $seed = (shift @monte)->{Seed} or die "no Seed in SHA256Monte.rsp";
 my $monte_copy = join '', map { "$_->{COUNT}\t$_->{MD}\n" } @monte;
@@ -109,7 +109,7 @@ BEGIN
         md1 := seed;
         md2 := seed;
         FOR i IN 3 .. 1002 LOOP
-            mdi := tracelink.sha256(md0 || md1 || md2);
+            mdi := tracelink.sha256_digest(md0 || md1 || md2);
             md0 := md1;
             md1 := md2;
             md2 := mdi;

@@ -47,7 +47,16 @@ sub check_same
 	my %digests = state_digests(@group);
 	my %distinct = map { $_ => 1 } values %digests;
 	is(scalar(keys %distinct), 1, "$label: one state_digest on " . join(',', sort keys %digests));
-	my %counts = map { $_->name => entry_counts($_) } @group;
+	# Heads can agree a moment before the last entries are visible
+	# everywhere (a late joiner's genesis, its first witnesses): give the
+	# counts the same time to settle that a poll gets, then compare.
+	my %counts;
+	for my $try (1 .. $PostgreSQL::Test::Utils::timeout_default * 10)
+	{
+		%counts = map { $_->name => entry_counts($_) } @group;
+		last if scalar(keys %{ { map { $_ => 1 } values %counts } }) == 1;
+		select(undef, undef, undef, 0.1);
+	}
 	my %distinct_counts = map { $_ => 1 } values %counts;
 	is(scalar(keys %distinct_counts), 1, "$label: the same entries of every origin everywhere")
 	  or diag(explain \%counts);

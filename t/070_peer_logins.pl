@@ -15,7 +15,9 @@
 # - init_node() warns when the key lies inside the data directory, not
 #   when it lies outside or behind a symbolic link to outside;
 # - a member of one node's database cannot write to another tracelink
-#   database of the same cluster.
+#   database of the same cluster;
+# - add_peer before the peer has added this node says it waits for the
+#   peer (no FATAL from the peer's server).
 use strict;
 use warnings;
 use File::Path qw(make_path);
@@ -51,6 +53,17 @@ ok($warned{$la_name}, 'init_node warns when the key lies in the data directory')
 ok(!$warned{hub}, 'init_node does not warn when the key lies outside');
 ok(!$warned{$lb_name}, 'init_node does not warn when the key directory links to outside');
 ok(-f "$outside/lb/$lb_name.key", 'the key went through the link to outside');
+
+# A peer that has not added this node yet refuses its login: add_peer
+# says it waits for the peer, not the peer's FATAL.
+my ($add_out, $add_err);
+my $la_conninfo = TlTest::peer_conninfo($hub, $la);
+$hub->psql('postgres',
+	"CALL tracelink.add_peer('$la_name', \$\$$la_conninfo\$\$, '\\x$keys{$la_name}')",
+	stdout => \$add_out, stderr => \$add_err, on_error_die => 1);
+like($add_err, qr/NOTICE:  peer "$la_name": waiting for the peer to add this node/,
+	'add_peer before the peer has added this node: waiting for the peer');
+unlike($add_err, qr/FATAL|unreachable/, 'and no FATAL of the peer is shown');
 
 my @nodes = ($hub, $la, $lb);
 connect_nodes(\%keys, \@nodes, \@nodes);
