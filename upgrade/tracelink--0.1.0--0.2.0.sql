@@ -12,6 +12,12 @@
 
 \echo Use "ALTER EXTENSION tracelink UPDATE" to load this file. \quit
 
+-- sqlsrc/30_crypto.sql: tracelink.sha256() renamed sha256_digest(), so that
+-- pg_catalog.sha256() is not hidden behind a namesake (its comment and
+-- grants follow the function)
+
+ALTER FUNCTION tracelink.sha256(bytea) RENAME TO sha256_digest;
+
 -- sqlsrc/50_replication.sql: peer logins may call _serve_chain(); the
 -- quarantine's retryable rows; sync_status.last_quarantined_at
 
@@ -133,6 +139,71 @@ SELECT id, quarantined_at, source, what, origin, block_no, tx, seq, entry_hash, 
        tracelink.quarantine_retryable(what, reason) AS retryable
   FROM tracelink.quarantine;
 COMMENT ON VIEW tracelink.quarantined IS 'refused rows from peers and why (the rows themselves: tracelink.quarantine.row_data); retryable: tracelink.retry_quarantined() tries it again once its cause is fixed';
+
+-- sqlsrc/50_replication.sql: connect_peers() tells a peer that has not
+-- added this node yet from an unreachable one
+
+CREATE OR REPLACE FUNCTION tracelink.connect_peers(only_peer text DEFAULT NULL)
+    RETURNS TABLE (peer text, status text)
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    p record;
+    sub text;
+BEGIN
+    FOR p IN SELECT c.name, c.conninfo FROM tracelink.peer_connections c
+              WHERE only_peer IS NULL OR c.name = only_peer ORDER BY c.name
+    LOOP
+        peer := p.name;
+        sub := tracelink.peer_subscription_name(p.name);
+        IF EXISTS (SELECT 1 FROM pg_subscription s
+                    WHERE s.subname = sub
+                      AND s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database())) THEN
+            status := 'subscribed';
+            RETURN NEXT;
+            CONTINUE;
+        END IF;
+        BEGIN
+            EXECUTE format('CREATE SUBSCRIPTION %I CONNECTION %L PUBLICATION %I '
+                           'WITH (create_slot = false, slot_name = %L, copy_data = true)',
+                           sub, p.conninfo, tracelink.peer_publication_name(me),
+                           tracelink.peer_slot_name(p.name, me));
+        EXCEPTION WHEN OTHERS THEN
+            -- The peer refusing our login because it has no such role is the
+            -- expected state before it has added this node (only the text
+            -- of the peer's FATAL tells it apart; another language or cause
+            -- stays "unreachable").
+            IF pg_catalog.strpos(SQLERRM, pg_catalog.format('role "%s" does not exist',
+                                      tracelink.peer_login_name(me))) > 0 THEN
+                status := 'waiting for the peer to add this node';
+            ELSE
+                status := 'unreachable: ' || SQLERRM;
+            END IF;
+            RETURN NEXT;
+            CONTINUE;
+        END;
+        -- No tables means the peer has not published for us yet: undo,
+        -- without touching a slot on the peer.
+        IF NOT EXISTS (SELECT 1 FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid
+                        WHERE s.subname = sub) THEN
+            EXECUTE format('ALTER SUBSCRIPTION %I DISABLE', sub);
+            EXECUTE format('ALTER SUBSCRIPTION %I SET (slot_name = NONE)', sub);
+            EXECUTE format('DROP SUBSCRIPTION %I', sub);
+            status := 'waiting for the peer to add this node';
+        ELSE
+            status := 'subscribed';
+        END IF;
+        RETURN NEXT;
+    END LOOP;
+    IF only_peer IS NOT NULL AND NOT FOUND AND peer IS NULL THEN
+        RAISE EXCEPTION 'unknown peer "%"', only_peer USING ERRCODE = 'undefined_object';
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink.connect_peers(text) IS
+    'subscribes to every peer (or one) that has published for this node and is not subscribed yet; returns each peer''s status';
 
 -- sqlsrc/55_quarantine.sql (new): retry_quarantined(), NOTIFY tracelink_quarantine, alerts
 
@@ -740,6 +811,182 @@ COMMENT ON FUNCTION tracelink.trace(text, text) IS
     'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version (the link version the record was made under), (entry_hash, position) for tracelink.record_proof(), the commitments of private values (whose values show where this node holds them and the caller may read them), and bound_version (the version the code is bound to, as in trace_records)';
 
 GRANT EXECUTE ON FUNCTION tracelink.trace(text, text) TO tracelink_reader;
+
+-- sqlsrc/70_trace.sql: the trace views show codes and node names in the
+-- default collation (codes_code_default serves lookups by code through
+-- them); trace_dot() draws a line per record and a legend
+
+-- lookups by code through the views, which show it in the default collation
+CREATE INDEX codes_code_default ON tracelink.codes (code COLLATE pg_catalog."default");
+
+-- a view column's collation cannot be replaced: dropped and created again
+-- (nothing depends on them), with their comments and grants
+DROP VIEW tracelink.trace_codes, tracelink.trace_records, tracelink.trace_edges;
+
+CREATE VIEW tracelink.trace_codes AS
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, c.version, s.process AS first_process,
+       s.origin COLLATE pg_catalog."default" AS first_node,
+       'epoch'::timestamptz + c.bind_clock * interval '1 microsecond' AS first_recorded_at,
+       c.bind_entry AS first_entry, c.link_id, c.code_id
+  FROM tracelink.codes c
+  JOIN tracelink.trace_links l ON l.link_id = c.link_id
+  JOIN tracelink.record_slots s ON s.slot_id = c.bind_slot;
+COMMENT ON VIEW tracelink.trace_codes IS
+    'trace codes with the version they are bound to and their earliest mention (process, node, time, entry)';
+
+CREATE VIEW tracelink.trace_records AS
+-- data: the public values, and the private ones this node holds when the
+-- caller may read them (tracelink_viewer); commitments show which items
+-- are private, the same on every node.
+SELECT c.code COLLATE pg_catalog."default" AS code, l.name AS link, s.version, s.process, s.stage, s.form,
+       CASE WHEN r.commitments IS NULL
+                 OR NOT pg_catalog.has_table_privilege('tracelink.private_values', 'SELECT') THEN r.data
+            ELSE r.data OPERATOR(pg_catalog.||) coalesce(
+                     (SELECT pg_catalog.jsonb_object_agg(v.item, v.value)
+                        FROM tracelink.private_values v
+                       WHERE v.entry_hash OPERATOR(pg_catalog.=) r.entry_hash
+                         AND v.position OPERATOR(pg_catalog.=) r.position),
+                     '{}'::jsonb) END AS data, s.source,
+       s.origin COLLATE pg_catalog."default" AS node, r.occurred_at, r.recorded_at, r.entry_hash, r.position,
+       c.version AS bound_version, s.link_id, r.code_id, r.commitments
+  FROM tracelink.records r
+  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
+  JOIN tracelink.trace_links l ON l.link_id = s.link_id
+  JOIN tracelink.codes c ON c.code_id = r.code_id;
+COMMENT ON VIEW tracelink.trace_records IS
+    'every trace record: code, link, version, process, stage, form, values (private ones where this node holds them and the caller may read them), source, recording node, times, (entry_hash, position) to prove it with tracelink.record_proof(), and the commitments of its private values';
+
+CREATE VIEW tracelink.trace_edges AS
+SELECT p.code COLLATE pg_catalog."default" AS parent, ch.code COLLATE pg_catalog."default" AS child, l.name AS link, t.quantity, t.unit,
+       t.direction, s.version, s.process, s.stage, s.form, s.origin COLLATE pg_catalog."default" AS node, t.occurred_at, t.recorded_at,
+       t.entry_hash, t.position, t.effective, s.link_id, t.parent_id, t.child_id
+  FROM tracelink.transformations t
+  JOIN tracelink.record_slots s ON s.slot_id = t.slot_id
+  JOIN tracelink.trace_links l ON l.link_id = s.link_id
+  JOIN tracelink.codes p ON p.code_id = t.parent_id
+  JOIN tracelink.codes ch ON ch.code_id = t.child_id;
+COMMENT ON VIEW tracelink.trace_edges IS
+    'transformations: the parent code went into the child, with quantity and unit, stated by the record (entry_hash, position) made at process/stage/form by node';
+
+GRANT SELECT ON tracelink.trace_codes, tracelink.trace_records, tracelink.trace_edges TO tracelink_reader;
+
+CREATE OR REPLACE FUNCTION tracelink.trace_dot(code text, link text DEFAULT NULL) RETURNS text
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+WITH p AS (
+    SELECT * FROM tracelink._provenance(tracelink._trace_start(trace_dot.code, trace_dot.link))
+), pc AS (
+    SELECT p.code_id, p.relation, p.depth, c.code
+      FROM p JOIN tracelink.codes c ON c.code_id = p.code_id
+), labels AS (
+    -- the code, then one line per record: process, node, version, time
+    -- (UTC, to the second) and the signed block of the node that holds
+    -- its entry (what record_proof() proves it against)
+    SELECT pc.code_id,
+           pc.code || coalesce((SELECT string_agg(E'\n' || s.process || ' · ' || s.origin || ' · v' || s.version
+                                                  || ' · ' || pg_catalog.left(tracelink._utc(r.occurred_at), 19) || 'Z'
+                                                  || ' · ' || coalesce('block ' || b.block_no || ' signed', 'not sealed'),
+                                                  '' ORDER BY r.occurred_at, s.process, s.origin, r.entry_hash, r.position)
+                                  FROM tracelink.records r
+                                  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id
+                                  LEFT JOIN tracelink.ledger_entries e ON e.entry_hash = r.entry_hash
+                                  LEFT JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx
+                                 WHERE r.code_id = pc.code_id), '') AS label
+      FROM pc
+)
+SELECT 'digraph provenance {' || E'\n'
+    || '  rankdir=LR;' || E'\n'
+    || '  node [shape=box, style=rounded, fontname="Helvetica"];' || E'\n'
+    || '  edge [fontname="Helvetica", fontsize=10];' || E'\n'
+    || '  labelloc=b; labeljust=l; fontname="Helvetica"; fontsize=10;' || E'\n'
+    || '  label="Legend: a box per trace code (filled: the code asked about), then a line per record: process · node · link version · occurred at (UTC) · proof: block N signed (its entry is in'
+    || ' that node''s signed block N; record_proof() proves it) or not sealed.\lArrows: inputs to outputs, labelled with the quantity.\l";'
+    || E'\n'
+    || coalesce((SELECT string_agg('  ' || tracelink._dot_string(pc.code) || ' [label='
+                                    || tracelink._dot_string(labels.label)
+                                    || CASE WHEN pc.relation = 'self'
+                                            THEN ', style="rounded,bold,filled", fillcolor="#fff2cc"' ELSE '' END
+                                    || '];', E'\n' ORDER BY pc.depth, pc.code)
+                   FROM pc JOIN labels ON labels.code_id = pc.code_id), '') || E'\n'
+    || coalesce((SELECT string_agg('  ' || tracelink._dot_string(a.code) || ' -> ' || tracelink._dot_string(b.code)
+                                    || coalesce(' [label=' || tracelink._dot_string(nullif(
+                                           trim(coalesce(t.quantity::text, '') || ' ' || coalesce(t.unit, '')), ''))
+                                           || ']', '')
+                                    || ';', E'\n' ORDER BY a.code, b.code, t.entry_hash, t.position)
+                   FROM tracelink.transformations t
+                   JOIN pc a ON a.code_id = t.parent_id
+                   JOIN pc b ON b.code_id = t.child_id
+                  WHERE t.effective) || E'\n', '')
+    || '}' || E'\n'
+$$;
+COMMENT ON FUNCTION tracelink.trace_dot(text, text) IS
+    'the provenance graph of a trace code in Graphviz DOT: one box per code (the code asked about filled), a line per record in it (process, node, link version, time in UTC, the signed block holding its entry), one arrow per transformation labelled with its quantity, and a legend';
+
+-- sqlsrc/80_epcis.sql: a record made of inputs is exported as a TransformationEvent
+
+CREATE OR REPLACE FUNCTION tracelink._epcis_record_event(code_id bigint, entry_hash bytea, "position" integer) RETURNS jsonb
+    LANGUAGE plpgsql STABLE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    ev jsonb;
+    inputs jsonb;
+BEGIN
+    SELECT r0.data, r0.occurred_at, r0.recorded_at, s.origin, s.link_id, s.process, s.stage, s.form, l.name AS link,
+           c.code
+      INTO r
+      FROM tracelink.records r0
+      JOIN tracelink.record_slots s ON s.slot_id = r0.slot_id
+      JOIN tracelink.trace_links l ON l.link_id = s.link_id
+      JOIN tracelink.codes c ON c.code_id = r0.code_id
+     WHERE r0.code_id = $1 AND r0.entry_hash = $2 AND r0.position = $3;
+    IF r.data ? 'event_id' THEN
+        SELECT tracelink._epcis_out(e.event, e.event_id,
+                                    tracelink._epcis_ledger(e.node, e.entry_hash, e.position, e.link, e.recorded_at))
+          INTO ev
+          FROM tracelink.epcis_imported_events e
+         WHERE e.event_id = (r.data ->> 'event_id') AND e.link_id = r.link_id AND NOT e.duplicate;
+        RETURN ev;
+    END IF;
+    SELECT coalesce(jsonb_agg(tracelink._epcis_code_uri(p.code) ORDER BY p.code), '[]')
+      INTO inputs
+      FROM tracelink.transformations t JOIN tracelink.codes p ON p.code_id = t.parent_id
+     WHERE t.child_id = $1 AND t.entry_hash = $2 AND t.position = $3;
+    -- a record made of inputs is a transformation; any other an observation
+    IF jsonb_array_length(inputs) > 0 THEN
+        ev := jsonb_build_object(
+            'type', 'TransformationEvent',
+            'eventTime', tracelink._utc(r.occurred_at),
+            'eventTimeZoneOffset', '+00:00',
+            'inputEPCList', inputs,
+            'outputEPCList', jsonb_build_array(tracelink._epcis_code_uri(r.code)));
+    ELSE
+        ev := jsonb_build_object(
+            'type', 'ObjectEvent',
+            'eventTime', tracelink._utc(r.occurred_at),
+            'eventTimeZoneOffset', '+00:00',
+            'epcList', jsonb_build_array(tracelink._epcis_code_uri(r.code)),
+            'action', 'OBSERVE');
+    END IF;
+    ev := ev || jsonb_build_object(
+        'tl:record', jsonb_build_object(
+            'code', r.code, 'process', r.process, 'stage', r.stage, 'form', r.form, 'data', r.data,
+            'inputs', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('code', p.code, 'quantity', t.quantity, 'unit', t.unit))
+                                                ORDER BY p.code), '[]')
+                         FROM tracelink.transformations t JOIN tracelink.codes p ON p.code_id = t.parent_id
+                        WHERE t.child_id = $1 AND t.entry_hash = $2 AND t.position = $3),
+            'outputs', (SELECT coalesce(jsonb_agg(jsonb_strip_nulls(jsonb_build_object('code', ch.code, 'quantity', t.quantity, 'unit', t.unit))
+                                                 ORDER BY ch.code), '[]')
+                          FROM tracelink.transformations t JOIN tracelink.codes ch ON ch.code_id = t.child_id
+                         WHERE t.parent_id = $1 AND t.entry_hash = $2 AND t.position = $3)));
+    RETURN tracelink._epcis_out(ev, tracelink.epcis_event_hash(ev),
+                                tracelink._epcis_ledger(r.origin, $2, $3, r.link, r.recorded_at));
+END
+$$;
+COMMENT ON FUNCTION tracelink._epcis_record_event(bigint, bytea, integer) IS
+    'the exported event of one record: its imported event (the kept copy), else a TransformationEvent (inputs to the code) or an ObjectEvent of the code, with the record under "tl:record"';
 
 -- sqlsrc/95_dump.sql: export_for_peer() through _export_addressed(); resend()
 -- and the _serve_chain() it calls on a peer
