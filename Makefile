@@ -26,7 +26,7 @@ SHLIB_LINK += -lsodium
 # libpq: fetch_blob() asks a peer for chunks (src/blob.c)
 SHLIB_LINK += -lpq
 PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
-# tracelink.version(): the newest SQL version this library serves (src/version.c)
+# tracelink.versions(): the newest SQL version this library serves (src/version.c)
 PG_CPPFLAGS += -DTL_LIBRARY_VERSION='"$(EXTVERSION)"'
 # OpenSSL when the server has it (src/hash.c)
 SHLIB_LINK += $(filter -lcrypto,$(LIBS))

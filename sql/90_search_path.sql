@@ -353,7 +353,7 @@ SELECT * FROM tracelink.epcis_schema_problems('{"type": "x", "creationDate": "ye
 SELECT * FROM tracelink.json_schema_problems('{"items": {"type": "string", "pattern": "^a"}}', '["ab", "b", 1]');
 
 -- the versions (sqlsrc/96_version.sql)
-SELECT extension OPERATOR(pg_catalog.=) library AS versions_agree FROM tracelink.version();
+SELECT extension OPERATOR(pg_catalog.=) library AS versions_agree FROM tracelink.versions();
 
 -- nothing planted ran, and every routine granted to tracelink's roles was
 -- called above (routines with an internal argument cannot be called from

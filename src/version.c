@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  *
  * version.c
- *	  tracelink.version(): the SQL version installed in this database and
+ *	  tracelink.versions(): the SQL version installed in this database and
  *	  the version of the loaded library.
  *
  * One library serves every SQL version it can be upgraded from
@@ -31,16 +31,16 @@
 #error "TL_LIBRARY_VERSION is defined by the Makefile"
 #endif
 
-PG_FUNCTION_INFO_V1(tl_version);
+PG_FUNCTION_INFO_V1(tl_versions);
 
 /*
- * tracelink.version(OUT extension text, OUT library text)
+ * tracelink.versions(OUT extension text, OUT library text)
  *
  * pg_extension.extversion is read through the name index, as
  * tl_extension_owner() reads the owner.
  */
 Datum
-tl_version(PG_FUNCTION_ARGS)
+tl_versions(PG_FUNCTION_ARGS)
 {
 	TupleDesc	tupdesc;
 	Relation	rel;

@@ -99,7 +99,7 @@ my $digest = check_network("both at $old", 2, 1);
 
 # grower upgrades
 sql($grower, 'ALTER EXTENSION tracelink UPDATE');
-is(sql($grower, "SELECT extension || ' ' || library FROM tracelink.version()"), "$new $new",
+is(sql($grower, "SELECT extension || ' ' || library FROM tracelink.versions()"), "$new $new",
 	"grower is at $new, as its library");
 is(version_of($buyer), $old, "buyer is still at $old");
 is(sql($grower, 'SELECT bool_and(ok) FROM tracelink.verify()'), 't', 'grower verifies every chain after the upgrade');

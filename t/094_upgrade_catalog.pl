@@ -149,10 +149,10 @@ my $v0 = (sort grep { $_ ne $default } @versions)[0];
 $node->safe_psql('postgres', 'CREATE DATABASE planted');
 $node->safe_psql('planted', "CREATE EXTENSION tracelink VERSION '$v0'; ALTER EXTENSION tracelink UPDATE");
 $node->safe_psql('planted', q{
-	COMMENT ON FUNCTION tracelink.version() IS 'another comment';
+	COMMENT ON FUNCTION tracelink.versions() IS 'another comment';
 	GRANT INSERT ON tracelink.nodes TO tracelink_reader;
 	ALTER TABLE tracelink.quarantine ADD COLUMN extra int;
-	ALTER FUNCTION tracelink.version() COST 7;
+	ALTER FUNCTION tracelink.versions() COST 7;
 });
 # ... and a symbol of an old version declared with another contract
 my ($v0_contract) = @{ $c_symbols{$v0}{tl_verify} };
@@ -164,8 +164,8 @@ is(join("\n", broken_contracts($c_symbols{$v0}, c_contracts('planted'))),
 my @planted = differences($fresh, catalog('planted'));
 is(join("\n", map { /^(.+?): (?:missing after|only after|fresh )/ ? $1 : "unparsed: $_" } @planted),
 	join("\n",
-		'function tracelink.version() | comment',
-		'function tracelink.version() | definition',
+		'function tracelink.versions() | comment',
+		'function tracelink.versions() | definition',
 		'table tracelink.nodes | relation',
 		'table tracelink.quarantine | column extra'),
 	'planted differences are each named: ' . scalar(@planted))

@@ -1076,13 +1076,13 @@ COMMENT ON FUNCTION tracelink.resend(text, text) IS
 REVOKE ALL ON FUNCTION tracelink.resend(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tracelink.resend(text, text) TO tracelink_admin;
 
--- sqlsrc/96_version.sql: tracelink.version()
-CREATE FUNCTION tracelink.version(OUT extension text, OUT library text)
-    AS 'MODULE_PATHNAME', 'tl_version'
+-- sqlsrc/96_version.sql: tracelink.versions()
+CREATE FUNCTION tracelink.versions(OUT extension text, OUT library text)
+    AS 'MODULE_PATHNAME', 'tl_versions'
     LANGUAGE C STRICT STABLE PARALLEL SAFE;
-COMMENT ON FUNCTION tracelink.version() IS
+COMMENT ON FUNCTION tracelink.versions() IS
     'the SQL version of tracelink installed in this database (pg_extension.extversion) and the version of the loaded library (the newest SQL version it serves); when they differ, ALTER EXTENSION tracelink UPDATE brings the SQL up to the library';
-GRANT EXECUTE ON FUNCTION tracelink.version() TO tracelink_reader;
+GRANT EXECUTE ON FUNCTION tracelink.versions() TO tracelink_reader;
 
 -- sqlsrc/99_privileges.sql, last: nothing new is executable by PUBLIC.
 REVOKE ALL ON ALL ROUTINES IN SCHEMA tracelink FROM PUBLIC;
