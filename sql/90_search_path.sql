@@ -353,6 +353,9 @@ SELECT tracelink.set_epcis_schema('{"$schema": "http://json-schema.org/draft-07/
 SELECT * FROM tracelink.epcis_schema_problems('{"type": "x", "creationDate": "yesterday"}');
 SELECT * FROM tracelink.json_schema_problems('{"items": {"type": "string", "pattern": "^a"}}', '["ab", "b", 1]');
 
+-- the versions (sqlsrc/96_version.sql)
+SELECT extension OPERATOR(pg_catalog.=) library AS versions_agree FROM tracelink.versions();
+
 -- nothing planted ran, and every routine granted to tracelink's roles was
 -- called above (routines with an internal argument cannot be called from
 -- SQL; SQL-standard bodies are bound when the extension is created;
