@@ -25,6 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.equivocations', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_connections', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_relays', '');
 -- witnessing (sqlsrc/45_witness.sql): heads kept to check later, and what
 -- is still to be witnessed
 SELECT pg_catalog.pg_extension_config_dump('tracelink.witness_state', '');
@@ -108,7 +109,10 @@ SELECT v.referencing, v.referenced, v.rows FROM (VALUES
        WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.child_id))),
     ('peer_connections.name', 'nodes',
      (SELECT count(*) FROM tracelink.peer_connections c
-       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name)))
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name))),
+    ('peer_relays.peer', 'peer_connections',
+     (SELECT count(*) FROM tracelink.peer_relays c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.peer_connections p WHERE p.name = c.peer)))
 ) AS v(referencing, referenced, rows)
 WHERE v.rows > 0
 $$;

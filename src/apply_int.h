@@ -68,7 +68,7 @@ extern bool tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash);
 extern bool tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b);
 extern bool tl_inbox_entries_parked_for(const char *origin, int64 tx);
 extern List *tl_inbox_unpark_entries(const char *origin, int64 tx, int limit);
-extern void tl_inbox_park_entries(List *entries, const char *local_node);
+extern void tl_inbox_park_entries(List *entries, const char *local_node, bool pass_duplicates);
 
 /* quarantine.c */
 extern void tl_quarantine_init(void);

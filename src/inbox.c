@@ -383,6 +383,7 @@ typedef struct ParkedEntries
 {
 	List	   *entries;
 	const char *local_node;
+	bool		pass_duplicates;	/* heard by several paths: wait once */
 } ParkedEntries;
 
 static void
@@ -390,6 +391,7 @@ park_entries(void *arg)
 {
 	List	   *entries = ((ParkedEntries *) arg)->entries;
 	const char *local_node = ((ParkedEntries *) arg)->local_node;
+	bool		pass_duplicates = ((ParkedEntries *) arg)->pass_duplicates;
 	ListCell   *lc;
 	List	   *fates = NIL;
 	HASHCTL		ctl;
@@ -423,6 +425,12 @@ park_entries(void *arg)
 		if (problem == NULL && parked_already(e))
 			problem = "replayed entry: it is already waiting for its block";
 		MemoryContextSwitchTo(old);
+		if (problem != NULL && pass_duplicates && strncmp(problem, "replayed entry", 14) == 0)
+		{
+			/* heard by another path too (relays): it waits once */
+			MemoryContextReset(entry_cxt);
+			continue;
+		}
 		if (problem == NULL)
 			problem = quarantined_block_reason(e, &fates);
 		old = MemoryContextSwitchTo(entry_cxt);
@@ -446,9 +454,9 @@ park_entries(void *arg)
  * entry that cannot be parked is quarantined.
  */
 void
-tl_inbox_park_entries(List *entries, const char *local_node)
+tl_inbox_park_entries(List *entries, const char *local_node, bool pass_duplicates)
 {
-	ParkedEntries all = {entries, local_node};
+	ParkedEntries all = {entries, local_node, pass_duplicates};
 	ListCell   *lc;
 
 	if (entries == NIL)
@@ -460,7 +468,7 @@ tl_inbox_park_entries(List *entries, const char *local_node)
 		foreach(lc, entries)
 		{
 			TlEntry    *e = lfirst(lc);
-			ParkedEntries one = {list_make1(e), local_node};
+			ParkedEntries one = {list_make1(e), local_node, pass_duplicates};
 			ErrorData  *failure = tl_run_in_subtransaction(park_entries, &one);
 
 			if (failure != NULL)

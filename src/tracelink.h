@@ -154,6 +154,7 @@ extern void tl_spi_finish(int nest_level);
 #define TL_LOCK_TRACE		3	/* recording and projecting trace data */
 extern void tl_util_init(void);
 extern Oid	tl_relid(const char *relname);
+extern Oid	tl_relid_if_exists(const char *relname);
 extern Oid	tl_extension_owner(void);
 extern void tl_lock_extension(int subid);
 extern void tl_unlock_extension(int subid);
