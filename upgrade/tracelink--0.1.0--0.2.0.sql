@@ -79,6 +79,7 @@ BEGIN
     END IF;
     EXECUTE format('DROP PUBLICATION IF EXISTS %I', tracelink.peer_publication_name(peer));
     DELETE FROM tracelink.peer_connections c WHERE c.name = peer;
+    DELETE FROM tracelink.peer_relays r WHERE r.peer = _remove_peer_unpublish.name;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
         EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I', login);
         EXECUTE format('REVOKE ALL ON tracelink.blobs, tracelink.blob_chunks FROM %I', login);
@@ -1441,6 +1442,195 @@ END
 $$;
 COMMENT ON PROCEDURE tracelink.finish_restore() IS
     'after a restore (from a dump, or of a base backup to a point in time): fetches back from the peers this node''s own blocks it lacks, verifies every chain and the node key, re-creates the peer logins, this node''s publications and slots and its subscriptions to its peers (without copying what it holds), and lets the node sign again';
+
+
+-- sqlsrc/50_replication.sql, sqlsrc/95_dump.sql: relays (peer_relays,
+-- set_relay(), pin_node()); what a node publishes for a relay's peer
+
+-- Relays (docs/operations.md, "Relays"): every block is signed by its
+-- origin, so any node may pass other origins' rows on without being
+-- trusted.  forward: this node publishes for the peer the rows of every
+-- origin but the peer's, that the peer is entitled to (blocks; entries
+-- addressed to it); accept: this node takes from the peer rows of other
+-- origins too.  A node that accepts relayed rows hears a row by several
+-- paths: a row it holds already is passed over, not quarantined as a
+-- replay.
+CREATE TABLE tracelink.peer_relays (
+    peer     text COLLATE "C" PRIMARY KEY,      -- a node (no foreign key: sqlsrc/95_dump.sql)
+    forward  boolean NOT NULL DEFAULT false,
+    accept   boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE tracelink.peer_relays IS
+    'which peers this node forwards other origins'' rows to (forward), and which it takes other origins'' rows from (accept); a peer absent here exchanges its own rows only';
+COMMENT ON COLUMN tracelink.peer_relays.peer IS 'the peer';
+COMMENT ON COLUMN tracelink.peer_relays.forward IS 'this node publishes for the peer every origin''s rows it holds that the peer is entitled to, but the peer''s own';
+COMMENT ON COLUMN tracelink.peer_relays.accept IS 'this node takes rows of any known origin from the peer, each verified against its origin''s key and chain';
+REVOKE ALL ON tracelink.peer_relays FROM PUBLIC;
+GRANT SELECT ON tracelink.peer_relays TO tracelink_reader;
+SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_relays', '');
+
+CREATE OR REPLACE FUNCTION tracelink._publish_for_peer(peer text) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    me text := tracelink.node_name();
+    pub text := tracelink.peer_publication_name(peer);
+    forwards boolean := EXISTS (SELECT 1 FROM tracelink.peer_relays r WHERE r.peer = _publish_for_peer.peer AND r.forward);
+    tables text;
+BEGIN
+    -- a relay's entries and blocks: every origin's but the peer's own
+    -- (files travel from their origin only)
+    tables := format('tracelink.ledger_entries WHERE (%s AND (audience IS NULL OR %L = ANY (audience))), '
+                     'tracelink.ledger_blocks WHERE (%s), '
+                     'tracelink.blobs WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
+                     'tracelink.blob_chunks WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience)))',
+                     CASE WHEN forwards THEN format('origin <> %L', peer) ELSE format('origin = %L', me) END, peer,
+                     CASE WHEN forwards THEN format('origin <> %L', peer) ELSE format('origin = %L', me) END,
+                     me, peer, me, peer);
+    IF EXISTS (SELECT 1 FROM pg_publication b WHERE b.pubname = pub) THEN
+        EXECUTE format('ALTER PUBLICATION %I SET TABLE %s', pub, tables);
+    ELSE
+        EXECUTE format('CREATE PUBLICATION %I FOR TABLE %s WITH (publish = ''insert'')', pub, tables);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink._publish_for_peer(text) IS
+    'creates this node''s publication for peer "peer" (its blocks, and its entries whose audience includes the peer), or sets its tables again';
+
+
+-- A peer as a relay, in either direction or both (docs/operations.md,
+-- "Relays"): what this node publishes for it is set again at once.
+CREATE PROCEDURE tracelink.set_relay(peer text, forward boolean, accept boolean)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    o record;
+    got record;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = set_relay.peer) THEN
+        RAISE EXCEPTION 'unknown peer "%"', set_relay.peer USING ERRCODE = 'undefined_object';
+    END IF;
+    IF set_relay.forward IS NULL OR set_relay.accept IS NULL THEN
+        RAISE EXCEPTION 'forward and accept must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO tracelink.peer_relays AS r (peer, forward, accept)
+    VALUES (set_relay.peer, set_relay.forward, set_relay.accept)
+    ON CONFLICT ON CONSTRAINT peer_relays_pkey DO UPDATE SET forward = excluded.forward, accept = excluded.accept;
+    PERFORM tracelink._publish_for_peer(set_relay.peer);
+    IF set_relay.accept THEN
+        -- what the peer held before it forwarded: fetched once, over the
+        -- subscription's connection (replication brings what comes after)
+        COMMIT;
+        FOR o IN SELECT n.name FROM tracelink.nodes n
+                  WHERE NOT n.is_local AND n.name <> set_relay.peer ORDER BY n.name LOOP
+            BEGIN
+                SELECT * INTO got FROM tracelink.resend(set_relay.peer, o.name);
+                IF got.lines > 0 THEN
+                    RAISE NOTICE 'origin "%": % lines fetched from peer "%", % quarantined', o.name, got.lines, set_relay.peer, got.quarantined;
+                END IF;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'origin "%": nothing fetched from peer "%": %', o.name, set_relay.peer, SQLERRM;
+            END;
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON PROCEDURE tracelink.set_relay(text, boolean, boolean) IS
+    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them), or stop; republishes for the peer at once';
+REVOKE ALL ON PROCEDURE tracelink.set_relay(text, boolean, boolean) FROM PUBLIC;
+
+-- The genesis key of a node this node does not peer with, whose rows come
+-- through relays: pinned as add_peer pins a peer's, obtained out of band.
+CREATE FUNCTION tracelink.pin_node(name text, public_key bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    known tracelink.nodes;
+BEGIN
+    IF pin_node.name IS NULL OR NOT tracelink._valid_node_name(pin_node.name) THEN
+        RAISE EXCEPTION 'invalid node name "%"', pin_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';
+    END IF;
+    IF pin_node.public_key IS NULL OR pg_catalog.length(pin_node.public_key) <> 32 THEN
+        RAISE EXCEPTION 'the public key of node "%" must be 32 bytes', pin_node.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO known FROM tracelink.nodes n WHERE n.name = pin_node.name;
+    IF FOUND AND known.is_local THEN
+        RAISE EXCEPTION 'node "%" is this node', pin_node.name USING ERRCODE = 'invalid_parameter_value';
+    ELSIF FOUND AND known.public_key <> pin_node.public_key THEN
+        RAISE EXCEPTION 'node "%" is already known with another public key', pin_node.name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'A node''s genesis key is pinned once; its later keys come from its signed chain.';
+    ELSIF NOT FOUND THEN
+        INSERT INTO tracelink.nodes (name, public_key) VALUES (pin_node.name, pin_node.public_key);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink.pin_node(text, bytea) IS
+    'pins the genesis key of a node this node hears of through relays (not a peer); the same key again is a no-op';
+REVOKE ALL ON FUNCTION tracelink.pin_node(text, bytea) FROM PUBLIC;
+
+CREATE OR REPLACE FUNCTION tracelink._dangling_references()
+    RETURNS TABLE (referencing text, referenced text, rows bigint)
+    LANGUAGE sql STABLE PARALLEL SAFE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+SELECT v.referencing, v.referenced, v.rows FROM (VALUES
+    ('link_invitations.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_invitations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('link_processes.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_processes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('proposals.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.proposals c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('ballots.proposal_id', 'proposals',
+     (SELECT count(*) FROM tracelink.ballots c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.proposal_id = c.proposal_id))),
+    ('link_version_history.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.link_version_history c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('link_version_history.proposal_id', 'proposals',
+     (SELECT count(*) FROM tracelink.link_version_history c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.proposals p WHERE p.proposal_id = c.proposal_id))),
+    ('modifications.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.modifications c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('codes.link_id', 'trace_links',
+     (SELECT count(*) FROM tracelink.codes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.trace_links p WHERE p.link_id = c.link_id))),
+    ('codes.bind_slot', 'record_slots',
+     (SELECT count(*) FROM tracelink.codes c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.record_slots p WHERE p.slot_id = c.bind_slot))),
+    ('records.code_id', 'codes',
+     (SELECT count(*) FROM tracelink.records c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.code_id))),
+    ('records.slot_id', 'record_slots',
+     (SELECT count(*) FROM tracelink.records c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.record_slots p WHERE p.slot_id = c.slot_id))),
+    ('transformations.parent_id', 'codes',
+     (SELECT count(*) FROM tracelink.transformations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.parent_id))),
+    ('transformations.child_id', 'codes',
+     (SELECT count(*) FROM tracelink.transformations c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.child_id))),
+    ('peer_connections.name', 'nodes',
+     (SELECT count(*) FROM tracelink.peer_connections c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name))),
+    ('peer_relays.peer', 'peer_connections',
+     (SELECT count(*) FROM tracelink.peer_relays c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.peer_connections p WHERE p.name = c.peer)))
+) AS v(referencing, referenced, rows)
+WHERE v.rows > 0
+$$;
+COMMENT ON FUNCTION tracelink._dangling_references() IS
+    'rows of tracelink''s tables that refer to rows missing from another (what foreign keys would refuse): empty unless a restore lost rows';
 
 
 -- sqlsrc/96_version.sql: tracelink.versions()
