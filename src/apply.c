@@ -1179,7 +1179,8 @@ park_waiting_entries(const char *origin, int64 tx)
 		entries = lappend(entries, w->e);
 		parked = lappend(parked, w);
 	}
-	tl_inbox_park_entries(entries, apply_state->local_node, passes_duplicates());
+	if (entries != NIL)
+		tl_inbox_park_entries(entries, apply_state->local_node, passes_duplicates());
 	foreach(lc, parked)
 	{
 		WaitingEntry *w = lfirst(lc);
