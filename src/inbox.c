@@ -128,6 +128,7 @@ tl_entitled_sql(PG_FUNCTION_ARGS)
 bool
 tl_inbox_block_parked_for(const char *origin, int64 tx)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -136,8 +137,8 @@ tl_inbox_block_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);
@@ -151,6 +152,7 @@ tl_inbox_block_parked_for(const char *origin, int64 tx)
 bool
 tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -159,8 +161,8 @@ tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 	args[0] = CStringGetTextDatum(b->h.origin);
 	args[1] = Int64GetDatum(b->h.block_no);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	if (SPI_processed > 0)
 	{
@@ -183,6 +185,7 @@ tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 bool
 tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -194,8 +197,8 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(block_no);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+	if (tl_spi_execute_saved(&plan, "DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
+							 2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take a block from the inbox");
 	if (SPI_processed > 0)
 	{
@@ -228,6 +231,7 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 bool
 tl_inbox_entries_parked_for(const char *origin, int64 tx)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -236,8 +240,8 @@ tl_inbox_entries_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked entries");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);

@@ -142,6 +142,9 @@ extern int	tl_pin_search_path(void);
 extern void tl_unpin_search_path(int nest_level);
 extern int	tl_spi_connect(void);
 extern void tl_spi_finish(int nest_level);
+struct _SPI_plan;
+extern int	tl_spi_execute_saved(struct _SPI_plan **plan, const char *sql, int nargs, Oid *types,
+								 Datum *values, const char *nulls, bool read_only, long count);
 
 /* ----------------------------------------------------------------
  * util.c: tracelink's relations and extension object, and the locks taken
