@@ -5,8 +5,24 @@
 \i sql/include/ledger_alpha_proofs.sql
 \set ECHO all
 
+-- Each case is verified twice, in the backend alone and with parallel
+-- workers (however small the ledger): both must give the same row.
 CREATE FUNCTION tampered() RETURNS TABLE(ok boolean, first_bad text, reason text)
-    LANGUAGE sql AS $$ SELECT ok, first_bad, reason FROM tracelink.verify('alpha') $$;
+    LANGUAGE plpgsql AS $$
+DECLARE
+    serial tracelink.verification[];
+    parallel tracelink.verification[];
+BEGIN
+    PERFORM set_config('tracelink.verify_workers', '0', true);
+    serial := ARRAY(SELECT v FROM tracelink.verify('alpha') v);
+    PERFORM set_config('tracelink.verify_workers', '2', true);
+    PERFORM set_config('tracelink.verify_parallel_min_entries', '0', true);
+    parallel := ARRAY(SELECT v FROM tracelink.verify('alpha') v);
+    IF serial IS DISTINCT FROM parallel THEN
+        RAISE EXCEPTION 'parallel verify() gave %, serially %', parallel, serial;
+    END IF;
+    RETURN QUERY SELECT s.ok, s.first_bad, s.reason FROM unnest(serial) s;
+END $$;
 
 -- a ledger of several multi-entry blocks, all signed with the current key
 SELECT count(tracelink.append('acme.tamper', jsonb_build_object('round', 1, 'i', g))) FROM generate_series(1, 4) g;
