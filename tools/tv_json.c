@@ -43,7 +43,8 @@ typedef struct ArenaBlock
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } ArenaBlock;
 
-static ArenaBlock *arena = NULL;
+/* one arena per thread: tracelink-verify parses lines on several */
+static __thread ArenaBlock *arena = NULL;
 
 /* MAXALIGNed memory from the arena; big requests get a block of their own */
 static void *
@@ -108,7 +109,7 @@ tvj_reset(void)
  * ----------------------------------------------------------------
  */
 
-static char error_buffer[256];
+static __thread char error_buffer[256];
 
 /* what the parser expects next */
 typedef enum ParseState
