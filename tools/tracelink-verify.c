@@ -348,6 +348,7 @@ pool_worker(void *arg)
 		if (b == NULL)
 		{
 			pthread_mutex_unlock(&pool->lock);
+			tvj_thread_done();
 			return NULL;
 		}
 		b->state = BATCH_PARSING;
