@@ -8,7 +8,9 @@
  * header hash, chain link and signature, follows key rotations, and
  * compares the result with the recorded heads, naming the first thing that
  * does not fit.  A superuser can bypass the append-only triggers; this is
- * what makes such tampering visible.
+ * what makes such tampering visible.  Large origins are checked by the
+ * backend and parallel workers together ("Parallel verify()" below), with
+ * the same answer.
  *
  * export() writes an origin's ledger as JSON Lines that the standalone
  * verifier (tools/tracelink-verify) checks outside PostgreSQL; the format is
