@@ -405,7 +405,7 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 #define VERIFY_SHM_KEY	UINT64CONST(0x74726c7665726966)
 
 /* the leader's part of the entries against a worker's 100 */
-#define LEADER_SHARE	85
+#define LEADER_SHARE	90
 
 typedef struct VerifyPart
 {
