@@ -636,6 +636,13 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 	sh->parts[nparts - 1].hi = PG_INT64_MAX;
 	shm_toc_insert(pcxt->toc, VERIFY_SHM_KEY, sh);
 	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+	{
+		/* no worker (max_parallel_workers): the serial check is cheaper */
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return false;
+	}
 
 	/* the leader's part, and those of workers that could not start */
 	verify_part(sh, 0);
