@@ -107,6 +107,18 @@ static const char *const entries_range_query =
 " WHERE b.origin = $1 AND b.block_no >= $2 AND b.block_no < $3"
 " ORDER BY b.block_no, e.seq";
 
+/*
+ * The entries of the origin's blocks that lie in heap range [$2, $3) of
+ * ledger_entries: a part of a parallel verify() reads its share of the
+ * table rather than all of it
+ */
+static const char *const entries_heap_query =
+"SELECT e.*, b.block_no"
+"  FROM tracelink.ledger_blocks b"
+"  JOIN tracelink.ledger_entries e ON e.origin = b.origin AND e.tx = b.tx"
+" WHERE b.origin = $1 AND e.ctid >= $2 AND e.ctid < $3"
+" ORDER BY b.block_no, e.seq";
+
 /* A forward cursor over query results, fetched in batches */
 typedef struct RowCursor
 {
@@ -140,6 +152,20 @@ cursor_open_range(RowCursor *c, const char *query, const char *origin, int64 lo,
 	args[2] = Int64GetDatum(hi);
 	memset(c, 0, sizeof(*c));
 	c->portal = SPI_cursor_open_with_args(NULL, query, 3, types, args, NULL, true, 0);
+}
+
+static void
+cursor_open_heap(RowCursor *c, const char *origin, ItemPointer lo, ItemPointer hi)
+{
+	Oid			types[3] = {TEXTOID, TIDOID, TIDOID};
+	Datum		args[3];
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = PointerGetDatum(lo);
+	args[2] = PointerGetDatum(hi);
+	memset(c, 0, sizeof(*c));
+	c->portal = SPI_cursor_open_with_args(NULL, entries_heap_query, 3, types, args,
+										  NULL, true, 0);
 }
 
 /* next row, or NULL at the end; valid until the next call */
@@ -185,6 +211,15 @@ read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e, int64 *block_no)
 
 	*block_no = DatumGetInt64(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
 	return tl_entry_decode(tup, desc, e);
+}
+
+/* the block number an entry row of the entries queries ends with */
+static int64
+entry_block_no(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+
+	return DatumGetInt64(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
 }
 
 /* ----------------------------------------------------------------
@@ -306,7 +341,8 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
  */
 static bool
 verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
-			  int64 lo, int64 hi, const TlHead *start, bool tree,
+			  int64 lo, int64 hi, ItemPointer heap_lo, ItemPointer heap_hi,
+			  const TlHead *start, bool tree,
 			  VerifyResult *res, TlHead *tip, int64 *next_block)
 {
 	RowCursor	bc;
@@ -325,8 +361,13 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 
 	memset(tip, 0, sizeof(*tip));
 	cursor_open_range(&bc, blocks_range_query, origin, lo, hi);
-	cursor_open_range(&ec, entries_range_query, origin, lo, hi);
+	if (heap_lo != NULL)
+		cursor_open_heap(&ec, origin, heap_lo, heap_hi);
+	else
+		cursor_open_range(&ec, entries_range_query, origin, lo, hi);
 	etup = cursor_next(&ec, &edesc);
+	if (heap_lo != NULL && etup != NULL && entry_block_no(etup, edesc) < lo)
+		ok = false;				/* an entry of an earlier part's block */
 	while (ok && (btup = cursor_next(&bc, &bdesc)) != NULL)
 	{
 		TlBlock		b;
@@ -375,6 +416,9 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 		res->blocks++;
 		MemoryContextReset(percall);
 	}
+	/* an entry of a later part's block, or of none checked here */
+	if (heap_lo != NULL && etup != NULL)
+		ok = false;
 	cursor_close(&bc);
 	cursor_close(&ec);
 	/* BAD() put any problem in res->cxt, not in percall */
@@ -411,8 +455,11 @@ typedef struct VerifyPart
 {
 	int64		lo;				/* blocks [lo, hi) */
 	int64		hi;
+	ItemPointerData heap_lo;	/* their entries in ledger_entries' heap */
+	ItemPointerData heap_hi;	/* [heap_lo, heap_hi), when heap_parts */
 	bool		done;
 	bool		ok;
+	bool		stray;			/* not ok only for an entry of another part */
 	int64		entries;
 	int64		blocks;
 } VerifyPart;
@@ -423,6 +470,7 @@ typedef struct VerifyShared
 	uint8		pinned_key[TL_ED25519_PK_LEN];
 	bool		local;
 	int			nparts;
+	bool		heap_parts;		/* each part reads its heap range only */
 	VerifyPart	parts[VERIFY_MAX_PARTS];
 } VerifyShared;
 
@@ -471,8 +519,14 @@ verify_part(VerifyShared *sh, int i)
 		}
 	}
 	if (ok)
+	{
 		ok = verify_blocks(sh->origin, sh->pinned_key, sh->local, p->lo, p->hi,
+						   sh->heap_parts ? &p->heap_lo : NULL,
+						   sh->heap_parts ? &p->heap_hi : NULL,
 						   p->lo > 0 ? &start : NULL, false, &res, &tip, &next_block);
+		/* it fails without a reason only for an entry of another part */
+		p->stray = !ok && res.first_bad == NULL;
+	}
 	p->ok = ok;
 	p->entries = res.entries;
 	p->blocks = res.blocks;
@@ -555,12 +609,132 @@ verify_tree_heads(const char *origin, TlHead *tip, int64 *next_block, int64 *blo
 	return ok;
 }
 
+/* how the parts of a parallel verify() went */
+typedef enum PartsOutcome
+{
+	PARTS_OK,
+	PARTS_STRAY,				/* an entry lay in another part's heap range */
+	PARTS_FAILED				/* anything else: check serially */
+} PartsOutcome;
+
+/*
+ * Run the parts of `plan` on the leader and parallel workers; with `tree`,
+ * the leader then checks the tree heads (verify_tree_heads()).  Sums the
+ * parts' counts into *entries and *blocks.
+ */
+static PartsOutcome
+run_parts(const VerifyShared *plan, bool tree, TlHead *tip, int64 *next_block,
+		  int64 *entries, int64 *blocks)
+{
+	ParallelContext *pcxt;
+	VerifyShared *sh;
+	bool		failed = false;
+	bool		stray = false;
+	int64		tree_blocks = 0;
+	int			i;
+
+	EnterParallelMode();
+	pcxt = CreateParallelContext("$libdir/tracelink", "tl_verify_worker_main",
+								 plan->nparts - 1);
+	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyShared));
+	shm_toc_estimate_keys(&pcxt->estimator, 1);
+	InitializeParallelDSM(pcxt);
+	sh = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
+	memcpy(sh, plan, sizeof(VerifyShared));
+	shm_toc_insert(pcxt->toc, VERIFY_SHM_KEY, sh);
+	LaunchParallelWorkers(pcxt);
+	if (pcxt->nworkers_launched == 0)
+	{
+		/* no worker (max_parallel_workers): the serial check is cheaper */
+		DestroyParallelContext(pcxt);
+		ExitParallelMode();
+		return PARTS_FAILED;
+	}
+
+	/* the leader's part, and those of workers that could not start */
+	verify_part(sh, 0);
+	for (i = pcxt->nworkers_launched + 1; i < sh->nparts; i++)
+		verify_part(sh, i);
+	if (tree && !verify_tree_heads(sh->origin, tip, next_block, &tree_blocks))
+		failed = true;
+	WaitForParallelWorkersToFinish(pcxt);
+	*entries = *blocks = 0;
+	for (i = 0; i < sh->nparts; i++)
+	{
+		stray |= sh->parts[i].stray;
+		failed |= !sh->parts[i].done || !sh->parts[i].ok;
+		*entries += sh->parts[i].entries;
+		*blocks += sh->parts[i].blocks;
+	}
+	DestroyParallelContext(pcxt);
+	ExitParallelMode();
+	if (tree && *blocks != tree_blocks)
+		failed = true;
+
+	/*
+	 * An entry of another part's block in a part's heap range is also an
+	 * entry missing from that other part, whatever that part found:
+	 * checking again, each part reading the whole table, tells.  Without
+	 * one, each part read all entries of its blocks, and a problem is one.
+	 */
+	if (stray)
+		return PARTS_STRAY;
+	return failed ? PARTS_FAILED : PARTS_OK;
+}
+
+/*
+ * Where in ledger_entries' heap block `block_no` of an origin has its
+ * first entry: false when that cannot be found.
+ */
+static bool
+first_entry_position(const char *origin, int64 block_no, ItemPointer tid)
+{
+	Oid			types[2] = {TEXTOID, INT8OID};
+	Datum		args[2];
+	Oid			hash_types[2] = {BYTEAOID, TEXTOID};
+	Datum		hash_args[2];
+	bool		isnull;
+	Datum		hash;
+
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(block_no);
+	if (SPI_execute_with_args("SELECT substring(entry_hashes FROM 1 FOR 32)"
+							  "  FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no = $2",
+							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a block of origin \"%s\"", origin);
+	if (SPI_processed == 0)
+		return false;
+	hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	if (isnull)
+		return false;
+	hash_args[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(hash));
+	hash_args[1] = args[0];
+	if (SPI_execute_with_args("SELECT ctid FROM tracelink.ledger_entries"
+							  " WHERE entry_hash = $1 AND origin = $2 ORDER BY ctid LIMIT 1",
+							  2, hash_types, hash_args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
+	if (SPI_processed == 0)
+		return false;
+	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
+													  SPI_tuptable->tupdesc, 1, &isnull)),
+					tid);
+	return true;
+}
+
 /*
  * Check an origin's chain with parallel workers, when it is worth it.
  * True when every block and entry passed: res has the counts, *tip the
  * head after the last block, *next_block the number after it.  False
  * when the chain is to be checked serially (too small, no workers
  * wanted, or something did not fit).
+ *
+ * Each part first reads only its range of ledger_entries' heap, from the
+ * first entry of its first block to that of the next part's: a chain
+ * written in order (its entries in the heap in the order of their blocks)
+ * is then read once in all, not once per part.  A part that meets an
+ * entry of another part's block there says so (no entry is then missed:
+ * the ranges cover the heap), and the parts run again, each reading the
+ * whole table for its blocks.
  */
 static bool
 verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
@@ -573,12 +747,10 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 	int64		total;
 	int			nparts;
 	int			i;
-	ParallelContext *pcxt;
-	VerifyShared *sh;
-	bool		ok;
-	int64		entries = 0;
-	int64		blocks = 0;
-	int64		tree_blocks;
+	VerifyShared *plan;
+	PartsOutcome outcome;
+	int64		entries;
+	int64		blocks;
 
 	if (tl_verify_workers <= 0 || IsInParallelMode() ||
 		strlen(origin) >= NAMEDATALEN)
@@ -598,21 +770,15 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 		return false;
 	nparts = (int) Min((int64) Min(tl_verify_workers + 1, VERIFY_MAX_PARTS), last_block + 1);
 
-	EnterParallelMode();
-	pcxt = CreateParallelContext("$libdir/tracelink", "tl_verify_worker_main", nparts - 1);
-	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyShared));
-	shm_toc_estimate_keys(&pcxt->estimator, 1);
-	InitializeParallelDSM(pcxt);
-	sh = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
-	memset(sh, 0, sizeof(VerifyShared));
-	strlcpy(sh->origin, origin, NAMEDATALEN);
-	memcpy(sh->pinned_key, pinned_key, TL_ED25519_PK_LEN);
-	sh->local = local;
-	sh->nparts = nparts;
-	sh->parts[0].lo = 0;
+	plan = palloc0(sizeof(VerifyShared));
+	strlcpy(plan->origin, origin, NAMEDATALEN);
+	memcpy(plan->pinned_key, pinned_key, TL_ED25519_PK_LEN);
+	plan->local = local;
+	plan->nparts = nparts;
+	plan->parts[0].lo = 0;
 	for (i = 1; i < nparts; i++)
 	{
-		int64		lo = sh->parts[i - 1].lo;
+		int64		lo = plan->parts[i - 1].lo;
 
 		/*
 		 * The block that holds the first entry of part i.  The leader's part
@@ -630,35 +796,35 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 		if (SPI_processed > 0)
 			lo = Max(lo, DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0],
 													 SPI_tuptable->tupdesc, 1, &isnull)));
-		sh->parts[i].lo = Max(lo, 1);
-		sh->parts[i - 1].hi = sh->parts[i].lo;
+		plan->parts[i].lo = Max(lo, 1);
+		plan->parts[i - 1].hi = plan->parts[i].lo;
 	}
-	sh->parts[nparts - 1].hi = PG_INT64_MAX;
-	shm_toc_insert(pcxt->toc, VERIFY_SHM_KEY, sh);
-	LaunchParallelWorkers(pcxt);
-	if (pcxt->nworkers_launched == 0)
-	{
-		/* no worker (max_parallel_workers): the serial check is cheaper */
-		DestroyParallelContext(pcxt);
-		ExitParallelMode();
-		return false;
-	}
+	plan->parts[nparts - 1].hi = PG_INT64_MAX;
 
-	/* the leader's part, and those of workers that could not start */
-	verify_part(sh, 0);
-	for (i = pcxt->nworkers_launched + 1; i < nparts; i++)
-		verify_part(sh, i);
-	ok = verify_tree_heads(origin, tip, next_block, &tree_blocks);
-	WaitForParallelWorkersToFinish(pcxt);
-	for (i = 0; i < nparts; i++)
+	/* the parts' heap ranges: from (0,0) to past any tuple */
+	plan->heap_parts = true;
+	ItemPointerSet(&plan->parts[0].heap_lo, 0, 0);
+	for (i = 1; i < nparts && plan->heap_parts; i++)
 	{
-		ok &= sh->parts[i].done && sh->parts[i].ok;
-		entries += sh->parts[i].entries;
-		blocks += sh->parts[i].blocks;
+		plan->heap_parts =
+			first_entry_position(origin, plan->parts[i].lo, &plan->parts[i].heap_lo) &&
+			ItemPointerCompare(&plan->parts[i - 1].heap_lo, &plan->parts[i].heap_lo) <= 0;
+		plan->parts[i - 1].heap_hi = plan->parts[i].heap_lo;
 	}
-	DestroyParallelContext(pcxt);
-	ExitParallelMode();
-	if (!ok || blocks != tree_blocks)
+	ItemPointerSet(&plan->parts[nparts - 1].heap_hi, InvalidBlockNumber, 0);
+	elog(DEBUG1, "verify(): origin \"%s\" in %d parts%s", origin, nparts,
+		 plan->heap_parts ? ", each reading its range of the heap" : "");
+
+	outcome = run_parts(plan, true, tip, next_block, &entries, &blocks);
+	if (outcome == PARTS_STRAY)
+	{
+		elog(DEBUG1, "verify(): entries of origin \"%s\" lie in the heap out of their blocks' order: each part reads the whole table",
+			 origin);
+		plan->heap_parts = false;
+		outcome = run_parts(plan, false, tip, next_block, &entries, &blocks);
+	}
+	pfree(plan);
+	if (outcome != PARTS_OK)
 		return false;
 	res->entries = entries;
 	res->blocks = blocks;
@@ -683,8 +849,8 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 	{
 		memset(res, 0, sizeof(*res));
 		res->cxt = CurrentMemoryContext;
-		ok = verify_blocks(origin, pinned_key, local, 0, PG_INT64_MAX, NULL, true,
-						   res, &tip, &expect_block);
+		ok = verify_blocks(origin, pinned_key, local, 0, PG_INT64_MAX, NULL, NULL,
+						   NULL, true, res, &tip, &expect_block);
 	}
 
 	/* this node's own chain starts with its genesis block (init_node) */
