@@ -442,7 +442,8 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
  * is what the serial check would have found, with the same counts.  On
  * anything else the origin is checked again serially, which names the
  * first problem exactly as it always has: a failing ledger costs a little
- * more, a sound one is checked on every core.
+ * more, a sound one is checked on every core.  (How each part reads its
+ * entries: verify_origin_parallel().)
  * ----------------------------------------------------------------
  */
 
