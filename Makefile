@@ -8,7 +8,8 @@
 #   make bench                    benchmarks (never part of the tests)
 
 EXTENSION = tracelink
-EXTVERSION = 0.1.0
+# The version sqlsrc/ assembles: tracelink.control's default_version.
+EXTVERSION := $(shell sed -n "s/^default_version = '\(.*\)'$$/\1/p" tracelink.control)
 
 MODULE_big = tracelink
 OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
@@ -16,12 +17,17 @@ OBJS = $(patsubst %.c,%.o,$(sort $(wildcard src/*.c)))
 # The install script is assembled from the ordered pieces in sqlsrc/, so that
 # each concept keeps its SQL next to its neighbours rather than in one huge file.
 DATA_built = $(EXTENSION)--$(EXTVERSION).sql
+# Released versions' install scripts, frozen, and the upgrade scripts
+# between versions, hand-written (docs/upgrades.md).
+DATA = $(sort $(wildcard upgrade/$(EXTENSION)--*.sql))
 
 PG_CONFIG ?= pg_config
 SHLIB_LINK += -lsodium
 # libpq: fetch_blob() asks a peer for chunks (src/blob.c)
 SHLIB_LINK += -lpq
 PG_CPPFLAGS += -I$(shell $(PG_CONFIG) --includedir)
+# tracelink.versions(): the newest SQL version this library serves (src/version.c)
+PG_CPPFLAGS += -DTL_LIBRARY_VERSION='"$(EXTVERSION)"'
 # OpenSSL when the server has it (src/hash.c)
 SHLIB_LINK += $(filter -lcrypto,$(LIBS))
 

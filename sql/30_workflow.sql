@@ -241,7 +241,7 @@ SELECT count(*) AS entries_before FROM tracelink.ledger_entries \gset
 SELECT err($$ SELECT tracelink.reply_invitation('Spring tea', 'Growing', false) $$);
 SELECT err($$ SELECT tracelink.reply_invitation('Spring tea', 'Packing', true) $$);
 SELECT err($$ SELECT tracelink.reply_invitation('Spring tea', 'Roasting', true) $$);
-SELECT err($$ SELECT tracelink.reinvite('Spring tea', 'Packing', ARRAY['delta']) $$);
+SELECT err($$ SELECT tracelink.reinvite('Spring tea', 'Growing', ARRAY['alpha']) $$);
 -- processes
 SELECT err($$ SELECT tracelink.submit_process('Spring tea', '{"name": "Packing"}') $$);
 SELECT err($$ SELECT tracelink.submit_process('Spring tea', '{"name": "Roasting"}') $$);

@@ -241,3 +241,26 @@ DROP ROLE regress_pt_auditor, regress_pt_viewer;
 
 DROP VIEW pt_new_quarantine;
 DROP FUNCTION pt_deps(bytea), pt_record(bytea, text, jsonb, jsonb), pt_private(bytea, bytea, jsonb, text[], bytea[]), salt(int);
+
+-- Who is entitled to an entry (tracelink._entitled(), the rule of arrivals
+-- and of what a node serves its peers): a trace record goes to its
+-- link's business group, a private entry to its audience only
+SELECT j ->> 'kind' AS kind, j -> 'audience' AS audience,
+       tracelink._entitled('beta', l) AS beta, tracelink._entitled('gamma', l) AS gamma,
+       tracelink._entitled('delta', l) AS delta
+  FROM (SELECT l, l::jsonb AS j FROM tracelink.export('alpha') l) x
+ WHERE j ->> 'kind' IN ('tl.trace.record', 'tl.trace.private')
+   AND j -> 'payload' ->> 'link' = encode(:'pt'::bytea, 'hex')
+ GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2::text;
+SELECT err($$ SELECT tracelink._entitled('beta', '{"type": "header"}') $$);
+-- an entry addressed to alpha and beta only (a group of earlier days):
+-- gamma, in the link's group now, is entitled to it if it is a trace
+-- record, and to nothing else
+SELECT k AS kind, l_name AS link,
+       tracelink._entitled('beta', l) AS beta, tracelink._entitled('gamma', l) AS gamma,
+       tracelink._entitled('delta', l) AS delta
+  FROM (SELECT k, l_name, tracelink.entry_preimage(k, jsonb_build_object('clock', 1, 'link', encode(id, 'hex'), 'records', '[]'::jsonb),
+                                                   ARRAY[]::bytea[], 'beta', 99, 0, ARRAY['alpha', 'beta']) AS l
+          FROM unnest(ARRAY['tl.trace.record', 'tl.trace.private', 'app.note']) k,
+               (VALUES ('Private tea', :'pt'::bytea), ('unknown', sha256('no such link'))) v(l_name, id)) x
+ ORDER BY 1, 2;

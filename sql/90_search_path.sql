@@ -353,11 +353,14 @@ SELECT tracelink.set_epcis_schema('{"$schema": "http://json-schema.org/draft-07/
 SELECT * FROM tracelink.epcis_schema_problems('{"type": "x", "creationDate": "yesterday"}');
 SELECT * FROM tracelink.json_schema_problems('{"items": {"type": "string", "pattern": "^a"}}', '["ab", "b", 1]');
 
+-- the versions (sqlsrc/96_version.sql)
+SELECT extension OPERATOR(pg_catalog.=) library AS versions_agree FROM tracelink.versions();
+
 -- nothing planted ran, and every routine granted to tracelink's roles was
 -- called above (routines with an internal argument cannot be called from
 -- SQL; SQL-standard bodies are bound when the extension is created;
--- resend() needs a real peer: t/089_resend.pl plants the same shadows
--- on both sides of it)
+-- resend() and catch_up() need a real peer: t/089_resend.pl and
+-- t/096_late_joiner.pl plant the same shadows on both sides of them)
 :as_superuser
 SELECT what, by_role FROM evil.ran;
 SELECT pg_stat_force_next_flush();
@@ -368,6 +371,7 @@ SELECT p.oid::regprocedure AS not_exercised
    AND p.prosqlbody IS NULL
    AND NOT 'internal'::regtype = ANY (p.proargtypes::oid[])
    AND p.oid <> 'tracelink.resend(text, text)'::regprocedure
+   AND p.oid <> 'tracelink.catch_up(text)'::regprocedure
    AND NOT EXISTS (SELECT FROM pg_stat_user_functions s WHERE s.funcid = p.oid AND s.calls > 0)
  ORDER BY 1;
 SELECT origin, ok FROM tracelink.verify() ORDER BY origin;

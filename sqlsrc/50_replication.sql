@@ -86,6 +86,27 @@ COMMENT ON TABLE tracelink.peer_connections IS
     'how to reach each peer (may hold a password: superuser only, like pg_subscription.subconninfo)';
 REVOKE ALL ON tracelink.peer_connections FROM PUBLIC;
 
+-- Relays (docs/operations.md, "Relays"): every block is signed by its
+-- origin, so any node may pass other origins' rows on without being
+-- trusted.  forward: this node publishes for the peer the rows of every
+-- origin but the peer's, that the peer is entitled to (blocks; entries
+-- addressed to it); accept: this node takes from the peer rows of other
+-- origins too.  A node that accepts relayed rows hears a row by several
+-- paths: a row it holds already is passed over, not quarantined as a
+-- replay.
+CREATE TABLE tracelink.peer_relays (
+    peer     text COLLATE "C" PRIMARY KEY,      -- a node (no foreign key: sqlsrc/95_dump.sql)
+    forward  boolean NOT NULL DEFAULT false,
+    accept   boolean NOT NULL DEFAULT false
+);
+COMMENT ON TABLE tracelink.peer_relays IS
+    'which peers this node forwards other origins'' rows to (forward), and which it takes other origins'' rows from (accept); a peer absent here exchanges its own rows only';
+COMMENT ON COLUMN tracelink.peer_relays.peer IS 'the peer';
+COMMENT ON COLUMN tracelink.peer_relays.forward IS 'this node publishes for the peer every origin''s rows it holds that the peer is entitled to, but the peer''s own';
+COMMENT ON COLUMN tracelink.peer_relays.accept IS 'this node takes rows of any known origin from the peer, each verified against its origin''s key and chain';
+REVOKE ALL ON tracelink.peer_relays FROM PUBLIC;
+GRANT SELECT ON tracelink.peer_relays TO tracelink_reader;
+
 -- Names of the replication objects.  A slot name is cluster-wide, so it
 -- names both ends; long names fall back to a hash.
 CREATE FUNCTION tracelink.peer_slot_name(publisher text, subscriber text) RETURNS text
@@ -237,8 +258,9 @@ BEGIN
     EXECUTE format('GRANT SELECT ON tracelink.blobs, tracelink.blob_chunks TO %I', login);
     EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_blob(bytea), '
                    'tracelink._serve_blob_chunk(bytea, integer) TO %I', login);
-    -- what the peer's resend() asks for (sqlsrc/95_dump.sql)
-    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_chain(text, bigint, bigint) TO %I', login);
+    -- what the peer's resend() and catch_up() ask for (sqlsrc/95_dump.sql)
+    EXECUTE format('GRANT EXECUTE ON FUNCTION tracelink._serve_chain(text, bigint, bigint), '
+                   'tracelink._serve_entitled(text, bigint) TO %I', login);
 END
 $$;
 COMMENT ON FUNCTION tracelink._make_peer_login(text) IS
@@ -254,12 +276,18 @@ AS $$
 DECLARE
     me text := tracelink.node_name();
     pub text := tracelink.peer_publication_name(peer);
-    tables text := format('tracelink.ledger_entries WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
-                          'tracelink.ledger_blocks WHERE (origin = %L), '
-                          'tracelink.blobs WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
-                          'tracelink.blob_chunks WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience)))',
-                          me, peer, me, me, peer, me, peer);
+    forwards boolean := EXISTS (SELECT 1 FROM tracelink.peer_relays r WHERE r.peer = _publish_for_peer.peer AND r.forward);
+    tables text;
 BEGIN
+    -- a relay's entries and blocks: every origin's but the peer's own
+    -- (files travel from their origin only)
+    tables := format('tracelink.ledger_entries WHERE (%s AND (audience IS NULL OR %L = ANY (audience))), '
+                     'tracelink.ledger_blocks WHERE (%s), '
+                     'tracelink.blobs WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience))), '
+                     'tracelink.blob_chunks WHERE (origin = %L AND (audience IS NULL OR %L = ANY (audience)))',
+                     CASE WHEN forwards THEN format('origin <> %L', peer) ELSE format('origin = %L', me) END, peer,
+                     CASE WHEN forwards THEN format('origin <> %L', peer) ELSE format('origin = %L', me) END,
+                     me, peer, me, peer);
     IF EXISTS (SELECT 1 FROM pg_publication b WHERE b.pubname = pub) THEN
         EXECUTE format('ALTER PUBLICATION %I SET TABLE %s', pub, tables);
     ELSE
@@ -371,6 +399,82 @@ $$;
 COMMENT ON PROCEDURE tracelink.add_peer(text, text, bytea) IS
     'adds a peer (or a removed one again, with the same key): pins its public key, publishes this node''s rows for it (with a replication slot and a least-privilege login), and subscribes to it if it has already added this node';
 
+-- A peer as a relay, in either direction or both (docs/operations.md,
+-- "Relays"): what this node publishes for it is set again at once.
+CREATE PROCEDURE tracelink.set_relay(peer text, forward boolean, accept boolean)
+    LANGUAGE plpgsql
+AS $$
+DECLARE
+    o record;
+    got record;
+BEGIN
+    PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
+    IF NOT EXISTS (SELECT 1 FROM tracelink.peer_connections c WHERE c.name = set_relay.peer) THEN
+        RAISE EXCEPTION 'unknown peer "%"', set_relay.peer USING ERRCODE = 'undefined_object';
+    END IF;
+    IF set_relay.forward IS NULL OR set_relay.accept IS NULL THEN
+        RAISE EXCEPTION 'forward and accept must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    INSERT INTO tracelink.peer_relays AS r (peer, forward, accept)
+    VALUES (set_relay.peer, set_relay.forward, set_relay.accept)
+    ON CONFLICT ON CONSTRAINT peer_relays_pkey DO UPDATE SET forward = excluded.forward, accept = excluded.accept;
+    PERFORM tracelink._publish_for_peer(set_relay.peer);
+    IF set_relay.accept THEN
+        -- what the peer held before it forwarded: fetched once, over the
+        -- subscription's connection (replication brings what comes after)
+        COMMIT;
+        FOR o IN SELECT n.name FROM tracelink.nodes n
+                  WHERE NOT n.is_local AND n.name <> set_relay.peer ORDER BY n.name LOOP
+            BEGIN
+                SELECT * INTO got FROM tracelink.resend(set_relay.peer, o.name);
+                IF got.lines > 0 THEN
+                    RAISE NOTICE 'origin "%": % lines fetched from peer "%", % quarantined', o.name, got.lines, set_relay.peer, got.quarantined;
+                END IF;
+            EXCEPTION WHEN OTHERS THEN
+                RAISE NOTICE 'origin "%": nothing fetched from peer "%": %', o.name, set_relay.peer, SQLERRM;
+            END;
+        END LOOP;
+    END IF;
+END
+$$;
+COMMENT ON PROCEDURE tracelink.set_relay(text, boolean, boolean) IS
+    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them), or stop; republishes for the peer at once';
+REVOKE ALL ON PROCEDURE tracelink.set_relay(text, boolean, boolean) FROM PUBLIC;
+
+-- The genesis key of a node this node does not peer with, whose rows come
+-- through relays: pinned as add_peer pins a peer's, obtained out of band.
+CREATE FUNCTION tracelink.pin_node(name text, public_key bytea) RETURNS void
+    LANGUAGE plpgsql VOLATILE
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    known tracelink.nodes;
+BEGIN
+    IF pin_node.name IS NULL OR NOT tracelink._valid_node_name(pin_node.name) THEN
+        RAISE EXCEPTION 'invalid node name "%"', pin_node.name
+            USING ERRCODE = 'invalid_parameter_value',
+                  DETAIL = 'A node name is 1 to 63 characters: a lowercase letter, then lowercase letters, digits or underscores.';
+    END IF;
+    IF pin_node.public_key IS NULL OR pg_catalog.length(pin_node.public_key) <> 32 THEN
+        RAISE EXCEPTION 'the public key of node "%" must be 32 bytes', pin_node.name
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    SELECT * INTO known FROM tracelink.nodes n WHERE n.name = pin_node.name;
+    IF FOUND AND known.is_local THEN
+        RAISE EXCEPTION 'node "%" is this node', pin_node.name USING ERRCODE = 'invalid_parameter_value';
+    ELSIF FOUND AND known.public_key <> pin_node.public_key THEN
+        RAISE EXCEPTION 'node "%" is already known with another public key', pin_node.name
+            USING ERRCODE = 'duplicate_object',
+                  DETAIL = 'A node''s genesis key is pinned once; its later keys come from its signed chain.';
+    ELSIF NOT FOUND THEN
+        INSERT INTO tracelink.nodes (name, public_key) VALUES (pin_node.name, pin_node.public_key);
+    END IF;
+END
+$$;
+COMMENT ON FUNCTION tracelink.pin_node(text, bytea) IS
+    'pins the genesis key of a node this node hears of through relays (not a peer); the same key again is a no-op';
+REVOKE ALL ON FUNCTION tracelink.pin_node(text, bytea) FROM PUBLIC;
+
 -- remove_peer, step 1: stop replicating with the peer: subscription,
 -- publication, connection, and the login's grants in this database.
 CREATE FUNCTION tracelink._remove_peer_unpublish(name text) RETURNS void
@@ -393,12 +497,14 @@ BEGIN
     END IF;
     EXECUTE format('DROP PUBLICATION IF EXISTS %I', tracelink.peer_publication_name(peer));
     DELETE FROM tracelink.peer_connections c WHERE c.name = peer;
+    DELETE FROM tracelink.peer_relays r WHERE r.peer = _remove_peer_unpublish.name;
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = login) THEN
         EXECUTE format('REVOKE ALL ON tracelink.ledger_entries, tracelink.ledger_blocks FROM %I', login);
         EXECUTE format('REVOKE ALL ON tracelink.blobs, tracelink.blob_chunks FROM %I', login);
         EXECUTE format('REVOKE ALL ON FUNCTION tracelink._serve_blob(bytea), '
                        'tracelink._serve_blob_chunk(bytea, integer), '
-                       'tracelink._serve_chain(text, bigint, bigint) FROM %I', login);
+                       'tracelink._serve_chain(text, bigint, bigint), '
+                       'tracelink._serve_entitled(text, bigint) FROM %I', login);
         EXECUTE format('REVOKE USAGE ON SCHEMA tracelink FROM %I', login);
         EXECUTE format('REVOKE ALL ON DATABASE %I FROM %I', current_database(), login);
     END IF;

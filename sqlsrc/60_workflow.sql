@@ -335,8 +335,10 @@ BEGIN
                         origin, inv.process, inv.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
-    IF local AND lnk.status <> 'designing' THEN
-        RAISE EXCEPTION 'link "%" is no longer being designed (it is %)', lnk.name, lnk.status
+    -- while designing, or while active: a node accepted then joins the
+    -- business group with the next version voted in (docs/workflow.md)
+    IF local AND lnk.status NOT IN ('designing', 'active') THEN
+        RAISE EXCEPTION 'link "%" is %: invitations only while it is being designed or active', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     UPDATE tracelink.link_invitations i
@@ -366,8 +368,10 @@ BEGIN
     IF jsonb_typeof(payload->'nodes') <> 'array' OR jsonb_array_length(payload->'nodes') = 0 THEN
         RAISE EXCEPTION 'an invitation names at least one node' USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF local AND lnk.status <> 'designing' THEN
-        RAISE EXCEPTION 'link "%" is no longer being designed (it is %)', lnk.name, lnk.status
+    -- while designing, or while active: a node accepted then joins the
+    -- business group with the next version voted in (docs/workflow.md)
+    IF local AND lnk.status NOT IN ('designing', 'active') THEN
+        RAISE EXCEPTION 'link "%" is %: invitations only while it is being designed or active', lnk.name, lnk.status
             USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     FOR n IN SELECT jsonb_array_elements_text(payload->'nodes') LOOP

@@ -229,7 +229,7 @@ CREATE FUNCTION tracelink.trace(code text, link text DEFAULT NULL)
                    stage text, form text, data jsonb, source text, node text,
                    occurred_at timestamptz, recorded_at timestamptz, entry_hash bytea, "position" integer,
                    commitments jsonb, bound_version integer)
-    AS 'MODULE_PATHNAME', 'tl_trace'
+    AS 'MODULE_PATHNAME', 'tl_trace_bound'
     LANGUAGE C STABLE PARALLEL SAFE ROWS 100;
 COMMENT ON FUNCTION tracelink.trace(text, text) IS
     'the whole provenance of a trace code: every record of it and of the codes upstream (depth < 0) and downstream (depth > 0) through transformations, with process, stage, form, values, source, node, times, version (the link version the record was made under), (entry_hash, position) for tracelink.record_proof(), the commitments of private values (whose values show where this node holds them and the caller may read them), and bound_version (the version the code is bound to, as in trace_records)';

@@ -25,6 +25,7 @@ SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.quarantine_id_seq', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.equivocations', '');
 SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_connections', '');
+SELECT pg_catalog.pg_extension_config_dump('tracelink.peer_relays', '');
 -- witnessing (sqlsrc/45_witness.sql): heads kept to check later, and what
 -- is still to be witnessed
 SELECT pg_catalog.pg_extension_config_dump('tracelink.witness_state', '');
@@ -108,7 +109,10 @@ SELECT v.referencing, v.referenced, v.rows FROM (VALUES
        WHERE NOT EXISTS (SELECT 1 FROM tracelink.codes p WHERE p.code_id = c.child_id))),
     ('peer_connections.name', 'nodes',
      (SELECT count(*) FROM tracelink.peer_connections c
-       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name)))
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.nodes p WHERE p.name = c.name))),
+    ('peer_relays.peer', 'peer_connections',
+     (SELECT count(*) FROM tracelink.peer_relays c
+       WHERE NOT EXISTS (SELECT 1 FROM tracelink.peer_connections p WHERE p.name = c.peer)))
 ) AS v(referencing, referenced, rows)
 WHERE v.rows > 0
 $$;
@@ -416,7 +420,17 @@ $$;
 COMMENT ON PROCEDURE tracelink.repoint_peer(text, text) IS
     'on a peer of a node restored elsewhere: sets the node''s new connection string and subscribes to it again from its new slot, without copying the rows already held';
 
--- An origin's chain as a peer receives it (entries addressed to others
+-- Who is entitled to an entry (src/inbox.c has the one rule: its
+-- audience, and for a trace record also its link's business group now).
+CREATE FUNCTION tracelink._entitled(node text, line text) RETURNS boolean
+    AS 'MODULE_PATHNAME', 'tl_entitled_sql'
+    LANGUAGE C STABLE STRICT PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink._entitled(text, text) IS
+    'whether node is entitled to the entry of an export line: its audience, and for a trace record also its link''s business group now (a later member receives the records made before)';
+REVOKE ALL ON FUNCTION tracelink._entitled(text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tracelink._entitled(text, text) TO tracelink_reader;
+
+-- An origin's chain as a peer receives it (entries it is not entitled to
 -- left out), between two blocks, in the export format: what ingest() on
 -- that peer applies.  As the caller (so a reader's export lacks the
 -- private entries row security hides from it).
@@ -435,7 +449,7 @@ BEGIN
     FOR line IN SELECT e FROM tracelink.export(origin, from_block) e LOOP
         j := line::jsonb;
         IF j ->> 'type' = 'entry' THEN
-            IF jsonb_typeof(j -> 'audience') = 'null' OR j -> 'audience' ? peer THEN
+            IF tracelink._entitled(peer, line) THEN
                 entries := entries || line;
             END IF;
         ELSIF j ->> 'type' = 'block' THEN
@@ -450,7 +464,7 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink._export_addressed(text, text, bigint, bigint) IS
-    'origin''s chain from from_block to to_block (NULL: the last) in the export format, without the entries not addressed to peer';
+    'origin''s chain from from_block to to_block (NULL: the last) in the export format, without the entries peer is not entitled to (tracelink._entitled())';
 
 -- This node's own chain as a peer receives it, between two blocks: the
 -- lines tracelink.ingest() on that peer applies, to fill a gap left by a
@@ -474,13 +488,13 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink.export_for_peer(text, bigint, bigint) IS
-    'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries not addressed to peer: what tracelink.ingest() on that peer takes to fill a gap';
+    'this node''s chain from from_block to to_block (default: the last) in the export format, without the entries peer is not entitled to: what tracelink.ingest() on that peer takes to fill a gap';
 GRANT EXECUTE ON FUNCTION tracelink.export_for_peer(text, bigint, bigint),
                           tracelink._export_addressed(text, text, bigint, bigint) TO tracelink_reader;
 
 -- What a peer's tracelink.resend() asks for: any origin's chain as this
--- node holds it, between two blocks, with the entries addressed to the asking
--- peer, who is told by its login (peer_login_name()).  The asking node
+-- node holds it, between two blocks, with the entries the asking peer is
+-- entitled to, who is told by its login (peer_login_name()).  The asking node
 -- verifies everything (ingest()).
 CREATE FUNCTION tracelink._serve_chain(origin text, from_block bigint, to_block bigint)
     RETURNS SETOF text
@@ -501,13 +515,67 @@ BEGIN
 END
 $$;
 COMMENT ON FUNCTION tracelink._serve_chain(text, bigint, bigint) IS
-    'for a peer''s resend(): origin''s chain from from_block to to_block (NULL: the last) as this node holds it, with the entries addressed to the peer logged in (session_user)';
+    'for a peer''s resend(): origin''s chain from from_block to to_block (NULL: the last) as this node holds it, with the entries the peer logged in (session_user) is entitled to';
 REVOKE ALL ON FUNCTION tracelink._serve_chain(text, bigint, bigint) FROM PUBLIC;
+
+-- What a peer's tracelink.catch_up() asks for: the entries of origin's
+-- blocks up to to_block that the asking peer (told by its login) is
+-- entitled to now but that were not addressed to it, so that replication
+-- never sent them (a trace record made before the peer joined its link's
+-- business group).  Entry lines only: the asking node holds their blocks,
+-- and verifies each entry against its block (ingest()).
+CREATE FUNCTION tracelink._serve_entitled(origin text, to_block bigint)
+    RETURNS SETOF text
+    LANGUAGE plpgsql STABLE PARALLEL UNSAFE
+    SECURITY DEFINER
+    SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    asking text;
+    line text;
+    j jsonb;
+    entries text[] := '{}';
+BEGIN
+    SELECT n.name INTO asking FROM tracelink.nodes n
+     WHERE NOT n.is_local AND tracelink.peer_login_name(n.name) = session_user;
+    IF asking IS NULL THEN
+        RAISE EXCEPTION 'only a peer''s login may ask for a catch-up'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF to_block IS NULL OR to_block < 0 THEN
+        RETURN;
+    END IF;
+    FOR line IN SELECT e FROM tracelink.export(origin, 0) e LOOP
+        j := line::jsonb;
+        IF j ->> 'type' = 'entry' THEN
+            IF jsonb_typeof(j -> 'audience') = 'array' AND NOT j -> 'audience' ? asking
+               AND tracelink._entitled(asking, line) THEN
+                entries := entries || line;
+            END IF;
+        ELSIF j ->> 'type' = 'block' THEN
+            EXIT WHEN (j ->> 'block_no')::bigint > to_block;
+            RETURN QUERY SELECT pg_catalog.unnest(entries);
+            entries := '{}';
+        END IF;
+    END LOOP;
+END
+$$;
+COMMENT ON FUNCTION tracelink._serve_entitled(text, bigint) IS
+    'for a peer''s catch_up(): the entry lines of origin''s blocks up to to_block that the peer logged in (session_user) is entitled to now but that were not addressed to it';
+REVOKE ALL ON FUNCTION tracelink._serve_entitled(text, bigint) FROM PUBLIC;
 
 CREATE FUNCTION tracelink.resend(peer text, origin text DEFAULT NULL) RETURNS tracelink.ingestion
     AS 'MODULE_PATHNAME', 'tl_resend'
     LANGUAGE C VOLATILE PARALLEL UNSAFE;
 COMMENT ON FUNCTION tracelink.resend(text, text) IS
-    'asks peer for the blocks of origin''s chain (default: the peer''s) after the last one this node holds (up to the first one parked here), with their entries addressed to this node, and applies them as ingest() does; for gaps replication will not fill';
+    'asks peer for the blocks of origin''s chain (default: the peer''s) after the last one this node holds (up to the first one parked here), with their entries this node is entitled to, and applies them as ingest() does; for gaps replication will not fill';
 REVOKE ALL ON FUNCTION tracelink.resend(text, text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION tracelink.resend(text, text) TO tracelink_admin;
+
+CREATE FUNCTION tracelink.catch_up(peer text) RETURNS tracelink.ingestion
+    AS 'MODULE_PATHNAME', 'tl_catch_up'
+    LANGUAGE C VOLATILE PARALLEL UNSAFE;
+COMMENT ON FUNCTION tracelink.catch_up(text) IS
+    'asks peer for the entries of the blocks this node holds that it is entitled to now but was not sent (trace records made before it joined a link''s business group), skips those it holds, and applies them as ingest() does';
+REVOKE ALL ON FUNCTION tracelink.catch_up(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION tracelink.catch_up(text) TO tracelink_admin;

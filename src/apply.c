@@ -126,6 +126,9 @@ typedef struct ApplyState
 	TlRowWriter *blocks;
 	TlRowWriter *heads;
 	bool		recovering_own; /* this node's own chain, from its peers */
+	bool		relays_read;	/* the two below, read once per transaction */
+	bool		source_relays;	/* the source's peer may pass others' rows on */
+	bool		any_relay;		/* some peer may: rows come by several paths */
 } ApplyState;
 
 static ApplyState *apply_state = NULL;
@@ -498,6 +501,61 @@ peer_subscription_name(const char *peer)
 }
 
 /*
+ * Which peers this node takes other origins' rows from (peer_relays.accept):
+ * whether the subscription the rows come through is one, and whether any
+ * is.  Read once per transaction; absent in a database whose tracelink SQL
+ * predates relays.
+ */
+static ApplyState *
+read_relays(void)
+{
+	ApplyState *st = state();
+	Oid			types[1] = {TEXTOID};
+	Datum		args[1];
+	int			spi_nest;
+	bool		isnull;
+	bool		pushed = false;
+
+	if (st->relays_read)
+		return st;
+	st->relays_read = true;
+	if (!OidIsValid(tl_relid_if_exists("peer_relays")))
+		return st;
+	args[0] = CStringGetTextDatum(st->source ? st->source : "");
+	/* first asked at commit (entries parked then) there may be no snapshot */
+	if (!ActiveSnapshotSet())
+	{
+		PushActiveSnapshot(GetTransactionSnapshot());
+		pushed = true;
+	}
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_with_args("SELECT pg_catalog.bool_or(tracelink.peer_subscription_name(r.peer) OPERATOR(pg_catalog.=) $1),"
+							  "       pg_catalog.count(*) OPERATOR(pg_catalog.>) 0"
+							  "  FROM tracelink.peer_relays r WHERE r.accept",
+							  1, types, args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not read tracelink.peer_relays");
+	st->source_relays = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) && !isnull;
+	st->any_relay = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull)) && !isnull;
+	tl_spi_finish(spi_nest);
+	if (pushed)
+		PopActiveSnapshot();
+	return st;
+}
+
+/*
+ * Rows heard by several paths (relays; each peer during recover_own_chain()):
+ * one the node holds already, or that waits already, is passed over rather
+ * than quarantined as a replay.
+ */
+static bool
+passes_duplicates(void)
+{
+	ApplyState *st = state();
+
+	return st->recovering_own || read_relays()->any_relay;
+}
+
+/*
  * Why a row of `origin` must not be accepted through this subscription, or
  * NULL.  Each peer publishes only its own rows: anything else is a forgery
  * or a relay.
@@ -514,7 +572,8 @@ origin_problem(const char *origin, uint8 *pinned_key)
 	if (!peer_key(origin, pinned_key))
 		return "origin is not a known peer (no pinned key)";
 	if (st->source &&
-		strcmp(st->source, peer_subscription_name(origin)) != 0)
+		strcmp(st->source, peer_subscription_name(origin)) != 0 &&
+		!read_relays()->source_relays)
 		return psprintf("row of origin \"%s\" arrived through subscription \"%s\", which carries only its own peer's rows",
 						origin, st->source);
 	return NULL;
@@ -630,8 +689,12 @@ park_block(const TlBlock *b)
 {
 	uint8		parked[TL_HASH_LEN];
 
-	if (!tl_inbox_park_block(b, parked))
-		reject_known_block_number(b, parked, "waiting for its predecessor");
+	if (tl_inbox_park_block(b, parked))
+		return;
+	/* the same block, heard by another path too: its entries wait with it */
+	if (passes_duplicates() && memcmp(parked, b->block_hash, TL_HASH_LEN) == 0)
+		return;
+	reject_known_block_number(b, parked, "waiting for its predecessor");
 }
 
 /* ----------------------------------------------------------------
@@ -715,8 +778,8 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 		problem = tl_audience_problem(e, state()->local_node);
 	if (problem == NULL && tl_entry_exists(e->hash))
 	{
-		/* recovering its own chain, a node hears an entry from each peer */
-		if (state()->recovering_own)
+		/* heard by another path too (relays, recover_own_chain()) */
+		if (passes_duplicates())
 			return false;
 		problem = "replayed entry: it is already in the ledger";
 	}
@@ -1016,12 +1079,12 @@ receive_block(void *arg)
 		TlBlock		stored;
 
 		if (find_block(b->h.origin, -1, b->h.block_no, &stored) &&
-			state()->recovering_own &&
+			passes_duplicates() &&
 			memcmp(stored.block_hash, b->block_hash, TL_HASH_LEN) == 0)
 		{
 			/*
-			 * Recovering its own chain, a node hears its blocks from each
-			 * peer: the entries that came with it are checked against it.
+			 * Heard by another path too (relays, recover_own_chain()): the
+			 * entries that came with it are checked against it.
 			 */
 			release_block_entries(b, NULL);
 		}
@@ -1116,7 +1179,8 @@ park_waiting_entries(const char *origin, int64 tx)
 		entries = lappend(entries, w->e);
 		parked = lappend(parked, w);
 	}
-	tl_inbox_park_entries(entries, apply_state->local_node);
+	if (entries != NIL)
+		tl_inbox_park_entries(entries, apply_state->local_node, passes_duplicates());
 	foreach(lc, parked)
 	{
 		WaitingEntry *w = lfirst(lc);

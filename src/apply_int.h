@@ -61,13 +61,14 @@ extern void tl_receive_row(const RowSource *src, bool is_block, RowIdentity *ide
 extern void tl_receive_line(const RowSource *src, RowIdentity *ident);
 
 /* inbox.c */
+extern bool tl_entry_entitled(const TlEntry *e, const char *node);
 extern const char *tl_audience_problem(const TlEntry *e, const char *local_node);
 extern bool tl_inbox_block_parked_for(const char *origin, int64 tx);
 extern bool tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash);
 extern bool tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b);
 extern bool tl_inbox_entries_parked_for(const char *origin, int64 tx);
 extern List *tl_inbox_unpark_entries(const char *origin, int64 tx, int limit);
-extern void tl_inbox_park_entries(List *entries, const char *local_node);
+extern void tl_inbox_park_entries(List *entries, const char *local_node, bool pass_duplicates);
 
 /* quarantine.c */
 extern void tl_quarantine_init(void);

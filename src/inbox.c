@@ -9,7 +9,9 @@
  * entry allows to be checked without its block before it is parked
  * (block.c's content checks, its audience, no replay of an entry waiting
  * already, no block of its transaction quarantined).  It calls nothing
- * of apply.c: what it cannot park it quarantines (quarantine.c).
+ * of apply.c: what it cannot park it quarantines (quarantine.c).  It also
+ * holds the rule of who is entitled to an entry (tl_entry_entitled()),
+ * which arrivals and what this node serves its peers both follow.
  *
  *-------------------------------------------------------------------------
  */
@@ -30,26 +32,89 @@
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
+PG_FUNCTION_INFO_V1(tl_entitled_sql);
+
 /* ----------------------------------------------------------------
  * Arrival checks
  * ----------------------------------------------------------------
  */
 
 /*
- * What only arrival can tell about an entry: is it addressed to this node
- * (local_node, NULL if this database is no node)?  Returns why not, or NULL.
+ * Who is entitled to an entry: the one rule, for entries arriving here
+ * (tl_audience_problem()) and for entries this node serves a peer
+ * (tracelink._entitled(), in _export_addressed() and _serve_entitled()).
+ * Every node, when its audience is NULL; the nodes of its audience; and for
+ * a trace record (addressed to the business group of its time) also every
+ * node of its link's business group now, as this database holds the link:
+ * a node that joined the group later is entitled to the records made
+ * before (docs/trace.md).  Private values (tl.trace.private) stay with
+ * their audience.  node NULL: this database is no node.
+ */
+bool
+tl_entry_entitled(const TlEntry *e, const char *node)
+{
+	MemoryContext work;
+	MemoryContext old;
+	JcsValue   *payload;
+	uint8		link_id[TL_HASH_LEN];
+	bool		has_link;
+	int			i;
+
+	if (e->audience == NULL)
+		return true;
+	if (node == NULL)
+		return false;
+	for (i = 0; i < e->naudience; i++)
+		if (strcmp(e->audience[i], node) == 0)
+			return true;
+	if (strcmp(e->kind, TL_TRACE_KIND) != 0)
+		return false;
+	/* the payload's link (its tree freed at once: a payload may be large) */
+	work = AllocSetContextCreate(CurrentMemoryContext, "tracelink entitlement",
+								 ALLOCSET_DEFAULT_SIZES);
+	old = MemoryContextSwitchTo(work);
+	payload = jcs_parse(e->payload, e->payload_len);
+	has_link = payload->kind == JCS_OBJECT && tl_json_hex(payload, "link", link_id, TL_HASH_LEN);
+	MemoryContextSwitchTo(old);
+	MemoryContextDelete(work);
+	return has_link && tl_trace_group_member(link_id, node);
+}
+
+/*
+ * What only arrival can tell about an entry: is this node (local_node,
+ * NULL if this database is no node) entitled to it?  Returns why not, or
+ * NULL.
  */
 const char *
 tl_audience_problem(const TlEntry *e, const char *local_node)
 {
-	bool		for_us = false;
-	int			i;
+	return tl_entry_entitled(e, local_node) ? NULL : "entry is not addressed to this node";
+}
 
-	if (e->audience == NULL)
-		return NULL;
-	for (i = 0; i < e->naudience; i++)
-		for_us |= local_node && strcmp(e->audience[i], local_node) == 0;
-	return for_us ? NULL : "entry is not addressed to this node";
+/*
+ * tracelink._entitled(node text, line text) returns boolean
+ *
+ * The entitlement rule (tl_entry_entitled()) for an entry line of the
+ * export format, as this node holds the entry's link.
+ */
+Datum
+tl_entitled_sql(PG_FUNCTION_ARGS)
+{
+	char	   *node = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	text	   *line = PG_GETARG_TEXT_PP(1);
+	JcsValue   *tree = jcs_parse(VARDATA_ANY(line), VARSIZE_ANY_EXHDR(line));
+	bool		is_block = false;
+	TlEntry		e;
+	TlBlock		b;
+	const char *problem;
+
+	memset(&e, 0, sizeof(e));
+	problem = tl_export_line(tree, &is_block, &e, &b);
+	if (problem != NULL || is_block || e.origin == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("not an entry line: %s", problem ? problem : "it is a block or header line")));
+	PG_RETURN_BOOL(tl_entry_entitled(&e, node));
 }
 
 /* ----------------------------------------------------------------
@@ -63,6 +128,7 @@ tl_audience_problem(const TlEntry *e, const char *local_node)
 bool
 tl_inbox_block_parked_for(const char *origin, int64 tx)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -71,8 +137,8 @@ tl_inbox_block_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);
@@ -86,6 +152,7 @@ tl_inbox_block_parked_for(const char *origin, int64 tx)
 bool
 tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -94,8 +161,8 @@ tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 	args[0] = CStringGetTextDatum(b->h.origin);
 	args[1] = Int64GetDatum(b->h.block_no);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	if (SPI_processed > 0)
 	{
@@ -118,6 +185,7 @@ tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 bool
 tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -129,8 +197,8 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(block_no);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
-							  2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+	if (tl_spi_execute_saved(&plan, "DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
+							 2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take a block from the inbox");
 	if (SPI_processed > 0)
 	{
@@ -163,6 +231,7 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 bool
 tl_inbox_entries_parked_for(const char *origin, int64 tx)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -171,8 +240,8 @@ tl_inbox_entries_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args("SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
-							  2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
+							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked entries");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);
@@ -318,6 +387,7 @@ typedef struct ParkedEntries
 {
 	List	   *entries;
 	const char *local_node;
+	bool		pass_duplicates;	/* heard by several paths: wait once */
 } ParkedEntries;
 
 static void
@@ -325,6 +395,7 @@ park_entries(void *arg)
 {
 	List	   *entries = ((ParkedEntries *) arg)->entries;
 	const char *local_node = ((ParkedEntries *) arg)->local_node;
+	bool		pass_duplicates = ((ParkedEntries *) arg)->pass_duplicates;
 	ListCell   *lc;
 	List	   *fates = NIL;
 	HASHCTL		ctl;
@@ -358,6 +429,12 @@ park_entries(void *arg)
 		if (problem == NULL && parked_already(e))
 			problem = "replayed entry: it is already waiting for its block";
 		MemoryContextSwitchTo(old);
+		if (problem != NULL && pass_duplicates && strncmp(problem, "replayed entry", 14) == 0)
+		{
+			/* heard by another path too (relays): it waits once */
+			MemoryContextReset(entry_cxt);
+			continue;
+		}
 		if (problem == NULL)
 			problem = quarantined_block_reason(e, &fates);
 		old = MemoryContextSwitchTo(entry_cxt);
@@ -381,9 +458,9 @@ park_entries(void *arg)
  * entry that cannot be parked is quarantined.
  */
 void
-tl_inbox_park_entries(List *entries, const char *local_node)
+tl_inbox_park_entries(List *entries, const char *local_node, bool pass_duplicates)
 {
-	ParkedEntries all = {entries, local_node};
+	ParkedEntries all = {entries, local_node, pass_duplicates};
 	ListCell   *lc;
 
 	if (entries == NIL)
@@ -395,7 +472,7 @@ tl_inbox_park_entries(List *entries, const char *local_node)
 		foreach(lc, entries)
 		{
 			TlEntry    *e = lfirst(lc);
-			ParkedEntries one = {list_make1(e), local_node};
+			ParkedEntries one = {list_make1(e), local_node, pass_duplicates};
 			ErrorData  *failure = tl_run_in_subtransaction(park_entries, &one);
 
 			if (failure != NULL)

@@ -2,15 +2,19 @@
  *
  * peer_fetch.c
  *	  Asking a peer directly, over the connection this node's subscription
- *	  to it uses: the connection itself (for blob.c's fetch_blob()) and
+ *	  to it uses: the connection itself (for blob.c's fetch_blob()),
  *	  tracelink.resend(), which fetches the blocks of a chain this node is
- *	  missing from a peer that holds them.
+ *	  missing from a peer that holds them, and tracelink.catch_up(), which
+ *	  fetches the entries of blocks it holds that it became entitled to
+ *	  later (trace records made before it joined a link's business group).
  *
  * A peer answers only its peers' logins (tracelink._serve_chain(),
- * tracelink._serve_blob()), with what the asking node is entitled to:
- * entries addressed to it.  Nothing fetched is trusted: it goes through
- * ingest(), the replication apply path, which verifies every block against
- * its origin's key and chain, so any peer may relay any origin's chain.
+ * tracelink._serve_entitled(), tracelink._serve_blob()), with what the
+ * asking node is entitled to (tracelink._entitled(), inbox.c's rule).
+ * Nothing fetched is trusted: it goes through ingest(), the replication
+ * apply path, which verifies every block against its origin's key and
+ * chain and every entry against its block, so any peer may relay any
+ * origin's chain.
  *
  *-------------------------------------------------------------------------
  */
@@ -26,6 +30,7 @@
 #include "utils/memutils.h"
 
 PG_FUNCTION_INFO_V1(tl_resend);
+PG_FUNCTION_INFO_V1(tl_catch_up);
 PG_FUNCTION_INFO_V1(tl_recover_own_chain);
 
 /* lines handed to one ingest() call: about this many bytes */
@@ -104,29 +109,26 @@ ingest_batch(StringInfo lines, int64 *ingested, int64 *quarantined)
 }
 
 /*
- * Fetch origin's chain from from_block on from the peer, and ingest it in
- * batches of whole lines, one row at a time from the peer: a block's
- * entries may span batches, and wait for their block as replicated rows do
- * (in memory, then in the inbox: apply.c), so memory stays bounded.
+ * Send query (its parameters: params) to the peer and ingest the lines it
+ * returns in batches of whole lines, one row at a time from the peer: a
+ * block's entries may span batches, and wait for their block as replicated
+ * rows do (in memory, then in the inbox: apply.c), so memory stays bounded.
+ * With skip_held, entry lines whose entry this node holds already are left
+ * out (a catch-up asked for twice).  what names the request in errors.
  */
 static void
-resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block,
-			int64 to_block, int64 *ingested, int64 *quarantined)
+fetch_and_ingest(PGconn *conn, const char *peer, const char *origin, const char *what,
+				 const char *query, int nparams, const char *const *params, bool skip_held,
+				 int64 *ingested, int64 *quarantined)
 {
-	char		from_buf[32];
-	char		to_buf[32];
-	const char *params[3] = {origin, from_buf, to_block >= 0 ? to_buf : NULL};
 	StringInfoData lines;
 	PGresult   *res;
 
-	snprintf(from_buf, sizeof(from_buf), INT64_FORMAT, from_block);
-	snprintf(to_buf, sizeof(to_buf), INT64_FORMAT, to_block);
-	if (!PQsendQueryParams(conn, "SELECT c.line FROM tracelink._serve_chain($1, $2, $3) AS c(line)",
-						   3, NULL, params, NULL, NULL, 0) ||
+	if (!PQsendQueryParams(conn, query, nparams, NULL, params, NULL, NULL, 0) ||
 		!PQsetSingleRowMode(conn))
 		ereport(ERROR,
 				(errcode(ERRCODE_CONNECTION_FAILURE),
-				 errmsg("could not ask peer \"%s\" for a re-send: %s", peer, PQerrorMessage(conn))));
+				 errmsg("could not ask peer \"%s\" for a %s: %s", peer, what, PQerrorMessage(conn))));
 	initStringInfo(&lines);
 	while ((res = PQgetResult(conn)) != NULL)
 	{
@@ -134,10 +136,20 @@ resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block
 
 		if (status == PGRES_SINGLE_TUPLE)
 		{
-			appendBinaryStringInfo(&lines, PQgetvalue(res, 0, 0), PQgetlength(res, 0, 0));
-			appendStringInfoChar(&lines, '\n');
-			if (lines.len >= TL_RESEND_BATCH_BYTES)
-				ingest_batch(&lines, ingested, quarantined);
+			const char *line = PQgetvalue(res, 0, 0);
+			int			len = PQgetlength(res, 0, 0);
+			uint8		hash[TL_HASH_LEN];
+
+			/* an entry line is its entry's preimage: its hash is the line's */
+			if (skip_held)
+				tl_sha256(line, len, hash);
+			if (!skip_held || !tl_entry_exists(hash))
+			{
+				appendBinaryStringInfo(&lines, line, len);
+				appendStringInfoChar(&lines, '\n');
+				if (lines.len >= TL_RESEND_BATCH_BYTES)
+					ingest_batch(&lines, ingested, quarantined);
+			}
 		}
 		else if (status != PGRES_TUPLES_OK)
 		{
@@ -146,7 +158,8 @@ resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block
 			PQclear(res);
 			ereport(ERROR,
 					(errcode(ERRCODE_CONNECTION_FAILURE),
-					 errmsg("peer \"%s\" did not re-send chain \"%s\": %s", peer, origin, msg)));
+					 errmsg("peer \"%s\" did not answer the %s of chain \"%s\": %s",
+							peer, what, origin, msg)));
 		}
 		PQclear(res);
 	}
@@ -155,15 +168,34 @@ resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block
 }
 
 /*
+ * Fetch origin's chain from from_block on (up to to_block, if not negative)
+ * from the peer, and ingest it.
+ */
+static void
+resend_from(PGconn *conn, const char *peer, const char *origin, int64 from_block,
+			int64 to_block, int64 *ingested, int64 *quarantined)
+{
+	char		from_buf[32];
+	char		to_buf[32];
+	const char *params[3] = {origin, from_buf, to_block >= 0 ? to_buf : NULL};
+
+	snprintf(from_buf, sizeof(from_buf), INT64_FORMAT, from_block);
+	snprintf(to_buf, sizeof(to_buf), INT64_FORMAT, to_block);
+	fetch_and_ingest(conn, peer, origin, "re-send",
+					 "SELECT c.line FROM tracelink._serve_chain($1, $2, $3) AS c(line)",
+					 3, params, false, ingested, quarantined);
+}
+
+/*
  * tracelink.resend(peer text, origin text DEFAULT NULL) returns
  * tracelink.ingestion
  *
  * Asks peer for the blocks of origin's chain (default: the peer's own)
  * after the last one this node holds, up to the first one parked here
- * waiting for its predecessor (if any), with their entries addressed to this
- * node, and applies them as ingest() does: for a gap that replication will
- * not fill (a subscription re-created after rows were lost, a peer's
- * restore).  Any peer may relay another origin's chain.  This node's own
+ * waiting for its predecessor (if any), with their entries this node is
+ * entitled to, and applies them as ingest() does: for a gap that
+ * replication will not fill (a subscription re-created after rows were
+ * lost, a peer's restore).  Any peer may relay another origin's chain.  This node's own
  * chain is not fetched back.
  */
 Datum
@@ -444,4 +476,126 @@ tl_recover_own_chain(PG_FUNCTION_ARGS)
 	tl_spi_finish(spi_nest);
 	SetUserIdAndSecContext(save_userid, save_sec_context);
 	return (Datum) 0;
+}
+
+/* an origin this node holds blocks of, and its last block here */
+typedef struct HeldChain
+{
+	char	   *origin;
+	int64		head;
+} HeldChain;
+
+/*
+ * tracelink.catch_up(peer text) returns tracelink.ingestion
+ *
+ * Asks peer, for every other origin's chain this node holds, for the
+ * entries of the blocks held here that this node is entitled to now but
+ * that were not addressed to it (trace records made before it joined
+ * their link's business group: tracelink._serve_entitled()), leaves out
+ * those it holds already, and applies the rest as ingest() does, each
+ * verified against its block.  Run after a link version naming this node
+ * has taken effect here and on the peer.
+ */
+Datum
+tl_catch_up(PG_FUNCTION_ARGS)
+{
+	char	   *peer;
+	char	   *me = tl_local_node();
+	MemoryContext caller = CurrentMemoryContext;
+	Oid			save_userid;
+	int			save_sec_context;
+	int			spi_nest;
+	char	   *conninfo;
+	PGconn	   *volatile conn;
+	List	   *chains = NIL;
+	ListCell   *lc;
+	int64		ingested = 0;
+	int64		quarantined = 0;
+	TupleDesc	desc;
+	Datum		values[2];
+	bool		nulls[2] = {false, false};
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("a peer is required")));
+	peer = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	if (me == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("this database is not a tracelink node yet")));
+	if (get_call_result_type(fcinfo, NULL, &desc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+
+	/* the subscription's connection string is the owner's to read */
+	GetUserIdAndSecContext(&save_userid, &save_sec_context);
+	SetUserIdAndSecContext(tl_extension_owner(), save_sec_context | SECURITY_LOCAL_USERID_CHANGE);
+	spi_nest = tl_spi_connect();
+	{
+		Oid			types[1] = {TEXTOID};
+		Datum		args[1] = {CStringGetTextDatum(peer)};
+		uint64		i;
+
+		if (SPI_execute_with_args("SELECT 1 FROM tracelink.nodes n WHERE n.name = $1 AND NOT n.is_local",
+								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+			elog(ERROR, "could not read tracelink.nodes");
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_OBJECT),
+					 errmsg("unknown peer \"%s\"", peer)));
+		args[0] = CStringGetTextDatum(me);
+		if (SPI_execute_with_args("SELECT h.origin, h.block_no FROM tracelink.ledger_heads h"
+								  " WHERE h.origin <> $1 ORDER BY h.origin",
+								  1, types, args, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read tracelink.ledger_heads");
+		for (i = 0; i < SPI_processed; i++)
+		{
+			MemoryContext old = MemoryContextSwitchTo(caller);
+			HeldChain  *c = palloc(sizeof(HeldChain));
+			bool		isnull;
+
+			c->origin = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+			c->head = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2,
+												  &isnull));
+			chains = lappend(chains, c);
+			MemoryContextSwitchTo(old);
+		}
+	}
+	conninfo = tl_peer_conninfo(peer, caller);
+	tl_spi_finish(spi_nest);
+	SetUserIdAndSecContext(save_userid, save_sec_context);
+	if (conninfo == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("this node has no subscription to peer \"%s\"", peer)));
+
+	/* what comes in is applied as the caller, as ingest() would be */
+	conn = tl_peer_connect(peer, conninfo, "tracelink catch-up", true);
+	spi_nest = tl_spi_connect();
+	PG_TRY();
+	{
+		foreach(lc, chains)
+		{
+			HeldChain  *c = lfirst(lc);
+			char		to_buf[32];
+			const char *params[2] = {c->origin, to_buf};
+
+			snprintf(to_buf, sizeof(to_buf), INT64_FORMAT, c->head);
+			fetch_and_ingest(conn, peer, c->origin, "catch-up",
+							 "SELECT c.line FROM tracelink._serve_entitled($1, $2) AS c(line)",
+							 2, params, true, &ingested, &quarantined);
+		}
+	}
+	PG_CATCH();
+	{
+		PQfinish(conn);
+		PG_RE_THROW();
+	}
+	PG_END_TRY();
+	PQfinish(conn);
+	tl_spi_finish(spi_nest);
+
+	values[0] = Int64GetDatum(ingested);
+	values[1] = Int64GetDatum(quarantined);
+	PG_RETURN_DATUM(HeapTupleGetDatum(heap_form_tuple(BlessTupleDesc(desc), values, nulls)));
 }

@@ -224,11 +224,13 @@ static bool queue_nonempty = false;
 static bool
 queue_may_hold_entries(void)
 {
+	static SPIPlanPtr plan = NULL;
 	int			spi_nest;
 	if (queue_checked_in != MyProc->lxid)
 	{
 		spi_nest = tl_spi_connect();
-		if (SPI_execute("SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)", false, 1) != SPI_OK_SELECT)
+		if (tl_spi_execute_saved(&plan, "SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)",
+								 0, NULL, NULL, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look at the apply queue");
 		{
 			bool		isnull;

@@ -55,15 +55,17 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
-#include "executor/spi.h"
 #include "commands/trigger.h"
+#include "executor/spi.h"
 #include "executor/tuptable.h"
 #include "miscadmin.h"
 #include "storage/bufmgr.h"
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -300,6 +302,17 @@ tl_restore_incoming(TriggerData *trigdata)
 }
 
 /*
+ * tracelink.node_timeline, or InvalidOid in a database whose tracelink SQL
+ * is older than the table (0.1.0: docs/upgrades.md, one library for every
+ * SQL version); such a node is held by restore_holds alone.
+ */
+static Oid
+timeline_relid(void)
+{
+	return get_relname_relid("node_timeline", get_namespace_oid("tracelink", false));
+}
+
+/*
  * The WAL timeline this node last signed on (tracelink.node_timeline), or
  * 0 when none is recorded (a node made before the table existed: it is
  * held by restore_holds alone).
@@ -307,12 +320,20 @@ tl_restore_incoming(TriggerData *trigdata)
 static TimeLineID
 recorded_timeline(void)
 {
-	Relation	rel = table_open(tl_relid("node_timeline"), AccessShareLock);
-	Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-	TupleTableSlot *slot = table_slot_create(rel, NULL);
+	Oid			relid = timeline_relid();
+	Relation	rel;
+	Snapshot	snapshot;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
 	TimeLineID	recorded = 0;
 	bool		isnull;
+
+	if (!OidIsValid(relid))
+		return 0;
+	rel = table_open(relid, AccessShareLock);
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	scan = table_beginscan(rel, snapshot, 0, NULL);
+	slot = table_slot_create(rel, NULL);
 
 	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
@@ -413,6 +434,8 @@ tl_note_timeline_now(void)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot record the node's timeline during recovery")));
 	current = GetWALInsertionTimeLine();
+	if (!OidIsValid(timeline_relid()))
+		return (int64) current;
 	args[0] = Int64GetDatum((int64) current);
 	spi_nest = tl_spi_connect();
 	if (SPI_execute("DELETE FROM tracelink.node_timeline", false, 0) != SPI_OK_DELETE ||

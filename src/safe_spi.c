@@ -81,3 +81,29 @@ tl_spi_finish(int nest_level)
 	SPI_finish();
 	tl_unpin_search_path(nest_level);
 }
+
+/*
+ * SPI_execute_with_args() for a statement run on a hot path (once per
+ * block or per transaction applied): planned once per backend and kept
+ * (SPI_keepplan).  PostgreSQL's plan cache replans it when a table it uses
+ * changes or is dropped and made again (DROP and CREATE EXTENSION), and
+ * when search_path differs from the one it was planned under: it is always
+ * run pinned, inside tl_spi_connect().
+ */
+int
+tl_spi_execute_saved(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
+					 Datum *values, const char *nulls, bool read_only, long count)
+{
+	if (*plan == NULL)
+	{
+		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+
+		if (p == NULL)
+			elog(ERROR, "could not prepare tracelink statement: %s",
+				 SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(p) != 0)
+			elog(ERROR, "could not keep tracelink statement");
+		*plan = p;
+	}
+	return SPI_execute_plan(*plan, values, nulls, read_only, count);
+}

@@ -1165,3 +1165,52 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	return found;
 }
 
+
+/*
+ * Is node in the business group of the link's active version, as this
+ * database holds it?  False for an unknown link or one with no adopted
+ * version.  The group is the parsed version's (creator and participants,
+ * parse_version()); no trace lock is needed, since adopted versions never
+ * change.  inbox.c's entitlement rule asks this for trace records whose
+ * audience, the group of their time, leaves a later member out.
+ */
+bool
+tl_trace_group_member(const uint8 *link_id, const char *node)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[1] = {BYTEAOID};
+	Datum		args[1];
+	int			spi_nest;
+	bool		member = false;
+
+	args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
+	spi_nest = tl_spi_connect();
+	if (SPI_execute_plan(tl_trace_plan(&plan,
+									   "SELECT h.version, h.proposal_id"
+									   "  FROM tracelink.trace_links l"
+									   "  JOIN tracelink.link_version_history h"
+									   "    ON h.link_id = l.link_id AND h.version = l.active_version"
+									   " WHERE l.link_id = $1",
+									   1, types),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up the active version of a trace link");
+	if (SPI_processed > 0)
+	{
+		bool		isnull;
+		int32		version = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 1, &isnull));
+		bytea	   *prop = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0],
+														  SPI_tuptable->tupdesc, 2, &isnull));
+		uint8		proposal[TL_HASH_LEN];
+		TlTraceVersion *v;
+
+		if (VARSIZE_ANY_EXHDR(prop) != TL_HASH_LEN)
+			elog(ERROR, "link version has a malformed proposal id");
+		memcpy(proposal, VARDATA_ANY(prop), TL_HASH_LEN);
+		v = cached_version(link_id, version, proposal);
+		member = bsearch(&node, v->audience, v->naudience, sizeof(char *),
+						 tl_trace_name_cmp) != NULL;
+	}
+	tl_spi_finish(spi_nest);
+	return member;
+}

@@ -37,6 +37,7 @@
 #include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(tl_trace);
+PG_FUNCTION_INFO_V1(tl_trace_bound);
 PG_FUNCTION_INFO_V1(tl_trace_provenance);
 PG_FUNCTION_INFO_V1(tl_trace_start);
 
@@ -481,7 +482,18 @@ with_private_values(Relation private_rel, Relation private_index, const TraceRow
  *	returns table (code, relation, depth, link, version, process, stage, form,
  *				   data, source, node, occurred_at, recorded_at, entry_hash,
  *				   position, commitments, bound_version)
+ *
+ * tl_trace_bound since 0.2.0; tl_trace serves 0.1.0's trace(), whose result
+ * has the first 16 columns (without bound_version): rows are written with
+ * the caller's result descriptor (rsinfo->setDesc), which drops the rest.
+ * One library serves every SQL version it upgrades from (docs/upgrades.md).
  */
+Datum
+tl_trace_bound(PG_FUNCTION_ARGS)
+{
+	return tl_trace(fcinfo);
+}
+
 Datum
 tl_trace(PG_FUNCTION_ARGS)
 {

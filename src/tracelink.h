@@ -142,6 +142,9 @@ extern int	tl_pin_search_path(void);
 extern void tl_unpin_search_path(int nest_level);
 extern int	tl_spi_connect(void);
 extern void tl_spi_finish(int nest_level);
+struct _SPI_plan;
+extern int	tl_spi_execute_saved(struct _SPI_plan **plan, const char *sql, int nargs, Oid *types,
+								 Datum *values, const char *nulls, bool read_only, long count);
 
 /* ----------------------------------------------------------------
  * util.c: tracelink's relations and extension object, and the locks taken
@@ -154,6 +157,7 @@ extern void tl_spi_finish(int nest_level);
 #define TL_LOCK_TRACE		3	/* recording and projecting trace data */
 extern void tl_util_init(void);
 extern Oid	tl_relid(const char *relname);
+extern Oid	tl_relid_if_exists(const char *relname);
 extern Oid	tl_extension_owner(void);
 extern void tl_lock_extension(int subid);
 extern void tl_unlock_extension(int subid);
@@ -433,6 +437,7 @@ extern void tl_trace_init(void);
 
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 extern void tl_project_trace_private(const TlEntry *e, bool local);
+extern bool tl_trace_group_member(const uint8 *link_id, const char *node);
 
 /* blob.c: off-chain files (docs/files.md); the check record() makes */
 struct TlTraceForm;

@@ -104,6 +104,17 @@ tl_relid(const char *relname)
 }
 
 /*
+ * A relation of tracelink, or InvalidOid if this database's tracelink SQL
+ * predates it (one library serves every SQL version: docs/upgrades.md).
+ * Not cached: for the few tables newer versions add.
+ */
+Oid
+tl_relid_if_exists(const char *relname)
+{
+	return get_relname_relid(relname, get_namespace_oid("tracelink", false));
+}
+
+/*
  * The pg_extension OID of tracelink: the object its locks are taken on.
  */
 static Oid

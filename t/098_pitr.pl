@@ -7,7 +7,8 @@
 # until finish_restore() has fetched those blocks back from them and
 # recorded the new timeline.  Its peers re-point their subscriptions; its
 # next block follows the last one they hold, with no equivocation, and
-# the three converge.
+# the three converge. A block of the farm its peers witnessed and none can send
+# back keeps it held.
 use strict;
 use warnings;
 use PostgreSQL::Test::Cluster;
@@ -16,7 +17,7 @@ use Test::More;
 use TlTest;
 
 my $farm = tl_node('farm', archiving => 1);
-my @peers = map { tl_node($_) } qw(factory shop);
+my @peers = map { tl_node($_, conf => "tracelink.witness_interval = 0\n") } qw(factory shop);
 my ($factory, $shop) = @peers;
 mesh($farm, @peers);
 for my $node ($farm, @peers)
@@ -86,7 +87,26 @@ like(sql($farm2, 'SELECT tracelink.signing_hold()'), qr/recovered to a point in 
 like(error_of($farm2, "SELECT tracelink.append('acme.note', '{}')"),
 	qr/55000: this node does not sign until its restore is finished/, 'the recovered farm does not sign');
 
-my ($ret, $out, $err) = $farm2->psql('postgres', 'CALL tracelink.finish_restore()');
+# The factory witnesses the farm's last block (a lost one) in a block the
+# recovered farm receives: the farm keeps that head for later.  With no
+# peer reachable, finish_restore() cannot fetch the block back, and the
+# farm stays held rather than sign a block of that number.
+append_on($shop, 'to-witness');
+ok($farm2->poll_query_until('postgres',
+		"SELECT (SELECT lines FROM tracelink.resend('factory')) >= 0"
+		  . " AND EXISTS (SELECT 1 FROM tracelink.witness_pending WHERE origin = 'farm' AND block_no = $last_head)"),
+	'the recovered farm keeps the factory\'s witness of its last block for later');
+is(sql($farm2, 'SELECT count(*) FROM tracelink.equivocations'), '0', 'and records no equivocation for it');
+my $conninfos = sql($farm2, q{SELECT string_agg(format('UPDATE tracelink.peer_connections SET conninfo = %L WHERE name = %L;', conninfo, name), ' ')
+                              FROM tracelink.peer_connections});
+sql($farm2, q{UPDATE tracelink.peer_connections SET conninfo = 'host=/nonexistent port=1 dbname=postgres'});
+my ($ret, $out, $err) = $farm2->psql('postgres', "\\set VERBOSITY verbose\nCALL tracelink.finish_restore()");
+like($err, qr/55000: peers witnessed block $last_head of this node, which it could not fetch back/,
+	'with its peers unreachable, finish_restore() refuses to let it sign');
+like(sql($farm2, 'SELECT tracelink.signing_hold()'), qr/WAL timeline 2/, 'the farm is still held');
+sql($farm2, $conninfos);
+
+($ret, $out, $err) = $farm2->psql('postgres', 'CALL tracelink.finish_restore()');
 is($ret, 0, 'finish_restore() succeeds') or diag($err);
 is(farm_head($farm2), $last_head, 'it fetched the lost blocks back from its peers');
 is(count_of($farm2, 'lost'), '6', 'with their entries');
@@ -109,15 +129,13 @@ for my $n (@group)
 		next if $n == $o;
 		my $name = $o == $farm2 ? 'farm' : $o->name;
 		my %own = heads_of($o);
-		ok($n->poll_query_until('postgres', "SELECT coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '$name'), -1) >= $own{$name}"),
+		# the peers' blocks the old farm confirmed after the target (their
+		# witnesses of its lost blocks) are not sent again: the recovered
+		# farm fetches them with resend(), as after any restore
+		my $fill = $n == $farm2 ? "(SELECT lines FROM tracelink.resend('$name')) >= 0 AND " : '';
+		ok($n->poll_query_until('postgres', "SELECT $fill coalesce((SELECT block_no FROM tracelink.ledger_heads WHERE origin = '$name'), -1) >= $own{$name}"),
 			$n->name . " has $name\'s last block");
 	}
-}
-# the peers' blocks the old farm confirmed after the target (their
-# witnesses of its lost blocks): fetched as after any restore
-for my $peer (@peers)
-{
-	sql($farm2, "SELECT * FROM tracelink.resend('" . $peer->name . "')");
 }
 for my $n (@group)
 {
