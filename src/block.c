@@ -197,7 +197,10 @@ tl_entry_decode(HeapTuple tup, TupleDesc desc, TlEntry *e)
  * is `pinned_key`.  Returns why it does not follow, or NULL; on success
  * `frontier` holds the origin's tree extended by the block.  Block numbers
  * are the caller's: the apply path checks only the block that follows its
- * head, verify() reads them in order.
+ * head, verify() reads them in order.  With frontier NULL the tree head
+ * (tree_size, tree_root) is left to the caller, who holds the tree (the
+ * parallel workers of verify(), which start in the middle of a chain):
+ * prev then needs only its block_no, block_hash and signer_key.
  */
 const char *
 tl_check_block(const TlBlock *b, const TlHead *prev, const uint8 *pinned_key,
@@ -227,6 +230,16 @@ tl_check_block(const TlBlock *b, const TlHead *prev, const uint8 *pinned_key,
 		return "block hash does not match the block header";
 	if (!tl_ed25519_verify(b->h.signer_key, b->block_hash, TL_HASH_LEN, b->signature))
 		return "signature does not verify with the origin's key";
+	if (frontier == NULL)
+	{
+		TlMerkleFrontier alone;
+
+		tl_frontier_init(&alone);
+		tl_extend_tree(&alone, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
+		if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
+			return "entries_root is not the Merkle root of the block's entry hashes";
+		return NULL;
+	}
 	if (prev != NULL)
 		*frontier = prev->frontier;
 	else
@@ -234,6 +247,18 @@ tl_check_block(const TlBlock *b, const TlHead *prev, const uint8 *pinned_key,
 	tl_extend_tree(frontier, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
 	if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
 		return "entries_root is not the Merkle root of the block's entry hashes";
+	return tl_check_block_tree(b, frontier, tree_root);
+}
+
+/*
+ * The tree head of block `b` against the origin's tree once extended by
+ * b's entries (`frontier`, whose root is `tree_root`): tl_check_block's
+ * last check, which the leader of a parallel verify() makes alone.
+ */
+const char *
+tl_check_block_tree(const TlBlock *b, const TlMerkleFrontier *frontier,
+					const uint8 *tree_root)
+{
 	if ((uint64) b->h.tree_size != frontier->size ||
 		memcmp(tree_root, b->h.tree_root, TL_HASH_LEN) != 0)
 		return "tree head (tree_size, tree_root) does not follow from the blocks before it";

@@ -114,5 +114,6 @@ _PG_init(void)
 	tl_workflow_init();
 	tl_trace_init();
 	tl_witness_init();
+	tl_verify_init();
 	MarkGUCPrefixReserved("tracelink");
 }

@@ -355,6 +355,8 @@ extern const char *tl_block_decode(HeapTuple tup, TupleDesc desc, TlBlock *b);
 extern const char *tl_entry_decode(HeapTuple tup, TupleDesc desc, TlEntry *e);
 extern const char *tl_check_block(const TlBlock *b, const TlHead *prev,
 								  const uint8 *pinned_key, TlMerkleFrontier *frontier);
+extern const char *tl_check_block_tree(const TlBlock *b, const TlMerkleFrontier *frontier,
+									   const uint8 *tree_root);
 extern void tl_head_after_block(TlHead *head, const TlBlock *b,
 								const TlMerkleFrontier *frontier);
 extern const char *tl_check_entry_content(const TlEntry *e);
@@ -420,6 +422,9 @@ extern const char *tl_witness_block_conflict(const TlBlockHeader *h, const uint8
 /* workflow.c: appending workflow entries (the vote rules are sqlsrc/65_votes.sql) */
 extern void tl_workflow_init(void);
 
+/* verify.c: the ledger at rest, exports, proofs */
+extern void tl_verify_init(void);	/* its GUCs; called from _PG_init */
+
 /* ----------------------------------------------------------------
  * trace*.c: trace data (docs/trace.md); the part's own declarations are
  * in src/trace_int.h
@@ -429,6 +434,7 @@ extern void tl_workflow_init(void);
 #define TL_TRACE_PRIVATE_KIND "tl.trace.private"
 
 extern void tl_trace_init(void);
+
 extern void tl_project_trace_records(const TlEntry *e, bool local);
 extern void tl_project_trace_private(const TlEntry *e, bool local);
 extern bool tl_trace_group_member(const uint8 *link_id, const char *node);

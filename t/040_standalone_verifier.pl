@@ -32,13 +32,25 @@ ok(-x "$bindir/tracelink-verify", 'make install put tracelink-verify in bindir')
 
 my $dir = PostgreSQL::Test::Utils::tempdir;
 
-# run the verifier: (exit status, stdout, stderr)
+# run the verifier with --jobs N: (exit status, stdout, stderr)
+sub run_jobs
+{
+	my ($jobs, @args) = @_;
+	my ($out, $err) = ('', '');
+	IPC::Run::run([ $verifier, '--jobs', $jobs, @args ], '<', \undef, '>', \$out, '2>', \$err);
+	return ($? >> 8, $out, $err);
+}
+
+# run the verifier on one thread and on two, which must say the same:
+# (exit status, stdout, stderr)
 sub run_verifier
 {
 	my (@args) = @_;
-	my ($out, $err) = ('', '');
-	IPC::Run::run([ $verifier, @args ], '<', \undef, '>', \$out, '2>', \$err);
-	return ($? >> 8, $out, $err);
+	my @one = run_jobs(1, @args);
+	my @two = run_jobs(2, @args);
+	my $what = join(' ', map { m{([^/]+)$} ? $1 : $_ } @args);
+	is_deeply(\@two, \@one, "--jobs 2 says what --jobs 1 says ($what)");
+	return @one;
 }
 
 # assert exit status and a pattern on stdout (and one on stderr, if given)
@@ -407,6 +419,37 @@ verifier_like([ '--sth', $export, $export ], 2, qr/^$/, 'an export given as a tr
 	qr/error: signed tree head "\S+n1.jsonl" is not valid JSON: unexpected text after the JSON value/);
 verifier_like([ "$dir/missing.jsonl" ], 2, qr/FAILED: could not open "\S+missing.jsonl": No such file/,
 	'a missing file');
+
+# ---------------------------------------------------------------------
+# A long export, read in many batches on several threads: the same
+# verdicts as on one, wherever the problem is
+# ---------------------------------------------------------------------
+write_on($n1, sprintf($append, "'big'", 20000));
+my $big = export_to($n1, 'n1', 'big.jsonl');
+my @big = read_lines($big);
+my $big_entries = $n1->safe_psql('postgres', "SELECT count(*) FROM tracelink.ledger_entries WHERE origin = 'n1'");
+for my $jobs (1, 3)
+{
+	my ($brc, $bout) = run_jobs($jobs, '--key', $key, '--complete', $big);
+	is($brc, 0, "a long export verifies with --jobs $jobs");
+	like($bout, qr/^n1: OK, $big_entries entries, /, "--jobs $jobs counts every entry");
+}
+@t = @big;
+$i = line_index(qr/"i":15000,"tag":"big"/, @t);
+$t[$i] =~ s/"i":15000/"i":15001/ or die;
+my $big_payload = write_lines('big_payload.jsonl', @t);
+verifier_like([ '--key', $key, $big_payload ], 1,
+	qr/^n1: FAILED at entry n1:\d+ \(block \d+, seq 14999\): entry hash does not match the hash its block sealed: the entry's content was changed$/,
+	'a payload changed deep in a long export');
+is_deeply([ run_jobs(3, '--key', $key, $big_payload) ], [ run_jobs(1, '--key', $key, $big_payload) ],
+	'--jobs 3 says what --jobs 1 says of it');
+@t = @big;
+$t[-1] =~ s/"signature":"(.)/'"signature":"' . ($1 eq '0' ? '1' : '0')/e or die;
+verifier_like([ '--key', $key, write_lines('big_signature.jsonl', @t) ], 1,
+	qr/^n1: FAILED at block \d+: signature does not verify with the origin's key$/,
+	'the signature of a long block changed');
+verifier_like([ '--key', $key, '--jobs', '0', $big ], 2,
+	qr/^$/, '--jobs 0 is refused', qr/--jobs wants a number of threads from 1 to 256, not "0"/);
 
 $_->stop for ($n1, $n2);
 done_testing();

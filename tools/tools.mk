@@ -16,7 +16,7 @@ TV_HEADERS = $(wildcard $(srcdir)/src/*.h) $(srcdir)/src/standin/standin.h \
 	$(srcdir)/tools/tv_json.h $(srcdir)/tools/tv_util.h $(srcdir)/tools/tv_verify.h
 TV_CPPFLAGS = -DFRONTEND -I$(srcdir)/src -I$(srcdir)/src/standin -I$(srcdir)/tools
 # Debian keeps libpgcommon.a/libpgport.a in pkglibdir, upstream in libdir.
-TV_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lsodium -lm
+TV_LIBS = -L$(pkglibdir) -L$(libdir) -lpgcommon -lpgport -lsodium -lm -pthread
 
 all: $(TV_PROGRAM)
 

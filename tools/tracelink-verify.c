@@ -5,7 +5,7 @@
  *	  PostgreSQL, so that an auditor need not trust a node's database.
  *
  *	  tracelink-verify [--key ORIGIN=HEX]... [--sth FILE]... [--complete]
- *					   EXPORT.jsonl...
+ *					   [--jobs N] EXPORT.jsonl...
  *
  * Each export is the output of tracelink.export(origin) (JSON Lines, one
  * origin per file; the format is in docs/ledger.md).  The verifier trusts
@@ -35,6 +35,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -133,15 +134,129 @@ read_line(LineReader *r, char **line, size_t *len)
  */
 
 /*
- * Read one line's JSON and act on it.  Returns false once the export has
- * a verdict.
+ * What one line after the header says, read by parse_line() (on any
+ * thread: it depends on nothing but the line and the export's origin) and
+ * acted on by apply_line(), in order, on the main thread.
  */
-static bool
-process_line(Export *x, char *bytes, size_t len)
+typedef enum LineKind
+{
+	LINE_BAD,					/* not a line of the format: problem */
+	LINE_ENTRY,					/* entry (problem: what is wrong with it) */
+	LINE_BLOCK					/* block (problem: what is wrong with it) */
+} LineKind;
+
+typedef struct LineResult
+{
+	LineKind	kind;
+	char	   *problem;		/* malloc'd, or NULL */
+	EntryLine	entry;
+	BlockFields block;
+} LineResult;
+
+static char *
+problem_copy(const char *fmt,...) pg_attribute_printf(1, 2);
+
+/* a malloc'd problem text (not palloc'd: another thread frees it) */
+static char *
+problem_copy(const char *fmt,...)
+{
+	va_list		args;
+	char		buf[512];
+
+	va_start(args, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, args);
+	va_end(args);
+	return tv_strdup(buf);
+}
+
+/*
+ * Read a line after the header of the export of `origin`.
+ */
+static void
+parse_line(const char *origin, const char *bytes, size_t len, LineResult *r)
 {
 	const char *problem;
 	const TvJson *line;
 	const TvJson *type;
+
+	memset(r, 0, sizeof(*r));
+	r->kind = LINE_BAD;
+	if (len == 0)
+		r->problem = tv_strdup("empty line");
+	else if (bytes[len - 1] == '\r')
+		r->problem = tv_strdup("line ends with a carriage return: lines end with \\n alone, since entry lines are hashed byte for byte");
+	else if ((line = tvj_parse(bytes, len, &problem)) == NULL)
+		r->problem = problem_copy("line is not valid JSON: %s (truncated or garbled?)", problem);
+	else if ((type = tvj_get(line, "type")) == NULL || type->kind != TVJ_STRING)
+		r->problem = tv_strdup("line has no \"type\" (\"entry\" or \"block\")");
+	else if (strcmp(type->text, "entry") == 0)
+	{
+		r->kind = LINE_ENTRY;
+		problem = parse_entry(origin, line, bytes, len, &r->entry);
+		if (problem)
+			r->problem = tv_strdup(problem);
+	}
+	else if (strcmp(type->text, "block") == 0)
+	{
+		r->kind = LINE_BLOCK;
+		problem = read_block_fields(line, false, &r->block);
+		if (problem)
+			r->problem = tv_strdup(problem);
+		else if (r->block.nhashes == r->block.entry_count)
+			precompute_block(&r->block);
+	}
+	else
+	{
+		char		name[40];
+
+		tvj_printable(type->text, type->len, name, sizeof(name));
+		r->problem = problem_copy("line of unexpected type \"%s\" (only the first line is a header; then \"entry\" and \"block\")",
+								  name);
+	}
+	tvj_reset();
+}
+
+/* free what a LineResult holds */
+static void
+line_result_free(LineResult *r)
+{
+	free(r->problem);
+	free(r->block.entry_hashes);
+	free(r->block.leaves);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Act on the next line after the header, read by parse_line().  Returns
+ * false once the export has a verdict.
+ */
+static bool
+apply_line(Export *x, LineResult *r)
+{
+	switch (r->kind)
+	{
+		case LINE_BAD:
+			return fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no), "%s", r->problem);
+		case LINE_ENTRY:
+			return add_entry(x, &r->entry, r->problem);
+		case LINE_BLOCK:
+			if (r->problem)
+				return fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
+							"not a tracelink block line: %s", r->problem);
+			return check_block(x, &r->block);
+	}
+	return false;
+}
+
+/*
+ * The header line (the first): read and checked at once, since every
+ * other line is read against the origin it names.
+ */
+static bool
+process_header(Export *x, char *bytes, size_t len)
+{
+	const char *problem;
+	const TvJson *line;
 	bool		ok;
 
 	if (len == 0)
@@ -153,41 +268,269 @@ process_line(Export *x, char *bytes, size_t len)
 	if (line == NULL)
 		return fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
 					"line is not valid JSON: %s (truncated or garbled?)", problem);
-
-	if (!x->have_header)
-		ok = read_header(x, line) && check_tree_heads_alone(x);
-	else
-	{
-		type = tvj_get(line, "type");
-		if (type == NULL || type->kind != TVJ_STRING)
-			ok = fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
-					  "line has no \"type\" (\"entry\" or \"block\")");
-		else if (strcmp(type->text, "entry") == 0)
-			ok = read_entry(x, line, bytes, len);
-		else if (strcmp(type->text, "block") == 0)
-		{
-			BlockFields b;
-
-			problem = read_block_fields(line, false, &b);
-			if (problem)
-				ok = fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
-						  "not a tracelink block line: %s", problem);
-			else
-				ok = check_block(x, &b);
-			free(b.entry_hashes);
-		}
-		else
-		{
-			char		name[40];
-
-			tvj_printable(type->text, type->len, name, sizeof(name));
-			ok = fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
-					  "line of unexpected type \"%s\" (only the first line is a header; then \"entry\" and \"block\")",
-					  name);
-		}
-	}
+	ok = read_header(x, line) && check_tree_heads_alone(x);
 	tvj_reset();
 	return ok;
+}
+
+/* ----------------------------------------------------------------
+ * Reading lines on several threads (--jobs)
+ *
+ * The main thread reads lines into batches; worker threads read each
+ * batch's lines (parse_line: the JSON, the fields, the entry hashes, the
+ * block signatures, the leaf hashes and Merkle roots of blocks); the main
+ * thread takes the batches back in order and acts on their lines
+ * (apply_line: everything that depends on the lines before, in the order
+ * of one thread), so that the output is the same for any number of jobs.
+ * At most 2 * jobs batches are in flight: memory stays bounded.
+ * ----------------------------------------------------------------
+ */
+
+#define BATCH_LINES		2048
+#define BATCH_BYTES		(1024 * 1024)
+
+typedef enum BatchState
+{
+	BATCH_FREE,
+	BATCH_QUEUED,				/* filled, waiting for a worker */
+	BATCH_PARSING,
+	BATCH_PARSED
+} BatchState;
+
+typedef struct Batch
+{
+	BatchState	state;
+	char	   *bytes;			/* the lines, one after another */
+	size_t		used;
+	size_t		capacity;
+	size_t		starts[BATCH_LINES + 1];	/* line i is [starts[i], starts[i + 1]) */
+	int			nlines;
+	LineResult	results[BATCH_LINES];
+} Batch;
+
+typedef struct Pool
+{
+	pthread_mutex_t lock;
+	pthread_cond_t queued;		/* a batch was queued, or stop */
+	pthread_cond_t parsed;		/* a batch was parsed */
+	const char *origin;
+	Batch	   *batches;
+	int			nbatches;
+	bool		stop;
+	int			nthreads;
+	pthread_t  *threads;
+} Pool;
+
+#define MAX_JOBS		256
+
+static int	jobs = 0;			/* --jobs; 0 until the command line sets it */
+
+static void *
+pool_worker(void *arg)
+{
+	Pool	   *pool = arg;
+
+	for (;;)
+	{
+		Batch	   *b = NULL;
+		int			i;
+
+		pthread_mutex_lock(&pool->lock);
+		while (!pool->stop)
+		{
+			for (i = 0; i < pool->nbatches && b == NULL; i++)
+				if (pool->batches[i].state == BATCH_QUEUED)
+					b = &pool->batches[i];
+			if (b != NULL)
+				break;
+			pthread_cond_wait(&pool->queued, &pool->lock);
+		}
+		if (b == NULL)
+		{
+			pthread_mutex_unlock(&pool->lock);
+			tvj_thread_done();
+			return NULL;
+		}
+		b->state = BATCH_PARSING;
+		pthread_mutex_unlock(&pool->lock);
+
+		for (i = 0; i < b->nlines; i++)
+			parse_line(pool->origin, b->bytes + b->starts[i],
+					   b->starts[i + 1] - b->starts[i], &b->results[i]);
+
+		pthread_mutex_lock(&pool->lock);
+		b->state = BATCH_PARSED;
+		pthread_cond_broadcast(&pool->parsed);
+		pthread_mutex_unlock(&pool->lock);
+	}
+}
+
+static void
+pool_start(Pool *pool, const char *origin)
+{
+	int			i;
+
+	memset(pool, 0, sizeof(*pool));
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->queued, NULL);
+	pthread_cond_init(&pool->parsed, NULL);
+	pool->origin = origin;
+	pool->nbatches = 2 * jobs;
+	pool->batches = tv_malloc(sizeof(Batch) * pool->nbatches);
+	memset(pool->batches, 0, sizeof(Batch) * pool->nbatches);
+	pool->nthreads = jobs;
+	pool->threads = tv_malloc(sizeof(pthread_t) * jobs);
+	for (i = 0; i < jobs; i++)
+		if (pthread_create(&pool->threads[i], NULL, pool_worker, pool) != 0)
+			tv_fatal("could not start a thread: %s", strerror(errno));
+}
+
+/* wait for the workers, free everything */
+static void
+pool_finish(Pool *pool)
+{
+	int			i;
+	int			j;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->queued);
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	for (i = 0; i < pool->nbatches; i++)
+	{
+		Batch	   *b = &pool->batches[i];
+
+		if (b->state == BATCH_PARSED)
+			for (j = 0; j < b->nlines; j++)
+				line_result_free(&b->results[j]);
+		free(b->bytes);
+	}
+	free(pool->batches);
+	free(pool->threads);
+	pthread_mutex_destroy(&pool->lock);
+	pthread_cond_destroy(&pool->queued);
+	pthread_cond_destroy(&pool->parsed);
+}
+
+/* add a line to a batch being filled */
+static void
+batch_add(Batch *b, const char *bytes, size_t len)
+{
+	if (b->nlines == 0)
+	{
+		b->used = 0;
+		b->starts[0] = 0;
+	}
+	if (b->used + len > b->capacity)
+	{
+		b->capacity = Max(b->used + len, Max(2 * b->capacity, BATCH_BYTES + 64 * 1024));
+		b->bytes = tv_realloc(b->bytes, b->capacity);
+	}
+	memcpy(b->bytes + b->used, bytes, len);
+	b->used += len;
+	b->starts[++b->nlines] = b->used;
+}
+
+/*
+ * Act on the lines of a parsed batch, in order; stops at a verdict.
+ * The batch is free again afterwards.
+ */
+static void
+batch_apply(Export *x, Batch *b)
+{
+	int			i;
+
+	for (i = 0; i < b->nlines; i++)
+	{
+		if (x->verdict == VERDICT_OK)
+		{
+			x->line_no++;
+			apply_line(x, &b->results[i]);
+		}
+		line_result_free(&b->results[i]);
+	}
+	b->nlines = 0;
+	b->state = BATCH_FREE;
+}
+
+/*
+ * Read and act on the lines after the header.  Returns how reading ended.
+ */
+static ReadResult
+process_lines(Export *x, LineReader *r)
+{
+	char	   *bytes;
+	size_t		len;
+	ReadResult	res;
+
+	if (jobs <= 1)
+	{
+		/* one thread: each line read and acted on in turn */
+		while (x->verdict == VERDICT_OK && (res = read_line(r, &bytes, &len)) == READ_LINE)
+		{
+			LineResult lr;
+
+			x->line_no++;
+			parse_line(x->origin, bytes, len, &lr);
+			apply_line(x, &lr);
+			line_result_free(&lr);
+		}
+		return x->verdict == VERDICT_OK ? res : READ_EOF;
+	}
+	else
+	{
+		Pool		pool;
+		int			fill = 0;	/* the batch being filled */
+		int			next = 0;	/* the next batch to act on */
+		int			inflight = 0;
+		bool		more = true;
+
+		pool_start(&pool, x->origin);
+		res = READ_EOF;
+		while (x->verdict == VERDICT_OK && (more || inflight > 0))
+		{
+			/* fill and queue batches while there is room */
+			while (more && inflight < pool.nbatches)
+			{
+				Batch	   *b = &pool.batches[fill];
+
+				b->nlines = 0;
+				b->used = 0;
+				while (b->nlines < BATCH_LINES && b->used < BATCH_BYTES)
+				{
+					res = read_line(r, &bytes, &len);
+					if (res != READ_LINE)
+					{
+						more = false;
+						break;
+					}
+					batch_add(b, bytes, len);
+				}
+				if (b->nlines == 0)
+					break;
+				pthread_mutex_lock(&pool.lock);
+				b->state = BATCH_QUEUED;
+				pthread_cond_signal(&pool.queued);
+				pthread_mutex_unlock(&pool.lock);
+				fill = (fill + 1) % pool.nbatches;
+				inflight++;
+			}
+			if (inflight == 0)
+				break;
+			/* act on the oldest batch once parsed */
+			pthread_mutex_lock(&pool.lock);
+			while (pool.batches[next].state != BATCH_PARSED)
+				pthread_cond_wait(&pool.parsed, &pool.lock);
+			pthread_mutex_unlock(&pool.lock);
+			batch_apply(x, &pool.batches[next]);
+			next = (next + 1) % pool.nbatches;
+			inflight--;
+		}
+		pool_finish(&pool);
+		return x->verdict == VERDICT_OK ? res : READ_EOF;
+	}
 }
 
 /*
@@ -217,10 +560,12 @@ verify_export(const char *path)
 	{
 		r.capacity = 64 * 1024;
 		r.buf = tv_malloc(r.capacity);
-		while (x.verdict == VERDICT_OK && (res = read_line(&r, &bytes, &len)) == READ_LINE)
+		res = read_line(&r, &bytes, &len);
+		if (res == READ_LINE)
 		{
 			x.line_no++;
-			process_line(&x, bytes, len);
+			if (process_header(&x, bytes, len))
+				res = process_lines(&x, &r);
 		}
 		if (res == READ_ERROR)
 			fail(&x, VERDICT_TROUBLE, psprintf("line %ld", x.line_no + 1),
@@ -287,7 +632,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out,
-			"Usage: tracelink-verify [--key ORIGIN=HEX]... [--sth FILE]... [--complete] EXPORT.jsonl...\n"
+			"Usage: tracelink-verify [--key ORIGIN=HEX]... [--sth FILE]... [--complete] [--jobs N]\n"
+			"                        EXPORT.jsonl...\n"
 			"\n"
 			"Checks exports made by tracelink.export(origin) (one origin per file, \"-\" for\n"
 			"standard input) and signed tree heads saved from tracelink.signed_tree_head().\n"
@@ -300,6 +646,9 @@ usage(FILE *out)
 			"  --complete        every entry must be in the export (an export made on the\n"
 			"                    origin's own node is complete; a peer's may lack entries\n"
 			"                    addressed to others)\n"
+			"  -j, --jobs N      read lines on N threads (default: the number of cores);\n"
+			"                    the checks that follow the chain stay in order, so the\n"
+			"                    output is the same for any N\n"
 			"  -h, --help        show this help\n"
 			"\n"
 			"Exit status: 0 all verified, 1 verification failed, 2 could not verify.\n"
@@ -349,6 +698,20 @@ add_pinned_key(const char *arg)
 	pinned_keys[npinned++] = pin;
 }
 
+/* --jobs N: 1 to MAX_JOBS */
+static void
+set_jobs(const char *arg)
+{
+	char	   *end;
+	long		n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (errno != 0 || end == arg || *end != '\0' || n < 1 || n > MAX_JOBS)
+		usage_error("--jobs wants a number of threads from 1 to %d, not \"%s\"", MAX_JOBS, arg);
+	jobs = (int) n;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -376,6 +739,14 @@ main(int argc, char **argv)
 		}
 		else if (strcmp(arg, "--complete") == 0)
 			require_complete = true;
+		else if (strcmp(arg, "--jobs") == 0 || strcmp(arg, "-j") == 0)
+		{
+			if (i + 1 >= argc)
+				usage_error("%s needs a value", arg);
+			set_jobs(argv[++i]);
+		}
+		else if (strncmp(arg, "--jobs=", 7) == 0)
+			set_jobs(arg + 7);
 		else if (strcmp(arg, "--key") == 0 || strcmp(arg, "--sth") == 0)
 		{
 			if (i + 1 >= argc)
@@ -402,6 +773,12 @@ main(int argc, char **argv)
 	}
 	if (nexports == 0)
 		usage_error("no export file given");
+	if (jobs == 0)
+	{
+		long		cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		jobs = (int) Max(1, Min(cores, MAX_JOBS));
+	}
 
 	if (sodium_init() < 0)
 		tv_fatal("could not initialise libsodium");

@@ -258,11 +258,15 @@ payload_key(const TvJson *payload, uint8 *key)
 }
 
 /*
- * An entry line: its hash is SHA-256 of the line's bytes; what the checks
- * need waits in x->pending for the block line.
+ * Read an entry line of the export of `origin` into *e: its hash is SHA-256
+ * of the line's bytes; what the checks need waits in x->pending for the
+ * block line (add_entry).  Returns what is wrong with the line, or NULL.
+ * Depends on nothing but its arguments, so lines are read on several
+ * threads (the problem may be field_error, the calling thread's).
  */
-bool
-read_entry(Export *x, const TvJson *line, const char *bytes, size_t len)
+const char *
+parse_entry(const char *origin, const TvJson *line, const char *bytes, size_t len,
+			EntryLine *e)
 {
 	static const char *const fields[] = {
 		"audience", "deps", "kind", "origin", "payload", "seq", "tx", "type", NULL
@@ -270,21 +274,10 @@ read_entry(Export *x, const TvJson *line, const char *bytes, size_t len)
 	const char *problem;
 	const TvJson *v;
 	const TvJson *item;
-	EntryLine  *e;
 	int64		seq;
 	int			i;
 
-	if (x->npending == PG_INT32_MAX)
-		return fail(x, VERDICT_FAILED, psprintf("line %ld", x->line_no),
-					"more entry lines before a block line than a block can hold");
-	if (x->npending == x->pending_capacity)
-	{
-		x->pending_capacity = Max(64, Min((int64) x->pending_capacity * 2, PG_INT32_MAX));
-		x->pending = tv_realloc(x->pending, sizeof(EntryLine) * (size_t) x->pending_capacity);
-	}
-	e = &x->pending[x->npending];
 	memset(e, 0, sizeof(*e));
-	e->line_no = x->line_no;
 
 	if ((problem = tvj_check_fields(line, fields, NULL)) ||
 		(problem = get_int64(line, "seq", 0, PG_INT32_MAX, &seq)) ||
@@ -298,8 +291,8 @@ read_entry(Export *x, const TvJson *line, const char *bytes, size_t len)
 		problem = "field \"origin\" is not a string";
 		goto bad;
 	}
-	e->same_origin = strcmp(v->text, x->origin) == 0 &&
-		(size_t) v->len == strlen(x->origin);
+	e->same_origin = strcmp(v->text, origin) == 0 &&
+		(size_t) v->len == strlen(origin);
 	tvj_printable(v->text, v->len, e->origin, sizeof(e->origin));
 
 	v = tvj_get(line, "kind");
@@ -357,18 +350,41 @@ read_entry(Export *x, const TvJson *line, const char *bytes, size_t len)
 			const TvJson *node = tvj_get(v, "node");
 
 			e->names_origin = node != NULL && node->kind == TVJ_STRING &&
-				strcmp(node->text, x->origin) == 0 &&
-				(size_t) node->len == strlen(x->origin);
+				strcmp(node->text, origin) == 0 &&
+				(size_t) node->len == strlen(origin);
 		}
 	}
 
 	crypto_hash_sha256(e->hash, (const unsigned char *) bytes, len);
-	x->npending++;
-	return true;
+	return NULL;
 
 bad:
-	return fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
-				"not a tracelink entry line: %s", problem);
+	return problem;
+}
+
+/*
+ * Take an entry line that parse_entry() read (problem: what it found
+ * wrong, or NULL) as the next line of the export.  Returns false once the
+ * export has a verdict.
+ */
+bool
+add_entry(Export *x, const EntryLine *parsed, const char *problem)
+{
+	if (x->npending == PG_INT32_MAX)
+		return fail(x, VERDICT_FAILED, psprintf("line %ld", x->line_no),
+					"more entry lines before a block line than a block can hold");
+	if (x->npending == x->pending_capacity)
+	{
+		x->pending_capacity = Max(64, Min((int64) x->pending_capacity * 2, PG_INT32_MAX));
+		x->pending = tv_realloc(x->pending, sizeof(EntryLine) * (size_t) x->pending_capacity);
+	}
+	if (problem != NULL)
+		return fail(x, VERDICT_TROUBLE, psprintf("line %ld", x->line_no),
+					"not a tracelink entry line: %s", problem);
+	x->pending[x->npending] = *parsed;
+	x->pending[x->npending].line_no = x->line_no;
+	x->npending++;
+	return true;
 }
 
 /* ----------------------------------------------------------------
@@ -484,6 +500,27 @@ check_block_entries(Export *x, const BlockFields *b)
 }
 
 /*
+ * What a block line shows on its own, worked out ahead of the chain's
+ * checks (on a thread of its own when there are several): its signature
+ * check, the leaf hashes of its entries and their Merkle root.  Depends on
+ * nothing but the block; entry_hashes must hold entry_count hashes.
+ */
+void
+precompute_block(BlockFields *b)
+{
+	int			i;
+
+	Assert(b->nhashes == b->entry_count);
+	b->signature_problem = check_block_signature(b);
+	b->leaves = tv_malloc((size_t) Max(b->entry_count, 1) * TL_HASH_LEN);
+	for (i = 0; i < b->entry_count; i++)
+		tl_merkle_leaf_hash(b->entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN,
+							b->leaves + (size_t) i * TL_HASH_LEN);
+	tl_merkle_root(b->leaves, b->entry_count, b->computed_root);
+	b->precomputed = true;
+}
+
+/*
  * A block line: check the block against the chain so far (in verify()'s
  * order), then the entry lines before it, then the signed tree heads of
  * this block; advance the chain.
@@ -493,8 +530,6 @@ check_block(Export *x, BlockFields *b)
 {
 	bool		first = x->blocks == 0;
 	const char *problem;
-	uint8	   *leaves;
-	uint8		entries_root[TL_HASH_LEN];
 	int			i;
 
 	if (b->block_no != x->expect_block)
@@ -547,20 +582,15 @@ check_block(Export *x, BlockFields *b)
 		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"block is signed by a key that is not the origin's current key");
 	}
-	if ((problem = check_block_signature(b)) != NULL)
+	if (!b->precomputed)
+		precompute_block(b);
+	if ((problem = b->signature_problem) != NULL)
 		return fail(x, VERDICT_FAILED, block_name(b->block_no), "%s", problem);
 
-	leaves = tv_malloc((size_t) Max(b->entry_count, 1) * TL_HASH_LEN);
-	for (i = 0; i < b->entry_count; i++)
-	{
-		tl_merkle_leaf_hash(b->entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN,
-							leaves + (size_t) i * TL_HASH_LEN);
-		if (x->tree_known)
-			tl_frontier_append(&x->frontier, leaves + (size_t) i * TL_HASH_LEN);
-	}
-	tl_merkle_root(leaves, b->entry_count, entries_root);
-	free(leaves);
-	if (memcmp(entries_root, b->entries_root, TL_HASH_LEN) != 0)
+	if (x->tree_known)
+		for (i = 0; i < b->entry_count; i++)
+			tl_frontier_append(&x->frontier, b->leaves + (size_t) i * TL_HASH_LEN);
+	if (memcmp(b->computed_root, b->entries_root, TL_HASH_LEN) != 0)
 		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"entries_root is not the Merkle root of the block's entry hashes");
 	if (x->tree_known)

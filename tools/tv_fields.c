@@ -172,8 +172,8 @@ pinned_key_of(const char *origin)
  * ----------------------------------------------------------------
  */
 
-/* the problem a get_* function returns; the next call overwrites it */
-char		field_error[200];
+/* the problem a get_* function returns; the next call in the same thread overwrites it */
+__thread char field_error[200];
 
 /*
  * An integer field in [min, max], read exactly from its token.  Returns

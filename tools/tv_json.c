@@ -43,7 +43,8 @@ typedef struct ArenaBlock
 	char		data[FLEXIBLE_ARRAY_MEMBER];
 } ArenaBlock;
 
-static ArenaBlock *arena = NULL;
+/* one arena per thread: tracelink-verify parses lines on several */
+static __thread ArenaBlock *arena = NULL;
 
 /* MAXALIGNed memory from the arena; big requests get a block of their own */
 static void *
@@ -108,7 +109,7 @@ tvj_reset(void)
  * ----------------------------------------------------------------
  */
 
-static char error_buffer[256];
+static __thread char error_buffer[256];
 
 /* what the parser expects next */
 typedef enum ParseState
@@ -199,12 +200,58 @@ scalar_node(JsonLexContext *lex)
 	return node;
 }
 
+/*
+ * One lexer per thread, set up again for each text: a context and its
+ * string buffer allocated per line cost the threads of tracelink-verify
+ * more in palloc's lock than the lexing.  These are the fields
+ * makeJsonLexContextCstringLen() sets.
+ */
+static __thread JsonLexContext *thread_lex = NULL;
+
+/* a string buffer kept between texts up to this size, then given back */
+#define LEXER_KEEP_BYTES	(64 * 1024)
+
+static JsonLexContext *
+start_lexer(char *text, int len)
+{
+	StringInfo	strval;
+
+	if (thread_lex == NULL)
+	{
+		thread_lex = tv_malloc(sizeof(JsonLexContext));
+		thread_lex->strval = makeStringInfo();
+	}
+	strval = thread_lex->strval;
+	resetStringInfo(strval);
+	memset(thread_lex, 0, sizeof(JsonLexContext));
+	thread_lex->input = thread_lex->token_terminator = thread_lex->line_start = text;
+	thread_lex->line_number = 1;
+	thread_lex->input_length = len;
+	thread_lex->input_encoding = PG_UTF8;
+	thread_lex->strval = strval;
+	return thread_lex;
+}
+
 static void
 free_lexer(JsonLexContext *lex)
 {
-	pfree(lex->strval->data);
-	pfree(lex->strval);
-	pfree(lex);
+	if (lex->strval->maxlen > LEXER_KEEP_BYTES)
+		tvj_thread_done();
+}
+
+/*
+ * Give back the calling thread's lexer (a thread calls it before it ends).
+ */
+void
+tvj_thread_done(void)
+{
+	if (thread_lex != NULL)
+	{
+		pfree(thread_lex->strval->data);
+		pfree(thread_lex->strval);
+		free(thread_lex);
+		thread_lex = NULL;
+	}
 }
 
 /*
@@ -240,8 +287,7 @@ tvj_parse(const char *text, size_t len, const char **error)
 		return NULL;
 	}
 
-	lex = makeJsonLexContextCstringLen(unconstify(char *, text), (int) len,
-									   PG_UTF8, true);
+	lex = start_lexer(unconstify(char *, text), (int) len);
 	while (problem == NULL)
 	{
 		JsonParseErrorType code = json_lex(lex);

@@ -43,6 +43,7 @@ struct TvJson
  */
 extern TvJson *tvj_parse(const char *text, size_t len, const char **error);
 extern void tvj_reset(void);
+extern void tvj_thread_done(void);
 
 extern const TvJson *tvj_get(const TvJson *object, const char *key);
 extern const char *tvj_check_fields(const TvJson *object,

@@ -82,3 +82,13 @@ tv_realloc(void *pointer, size_t size)
 		tv_fatal("out of memory (requested %zu bytes)", size);
 	return p;
 }
+
+char *
+tv_strdup(const char *s)
+{
+	size_t		len = strlen(s);
+	char	   *p = tv_malloc(len + 1);
+
+	memcpy(p, s, len + 1);
+	return p;
+}

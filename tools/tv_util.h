@@ -18,6 +18,7 @@
 extern void tv_fatal(const char *fmt,...) pg_attribute_printf(1, 2) pg_attribute_noreturn();
 extern void *tv_malloc(size_t size);
 extern void *tv_realloc(void *pointer, size_t size);
+extern char *tv_strdup(const char *s);
 extern void tv_uncaught_error(const char *what, const ErrorData *edata) pg_attribute_noreturn();
 
 #endif							/* TV_UTIL_H */

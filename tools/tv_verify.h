@@ -56,6 +56,11 @@ typedef struct BlockFields
 	uint8		signature[TL_ED25519_SIG_LEN];
 	int			nhashes;		/* entry_hashes, when given */
 	uint8	   *entry_hashes;	/* tv_malloc'd, nhashes * 32 bytes */
+	/* what precompute_block() worked out ahead, on a thread */
+	bool		precomputed;
+	const char *signature_problem;	/* check_block_signature() */
+	uint8	   *leaves;			/* tv_malloc'd leaf hashes of entry_hashes */
+	uint8		computed_root[TL_HASH_LEN]; /* their Merkle root */
 } BlockFields;
 
 /* a --key ORIGIN=HEX */
@@ -148,7 +153,7 @@ extern char **origins_seen;
 extern int	norigins_seen;
 
 /* tv_fields.c */
-extern char field_error[200];
+extern __thread char field_error[200];	/* one per thread */
 extern void warn(const Export *x, const char *fmt,...) pg_attribute_printf(2, 3);
 extern bool fail(Export *x, Verdict verdict, char *where, const char *fmt,...)
 			pg_attribute_printf(4, 5);
@@ -171,7 +176,10 @@ extern void load_tree_head(const char *path, TreeHead *th);
 extern bool check_tree_heads_alone(Export *x);
 extern bool check_unmatched_tree_heads(Export *x);
 extern bool read_header(Export *x, const TvJson *line);
-extern bool read_entry(Export *x, const TvJson *line, const char *bytes, size_t len);
+extern const char *parse_entry(const char *origin, const TvJson *line, const char *bytes,
+							   size_t len, EntryLine *e);
+extern bool add_entry(Export *x, const EntryLine *parsed, const char *problem);
+extern void precompute_block(BlockFields *b);
 extern bool check_block(Export *x, BlockFields *b);
 
 #endif							/* TV_VERIFY_H */

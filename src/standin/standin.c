@@ -9,6 +9,7 @@
  */
 #include "postgres.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -56,6 +57,12 @@ StaticAssertDecl(sizeof(StandinChunk) % MAXIMUM_ALIGNOF == 0,
 				 "chunk header must keep palloc'd memory MAXALIGNed");
 
 static StandinChunk chunks = {&chunks, &chunks, 0};
+
+/*
+ * The list and the counts are shared by tracelink-verify's threads, which
+ * may free a chunk another allocated: one lock guards them.
+ */
+static pthread_mutex_t chunks_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* bytes palloc'd and not freed, and the most at once (standin.h) */
 Size		standin_live_bytes = 0;
@@ -113,9 +120,11 @@ palloc(Size size)
 	if (AllocSizeIsValid(size))
 		c = malloc(sizeof(StandinChunk) + size);
 	check_request(size, c);
-	chunk_link(c);
 	c->size = size;
+	pthread_mutex_lock(&chunks_lock);
+	chunk_link(c);
 	count_bytes(size, 0);
+	pthread_mutex_unlock(&chunks_lock);
 	return c + 1;
 }
 
@@ -139,6 +148,7 @@ repalloc(void *pointer, Size size)
 	{
 		Size		old_size = c->size;
 
+		pthread_mutex_lock(&chunks_lock);
 		chunk_unlink(c);
 		moved = realloc(c, sizeof(StandinChunk) + size);
 		/* on failure the old chunk is still valid: keep it on the list */
@@ -148,6 +158,7 @@ repalloc(void *pointer, Size size)
 			moved->size = size;
 			count_bytes(size, old_size);
 		}
+		pthread_mutex_unlock(&chunks_lock);
 	}
 	check_request(size, moved);
 	return moved + 1;
@@ -159,8 +170,10 @@ pfree(void *pointer)
 	StandinChunk  *c = (StandinChunk *) pointer - 1;
 
 	Assert(pointer != NULL);
+	pthread_mutex_lock(&chunks_lock);
 	chunk_unlink(c);
 	count_bytes(0, c->size);
+	pthread_mutex_unlock(&chunks_lock);
 	free(c);
 }
 
@@ -189,6 +202,7 @@ pnstrdup(const char *in, Size len)
 void
 standin_free_all(void)
 {
+	pthread_mutex_lock(&chunks_lock);
 	while (chunks.next != &chunks)
 	{
 		StandinChunk *c = chunks.next;
@@ -198,6 +212,7 @@ standin_free_all(void)
 	}
 	standin_live_bytes = 0;
 	standin_peak_bytes = 0;
+	pthread_mutex_unlock(&chunks_lock);
 }
 
 /* ----------------------------------------------------------------
