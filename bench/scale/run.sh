@@ -21,21 +21,19 @@
 # baseline of relay at each N, in the same run: both networks are up at once
 # and the load alternates between them, REPEAT rounds; medians.
 #
-#   sudo bash bench/run.sh scale     NODES_LIST="4 8 16" ROUNDS=20 BATCH=25 REPEAT=3
+#   sudo bash bench/run.sh scale     NODES_LIST="4 8 16" ROUNDS=40 BATCH=50 REPEAT=3
 set -euo pipefail
 source "$(dirname "$0")/../../scripts/lib.sh"
 read -r -a NODES_LIST <<<"${NODES_LIST:-4 8 16}"
 read -r -a TOPOLOGIES <<<"${TOPOLOGIES:-mesh relay}"
-ROUNDS=${ROUNDS:-20}
-BATCH=${BATCH:-25}
+ROUNDS=${ROUNDS:-40}
+BATCH=${BATCH:-50}
 REPEAT=${REPEAT:-3}
 TICK=$(getconf CLK_TCK)
 
 work=$(tl_postgres_tmpdir bench-scale)
 trap 'tl_cluster_stop_all; rm -rf "$work"' EXIT
 declare -A PORT DIR KEY
-# one initdb, copied for every node
-as_postgres initdb -D "$work/template" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 
 on() { local n=$1; shift; PGOPTIONS="-c client_min_messages=warning" psql -X -q -At -v ON_ERROR_STOP=1 -h "${DIR[$n]}" -p "${PORT[$n]}" -U postgres -d postgres "$@"; }
 now() { date +%s.%N; }
@@ -50,7 +48,9 @@ start_node() {
 	PORT[$n]=$port
 	DIR[$n]=$d
 	as_postgres mkdir -p "$d"
-	as_postgres cp -a "$work/template" "$d/data"
+	# initdb for each node: a copied data directory would share the system
+	# identifier that names initial-sync slots (they would clash)
+	as_postgres initdb -D "$d/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >/dev/null
 	as_postgres tee -a "$d/data/postgresql.conf" >/dev/null <<-EOF
 		port = $port
 		listen_addresses = ''
@@ -82,12 +82,12 @@ peer() {
 	done
 }
 
-# wait_until NODE SQL [tries of 0.2 s]: fails the run if SQL never says t
+# wait_until NODE SQL: fails the run if SQL does not say t within 10 minutes
 wait_until() {
-	local n=$1 sql=$2 tries=${3:-3000}
-	for _ in $(seq "$tries"); do
+	local n=$1 sql=$2
+	for _ in $(seq 12000); do
 		[ "$(on "$n" -c "$sql")" = t ] && return 0
-		sleep 0.2
+		sleep 0.05
 	done
 	echo "$n: gave up waiting for: $sql" >&2
 	return 1
