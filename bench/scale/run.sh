@@ -152,11 +152,13 @@ setup() {
 				[ "$o" = "$l" ] || on "$l" -c "SELECT tracelink.pin_node('$o', '\\x${KEY[$o]}')" >/dev/null
 			done
 		done
-		for h in "${hubs[@]}"; do
-			for l in "${leaves[@]}"; do on "$h" -c "CALL tracelink.set_relay('$l', true, false)"; done
-		done
+		# the leaves accept before the hubs forward: a relayed row that
+		# reaches a leaf not yet accepting it is quarantined
 		for l in "${leaves[@]}"; do
 			for h in "${hubs[@]}"; do on "$l" -c "CALL tracelink.set_relay('$h', false, true)"; done
+		done
+		for h in "${hubs[@]}"; do
+			for l in "${leaves[@]}"; do on "$h" -c "CALL tracelink.set_relay('$l', true, false)"; done
 		done
 	fi
 	# settled: initial syncs done, every node holds every genesis
@@ -214,6 +216,12 @@ measure() {
 	row="$(stats "$senders") $(stats "$workers") $(stats "$decoded") $(stats "$written") $(awk -v b="$total_dec" 'BEGIN { printf "%.1f", b / 1048576 }') $cpu_us $secs $digests $quarantined"
 	echo "N=$nn $topo round $r: $row" >&2
 	[ "$digests" = 1 ] || echo "N=$nn $topo round $r: $digests different state digests" >&2
+	if [ "$quarantined" != 0 ]; then
+		for n in "${NODES[@]}"; do
+			on "$n" -c "SELECT '$n: ' || count(*) || ' ' || what || ' from ' || coalesce(source, '?') || ' (origin ' || origin || '): ' || reason
+			  FROM tracelink.quarantine GROUP BY what, source, origin, reason ORDER BY 1" >&2
+		done
+	fi
 	RUNS[$nn,$topo]+="$row;"
 }
 
