@@ -17,7 +17,8 @@
 # load).  CPU per applied entry: CPU time of every process of the N clusters
 # during the write and converge phase (utime + stime from /proc, the
 # postmasters' cutime + cstime for children that exited) over the entry
-# applications (entries written x (N - 1) receivers).  Full mesh is the
+# applications (entries written x (N - 1) receivers), and the part of it
+# that the apply workers spent; the walsenders' CPU per MiB they decoded.  Full mesh is the
 # baseline of relay at each N, in the same run: both networks are up at once
 # and the load alternates between them, REPEAT rounds; medians.
 #
@@ -107,15 +108,26 @@ converge() {
 
 # CPU ticks of every process of the running clusters: each postmaster's
 # own and its exited children's (cutime + cstime), and its live children's
-# (found by their parent in /proc/<pid>/stat; fields after the command name)
+# (found by their parent in /proc/<pid>/stat; fields after the command
+# name); then those of the live walsenders and apply workers alone (by
+# their process titles).  Prints "all walsenders apply_workers".
 cpu_ticks() {
-	local n pms=''
+	local n pms='' all pid t title wal=0 app=0
 	for n in "${NODES[@]}"; do pms+=" $(head -1 "${DIR[$n]}/data/postmaster.pid")"; done
-	{ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pms="$pms" '
+	all=$({ cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pms="$pms" '
 		BEGIN { split(pms, a, " "); for (i in a) pm[a[i]] = 1 }
 		{ pid = $1; sub(/^.*\) /, ""); # now $1 = state, $2 = ppid, $12 = utime
-		  if (pid in pm) t += $12 + $13 + $14 + $15; else if ($2 in pm) t += $12 + $13 }
-		END { printf "%d\n", t }'
+		  if (pid in pm) t += $12 + $13 + $14 + $15; else if ($2 in pm) { t += $12 + $13; print pid, $12 + $13 > "/dev/stderr" } }
+		END { printf "%d\n", t }' 2>"$work/children")
+	while read -r pid t; do
+		title=''
+		read -r -d '' title <"/proc/$pid/cmdline" 2>/dev/null || true
+		case $title in
+			*walsender*) wal=$((wal + t)) ;;
+			*"logical replication"*) app=$((app + t)) ;;
+		esac
+	done <"$work/children"
+	echo "$all $wal $app"
 }
 
 # stats A: "mean max" of a list of numbers
@@ -177,12 +189,12 @@ measure() {
 	converge
 	sleep 2
 	converge
-	local lsn0=() c0 c1 t0 secs pids=()
+	local lsn0=() c0 c1 w0 w1 a0 a1 t0 secs pids=()
 	for n in "${NODES[@]}"; do
 		on "$n" -c "SELECT pg_stat_reset_replication_slot(NULL)" >/dev/null
 		lsn0+=("$(on "$n" -c "SELECT pg_current_wal_lsn()")")
 	done
-	c0=$(cpu_ticks)
+	read -r c0 w0 a0 <<<"$(cpu_ticks)"
 	t0=$(now)
 	for n in "${NODES[@]}"; do
 		on "$n" -c "DO \$\$ BEGIN FOR b IN 1..$ROUNDS LOOP
@@ -194,7 +206,7 @@ measure() {
 	for p in "${pids[@]}"; do wait "$p"; done
 	converge
 	secs=$(elapsed "$t0" "$(now)")
-	c1=$(cpu_ticks)
+	read -r c1 w1 a1 <<<"$(cpu_ticks)"
 
 	local senders='' workers='' decoded='' written='' digests quarantined=0 i=0 total_dec=0 v
 	sleep 1 # slot statistics are reported after each decoded transaction
@@ -210,10 +222,13 @@ measure() {
 		i=$((i + 1))
 	done
 	digests=$(for n in "${NODES[@]}"; do on "$n" -c "SELECT encode(tracelink.state_digest(), 'hex')"; done | sort -u | wc -l)
-	local apps cpu_us row
+	local apps cpu_us wal_ms apply_us row
 	apps=$((nn * ROUNDS * BATCH * (nn - 1)))
 	cpu_us=$(awk -v c=$((c1 - c0)) -v t="$TICK" -v a="$apps" 'BEGIN { printf "%.0f", c / t * 1e6 / a }')
-	row="$(stats "$senders") $(stats "$workers") $(stats "$decoded") $(stats "$written") $(awk -v b="$total_dec" 'BEGIN { printf "%.1f", b / 1048576 }') $cpu_us $secs $digests $quarantined"
+	# walsenders: ms of CPU per MiB decoded; apply workers: µs per applied entry
+	wal_ms=$(awk -v c=$((w1 - w0)) -v t="$TICK" -v b="$total_dec" 'BEGIN { printf "%.1f", c / t * 1000 / (b / 1048576) }')
+	apply_us=$(awk -v c=$((a1 - a0)) -v t="$TICK" -v a="$apps" 'BEGIN { printf "%.0f", c / t * 1e6 / a }')
+	row="$(stats "$senders") $(stats "$workers") $(stats "$decoded") $(stats "$written") $(awk -v b="$total_dec" 'BEGIN { printf "%.1f", b / 1048576 }') $cpu_us $wal_ms $apply_us $secs $digests $quarantined"
 	echo "N=$nn $topo round $r: $row" >&2
 	[ "$digests" = 1 ] || echo "N=$nn $topo round $r: $digests different state digests" >&2
 	if [ "$quarantined" != 0 ]; then
@@ -254,12 +269,12 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == 0) print "-"; else printf "%.2f", a / b }'; }
 echo "Each node writes $ROUNDS transactions of $BATCH entries, all nodes at once; medians of $REPEAT alternating rounds."
 echo
-echo "| N | topology | walsenders/node mean (max) | apply workers/node mean (max) | WAL decoded/node KiB mean (max) | WAL written/node KiB mean (max) | WAL decoded, network MiB | CPU µs per applied entry | converge s | state digests | quarantined | entries written | applications |"
-echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| N | topology | walsenders/node mean (max) | apply workers/node mean (max) | WAL decoded/node KiB mean (max) | WAL written/node KiB mean (max) | WAL decoded, network MiB | CPU µs per applied entry, all | of which apply workers | walsender CPU ms per MiB decoded | converge s | state digests | quarantined | entries written | applications |"
+echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for nn in "${NODES_LIST[@]}"; do
 	for topo in "${TOPOLOGIES[@]}"; do
-		read -r sm sx wm wx dm dx gm gx dt cpu secs dig q <<<"${ROW[$nn,$topo]}"
-		echo "| $nn | $topo | $sm ($sx) | $wm ($wx) | $dm ($dx) | $gm ($gx) | $dt | $cpu | $secs | $dig | $q | $((nn * ROUNDS * BATCH)) | $((nn * ROUNDS * BATCH * (nn - 1))) |"
+		read -r sm sx wm wx dm dx gm gx dt cpu wal_ms apply_us secs dig q <<<"${ROW[$nn,$topo]}"
+		echo "| $nn | $topo | $sm ($sx) | $wm ($wx) | $dm ($dx) | $gm ($gx) | $dt | $cpu | $apply_us | $wal_ms | $secs | $dig | $q | $((nn * ROUNDS * BATCH)) | $((nn * ROUNDS * BATCH * (nn - 1))) |"
 	done
 done
 if [[ " ${TOPOLOGIES[*]} " == *" mesh "* && " ${TOPOLOGIES[*]} " == *" relay "* ]]; then
@@ -267,8 +282,8 @@ if [[ " ${TOPOLOGIES[*]} " == *" mesh "* && " ${TOPOLOGIES[*]} " == *" relay "* 
 	echo "| N | relay / full mesh: walsenders/node mean (max) | apply workers/node mean (max) | WAL decoded/node mean (max) | WAL decoded, network | CPU per applied entry | converge time |"
 	echo "|---:|---:|---:|---:|---:|---:|---:|"
 	for nn in "${NODES_LIST[@]}"; do
-		read -r sm sx wm wx dm dx _ _ dt cpu secs _ <<<"${ROW[$nn,mesh]}"
-		read -r rsm rsx rwm rwx rdm rdx _ _ rdt rcpu rsecs _ <<<"${ROW[$nn,relay]}"
+		read -r sm sx wm wx dm dx _ _ dt cpu _ _ secs _ <<<"${ROW[$nn,mesh]}"
+		read -r rsm rsx rwm rwx rdm rdx _ _ rdt rcpu _ _ rsecs _ <<<"${ROW[$nn,relay]}"
 		echo "| $nn | $(ratio "$rsm" "$sm") ($(ratio "$rsx" "$sx")) | $(ratio "$rwm" "$wm") ($(ratio "$rwx" "$wx")) | $(ratio "$rdm" "$dm") ($(ratio "$rdx" "$dx")) | $(ratio "$rdt" "$dt") | $(ratio "$rcpu" "$cpu") | $(ratio "$rsecs" "$secs") |"
 	done
 fi
