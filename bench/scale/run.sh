@@ -164,13 +164,18 @@ setup() {
 				[ "$o" = "$l" ] || on "$l" -c "SELECT tracelink.pin_node('$o', '\\x${KEY[$o]}')" >/dev/null
 			done
 		done
-		# the leaves accept before the hubs forward: a relayed row that
-		# reaches a leaf not yet accepting it is quarantined
+		# the leaves accept before the hubs forward (a relayed row that
+		# reaches a leaf not yet accepting it is quarantined), and again
+		# after: accepting fetches what the hub holds, here what it took
+		# in between (rows it applied before forwarding are not sent)
 		for l in "${leaves[@]}"; do
 			for h in "${hubs[@]}"; do on "$l" -c "CALL tracelink.set_relay('$h', false, true)"; done
 		done
 		for h in "${hubs[@]}"; do
 			for l in "${leaves[@]}"; do on "$h" -c "CALL tracelink.set_relay('$l', true, false)"; done
+		done
+		for l in "${leaves[@]}"; do
+			for h in "${hubs[@]}"; do on "$l" -c "CALL tracelink.set_relay('$h', false, true)"; done
 		done
 	fi
 	# settled: initial syncs done, every node holds every genesis
