@@ -18,9 +18,11 @@
 # during the write and converge phase (utime + stime from /proc, the
 # postmasters' cutime + cstime for children that exited) over the entry
 # applications (entries written x (N - 1) receivers), and the part of it
-# that the apply workers spent; the walsenders' CPU per MiB they decoded.  Full mesh is the
-# baseline of relay at each N, in the same run: both networks are up at once
-# and the load alternates between them, REPEAT rounds; medians.
+# that the apply workers spent; the walsenders' CPU per MiB they decoded.
+# Full mesh is the baseline of relay at each N, in the same run: both
+# networks are up at once and the load alternates between them, REPEAT
+# rounds; medians.  Exits non-zero if a round ended with more than one state
+# digest or anything quarantined (after printing the tables).
 #
 #   sudo bash bench/run.sh scale     NODES_LIST="4 8 16" ROUNDS=40 BATCH=50 REPEAT=3
 set -euo pipefail
@@ -264,7 +266,7 @@ for nn in "${NODES_LIST[@]}"; do
 	order=("${TOPOLOGIES[@]}")
 	for r in $(seq "$REPEAT"); do
 		for topo in "${order[@]}"; do measure "$nn" "$topo" "$r"; done
-		order=($(printf '%s\n' "${order[@]}" | tac))
+		mapfile -t order < <(printf "%s\n" "${order[@]}" | tac)
 	done
 	for topo in "${TOPOLOGIES[@]}"; do ROW[$nn,$topo]=$(medians "${RUNS[$nn,$topo]}"); done
 	tl_cluster_stop_all
@@ -292,3 +294,14 @@ if [[ " ${TOPOLOGIES[*]} " == *" mesh "* && " ${TOPOLOGIES[*]} " == *" relay "* 
 		echo "| $nn | $(ratio "$rsm" "$sm") ($(ratio "$rsx" "$sx")) | $(ratio "$rwm" "$wm") ($(ratio "$rwx" "$wx")) | $(ratio "$rdm" "$dm") ($(ratio "$rdx" "$dx")) | $(ratio "$rdt" "$dt") | $(ratio "$rcpu" "$cpu") | $(ratio "$rsecs" "$secs") |"
 	done
 fi
+bad=0
+for nn in "${NODES_LIST[@]}"; do
+	for topo in "${TOPOLOGIES[@]}"; do
+		read -r -a f <<<"${ROW[$nn,$topo]}"
+		if [ "${f[-2]}" != 1 ] || [ "${f[-1]}" != 0 ]; then
+			echo "N=$nn $topo: ${f[-2]} state digests, ${f[-1]} rows quarantined" >&2
+			bad=1
+		fi
+	done
+done
+exit "$bad"
