@@ -434,11 +434,15 @@ BEGIN
                 RAISE NOTICE 'origin "%": nothing fetched from peer "%": %', o.name, set_relay.peer, SQLERRM;
             END;
         END LOOP;
+        -- rows the peer forwarded before this node accepted them
+        PERFORM tracelink.retry_quarantined(reason_like => '%arrived through subscription "'
+                                            OPERATOR(pg_catalog.||) tracelink.peer_subscription_name(set_relay.peer)
+                                            OPERATOR(pg_catalog.||) '",%');
     END IF;
 END
 $$;
 COMMENT ON PROCEDURE tracelink.set_relay(text, boolean, boolean) IS
-    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them), or stop; republishes for the peer at once';
+    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them, and retrying those it forwarded before), or stop; republishes for the peer at once';
 REVOKE ALL ON PROCEDURE tracelink.set_relay(text, boolean, boolean) FROM PUBLIC;
 
 -- The genesis key of a node this node does not peer with, whose rows come
@@ -652,7 +656,8 @@ COMMENT ON VIEW tracelink.sync_status IS
     'per peer: last block applied here, its lag, rows parked or waiting, rows quarantined, equivocations seen (equivocating: the peer signed two different blocks with one number), witnessed heads of it beyond this node''s copy still to check, when a row of it was last quarantined (what needs an operator: tracelink.alerts)';
 
 -- Which refusals a fixed cause can lift (docs/operations.md, "Quarantine"):
--- an origin whose key was not pinned yet, an unexpected error, an entry
+-- an origin whose key was not pinned yet, an unexpected error, a relay's
+-- row that came before this node accepted relayed rows from it, an entry
 -- whose block was refused for one of these.  An effect a projector refused
 -- is retried only when named (by id, `named`): most are the rules' verdicts,
 -- the same on every node, but one may depend on local state an admin fixed.
@@ -668,6 +673,8 @@ CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boo
                 = 'origin is not a known peer (no pinned key)'
             OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
                 LIKE 'row could not be processed: %'
+            OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
+                LIKE 'row of origin % arrived through subscription %, which carries only its own peer''s rows'
         WHEN what = 'effect' THEN
             named AND reason NOT LIKE 'witness%'
             AND reason <> 'ballot arrived after the creator closed the vote'

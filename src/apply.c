@@ -225,6 +225,8 @@ tl_apply_set_source(const char *source)
 
 	Assert(MySubscription == NULL);
 	st->source = source ? MemoryContextStrdup(TopTransactionContext, source) : NULL;
+	/* whether rows of other origins may come this way depends on the source */
+	st->relays_read = false;
 	tl_quarantine_set_subscription(st->source);
 }
 

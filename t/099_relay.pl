@@ -56,10 +56,19 @@ for my $hub (@hubs)
 {
 	sql($hub, "CALL tracelink.set_relay('" . $_->name . "', true, false)") for @leaves;
 }
+# l1 writes while the hubs forward and the leaves do not accept yet: the
+# leaves quarantine what the hubs pass on ...
+sql($leaves[0], "SELECT tracelink.append('acme.early', '{}')");
+ok($leaves[1]->poll_query_until('postgres',
+		"SELECT count(*) > 0 FROM tracelink.quarantined WHERE retryable AND reason LIKE '%carries only its own peer''s rows'"),
+	'l2 quarantines l1\'s row a hub forwarded before l2 accepted relayed rows (retryable)');
+# ... and accepting fetches what each hub holds and retries those rows
 for my $leaf (@leaves)
 {
 	sql($leaf, "CALL tracelink.set_relay('" . $_->name . "', false, true)") for @hubs;
 }
+is(sql($leaves[1], "SELECT count(*) FROM tracelink.quarantine"), '0', 'accepting took them out of l2\'s quarantine');
+is(sql($leaves[1], "SELECT count(*) FROM tracelink.ledger_entries WHERE kind = 'acme.early'"), '1', 'l2 holds l1\'s row once');
 is(sql($hubs[0], q{SELECT count(*) FILTER (WHERE forward AND NOT accept) FROM tracelink.peer_relays}),
 	$nleaves, 'h1 forwards to every leaf');
 

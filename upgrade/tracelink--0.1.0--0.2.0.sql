@@ -95,7 +95,7 @@ $$;
 COMMENT ON FUNCTION tracelink._remove_peer_unpublish(text) IS
     'remove_peer, step 1: drops the subscription to the peer and the publication for it, forgets how to reach it, revokes its login''s grants here';
 
-CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boolean DEFAULT false)
     RETURNS boolean
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
     RETURN CASE
@@ -104,6 +104,8 @@ CREATE FUNCTION tracelink.quarantine_retryable(what text, reason text, named boo
                 = 'origin is not a known peer (no pinned key)'
             OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
                 LIKE 'row could not be processed: %'
+            OR pg_catalog.regexp_replace(reason, '^its block -?[0-9]+ was quarantined: ', '')
+                LIKE 'row of origin % arrived through subscription %, which carries only its own peer''s rows'
         WHEN what = 'effect' THEN
             named AND reason NOT LIKE 'witness%'
             AND reason <> 'ballot arrived after the creator closed the vote'
@@ -1501,7 +1503,7 @@ COMMENT ON FUNCTION tracelink._publish_for_peer(text) IS
 
 -- A peer as a relay, in either direction or both (docs/operations.md,
 -- "Relays"): what this node publishes for it is set again at once.
-CREATE PROCEDURE tracelink.set_relay(peer text, forward boolean, accept boolean)
+CREATE OR REPLACE PROCEDURE tracelink.set_relay(peer text, forward boolean, accept boolean)
     LANGUAGE plpgsql
 AS $$
 DECLARE
@@ -1534,11 +1536,15 @@ BEGIN
                 RAISE NOTICE 'origin "%": nothing fetched from peer "%": %', o.name, set_relay.peer, SQLERRM;
             END;
         END LOOP;
+        -- rows the peer forwarded before this node accepted them
+        PERFORM tracelink.retry_quarantined(reason_like => '%arrived through subscription "'
+                                            OPERATOR(pg_catalog.||) tracelink.peer_subscription_name(set_relay.peer)
+                                            OPERATOR(pg_catalog.||) '",%');
     END IF;
 END
 $$;
 COMMENT ON PROCEDURE tracelink.set_relay(text, boolean, boolean) IS
-    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them), or stop; republishes for the peer at once';
+    'makes this node forward other origins'' rows to peer (forward) and take other origins'' rows from it (accept: fetching at once what the peer holds of them, and retrying those it forwarded before), or stop; republishes for the peer at once';
 REVOKE ALL ON PROCEDURE tracelink.set_relay(text, boolean, boolean) FROM PUBLIC;
 
 -- The genesis key of a node this node does not peer with, whose rows come
