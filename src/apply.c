@@ -668,8 +668,16 @@ reject_known_block_number(const TlBlock *b, const uint8 *stored_hash, const char
 
 	if (memcmp(stored_hash, b->block_hash, TL_HASH_LEN) == 0)
 	{
-		quarantine_block(b, psprintf("replayed block: block " INT64_FORMAT " of \"%s\" is already %s",
-									 b->h.block_no, b->h.origin, where), NULL);
+		/*
+		 * Heard by another path too (relays, recover_own_chain()): the
+		 * entries that came with it are checked against the block held (or
+		 * wait with the one parked).
+		 */
+		if (passes_duplicates())
+			release_block_entries(b, NULL);
+		else
+			quarantine_block(b, psprintf("replayed block: block " INT64_FORMAT " of \"%s\" is already %s",
+										 b->h.block_no, b->h.origin, where), NULL);
 		return;
 	}
 	unproven = tl_witness_block_conflict(&b->h, b->block_hash, b->signature);
@@ -691,12 +699,8 @@ park_block(const TlBlock *b)
 {
 	uint8		parked[TL_HASH_LEN];
 
-	if (tl_inbox_park_block(b, parked))
-		return;
-	/* the same block, heard by another path too: its entries wait with it */
-	if (passes_duplicates() && memcmp(parked, b->block_hash, TL_HASH_LEN) == 0)
-		return;
-	reject_known_block_number(b, parked, "waiting for its predecessor");
+	if (!tl_inbox_park_block(b, parked))
+		reject_known_block_number(b, parked, "waiting for its predecessor");
 }
 
 /* ----------------------------------------------------------------
@@ -1080,17 +1084,7 @@ receive_block(void *arg)
 	{
 		TlBlock		stored;
 
-		if (find_block(b->h.origin, -1, b->h.block_no, &stored) &&
-			passes_duplicates() &&
-			memcmp(stored.block_hash, b->block_hash, TL_HASH_LEN) == 0)
-		{
-			/*
-			 * Heard by another path too (relays, recover_own_chain()): the
-			 * entries that came with it are checked against it.
-			 */
-			release_block_entries(b, NULL);
-		}
-		else if (find_block(b->h.origin, -1, b->h.block_no, &stored))
+		if (find_block(b->h.origin, -1, b->h.block_no, &stored))
 			reject_known_block_number(b, stored.block_hash, "in the ledger");
 		else
 			quarantine_block(b, "block number is below the origin's head but no such block is stored",

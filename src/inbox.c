@@ -137,8 +137,8 @@ tl_inbox_block_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2",
-							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT 1 FROM tracelink.inbox_blocks WHERE origin = $1 AND tx = $2", 2, types),
+						 args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);
@@ -161,8 +161,8 @@ tl_inbox_park_block(const TlBlock *b, uint8 *parked_hash)
 	args[0] = CStringGetTextDatum(b->h.origin);
 	args[1] = Int64GetDatum(b->h.block_no);
 	spi_nest = tl_spi_connect();
-	if (tl_spi_execute_saved(&plan, "SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2",
-							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT block_hash FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2", 2, types),
+						 args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked blocks");
 	if (SPI_processed > 0)
 	{
@@ -197,8 +197,8 @@ tl_inbox_unpark_block(const char *origin, int64 block_no, TlBlock *b)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(block_no);
 	spi_nest = tl_spi_connect();
-	if (tl_spi_execute_saved(&plan, "DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *",
-							 2, types, args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
+	if (SPI_execute_plan(tl_spi_plan(&plan, "DELETE FROM tracelink.inbox_blocks WHERE origin = $1 AND block_no = $2 RETURNING *", 2, types),
+						 args, NULL, false, 0) != SPI_OK_DELETE_RETURNING)
 		elog(ERROR, "could not take a block from the inbox");
 	if (SPI_processed > 0)
 	{
@@ -240,8 +240,8 @@ tl_inbox_entries_parked_for(const char *origin, int64 tx)
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(tx);
 	spi_nest = tl_spi_connect();
-	if (tl_spi_execute_saved(&plan, "SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2",
-							 2, types, args, NULL, false, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT 1 FROM tracelink.inbox_entries WHERE origin = $1 AND tx = $2", 2, types),
+						 args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up parked entries");
 	parked = SPI_processed > 0;
 	tl_spi_finish(spi_nest);

@@ -21,6 +21,7 @@
 #include "tracelink.h"
 
 #include "access/htup_details.h"
+#include "access/table.h"
 #include "catalog/pg_type.h"
 #include "executor/spi.h"
 #include "funcapi.h"
@@ -28,6 +29,7 @@
 #include "miscadmin.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(tl_resend);
 PG_FUNCTION_INFO_V1(tl_catch_up);
@@ -85,6 +87,21 @@ tl_peer_connect(const char *peer, const char *conninfo, const char *purpose, boo
 		return NULL;
 	}
 	return conn;
+}
+
+/*
+ * The last block of origin's chain this node holds (this transaction's
+ * own writes included), or -1.
+ */
+static int64
+head_block(const char *origin)
+{
+	Relation	heads = table_open(tl_relid("ledger_heads"), AccessShareLock);
+	TlHead		head;
+	bool		have = tl_read_head(heads, SnapshotSelf, origin, &head);
+
+	table_close(heads, AccessShareLock);
+	return have ? head.block_no : -1;
 }
 
 /* ingest() the lines gathered so far, adding up what it reports */
@@ -254,11 +271,7 @@ tl_resend(PG_FUNCTION_ARGS)
 					(errcode(ERRCODE_UNDEFINED_OBJECT),
 					 errmsg("unknown peer \"%s\"", peer)));
 		args[0] = CStringGetTextDatum(origin);
-		if (SPI_execute_with_args("SELECT h.block_no + 1 FROM tracelink.ledger_heads h WHERE h.origin = $1",
-								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
-			elog(ERROR, "could not read tracelink.ledger_heads");
-		if (SPI_processed > 0)
-			from_block = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		from_block = head_block(origin) + 1;
 		/* up to the first block parked here: those after it are held */
 		if (SPI_execute_with_args("SELECT pg_catalog.min(b.block_no) - 1 FROM tracelink.inbox_blocks b WHERE b.origin = $1",
 								  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
@@ -318,32 +331,7 @@ first_incomplete_block(const char *origin)
 							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look for incomplete blocks");
 	d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (!isnull)
-		return DatumGetInt64(d);
-	if (SPI_execute_with_args("SELECT h.block_no + 1 FROM tracelink.ledger_heads h"
-							  " WHERE h.origin OPERATOR(pg_catalog.=) $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tracelink.ledger_heads");
-	if (SPI_processed == 0)
-		return 0;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-}
-
-/* the last block of origin's chain this node holds, or -1.  In SPI. */
-static int64
-head_block(const char *origin)
-{
-	Oid			types[1] = {TEXTOID};
-	Datum		args[1] = {CStringGetTextDatum(origin)};
-	bool		isnull;
-
-	if (SPI_execute_with_args("SELECT h.block_no FROM tracelink.ledger_heads h"
-							  " WHERE h.origin OPERATOR(pg_catalog.=) $1",
-							  1, types, args, NULL, false, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read tracelink.ledger_heads");
-	if (SPI_processed == 0)
-		return -1;
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return isnull ? head_block(origin) + 1 : DatumGetInt64(d);
 }
 
 /* receive this node's own chain from a peer, from from_block on */

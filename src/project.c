@@ -229,8 +229,8 @@ queue_may_hold_entries(void)
 	if (queue_checked_in != MyProc->lxid)
 	{
 		spi_nest = tl_spi_connect();
-		if (tl_spi_execute_saved(&plan, "SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)",
-								 0, NULL, NULL, NULL, false, 1) != SPI_OK_SELECT)
+		if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT EXISTS (SELECT 1 FROM tracelink.apply_queue)", 0, NULL),
+						 NULL, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look at the apply queue");
 		{
 			bool		isnull;

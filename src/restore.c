@@ -55,7 +55,6 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "access/xlog.h"
-#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "executor/spi.h"
@@ -65,7 +64,6 @@
 #include "storage/proc.h"
 #include "utils/acl.h"
 #include "utils/builtins.h"
-#include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
 
@@ -302,51 +300,51 @@ tl_restore_incoming(TriggerData *trigdata)
 }
 
 /*
- * tracelink.node_timeline, or InvalidOid in a database whose tracelink SQL
- * is older than the table (0.1.0: docs/upgrades.md, one library for every
- * SQL version); such a node is held by restore_holds alone.
+ * The first row of a small table that this node's latest snapshot sees:
+ * whether there is one, and its first column (NULL-free) in *first.
  */
-static Oid
-timeline_relid(void)
+static bool
+first_row(Oid relid, Datum *first)
 {
-	return get_relname_relid("node_timeline", get_namespace_oid("tracelink", false));
+	Relation	rel = table_open(relid, AccessShareLock);
+	bool		found = false;
+
+	if (RelationGetNumberOfBlocks(rel) > 0)
+	{
+		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
+		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
+		TupleTableSlot *slot = table_slot_create(rel, NULL);
+		bool		isnull;
+
+		found = table_scan_getnextslot(scan, ForwardScanDirection, slot);
+		if (found && first != NULL)
+		{
+			*first = slot_getattr(slot, 1, &isnull);
+			found = !isnull;
+		}
+		table_endscan(scan);
+		ExecDropSingleTupleTableSlot(slot);
+		UnregisterSnapshot(snapshot);
+	}
+	table_close(rel, AccessShareLock);
+	return found;
 }
 
 /*
  * The WAL timeline this node last signed on (tracelink.node_timeline), or
- * 0 when none is recorded (a node made before the table existed: it is
- * held by restore_holds alone).
+ * 0 when none is recorded, or the table is not there (a database whose
+ * tracelink SQL predates it, 0.1.0: docs/upgrades.md, one library for
+ * every SQL version); such a node is held by restore_holds alone.
  */
 static TimeLineID
 recorded_timeline(void)
 {
-	Oid			relid = timeline_relid();
-	Relation	rel;
-	Snapshot	snapshot;
-	TableScanDesc scan;
-	TupleTableSlot *slot;
-	TimeLineID	recorded = 0;
-	bool		isnull;
+	Oid			relid = tl_relid_if_exists("node_timeline");
+	Datum		d;
 
-	if (!OidIsValid(relid))
+	if (!OidIsValid(relid) || !first_row(relid, &d))
 		return 0;
-	rel = table_open(relid, AccessShareLock);
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
-	scan = table_beginscan(rel, snapshot, 0, NULL);
-	slot = table_slot_create(rel, NULL);
-
-	if (table_scan_getnextslot(scan, ForwardScanDirection, slot))
-	{
-		Datum		d = slot_getattr(slot, 1, &isnull);
-
-		if (!isnull)
-			recorded = (TimeLineID) DatumGetInt64(d);
-	}
-	table_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	UnregisterSnapshot(snapshot);
-	table_close(rel, AccessShareLock);
-	return recorded;
+	return (TimeLineID) DatumGetInt64(d);
 }
 
 /* the timeline found to match the recorded one, once per backend */
@@ -367,24 +365,10 @@ static TimeLineID timeline_checked = 0;
 const char *
 tl_restore_hold_reason(void)
 {
-	Relation	rel = table_open(tl_relid("restore_holds"), AccessShareLock);
-	bool		held = false;
 	TimeLineID	current;
 	TimeLineID	recorded;
 
-	if (RelationGetNumberOfBlocks(rel) > 0)
-	{
-		Snapshot	snapshot = RegisterSnapshot(GetLatestSnapshot());
-		TableScanDesc scan = table_beginscan(rel, snapshot, 0, NULL);
-		TupleTableSlot *slot = table_slot_create(rel, NULL);
-
-		held = table_scan_getnextslot(scan, ForwardScanDirection, slot);
-		table_endscan(scan);
-		ExecDropSingleTupleTableSlot(slot);
-		UnregisterSnapshot(snapshot);
-	}
-	table_close(rel, AccessShareLock);
-	if (held)
+	if (first_row(tl_relid("restore_holds"), NULL))
 		return "Ledger rows were restored into this database; the restored chains and the node key have not been checked since.";
 	if (RecoveryInProgress())
 		return NULL;
@@ -434,7 +418,7 @@ tl_note_timeline_now(void)
 				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
 				 errmsg("cannot record the node's timeline during recovery")));
 	current = GetWALInsertionTimeLine();
-	if (!OidIsValid(timeline_relid()))
+	if (!OidIsValid(tl_relid_if_exists("node_timeline")))
 		return (int64) current;
 	args[0] = Int64GetDatum((int64) current);
 	spi_nest = tl_spi_connect();

@@ -83,27 +83,25 @@ tl_spi_finish(int nest_level)
 }
 
 /*
- * SPI_execute_with_args() for a statement run on a hot path (once per
- * block or per transaction applied): planned once per backend and kept
- * (SPI_keepplan).  PostgreSQL's plan cache replans it when a table it uses
- * changes or is dropped and made again (DROP and CREATE EXTENSION), and
- * when search_path differs from the one it was planned under: it is always
- * run pinned, inside tl_spi_connect().
+ * A statement planned once per backend and kept (SPI_keepplan), for the
+ * hot paths (recording a record, applying a block) that would otherwise
+ * spend much of their time planning the same few lookups.  PostgreSQL's
+ * plan cache replans it when a table it uses changes or is dropped and
+ * made again (DROP and CREATE EXTENSION), and when search_path differs from
+ * the one it was planned under: run it inside tl_spi_connect(), pinned.
  */
-int
-tl_spi_execute_saved(SPIPlanPtr *plan, const char *sql, int nargs, Oid *types,
-					 Datum *values, const char *nulls, bool read_only, long count)
+SPIPlanPtr
+tl_spi_plan(SPIPlanPtr *plan, const char *query, int nargs, Oid *types)
 {
 	if (*plan == NULL)
 	{
-		SPIPlanPtr	p = SPI_prepare(sql, nargs, types);
+		SPIPlanPtr	p = SPI_prepare(query, nargs, types);
 
 		if (p == NULL)
-			elog(ERROR, "could not prepare tracelink statement: %s",
-				 SPI_result_code_string(SPI_result));
+			elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
 		if (SPI_keepplan(p) != 0)
-			elog(ERROR, "could not keep tracelink statement");
+			elog(ERROR, "could not keep the plan of \"%s\"", query);
 		*plan = p;
 	}
-	return SPI_execute_plan(*plan, values, nulls, read_only, count);
+	return *plan;
 }

@@ -134,8 +134,6 @@ typedef struct TlTraceRecordContext
 
 /* trace_model.c: the trace lock, versions, codes and slots */
 extern int	tl_trace_records_per_entry;
-extern struct _SPI_plan *tl_trace_plan(struct _SPI_plan **plan, const char *query, int nargs,
-									   Oid *types);
 extern void tl_trace_lock(void);
 extern int	tl_trace_name_cmp(const void *a, const void *b);
 extern void tl_trace_find_link(const char *link, bool latest, uint8 *link_id,

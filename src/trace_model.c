@@ -294,25 +294,6 @@ tl_trace_lock(void)
 									 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 }
 
-/*
- * A query prepared once per backend: recording a single record would
- * otherwise spend most of its time planning the same few lookups.
- */
-SPIPlanPtr
-tl_trace_plan(SPIPlanPtr *plan, const char *query, int nargs, Oid *types)
-{
-	if (*plan == NULL)
-	{
-		SPIPlanPtr	p = SPI_prepare(query, nargs, types);
-
-		if (p == NULL)
-			elog(ERROR, "could not prepare \"%s\": %s", query, SPI_result_code_string(SPI_result));
-		SPI_keepplan(p);
-		*plan = p;
-	}
-	return *plan;
-}
-
 /* ----------------------------------------------------------------
  * Versions
  * ----------------------------------------------------------------
@@ -592,7 +573,7 @@ cached_version(const uint8 *link_id, int32 version, const uint8 *proposal)
 	/* the caller is connected to SPI */
 	args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
 	args[1] = Int32GetDatum(version);
-	if (SPI_execute_plan(tl_trace_plan(&plan,
+	if (SPI_execute_plan(tl_spi_plan(&plan,
 									   "SELECT h.definition::text FROM tracelink.link_version_history h"
 									   " WHERE h.link_id = $1 AND h.version = $2",
 									   2, types),
@@ -640,7 +621,7 @@ link_entry(const uint8 *link_id)
 
 		args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
 		spi_nest = tl_spi_connect();
-		if (SPI_execute_plan(tl_trace_plan(&plan, "SELECT name FROM tracelink.trace_links WHERE link_id = $1",
+		if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT name FROM tracelink.trace_links WHERE link_id = $1",
 										   1, types),
 							 args, NULL, false, 1) != SPI_OK_SELECT)
 			elog(ERROR, "could not look up a trace link");
@@ -687,7 +668,7 @@ tl_trace_find_link(const char *link, bool latest, uint8 *link_id, int32 *active_
 	spi_nest = tl_spi_connect();
 	if (tl_hex_decode(hex, len, parsed, TL_HASH_LEN))
 	{
-		plan = tl_trace_plan(&by_id,
+		plan = tl_spi_plan(&by_id,
 							 "SELECT l.link_id, coalesce(l.active_version, 0)"
 							 "  FROM tracelink.trace_links l WHERE l.link_id = $1",
 							 1, id_types);
@@ -695,7 +676,7 @@ tl_trace_find_link(const char *link, bool latest, uint8 *link_id, int32 *active_
 	}
 	else
 	{
-		plan = tl_trace_plan(&by_name,
+		plan = tl_spi_plan(&by_name,
 							 "SELECT l.link_id, coalesce(l.active_version, 0)"
 							 "  FROM tracelink.trace_links l WHERE l.name = $1",
 							 1, name_types);
@@ -775,7 +756,7 @@ tl_trace_version(const TlTraceLink *link, int32 version, uint8 *proposal_out)
 		args[0] = PointerGetDatum(tl_bytea_from(link->link_id, TL_HASH_LEN));
 		args[1] = Int32GetDatum(version);
 		spi_nest = tl_spi_connect();
-		if (SPI_execute_plan(tl_trace_plan(&plan,
+		if (SPI_execute_plan(tl_spi_plan(&plan,
 										   "SELECT h.proposal_id,"
 										   "       pg_catalog.array_remove(ARRAY[h.proposal_id, p.close_entry], NULL)"
 										   "       || (SELECT coalesce(pg_catalog.array_agg(b.entry_hash), '{}')"
@@ -1136,7 +1117,7 @@ tl_trace_mention_at(const TlTraceCode *code, const TlTraceProcess *consumer,
 	CommandCounterIncrement();
 	args[0] = Int64GetDatum(code->code_id);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_plan(tl_trace_plan(&plan,
+	if (SPI_execute_plan(tl_spi_plan(&plan,
 									   "SELECT s.process, r.entry_hash FROM tracelink.records r"
 									   "  JOIN tracelink.record_slots s ON s.slot_id = r.slot_id WHERE r.code_id = $1"
 									   " UNION ALL"
@@ -1185,7 +1166,7 @@ tl_trace_group_member(const uint8 *link_id, const char *node)
 
 	args[0] = PointerGetDatum(tl_bytea_from(link_id, TL_HASH_LEN));
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_plan(tl_trace_plan(&plan,
+	if (SPI_execute_plan(tl_spi_plan(&plan,
 									   "SELECT h.version, h.proposal_id"
 									   "  FROM tracelink.trace_links l"
 									   "  JOIN tracelink.link_version_history h"

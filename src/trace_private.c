@@ -162,7 +162,7 @@ public_records(const uint8 *entry, const char *origin)
 	args[2] = CStringGetTextDatum(TL_TRACE_KIND);
 	spi_nest = tl_spi_connect();
 	/* not read-only: the public entry may be this transaction's own */
-	if (SPI_execute_plan(tl_trace_plan(&plan,
+	if (SPI_execute_plan(tl_spi_plan(&plan,
 									   "SELECT e.payload FROM tracelink.ledger_entries e"
 									   " WHERE e.entry_hash OPERATOR(pg_catalog.=) $1"
 									   "   AND e.origin OPERATOR(pg_catalog.=) $2"

@@ -143,8 +143,8 @@ extern void tl_unpin_search_path(int nest_level);
 extern int	tl_spi_connect(void);
 extern void tl_spi_finish(int nest_level);
 struct _SPI_plan;
-extern int	tl_spi_execute_saved(struct _SPI_plan **plan, const char *sql, int nargs, Oid *types,
-								 Datum *values, const char *nulls, bool read_only, long count);
+extern struct _SPI_plan *tl_spi_plan(struct _SPI_plan **plan, const char *query, int nargs,
+									  Oid *types);
 
 /* ----------------------------------------------------------------
  * util.c: tracelink's relations and extension object, and the locks taken

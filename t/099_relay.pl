@@ -39,22 +39,36 @@ sub error_of
 	return $ret == 0 ? '(no error)' : $err;
 }
 
+# shadows on every node: pin_node() and set_relay() below run with a
+# search_path that finds them first, and none of them runs
+my $plant = slurp_file('sql/include/plant_shadows.sql');
+sql($_, "CREATE SCHEMA evil; $plant") for @all;
+my $shadowed = 'SET search_path = evil, pg_catalog; ';
+
 for my $leaf (@leaves)
 {
 	ok($leaf->poll_query_until('postgres', "SELECT count(*) = 2 FROM tracelink.peers WHERE status = 'streaming'"),
 		$leaf->name . ' streams from both hubs');
 	for my $other (grep { $_ != $leaf } @leaves)
 	{
-		sql($leaf, "SELECT tracelink.pin_node('" . $other->name . "', '\\x$keys{$other->name}')");
+		sql($leaf, "${shadowed}SELECT tracelink.pin_node('" . $other->name . "', '\\x$keys{$other->name}')");
 	}
 }
+like(error_of($leaves[0], "SELECT tracelink.pin_node('l2', '\\x00')"),
+	qr/22023: the public key of node "l2" must be 32 bytes/, 'pin_node() wants a 32-byte key');
+like(error_of($leaves[0], "SELECT tracelink.pin_node('L 2', '\\x$keys{l2}')"),
+	qr/22023: invalid node name "L 2"/, 'pin_node() wants a node name');
+like(error_of($leaves[0], "SELECT tracelink.pin_node('l1', '\\x$keys{l1}')"),
+	qr/22023: node "l1" is this node/, 'pin_node() does not pin this node');
+like(error_of($leaves[0], "CALL tracelink.set_relay('h1', NULL, true)"),
+	qr/22004: forward and accept must not be NULL/, 'set_relay() wants both flags');
 like(error_of($leaves[0], "SELECT tracelink.pin_node('l2', '\\x" . ('00' x 32) . "')"),
 	qr/42710: node "l2" is already known with another public key/, 'pin_node() keeps the key pinned first');
 like(error_of($leaves[0], "CALL tracelink.set_relay('l2', true, true)"),
 	qr/42704: unknown peer "l2"/, 'set_relay() wants a peer');
 for my $hub (@hubs)
 {
-	sql($hub, "CALL tracelink.set_relay('" . $_->name . "', true, false)") for @leaves;
+	sql($hub, "${shadowed}CALL tracelink.set_relay('" . $_->name . "', true, false)") for @leaves;
 }
 # l1 writes while the hubs forward and the leaves do not accept yet: the
 # leaves quarantine what the hubs pass on ...
@@ -65,7 +79,7 @@ ok($leaves[1]->poll_query_until('postgres',
 # ... and accepting fetches what each hub holds and retries those rows
 for my $leaf (@leaves)
 {
-	sql($leaf, "CALL tracelink.set_relay('" . $_->name . "', false, true)") for @hubs;
+	sql($leaf, "${shadowed}CALL tracelink.set_relay('" . $_->name . "', false, true)") for @hubs;
 }
 is(sql($leaves[1], "SELECT count(*) FROM tracelink.quarantine"), '0', 'accepting took them out of l2\'s quarantine');
 is(sql($leaves[1], "SELECT count(*) FROM tracelink.ledger_entries WHERE kind = 'acme.early'"), '1', 'l2 holds l1\'s row once');
@@ -189,6 +203,12 @@ $hubs[0]->stop;
 my @rest = ($hubs[1], @leaves);
 write_on($_, $_->name . '-without-h1', 2) for @rest;
 converge('one hub down', @rest);
+
+for my $n (@rest)
+{
+	is(sql($n, 'SELECT count(*) FROM evil.ran'), '0', 'no shadowing object ran on ' . $n->name)
+	  or diag(sql($n, "SELECT what, by_role, count(*) FROM evil.ran GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 10"));
+}
 
 $_->stop for @rest;
 done_testing();

@@ -1525,6 +1525,7 @@ BEGIN
         -- what the peer held before it forwarded: fetched once, over the
         -- subscription's connection (replication brings what comes after)
         COMMIT;
+        PERFORM pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', true);
         FOR o IN SELECT n.name FROM tracelink.nodes n
                   WHERE NOT n.is_local AND n.name <> set_relay.peer ORDER BY n.name LOOP
             BEGIN
