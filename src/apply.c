@@ -129,6 +129,26 @@ typedef struct ApplyState
 	bool		relays_read;	/* the two below, read once per transaction */
 	bool		source_relays;	/* the source's peer may pass others' rows on */
 	bool		any_relay;		/* some peer may: rows come by several paths */
+
+	/*
+	 * Entries of one transaction of a peer arrive one by one before its
+	 * block: the (origin, tx) that find_block() last found no block for,
+	 * until this transaction writes a block (tx -1: none).
+	 */
+	char		blockless_origin[NAMEDATALEN];
+	int64		blockless_tx;
+
+	/*
+	 * The block this transaction applied last, and the highest seq of its
+	 * entries written since.  An entry's hash covers (origin, tx, seq), and
+	 * entries are written only once their block is (and the block's (origin,
+	 * tx) is unique): when the block was applied, none of its entries were
+	 * in the ledger, so one of a higher seq than any written since cannot be
+	 * a replay, and needs no lookup (tx -1: none).
+	 */
+	char		fresh_origin[NAMEDATALEN];
+	int64		fresh_tx;
+	int32		fresh_last_seq;
 } ApplyState;
 
 static ApplyState *apply_state = NULL;
@@ -181,6 +201,8 @@ state(void)
 	tl_quarantine_set_subscription(apply_state->source);
 	dlist_init(&apply_state->waiting);
 	dlist_init(&apply_state->taken);
+	apply_state->blockless_tx = -1;
+	apply_state->fresh_tx = -1;
 	MemoryContextSwitchTo(old);
 	apply_state->entries = tl_writer_open_for_xact(tl_relid("ledger_entries"));
 	apply_state->blocks = tl_writer_open_for_xact(tl_relid("ledger_blocks"));
@@ -443,6 +465,8 @@ find_block(const char *origin, int64 tx, int64 block_no, TlBlock *out)
 static bool
 peer_key(const char *origin, uint8 *key)
 {
+	static SPIPlanPtr any_node = NULL;
+	static SPIPlanPtr peer_node = NULL;
 	int			spi_nest;
 	ApplyState *st = state();
 	Oid			types[1] = {TEXTOID};
@@ -468,10 +492,12 @@ peer_key(const char *origin, uint8 *key)
 
 	args[0] = CStringGetTextDatum(origin);
 	spi_nest = tl_spi_connect();
-	if (SPI_execute_with_args(st->recovering_own ?
-							  "SELECT public_key FROM tracelink.nodes WHERE name = $1" :
-							  "SELECT public_key FROM tracelink.nodes WHERE name = $1 AND NOT is_local",
-							  1, types, args, NULL, true, 1) != SPI_OK_SELECT)
+	if (SPI_execute_plan(st->recovering_own ?
+						 tl_spi_plan(&any_node, "SELECT public_key FROM tracelink.nodes WHERE name = $1",
+									 1, types) :
+						 tl_spi_plan(&peer_node, "SELECT public_key FROM tracelink.nodes"
+									 " WHERE name = $1 AND NOT is_local", 1, types),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up node \"%s\"", origin);
 	if (SPI_processed > 0)
 		pk->known = tl_fixed_bytea(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, pk->key,
@@ -765,6 +791,29 @@ rotation_tally(const TlBlock *b)
 }
 
 /*
+ * Whether an entry, checked against its block, may be in the ledger
+ * already (see ApplyState.fresh_tx): only then is it looked up.
+ */
+static bool
+may_be_in_ledger(const TlEntry *e)
+{
+	ApplyState *st = state();
+
+	return e->tx != st->fresh_tx || e->seq <= st->fresh_last_seq ||
+		strcmp(e->origin, st->fresh_origin) != 0;
+}
+
+/* an entry was written: keep ApplyState.fresh_last_seq the highest seq */
+static void
+written_entry(const TlEntry *e)
+{
+	ApplyState *st = state();
+
+	if (e->tx == st->fresh_tx && strcmp(e->origin, st->fresh_origin) == 0)
+		st->fresh_last_seq = Max(st->fresh_last_seq, e->seq);
+}
+
+/*
  * Check an entry against its applied block and write it, or quarantine
  * it; true if it was written.  The checks are verify()'s (block.c), then
  * what only arrival can tell (addressed here, not a replay), then, for a
@@ -782,7 +831,7 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 
 	if (problem == NULL)
 		problem = tl_audience_problem(e, state()->local_node);
-	if (problem == NULL && tl_entry_exists(e->hash))
+	if (problem == NULL && may_be_in_ledger(e) && tl_entry_exists(e->hash))
 	{
 		/* heard by another path too (relays, recover_own_chain()) */
 		if (passes_duplicates())
@@ -801,6 +850,7 @@ check_and_write_entry(const TlEntry *e, const TlBlock *b)
 		return false;
 	}
 	tl_write_entry(state()->entries, e);
+	written_entry(e);
 	if (tally != NULL)
 	{
 		tally->present++;
@@ -991,6 +1041,11 @@ apply_block(const TlBlock *b)
 	}
 
 	tl_write_block(st->blocks, &b->h, b->entry_hashes, b->block_hash, b->signature);
+	/* no block was stored for (origin, tx), so none of its entries are */
+	st->blockless_tx = -1;
+	strlcpy(st->fresh_origin, b->h.origin, NAMEDATALEN);
+	st->fresh_tx = b->h.tx;
+	st->fresh_last_seq = -1;
 	tl_head_after_block(&head, b, &frontier);
 	tl_write_head(st->heads, b->h.origin, &head, have_head, SnapshotSelf);
 	table_close(heads, NoLock);
@@ -1135,6 +1190,7 @@ tl_apply_receive_block(TlBlock *b, const char *decode_problem, const RowSource *
 void
 tl_apply_receive_entry(TlEntry *e, const RowSource *src)
 {
+	ApplyState *st = state();
 	TlBlock		b;
 	uint8		pinned[TL_ED25519_PK_LEN];
 	const char *problem;
@@ -1145,10 +1201,16 @@ tl_apply_receive_entry(TlEntry *e, const RowSource *src)
 		tl_quarantine_entry_as_received(e, problem, src);
 		return;
 	}
-	if (find_block(e->origin, e->tx, -1, &b))
+	if (e->tx == st->blockless_tx && strcmp(e->origin, st->blockless_origin) == 0)
+		wait_for_block(e);
+	else if (find_block(e->origin, e->tx, -1, &b))
 		apply_entries(&b, list_make1(e));
 	else
+	{
+		strlcpy(st->blockless_origin, e->origin, NAMEDATALEN);
+		st->blockless_tx = e->tx;
 		wait_for_block(e);
+	}
 }
 
 /*
