@@ -122,6 +122,7 @@ extern const char **jcs_get_strings(const JcsValue *obj, const char *key,
 extern void jcs_serialize(StringInfo out, const JcsValue *value);
 extern void jcs_append_string(StringInfo out, const char *str, int len);
 extern void jcs_append_number(StringInfo out, double value);
+extern bool jcs_text_is_canonical(const char *json, int len, bool utf8);
 
 /* jcs_patch.c: RFC 7386 merge patch */
 extern JcsValue *jcs_merge_patch(JcsValue *target, JcsValue *patch);

@@ -191,6 +191,18 @@ my @cases = (
 		'at rest only: on arrival, the rogue\'s stream above'
 	],
 	[
+		'payload with a number not in its shortest form',
+		"$genesis; SELECT forge_block('G', '[{\"kind\": \"acme.x\", \"payload\": \"{\\\"a\\\":1.0}\"}]')",
+		'payload is not RFC 8785 canonical JSON',
+		'at rest only: on arrival, the rogue\'s stream above'
+	],
+	[
+		'payload with an escape that canonical JSON does not use',
+		"$genesis; SELECT forge_block('G', '[{\"kind\": \"acme.x\", \"payload\": \"{\\\"a\\\":\\\"\\\\u0041\\\"}\"}]')",
+		'payload is not RFC 8785 canonical JSON',
+		'at rest only: on arrival, the rogue\'s stream above'
+	],
+	[
 		'kind that is no entry kind',
 		"$genesis; SELECT forge_block('G', jsonb_build_array(forge_entry('Acme.X', '{}')))",
 		'kind is not a valid entry kind'
