@@ -29,6 +29,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "port/atomics.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -47,7 +48,15 @@ PG_FUNCTION_INFO_V1(tl_verify_tree_head);
 #define FETCH_BATCH 1000
 
 /* largest number of processes verify() uses on one origin, its own included */
-#define VERIFY_MAX_PARTS 65
+#define VERIFY_MAX_PROCESSES 65
+
+/*
+ * Parts an origin's chain is cut into, per process: the processes take them
+ * one at a time, so that they finish together however their speeds differ
+ * (a busy core, the leader's tree pass).
+ */
+#define VERIFY_PARTS_PER_PROCESS 8
+#define VERIFY_MAX_PARTS 256
 
 /* GUCs (docs/ledger.md "Verifying on every core") */
 static int	tl_verify_workers = 2;
@@ -60,7 +69,7 @@ tl_verify_init(void)
 							gettext_noop("Parallel workers verify() uses per origin, besides the backend itself."),
 							gettext_noop("0 verifies in the backend alone; workers come from max_parallel_workers."),
 							&tl_verify_workers,
-							2, 0, VERIFY_MAX_PARTS - 1,
+							2, 0, VERIFY_MAX_PROCESSES - 1,
 							PGC_USERSET,
 							0,
 							NULL, NULL, NULL);
@@ -433,12 +442,14 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
  * Every check of a block but its tree head needs only the block, its
  * entries and the row of the block before it; the tree head needs the
  * whole tree before it.  So an origin's blocks are cut into ranges of
- * about as many entries each, one per process: the leader checks one
- * range and parallel workers (access/parallel.h: the leader's snapshot,
- * transaction and user) check the others, each from the row of the block
- * before its range, with verify_blocks(); then the leader folds every
- * block's entry hashes into the tree in order and checks each tree head
- * and that the block numbers run on.  When all of that passes, the chain
+ * about as many entries each, VERIFY_PARTS_PER_PROCESS per process, which
+ * the leader and parallel workers (access/parallel.h: the leader's
+ * snapshot, transaction and user) take one at a time and check, each from
+ * the row of the block before its range, with verify_blocks().  The leader
+ * first folds every block's entry hashes into the tree in order and checks
+ * each tree head and that the block numbers run on, then takes parts too:
+ * whoever is slower (the leader with its tree, a process on a busy core)
+ * takes fewer.  When all of that passes, the chain
  * is what the serial check would have found, with the same counts.  On
  * anything else the origin is checked again serially, which names the
  * first problem exactly as it always has: a failing ledger costs a little
@@ -448,9 +459,6 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
  */
 
 #define VERIFY_SHM_KEY	UINT64CONST(0x74726c7665726966)
-
-/* the leader's part of the entries against a worker's 100 */
-#define LEADER_SHARE	90
 
 typedef struct VerifyPart
 {
@@ -470,8 +478,10 @@ typedef struct VerifyShared
 	char		origin[NAMEDATALEN];
 	uint8		pinned_key[TL_ED25519_PK_LEN];
 	bool		local;
+	int			nworkers;		/* parallel workers wanted */
 	int			nparts;
 	bool		heap_parts;		/* each part reads its heap range only */
+	pg_atomic_uint32 next_part; /* the next part nobody has taken */
 	VerifyPart	parts[VERIFY_MAX_PARTS];
 } VerifyShared;
 
@@ -537,6 +547,23 @@ verify_part(VerifyShared *sh, int i)
 }
 
 /*
+ * Check parts nobody has taken until none is left; after a part that does
+ * not pass, none is taken by anybody (the origin is checked again anyway).
+ */
+static void
+take_parts(VerifyShared *sh)
+{
+	uint32		i;
+
+	while ((i = pg_atomic_fetch_add_u32(&sh->next_part, 1)) < (uint32) sh->nparts)
+	{
+		verify_part(sh, (int) i);
+		if (!sh->parts[i].ok)
+			pg_atomic_write_u32(&sh->next_part, (uint32) sh->nparts);
+	}
+}
+
+/*
  * Entry point of verify()'s parallel workers (parallel.c calls it in the
  * leader's transaction and snapshot, as the leader's user).
  */
@@ -546,7 +573,7 @@ tl_verify_worker_main(dsm_segment *seg, shm_toc *toc)
 	VerifyShared *sh = shm_toc_lookup(toc, VERIFY_SHM_KEY, false);
 	int			spi_nest = tl_spi_connect();
 
-	verify_part(sh, ParallelWorkerNumber + 1);
+	take_parts(sh);
 	tl_spi_finish(spi_nest);
 }
 
@@ -636,12 +663,13 @@ run_parts(const VerifyShared *plan, bool tree, TlHead *tip, int64 *next_block,
 
 	EnterParallelMode();
 	pcxt = CreateParallelContext("$libdir/tracelink", "tl_verify_worker_main",
-								 plan->nparts - 1);
+								 plan->nworkers);
 	shm_toc_estimate_chunk(&pcxt->estimator, sizeof(VerifyShared));
 	shm_toc_estimate_keys(&pcxt->estimator, 1);
 	InitializeParallelDSM(pcxt);
 	sh = shm_toc_allocate(pcxt->toc, sizeof(VerifyShared));
 	memcpy(sh, plan, sizeof(VerifyShared));
+	pg_atomic_init_u32(&sh->next_part, 0);
 	shm_toc_insert(pcxt->toc, VERIFY_SHM_KEY, sh);
 	LaunchParallelWorkers(pcxt);
 	if (pcxt->nworkers_launched == 0)
@@ -652,12 +680,13 @@ run_parts(const VerifyShared *plan, bool tree, TlHead *tip, int64 *next_block,
 		return PARTS_FAILED;
 	}
 
-	/* the leader's part, and those of workers that could not start */
-	verify_part(sh, 0);
-	for (i = pcxt->nworkers_launched + 1; i < sh->nparts; i++)
-		verify_part(sh, i);
+	/* the tree while the workers start on the parts, then parts */
 	if (tree && !verify_tree_heads(sh->origin, tip, next_block, &tree_blocks))
+	{
 		failed = true;
+		pg_atomic_write_u32(&sh->next_part, (uint32) sh->nparts);
+	}
+	take_parts(sh);
 	WaitForParallelWorkersToFinish(pcxt);
 	*entries = *blocks = 0;
 	for (i = 0; i < sh->nparts; i++)
@@ -769,26 +798,23 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 	total = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
 	if (total < tl_verify_parallel_min_entries || last_block < 1 || total < 2)
 		return false;
-	nparts = (int) Min((int64) Min(tl_verify_workers + 1, VERIFY_MAX_PARTS), last_block + 1);
+	nparts = (int) Min((int64) Min((Min(tl_verify_workers, VERIFY_MAX_PROCESSES - 1) + 1) *
+									VERIFY_PARTS_PER_PROCESS, VERIFY_MAX_PARTS),
+					   last_block + 1);
 
 	plan = palloc0(sizeof(VerifyShared));
 	strlcpy(plan->origin, origin, NAMEDATALEN);
 	memcpy(plan->pinned_key, pinned_key, TL_ED25519_PK_LEN);
 	plan->local = local;
+	plan->nworkers = Min(tl_verify_workers, nparts - 1);
 	plan->nparts = nparts;
 	plan->parts[0].lo = 0;
 	for (i = 1; i < nparts; i++)
 	{
 		int64		lo = plan->parts[i - 1].lo;
 
-		/*
-		 * The block that holds the first entry of part i.  The leader's part
-		 * is smaller: it also folds the tree afterwards (about a tenth of
-		 * checking its part, measured).
-		 */
-		args[1] = Int64GetDatum((int64) ((double) total *
-										 (LEADER_SHARE + 100 * (i - 1)) /
-										 (LEADER_SHARE + 100 * (nparts - 1))) + 1);
+		/* the block that holds the first entry of part i */
+		args[1] = Int64GetDatum((int64) ((double) total * i / nparts) + 1);
 		if (SPI_execute_with_args("SELECT block_no FROM tracelink.ledger_blocks"
 								  " WHERE origin = $1 AND tree_size >= $2"
 								  " ORDER BY tree_size LIMIT 1",
