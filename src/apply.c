@@ -149,6 +149,10 @@ typedef struct ApplyState
 	char		fresh_origin[NAMEDATALEN];
 	int64		fresh_tx;
 	int32		fresh_last_seq;
+
+	/* the origin origin_problem() last found none with, and its key */
+	char		accepted_origin[NAMEDATALEN];
+	uint8		accepted_key[TL_ED25519_PK_LEN];
 } ApplyState;
 
 static ApplyState *apply_state = NULL;
@@ -232,6 +236,7 @@ void
 tl_apply_recover_own(bool on)
 {
 	state()->recovering_own = on;
+	state()->accepted_origin[0] = '\0';
 }
 
 /*
@@ -249,6 +254,7 @@ tl_apply_set_source(const char *source)
 	st->source = source ? MemoryContextStrdup(TopTransactionContext, source) : NULL;
 	/* whether rows of other origins may come this way depends on the source */
 	st->relays_read = false;
+	st->accepted_origin[0] = '\0';
 	tl_quarantine_set_subscription(st->source);
 }
 
@@ -593,6 +599,12 @@ origin_problem(const char *origin, uint8 *pinned_key)
 {
 	ApplyState *st = state();
 
+	/* a peer's transaction brings rows of one origin, mostly */
+	if (st->accepted_origin[0] != '\0' && strcmp(origin, st->accepted_origin) == 0)
+	{
+		memcpy(pinned_key, st->accepted_key, TL_ED25519_PK_LEN);
+		return NULL;
+	}
 	if (!tl_valid_node_name(origin))
 		return "origin is not a valid node name";
 	if (st->local_node && strcmp(origin, st->local_node) == 0 && !st->recovering_own)
@@ -604,6 +616,8 @@ origin_problem(const char *origin, uint8 *pinned_key)
 		!read_relays()->source_relays)
 		return psprintf("row of origin \"%s\" arrived through subscription \"%s\", which carries only its own peer's rows",
 						origin, st->source);
+	strlcpy(st->accepted_origin, origin, NAMEDATALEN);
+	memcpy(st->accepted_key, pinned_key, TL_ED25519_PK_LEN);
 	return NULL;
 }
 
