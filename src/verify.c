@@ -55,7 +55,7 @@ PG_FUNCTION_INFO_V1(tl_verify_tree_head);
  * one at a time, so that they finish together however their speeds differ
  * (a busy core, the leader's tree pass).
  */
-#define VERIFY_PARTS_PER_PROCESS 8
+#define VERIFY_PARTS_PER_PROCESS 4
 #define VERIFY_MAX_PARTS 256
 
 /* GUCs (docs/ledger.md "Verifying on every core") */
@@ -117,15 +117,16 @@ static const char *const entries_range_query =
 " ORDER BY b.block_no, e.seq";
 
 /*
- * The entries of the origin's blocks that lie in heap range [$2, $3) of
- * ledger_entries: a part of a parallel verify() reads its share of the
- * table rather than all of it
+ * The origin's entries that lie in heap range [$2, $3) of ledger_entries,
+ * with their blocks' numbers (NULL, last: no block seals the entry): a
+ * part of a parallel verify() reads its share of the table rather than
+ * all of it, and the parts together read every entry of the origin
  */
 static const char *const entries_heap_query =
 "SELECT e.*, b.block_no"
-"  FROM tracelink.ledger_blocks b"
-"  JOIN tracelink.ledger_entries e ON e.origin = b.origin AND e.tx = b.tx"
-" WHERE b.origin = $1 AND e.ctid >= $2 AND e.ctid < $3"
+"  FROM tracelink.ledger_entries e"
+"  LEFT JOIN tracelink.ledger_blocks b ON b.origin = e.origin AND b.tx = e.tx"
+" WHERE e.origin = $1 AND e.ctid >= $2 AND e.ctid < $3"
 " ORDER BY b.block_no, e.seq";
 
 /* A forward cursor over query results, fetched in batches */
@@ -210,25 +211,27 @@ cursor_close(RowCursor *c)
 }
 
 /*
+ * The block number an entry row of the entries queries ends with: -1 for
+ * none (entries_heap_query: no block seals the entry)
+ */
+static int64
+entry_block_no(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+	Datum		d = SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull);
+
+	return isnull ? -1 : DatumGetInt64(d);
+}
+
+/*
  * Read an entry row of entries_query: the entry, and the number of its
  * block; returns why the row is no entry, or NULL.
  */
 static const char *
 read_entry(HeapTuple tup, TupleDesc desc, TlEntry *e, int64 *block_no)
 {
-	bool		isnull;
-
-	*block_no = DatumGetInt64(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
+	*block_no = entry_block_no(tup, desc);
 	return tl_entry_decode(tup, desc, e);
-}
-
-/* the block number an entry row of the entries queries ends with */
-static int64
-entry_block_no(HeapTuple tup, TupleDesc desc)
-{
-	bool		isnull;
-
-	return DatumGetInt64(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
 }
 
 /* ----------------------------------------------------------------
@@ -425,7 +428,7 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 		res->blocks++;
 		MemoryContextReset(percall);
 	}
-	/* an entry of a later part's block, or of none checked here */
+	/* an entry of a later part's block, of none checked here, or of no block */
 	if (heap_lo != NULL && etup != NULL)
 		ok = false;
 	cursor_close(&bc);
@@ -768,7 +771,8 @@ first_entry_position(const char *origin, int64 block_no, ItemPointer tid)
  */
 static bool
 verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
-					   VerifyResult *res, TlHead *tip, int64 *next_block)
+					   VerifyResult *res, TlHead *tip, int64 *next_block,
+					   bool *every_entry_sealed)
 {
 	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
@@ -850,9 +854,14 @@ verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
 		plan->heap_parts = false;
 		outcome = run_parts(plan, false, tip, next_block, &entries, &blocks);
 	}
-	pfree(plan);
 	if (outcome != PARTS_OK)
+	{
+		pfree(plan);
 		return false;
+	}
+	/* the heap ranges cover the table: every entry was read, with its block */
+	*every_entry_sealed = plan->heap_parts;
+	pfree(plan);
 	res->entries = entries;
 	res->blocks = blocks;
 	return true;
@@ -867,11 +876,13 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 {
 	TlHead		tip;			/* the chain so far: its last block */
 	int64		expect_block = 0;
+	bool		every_entry_sealed = false;
 	bool		ok;
 
 	memset(res, 0, sizeof(*res));
 	res->cxt = CurrentMemoryContext;
-	ok = verify_origin_parallel(origin, pinned_key, local, res, &tip, &expect_block);
+	ok = verify_origin_parallel(origin, pinned_key, local, res, &tip, &expect_block,
+								&every_entry_sealed);
 	if (!ok)
 	{
 		memset(res, 0, sizeof(*res));
@@ -886,12 +897,12 @@ verify_origin(const char *origin, const uint8 *pinned_key, bool local,
 		BAD(res, "block 0", "this node has no ledger: its genesis block is missing (were the ledger tables restored?)");
 		ok = false;
 	}
-	if (ok)
+	if (ok && !every_entry_sealed)
 	{
 		Oid			types[1] = {TEXTOID};
 		Datum		args[1];
 
-		/* entries that no block seals */
+		/* entries that no block seals (the parts' heap reads tell otherwise) */
 		args[0] = CStringGetTextDatum(origin);
 		if (SPI_execute_with_args("SELECT e.tx, e.seq FROM tracelink.ledger_entries e"
 								  " WHERE e.origin = $1 AND NOT EXISTS"
