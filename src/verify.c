@@ -258,14 +258,130 @@ typedef struct VerifyResult
 	} while (0)
 
 /*
+ * Where a part of a parallel verify() reads only its share of the heap
+ * (entries_heap_query), an entry may lie in another part's share: the
+ * heap's free space is reused after a vacuum.  The part that meets such a
+ * row lets it be when the entry's block seals exactly this row at its seq
+ * and no other row of the origin has its hash (foreign_entry_ok()); the
+ * part of its block then finds it by the hash its block seals
+ * (displaced_entry()).  Anything else makes the parts read the whole table
+ * (a "stray": the part fails without a reason).
+ */
+
+/*
+ * Rows of other parts' blocks a part checks before it gives up on its
+ * share (a table rewritten in another order: reading it whole is cheaper)
+ */
+#define VERIFY_MAX_FOREIGN 2000
+
+/* Is the entry row of another part's block one that part will find? */
+static bool
+foreign_entry_ok(HeapTuple tup, TupleDesc desc, const char *origin, int64 block_no)
+{
+	static SPIPlanPtr sealed_plan = NULL;
+	static SPIPlanPtr count_plan = NULL;
+	Oid			block_types[2] = {TEXTOID, INT8OID};
+	Oid			hash_types[2] = {BYTEAOID, TEXTOID};
+	Datum		args[2];
+	TlEntry		e;
+	bool		isnull;
+	bytea	   *sealed;
+	bool		ok;
+	int64		rows;
+
+	if (block_no < 0 || tl_entry_decode(tup, desc, &e) != NULL)
+		return false;
+	args[0] = CStringGetTextDatum(origin);
+	args[1] = Int64GetDatum(block_no);
+	if (SPI_execute_plan(tl_spi_plan(&sealed_plan, "SELECT entry_hashes FROM tracelink.ledger_blocks"
+									 " WHERE origin = $1 AND block_no = $2", 2, block_types),
+						 args, NULL, true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read a block of origin \"%s\"", origin);
+	ok = SPI_processed == 1;
+	if (ok)
+	{
+		sealed = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		ok = !isnull && e.seq >= 0 &&
+			(Size) VARSIZE_ANY_EXHDR(sealed) >= ((Size) e.seq + 1) * TL_HASH_LEN &&
+			memcmp(VARDATA_ANY(sealed) + (Size) e.seq * TL_HASH_LEN, e.hash, TL_HASH_LEN) == 0;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	if (!ok)
+		return false;
+	args[0] = PointerGetDatum(tl_bytea_from(e.hash, TL_HASH_LEN));
+	args[1] = CStringGetTextDatum(origin);
+	if (SPI_execute_plan(tl_spi_plan(&count_plan, "SELECT pg_catalog.count(*) FROM tracelink.ledger_entries"
+									 " WHERE entry_hash = $1 AND origin = $2", 2, hash_types),
+						 args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
+	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_freetuptable(SPI_tuptable);
+	return rows == 1;
+}
+
+/*
+ * The entry at `seq` of block b that is not in this part's heap share
+ * [heap_lo, heap_hi): found by the hash the block seals there.  1 (in *e,
+ * allocated in the current context) or 0 (none: for another node's chain,
+ * an entry for others), or -1 when what is found is more than the one row
+ * foreign_entry_ok() lets be (read the whole table).
+ */
+static int
+displaced_entry(const char *origin, const TlBlock *b, int32 seq,
+				ItemPointer heap_lo, ItemPointer heap_hi, TlEntry *e)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {BYTEAOID, TEXTOID};
+	Datum		args[2];
+	int			found = 0;
+	uint64		i;
+
+	args[0] = PointerGetDatum(tl_bytea_from(b->entry_hashes + (Size) seq * TL_HASH_LEN, TL_HASH_LEN));
+	args[1] = CStringGetTextDatum(origin);
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT e.*, e.ctid FROM tracelink.ledger_entries e"
+									 " WHERE e.entry_hash = $1 AND e.origin = $2", 2, types),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
+	for (i = 0; i < SPI_processed && found >= 0; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		bool		isnull;
+		ItemPointer tid;
+		TlEntry		row;
+
+		if (tl_entry_decode(tup, desc, &row) != NULL)
+			found = -1;
+		/* a row of another (origin, tx, seq) is its own part's business */
+		else if (row.tx == b->h.tx && row.seq == seq)
+		{
+			tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
+			if (found > 0 ||
+				(ItemPointerCompare(tid, heap_lo) >= 0 && ItemPointerCompare(tid, heap_hi) < 0))
+				found = -1;
+			else
+			{
+				*e = row;		/* decoded into copies: the rows can go */
+				found = 1;
+			}
+		}
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return found;
+}
+
+/*
  * Verify one block's entries (those present) against the block, with the
  * checks the apply path makes as they arrive (block.c), and that none is
  * there twice (nor, on this node's own chain, missing); advance the entries
- * cursor past them.  Returns false and fills res on a problem.
+ * cursor past them.  With heap_lo (a part reading its heap share), entries
+ * the share lacks are looked up (displaced_entry()).  Returns false and
+ * fills res on a problem; false without a reason for a stray.
  */
 static bool
 verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 					 const char *origin, const TlBlock *b, bool local,
+					 ItemPointer heap_lo, ItemPointer heap_hi,
 					 VerifyResult *res)
 {
 	int32		expect_seq = 0;
@@ -283,21 +399,57 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 	MemoryContext entry_cxt = AllocSetContextCreate(caller, "tracelink verify entry",
 													ALLOCSET_DEFAULT_SIZES);
 
-	while (*etup != NULL)
+	for (;;)
 	{
 		TlEntry		e;
-		int64		block_no;
+		int64		block_no = -1;
 		bool		is_rotation;
+		bool		looked_up = false;
 		char	   *where;
 
 		MemoryContextReset(entry_cxt);
 		MemoryContextSwitchTo(entry_cxt);
-		problem = read_entry(*etup, *edesc, &e, &block_no);
-		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
-						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
+		problem = NULL;
+		if (*etup != NULL)
+			problem = read_entry(*etup, *edesc, &e, &block_no);
+		if (heap_lo != NULL && expect_seq < b->h.entry_count &&
+			(block_no != b->h.block_no || (problem == NULL && e.seq > expect_seq)))
+		{
+			/* an entry before this row (or after the last) the share lacks */
+			int			n = displaced_entry(origin, b, expect_seq, heap_lo, heap_hi, &e);
+
+			if (n < 0)
+			{
+				MemoryContextSwitchTo(caller);
+				MemoryContextDelete(entry_cxt);
+				return false;
+			}
+			if (n == 0)
+			{
+				/* none: another node's entry for others, or missing */
+				if (local)
+				{
+					MemoryContextSwitchTo(caller);
+					BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+									  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
+						"entry is missing from the ledger (deleted?)");
+					return false;
+				}
+				expect_seq++;
+				MemoryContextSwitchTo(caller);
+				continue;
+			}
+			looked_up = true;
+			problem = NULL;
+			block_no = b->h.block_no;
+		}
 		MemoryContextSwitchTo(caller);
 		if (block_no != b->h.block_no)
 			break;
+		MemoryContextSwitchTo(entry_cxt);
+		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
+		MemoryContextSwitchTo(caller);
 		if (problem == NULL && e.seq >= 0 && e.seq < expect_seq)
 			problem = "entry appears more than once in the ledger";
 		if (problem == NULL && e.seq > expect_seq && e.seq < b->h.entry_count && local)
@@ -322,7 +474,8 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 		res->entries++;
 		present++;
 		expect_seq = e.seq + 1;
-		*etup = cursor_next(ec, edesc);
+		if (!looked_up)
+			*etup = cursor_next(ec, edesc);
 	}
 	MemoryContextDelete(entry_cxt);
 	if (expect_seq != b->h.entry_count && local)
@@ -366,6 +519,7 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 	bool		started = false;
 	int64		expect_block = lo;
 	bool		ok = true;
+	int			foreign = 0;
 	MemoryContext percall = AllocSetContextCreate(CurrentMemoryContext,
 												  "tracelink verify block",
 												  ALLOCSET_DEFAULT_SIZES);
@@ -378,8 +532,16 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 	else
 		cursor_open_range(&ec, entries_range_query, origin, lo, hi);
 	etup = cursor_next(&ec, &edesc);
-	if (heap_lo != NULL && etup != NULL && entry_block_no(etup, edesc) < lo)
-		ok = false;				/* an entry of an earlier part's block */
+	/* entries of earlier parts' blocks in this share (sorted first) */
+	while (heap_lo != NULL && ok && etup != NULL && entry_block_no(etup, edesc) < lo)
+	{
+		old = MemoryContextSwitchTo(percall);
+		ok = ++foreign <= VERIFY_MAX_FOREIGN &&
+			foreign_entry_ok(etup, edesc, origin, entry_block_no(etup, edesc));
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(percall);
+		etup = cursor_next(&ec, &edesc);
+	}
 	while (ok && (btup = cursor_next(&bc, &bdesc)) != NULL)
 	{
 		TlBlock		b;
@@ -416,7 +578,8 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 			break;
 		}
 		old = MemoryContextSwitchTo(percall);
-		ok = verify_block_entries(&ec, &etup, &edesc, origin, &b, local, res);
+		ok = verify_block_entries(&ec, &etup, &edesc, origin, &b, local,
+								  heap_lo, heap_hi, res);
 		MemoryContextSwitchTo(old);
 		if (!ok)
 			break;
@@ -428,9 +591,18 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 		res->blocks++;
 		MemoryContextReset(percall);
 	}
-	/* an entry of a later part's block, of none checked here, or of no block */
-	if (heap_lo != NULL && etup != NULL)
-		ok = false;
+	/* entries of later parts' blocks, or of no block (sorted last) */
+	while (heap_lo != NULL && ok && etup != NULL)
+	{
+		int64		block_no = entry_block_no(etup, edesc);
+
+		old = MemoryContextSwitchTo(percall);
+		ok = block_no >= expect_block && ++foreign <= VERIFY_MAX_FOREIGN &&
+			foreign_entry_ok(etup, edesc, origin, block_no);
+		MemoryContextSwitchTo(old);
+		MemoryContextReset(percall);
+		etup = cursor_next(&ec, &edesc);
+	}
 	cursor_close(&bc);
 	cursor_close(&ec);
 	/* BAD() put any problem in res->cxt, not in percall */
