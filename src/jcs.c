@@ -753,3 +753,215 @@ jcs_canonical_text(const char *json, int len, int *outlen)
 	return out.data;
 }
 
+/* ----------------------------------------------------------------
+ * Checking text without a tree
+ * ----------------------------------------------------------------
+ */
+
+/* deeper than this, jcs_text_is_canonical() leaves it to the parser */
+#define JCS_QUICK_DEPTH 64
+
+/*
+ * A string at p (its opening quote) that jcs_append_string()
+ * (jcs_serialize.c) would write byte for byte: the end past its closing quote, or NULL.  *escaped tells
+ * whether it holds an escape (its bytes are then not its value).
+ */
+static const char *
+jcs_quick_string(const char *p, const char *end, bool utf8, bool *escaped)
+{
+	*escaped = false;
+	for (p++; p < end; p++)
+	{
+		unsigned char c = (unsigned char) *p;
+
+		if (c == '"')
+			return p + 1;
+		if (c < 0x20)
+			return NULL;
+		if (c >= 0x80)
+		{
+			int			n = pg_utf_mblen((const unsigned char *) p);
+
+			if (!utf8 || end - p < n || !pg_utf8_islegal((const unsigned char *) p, n))
+				return NULL;
+			p += n - 1;
+			continue;
+		}
+		if (c != '\\')
+			continue;
+		/* the escapes jcs_append_string() writes, and no other */
+		*escaped = true;
+		if (++p >= end)
+			return NULL;
+		switch (*p)
+		{
+			case '"':
+			case '\\':
+			case 'b':
+			case 'f':
+			case 'n':
+			case 'r':
+			case 't':
+				break;
+			case 'u':
+				{
+					static const char hex[] = "0123456789abcdef";
+					int			code;
+
+					if (end - p < 5 || p[1] != '0' || p[2] != '0' ||
+						(p[3] != '0' && p[3] != '1') ||
+						strchr(hex, p[4]) == NULL || p[4] == '\0')
+						return NULL;
+					code = (p[3] - '0') * 16 + (int) (strchr(hex, p[4]) - hex);
+					/* U+0000 is refused by the parser; the rest have short forms */
+					if (code == 0 || code == '\b' || code == '\f' || code == '\n' ||
+						code == '\r' || code == '\t')
+						return NULL;
+					p += 4;
+				}
+				break;
+			default:
+				return NULL;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * A number at p laid out as jcs_serialize() lays it out: the end past it,
+ * or NULL.  The JSON grammar first, then the number's canonical text by
+ * jcs_number_text_fast() (the rule the parser uses), which must be the
+ * text itself.
+ */
+static const char *
+jcs_quick_number(const char *p, const char *end)
+{
+	const char *start = p;
+	char		token[JCS_FAST_NUMBER_LEN];
+	char		canonical[JCS_FAST_NUMBER_LEN];
+	int			len;
+
+	if (p < end && *p == '-')
+		p++;
+	if (p < end && *p == '0')
+		p++;
+	else if (p < end && *p >= '1' && *p <= '9')
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	else
+		return NULL;
+	if (p < end && *p == '.')
+	{
+		if (++p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	if (p < end && (*p == 'e' || *p == 'E'))
+	{
+		p++;
+		if (p < end && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= end || *p < '0' || *p > '9')
+			return NULL;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+	}
+	len = p - start;
+	if (len >= JCS_FAST_NUMBER_LEN)
+		return NULL;
+	memcpy(token, start, len);
+	token[len] = '\0';
+	if (jcs_number_text_fast(token, canonical) != len || memcmp(canonical, token, len) != 0)
+		return NULL;
+	return p;
+}
+
+/* a value at p, as jcs_text_is_canonical() checks it: its end, or NULL */
+static const char *
+jcs_quick_value(const char *p, const char *end, bool utf8, int depth)
+{
+	bool		escaped;
+
+	if (p >= end)
+		return NULL;
+	switch (*p)
+	{
+		case '"':
+			return jcs_quick_string(p, end, utf8, &escaped);
+		case 't':
+			return end - p >= 4 && memcmp(p, "true", 4) == 0 ? p + 4 : NULL;
+		case 'f':
+			return end - p >= 5 && memcmp(p, "false", 5) == 0 ? p + 5 : NULL;
+		case 'n':
+			return end - p >= 4 && memcmp(p, "null", 4) == 0 ? p + 4 : NULL;
+		case '[':
+			if (depth >= JCS_QUICK_DEPTH)
+				return NULL;
+			if (++p < end && *p == ']')
+				return p + 1;
+			for (;;)
+			{
+				if ((p = jcs_quick_value(p, end, utf8, depth + 1)) == NULL || p >= end)
+					return NULL;
+				if (*p == ']')
+					return p + 1;
+				if (*p++ != ',')
+					return NULL;
+			}
+		case '{':
+			{
+				const char *prev_key = NULL;
+				int			prev_len = 0;
+
+				if (depth >= JCS_QUICK_DEPTH)
+					return NULL;
+				if (++p < end && *p == '}')
+					return p + 1;
+				for (;;)
+				{
+					const char *key = p + 1;
+					int			key_len;
+
+					if (p >= end || *p != '"' ||
+						(p = jcs_quick_string(p, end, utf8, &escaped)) == NULL || escaped)
+						return NULL;
+					/* members in strictly increasing order: sorted, no duplicates */
+					key_len = p - 1 - key;
+					if (prev_key != NULL && jcs_key_compare(prev_key, prev_len, key, key_len) >= 0)
+						return NULL;
+					prev_key = key;
+					prev_len = key_len;
+					if (p >= end || *p++ != ':' ||
+						(p = jcs_quick_value(p, end, utf8, depth + 1)) == NULL || p >= end)
+						return NULL;
+					if (*p == '}')
+						return p + 1;
+					if (*p++ != ',')
+						return NULL;
+				}
+			}
+		default:
+			return jcs_quick_number(p, end);
+	}
+}
+
+/*
+ * Is JSON text certainly RFC 8785 canonical, i.e. would jcs_parse() and
+ * jcs_serialize() give it back byte for byte?  One pass and no tree, for
+ * the paths that check every ledger entry's payload (block.c): it accepts
+ * only what the serialiser's own rules above write (jcs_append_string()'s
+ * escapes, jcs_number_text_fast()'s numbers, jcs_key_compare()'s member
+ * order), and says false for anything it does not settle - a key with an
+ * escape, a number of 16 digits or more, nesting deeper than
+ * JCS_QUICK_DEPTH, non-ASCII text when utf8 is false.  False is "parse and
+ * serialise to know", which also says what is wrong.
+ */
+bool
+jcs_text_is_canonical(const char *json, int len, bool utf8)
+{
+	const char *end = json + len;
+	const char *p = jcs_quick_value(json, end, utf8, 0);
+
+	return p == end;
+}

@@ -84,6 +84,7 @@ struct JcsValue
 extern void jcs_check_size(size_t len, bool exact);
 extern JcsValue *jcs_parse(const char *json, int len);
 extern char *jcs_canonical_text(const char *json, int len, int *outlen);
+extern bool jcs_text_is_canonical(const char *json, int len, bool utf8);
 extern JcsValue *jcs_object_get(const JcsValue *object, const char *key);
 extern JcsValue *jcs_object_get_len(const JcsValue *object, const char *key, int keylen);
 extern int	jcs_key_compare(const char *a, int alen, const char *b, int blen);
@@ -122,7 +123,6 @@ extern const char **jcs_get_strings(const JcsValue *obj, const char *key,
 extern void jcs_serialize(StringInfo out, const JcsValue *value);
 extern void jcs_append_string(StringInfo out, const char *str, int len);
 extern void jcs_append_number(StringInfo out, double value);
-extern bool jcs_text_is_canonical(const char *json, int len, bool utf8);
 
 /* jcs_patch.c: RFC 7386 merge patch */
 extern JcsValue *jcs_merge_patch(JcsValue *target, JcsValue *patch);
