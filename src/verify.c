@@ -29,6 +29,7 @@
 #include "executor/spi.h"
 #include "funcapi.h"
 #include "miscadmin.h"
+#include "optimizer/cost.h"
 #include "port/atomics.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -1169,10 +1170,19 @@ tl_verify(PG_FUNCTION_ARGS)
 	(void) set_config_option("enable_nestloop", "off", PGC_USERSET, PGC_S_SESSION,
 							 GUC_ACTION_SAVE, true, 0, false);
 
+	/*
+	 * Listing the origins reads every entry: with as many parallel workers
+	 * as the chains are checked with (none, when verify_workers is 0).
+	 */
+	if (tl_verify_workers < max_parallel_workers_per_gather)
+		(void) set_config_option("max_parallel_workers_per_gather",
+								 psprintf("%d", tl_verify_workers), PGC_USERSET,
+								 PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
 	/* every origin that has anything, and every known node */
 	if (SPI_execute("SELECT o.origin, n.public_key, n.is_local"
 					"  FROM (SELECT origin FROM tracelink.ledger_blocks"
-					"        UNION SELECT origin FROM tracelink.ledger_entries"
+					"        UNION SELECT e.origin FROM (SELECT DISTINCT origin FROM tracelink.ledger_entries) e"
 					"        UNION SELECT origin FROM tracelink.ledger_heads"
 					"        UNION SELECT name FROM tracelink.nodes) o"
 					"  LEFT JOIN tracelink.nodes n ON n.name = o.origin"
