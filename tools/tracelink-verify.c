@@ -723,6 +723,8 @@ main(int argc, char **argv)
 
 	/* an error raised by code under the stand-in ends the program (status 2) */
 	standin_uncaught_error = tv_uncaught_error;
+	/* nothing here frees chunks wholesale or counts them: no shared list */
+	standin_track_chunks = false;
 	exports = tv_malloc(sizeof(char *) * argc);
 	for (i = 1; i < argc; i++)
 	{

@@ -64,6 +64,8 @@ static StandinChunk chunks = {&chunks, &chunks, 0};
  */
 static pthread_mutex_t chunks_lock = PTHREAD_MUTEX_INITIALIZER;
 
+bool		standin_track_chunks = true;
+
 /* bytes palloc'd and not freed, and the most at once (standin.h) */
 Size		standin_live_bytes = 0;
 Size		standin_peak_bytes = 0;
@@ -121,10 +123,13 @@ palloc(Size size)
 		c = malloc(sizeof(StandinChunk) + size);
 	check_request(size, c);
 	c->size = size;
-	pthread_mutex_lock(&chunks_lock);
-	chunk_link(c);
-	count_bytes(size, 0);
-	pthread_mutex_unlock(&chunks_lock);
+	if (standin_track_chunks)
+	{
+		pthread_mutex_lock(&chunks_lock);
+		chunk_link(c);
+		count_bytes(size, 0);
+		pthread_mutex_unlock(&chunks_lock);
+	}
 	return c + 1;
 }
 
@@ -144,7 +149,13 @@ repalloc(void *pointer, Size size)
 	StandinChunk  *moved = NULL;
 
 	Assert(pointer != NULL);
-	if (AllocSizeIsValid(size))
+	if (AllocSizeIsValid(size) && !standin_track_chunks)
+	{
+		moved = realloc(c, sizeof(StandinChunk) + size);
+		if (moved)
+			moved->size = size;
+	}
+	else if (AllocSizeIsValid(size))
 	{
 		Size		old_size = c->size;
 
@@ -170,10 +181,13 @@ pfree(void *pointer)
 	StandinChunk  *c = (StandinChunk *) pointer - 1;
 
 	Assert(pointer != NULL);
-	pthread_mutex_lock(&chunks_lock);
-	chunk_unlink(c);
-	count_bytes(0, c->size);
-	pthread_mutex_unlock(&chunks_lock);
+	if (standin_track_chunks)
+	{
+		pthread_mutex_lock(&chunks_lock);
+		chunk_unlink(c);
+		count_bytes(0, c->size);
+		pthread_mutex_unlock(&chunks_lock);
+	}
 	free(c);
 }
 

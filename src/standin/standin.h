@@ -22,7 +22,7 @@
  *	 of memory): every chunk is a separate malloc() (so AddressSanitizer
  *	 sees each one) on a list, so that standin_free_all() frees whatever a
  *	 run left behind, as the server resets a memory context.  Live and peak
- *	 bytes are counted.  Defining the palloc family here keeps the linker
+ *	 bytes are counted (unless standin_track_chunks is off).  Defining the palloc family here keeps the linker
  *	 from pulling fe_memutils.o (the frontend palloc) out of libpgcommon.a.
  * - check_stack_depth(): the server's test, the stack used since
  *	 standin_stack_base against standin_max_stack (no test until a program
@@ -61,6 +61,15 @@ extern Size standin_live_bytes;
 extern Size standin_peak_bytes;
 
 extern void standin_free_all(void);
+
+/*
+ * Whether chunks are kept on the list and counted (the default).  A
+ * program that needs neither standin_free_all() nor the counts (the
+ * threads of tracelink-verify, which would otherwise contend for the
+ * list's lock on every palloc) sets it false before its first palloc and
+ * never changes it again.
+ */
+extern bool standin_track_chunks;
 
 /* check_stack_depth(): stack allowed below standin_stack_base */
 extern char *standin_stack_base;
