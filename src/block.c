@@ -211,6 +211,7 @@ tl_check_block(const TlBlock *b, const TlHead *prev, const uint8 *pinned_key,
 	uint8		computed[TL_HASH_LEN];
 	uint8		entries_root[TL_HASH_LEN];
 	uint8		tree_root[TL_HASH_LEN];
+	TlMerkleFrontier alone;
 
 	if (b->h.entry_count > TL_BLOCK_MAX_ENTRIES)
 		return "block holds more entries than a block may (its export line would be too large)";
@@ -231,24 +232,17 @@ tl_check_block(const TlBlock *b, const TlHead *prev, const uint8 *pinned_key,
 		return "block hash does not match the block header";
 	if (!tl_ed25519_verify(b->h.signer_key, b->block_hash, TL_HASH_LEN, b->signature))
 		return "signature does not verify with the origin's key";
+	/* without the tree, the block's own entries make a tree of their own */
 	if (frontier == NULL)
-	{
-		TlMerkleFrontier alone;
-
-		tl_frontier_init(&alone);
-		tl_extend_tree(&alone, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
-		if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
-			return "entries_root is not the Merkle root of the block's entry hashes";
-		return NULL;
-	}
-	if (prev != NULL)
+		frontier = &alone;
+	if (prev != NULL && frontier != &alone)
 		*frontier = prev->frontier;
 	else
 		tl_frontier_init(frontier);
 	tl_extend_tree(frontier, b->entry_hashes, b->h.entry_count, entries_root, tree_root);
 	if (memcmp(entries_root, b->h.entries_root, TL_HASH_LEN) != 0)
 		return "entries_root is not the Merkle root of the block's entry hashes";
-	return tl_check_block_tree(b, frontier, tree_root);
+	return frontier == &alone ? NULL : tl_check_block_tree(b, frontier, tree_root);
 }
 
 /*

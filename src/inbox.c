@@ -415,6 +415,7 @@ park_entries(void *arg)
 		TlEntry    *e = lfirst(lc);
 		const char *problem;
 		bool		found;
+		bool		replay = false;
 		MemoryContext old = MemoryContextSwitchTo(entry_cxt);
 
 		problem = tl_check_entry_content(e);
@@ -423,13 +424,13 @@ park_entries(void *arg)
 		if (problem == NULL)
 		{
 			hash_search(seen, e->hash, HASH_FIND, &found);
-			if (found)
+			if ((replay = found))
 				problem = "replayed entry: the same entry arrived twice while waiting for its block";
 		}
-		if (problem == NULL && parked_already(e))
+		if (problem == NULL && (replay = parked_already(e)))
 			problem = "replayed entry: it is already waiting for its block";
 		MemoryContextSwitchTo(old);
-		if (problem != NULL && pass_duplicates && strncmp(problem, "replayed entry", 14) == 0)
+		if (replay && pass_duplicates)
 		{
 			/* heard by another path too (relays): it waits once */
 			MemoryContextReset(entry_cxt);

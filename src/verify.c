@@ -94,18 +94,6 @@ tl_verify_init(void)
  * decodes them as it decodes rows that arrive from peers; an entry row is
  * followed by the number of its block.
  */
-static const char *const blocks_query =
-"SELECT * FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
-" ORDER BY block_no";
-
-static const char *const entries_query =
-"SELECT e.*, b.block_no"
-"  FROM tracelink.ledger_blocks b"
-"  JOIN tracelink.ledger_entries e ON e.origin = b.origin AND e.tx = b.tx"
-" WHERE b.origin = $1 AND b.block_no >= $2"
-" ORDER BY b.block_no, e.seq";
-
-/* the same, for blocks [$2, $3): verify() */
 static const char *const blocks_range_query =
 "SELECT * FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no >= $2"
 " AND block_no < $3 ORDER BY block_no";
@@ -140,18 +128,7 @@ typedef struct RowCursor
 	bool		done;
 } RowCursor;
 
-static void
-cursor_open(RowCursor *c, const char *query, const char *origin, int64 from_block)
-{
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(from_block);
-	memset(c, 0, sizeof(*c));
-	c->portal = SPI_cursor_open_with_args(NULL, query, 2, types, args, NULL, true, 0);
-}
-
+/* blocks [lo, hi) of an origin (hi PG_INT64_MAX: to the end) */
 static void
 cursor_open_range(RowCursor *c, const char *query, const char *origin, int64 lo, int64 hi)
 {
@@ -225,7 +202,7 @@ entry_block_no(HeapTuple tup, TupleDesc desc)
 }
 
 /*
- * Read an entry row of entries_query: the entry, and the number of its
+ * Read an entry row of entries_range_query: the entry, and the number of its
  * block; returns why the row is no entry, or NULL.
  */
 static const char *
@@ -275,49 +252,88 @@ typedef struct VerifyResult
  */
 #define VERIFY_MAX_FOREIGN 2000
 
-/* Is the entry row of another part's block one that part will find? */
+/* the hash block `block_no` of an origin seals at `seq`: false if none */
 static bool
-foreign_entry_ok(HeapTuple tup, TupleDesc desc, const char *origin, int64 block_no)
+sealed_hash(const char *origin, int64 block_no, int32 seq, uint8 *hash)
 {
-	static SPIPlanPtr sealed_plan = NULL;
-	static SPIPlanPtr count_plan = NULL;
-	Oid			block_types[2] = {TEXTOID, INT8OID};
-	Oid			hash_types[2] = {BYTEAOID, TEXTOID};
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {TEXTOID, INT8OID};
 	Datum		args[2];
-	TlEntry		e;
 	bool		isnull;
 	bytea	   *sealed;
-	bool		ok;
-	int64		rows;
+	bool		found;
 
-	if (block_no < 0 || tl_entry_decode(tup, desc, &e) != NULL)
-		return false;
 	args[0] = CStringGetTextDatum(origin);
 	args[1] = Int64GetDatum(block_no);
-	if (SPI_execute_plan(tl_spi_plan(&sealed_plan, "SELECT entry_hashes FROM tracelink.ledger_blocks"
-									 " WHERE origin = $1 AND block_no = $2", 2, block_types),
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT entry_hashes FROM tracelink.ledger_blocks"
+									 " WHERE origin = $1 AND block_no = $2", 2, types),
 						 args, NULL, true, 1) != SPI_OK_SELECT)
 		elog(ERROR, "could not read a block of origin \"%s\"", origin);
-	ok = SPI_processed == 1;
-	if (ok)
+	found = SPI_processed == 1 && seq >= 0;
+	if (found)
 	{
 		sealed = DatumGetByteaPP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		ok = !isnull && e.seq >= 0 &&
-			(Size) VARSIZE_ANY_EXHDR(sealed) >= ((Size) e.seq + 1) * TL_HASH_LEN &&
-			memcmp(VARDATA_ANY(sealed) + (Size) e.seq * TL_HASH_LEN, e.hash, TL_HASH_LEN) == 0;
+		found = !isnull && (Size) VARSIZE_ANY_EXHDR(sealed) >= ((Size) seq + 1) * TL_HASH_LEN;
+		if (found)
+			memcpy(hash, VARDATA_ANY(sealed) + (Size) seq * TL_HASH_LEN, TL_HASH_LEN);
 	}
 	SPI_freetuptable(SPI_tuptable);
-	if (!ok)
-		return false;
-	args[0] = PointerGetDatum(tl_bytea_from(e.hash, TL_HASH_LEN));
+	return found;
+}
+
+/*
+ * The origin's entry rows whose entry_hash is `hash`, each followed by its
+ * ctid, in SPI_tuptable (the caller frees it)
+ */
+static void
+rows_with_hash(const char *origin, const uint8 *hash)
+{
+	static SPIPlanPtr plan = NULL;
+	Oid			types[2] = {BYTEAOID, TEXTOID};
+	Datum		args[2];
+
+	args[0] = PointerGetDatum(tl_bytea_from(hash, TL_HASH_LEN));
 	args[1] = CStringGetTextDatum(origin);
-	if (SPI_execute_plan(tl_spi_plan(&count_plan, "SELECT pg_catalog.count(*) FROM tracelink.ledger_entries"
-									 " WHERE entry_hash = $1 AND origin = $2", 2, hash_types),
-						 args, NULL, true, 1) != SPI_OK_SELECT || SPI_processed != 1)
+	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT e.*, e.ctid FROM tracelink.ledger_entries e"
+									 " WHERE e.entry_hash = $1 AND e.origin = $2", 2, types),
+						 args, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
-	rows = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-	SPI_freetuptable(SPI_tuptable);
-	return rows == 1;
+}
+
+/* the ctid that follows an entry row of rows_with_hash() */
+static ItemPointer
+row_ctid(HeapTuple tup, TupleDesc desc)
+{
+	bool		isnull;
+
+	return (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
+}
+
+/*
+ * Is the entry row of another part's block one that part will find?  What
+ * it allocates goes into `scratch`, reset before returning.
+ */
+static bool
+foreign_entry_ok(HeapTuple tup, TupleDesc desc, const char *origin, int64 block_no,
+				 MemoryContext scratch)
+{
+	MemoryContext old = MemoryContextSwitchTo(scratch);
+	TlEntry		e;
+	uint8		sealed[TL_HASH_LEN];
+	bool		ok;
+
+	ok = block_no >= 0 && tl_entry_decode(tup, desc, &e) == NULL &&
+		sealed_hash(origin, block_no, e.seq, sealed) &&
+		memcmp(sealed, e.hash, TL_HASH_LEN) == 0;
+	if (ok)
+	{
+		rows_with_hash(origin, e.hash);
+		ok = SPI_processed == 1;
+		SPI_freetuptable(SPI_tuptable);
+	}
+	MemoryContextSwitchTo(old);
+	MemoryContextReset(scratch);
+	return ok;
 }
 
 /*
@@ -331,23 +347,14 @@ static int
 displaced_entry(const char *origin, const TlBlock *b, int32 seq,
 				ItemPointer heap_lo, ItemPointer heap_hi, TlEntry *e)
 {
-	static SPIPlanPtr plan = NULL;
-	Oid			types[2] = {BYTEAOID, TEXTOID};
-	Datum		args[2];
 	int			found = 0;
 	uint64		i;
 
-	args[0] = PointerGetDatum(tl_bytea_from(b->entry_hashes + (Size) seq * TL_HASH_LEN, TL_HASH_LEN));
-	args[1] = CStringGetTextDatum(origin);
-	if (SPI_execute_plan(tl_spi_plan(&plan, "SELECT e.*, e.ctid FROM tracelink.ledger_entries e"
-									 " WHERE e.entry_hash = $1 AND e.origin = $2", 2, types),
-						 args, NULL, true, 0) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
+	rows_with_hash(origin, b->entry_hashes + (Size) seq * TL_HASH_LEN);
 	for (i = 0; i < SPI_processed && found >= 0; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		bool		isnull;
 		ItemPointer tid;
 		TlEntry		row;
 
@@ -356,7 +363,7 @@ displaced_entry(const char *origin, const TlBlock *b, int32 seq,
 		/* a row of another (origin, tx, seq) is its own part's business */
 		else if (row.tx == b->h.tx && row.seq == seq)
 		{
-			tid = (ItemPointer) DatumGetPointer(SPI_getbinval(tup, desc, ENTRY_NATTS + 1, &isnull));
+			tid = row_ctid(tup, desc);
 			if (found > 0 ||
 				(ItemPointerCompare(tid, heap_lo) >= 0 && ItemPointerCompare(tid, heap_hi) < 0))
 				found = -1;
@@ -369,6 +376,14 @@ displaced_entry(const char *origin, const TlBlock *b, int32 seq,
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return found;
+}
+
+/* how verify() names the entry at `seq` of block b */
+static char *
+entry_name(const char *origin, const TlBlock *b, int32 seq)
+{
+	return psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
+					origin, b->h.tree_size - b->h.entry_count + seq, b->h.block_no, seq);
 }
 
 /*
@@ -386,7 +401,6 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 					 VerifyResult *res)
 {
 	int32		expect_seq = 0;
-	int64		first_ordinal = b->h.tree_size - b->h.entry_count;
 	int32		present = 0;
 	bool		rotation_entry = false;
 	const char *problem;
@@ -425,38 +439,32 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 				MemoryContextDelete(entry_cxt);
 				return false;
 			}
-			if (n == 0)
+			if (n == 0 && !local)
 			{
-				/* none: another node's entry for others, or missing */
-				if (local)
-				{
-					MemoryContextSwitchTo(caller);
-					BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
-									  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
-						"entry is missing from the ledger (deleted?)");
-					return false;
-				}
+				/* none: another node's entry for others */
 				expect_seq++;
 				MemoryContextSwitchTo(caller);
 				continue;
 			}
-			looked_up = true;
-			problem = NULL;
-			block_no = b->h.block_no;
+			/* none on this node's own chain: missing, as said below */
+			if (n > 0)
+			{
+				looked_up = true;
+				problem = NULL;
+				block_no = b->h.block_no;
+			}
 		}
 		MemoryContextSwitchTo(caller);
 		if (block_no != b->h.block_no)
 			break;
 		MemoryContextSwitchTo(entry_cxt);
-		where = psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
-						 origin, first_ordinal + e.seq, b->h.block_no, e.seq);
+		where = entry_name(origin, b, e.seq);
 		MemoryContextSwitchTo(caller);
 		if (problem == NULL && e.seq >= 0 && e.seq < expect_seq)
 			problem = "entry appears more than once in the ledger";
 		if (problem == NULL && e.seq > expect_seq && e.seq < b->h.entry_count && local)
 		{
-			BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
-							  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
+			BAD(res, entry_name(origin, b, expect_seq),
 				"entry is missing from the ledger (deleted?)");
 			return false;
 		}
@@ -481,8 +489,7 @@ verify_block_entries(RowCursor *ec, HeapTuple *etup, TupleDesc *edesc,
 	MemoryContextDelete(entry_cxt);
 	if (expect_seq != b->h.entry_count && local)
 	{
-		BAD(res, psprintf("entry %s:" INT64_FORMAT " (block " INT64_FORMAT ", seq %d)",
-						  origin, first_ordinal + expect_seq, b->h.block_no, expect_seq),
+		BAD(res, entry_name(origin, b, expect_seq),
 			"entry is missing from the ledger (deleted?)");
 		return false;
 	}
@@ -536,11 +543,8 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 	/* entries of earlier parts' blocks in this share (sorted first) */
 	while (heap_lo != NULL && ok && etup != NULL && entry_block_no(etup, edesc) < lo)
 	{
-		old = MemoryContextSwitchTo(percall);
 		ok = ++foreign <= VERIFY_MAX_FOREIGN &&
-			foreign_entry_ok(etup, edesc, origin, entry_block_no(etup, edesc));
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(percall);
+			foreign_entry_ok(etup, edesc, origin, entry_block_no(etup, edesc), percall);
 		etup = cursor_next(&ec, &edesc);
 	}
 	while (ok && (btup = cursor_next(&bc, &bdesc)) != NULL)
@@ -597,11 +601,8 @@ verify_blocks(const char *origin, const uint8 *pinned_key, bool local,
 	{
 		int64		block_no = entry_block_no(etup, edesc);
 
-		old = MemoryContextSwitchTo(percall);
 		ok = block_no >= expect_block && ++foreign <= VERIFY_MAX_FOREIGN &&
-			foreign_entry_ok(etup, edesc, origin, block_no);
-		MemoryContextSwitchTo(old);
-		MemoryContextReset(percall);
+			foreign_entry_ok(etup, edesc, origin, block_no, percall);
 		etup = cursor_next(&ec, &edesc);
 	}
 	cursor_close(&bc);
@@ -895,36 +896,23 @@ run_parts(const VerifyShared *plan, bool tree, TlHead *tip, int64 *next_block,
 static bool
 first_entry_position(const char *origin, int64 block_no, ItemPointer tid)
 {
-	Oid			types[2] = {TEXTOID, INT8OID};
-	Datum		args[2];
-	Oid			hash_types[2] = {BYTEAOID, TEXTOID};
-	Datum		hash_args[2];
-	bool		isnull;
-	Datum		hash;
+	uint8		first[TL_HASH_LEN];
+	bool		found = false;
+	uint64		i;
 
-	args[0] = CStringGetTextDatum(origin);
-	args[1] = Int64GetDatum(block_no);
-	if (SPI_execute_with_args("SELECT substring(entry_hashes FROM 1 FOR 32)"
-							  "  FROM tracelink.ledger_blocks WHERE origin = $1 AND block_no = $2",
-							  2, types, args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not read a block of origin \"%s\"", origin);
-	if (SPI_processed == 0)
+	if (!sealed_hash(origin, block_no, 0, first))
 		return false;
-	hash = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-	if (isnull)
-		return false;
-	hash_args[0] = PointerGetDatum(PG_DETOAST_DATUM_COPY(hash));
-	hash_args[1] = args[0];
-	if (SPI_execute_with_args("SELECT ctid FROM tracelink.ledger_entries"
-							  " WHERE entry_hash = $1 AND origin = $2 ORDER BY ctid LIMIT 1",
-							  2, hash_types, hash_args, NULL, true, 1) != SPI_OK_SELECT)
-		elog(ERROR, "could not look up an entry of origin \"%s\"", origin);
-	if (SPI_processed == 0)
-		return false;
-	ItemPointerCopy((ItemPointer) DatumGetPointer(SPI_getbinval(SPI_tuptable->vals[0],
-													  SPI_tuptable->tupdesc, 1, &isnull)),
-					tid);
-	return true;
+	rows_with_hash(origin, first);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		ItemPointer t = row_ctid(SPI_tuptable->vals[i], SPI_tuptable->tupdesc);
+
+		if (!found || ItemPointerCompare(t, tid) < 0)
+			ItemPointerCopy(t, tid);
+		found = true;
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return found;
 }
 
 /*
@@ -937,10 +925,11 @@ first_entry_position(const char *origin, int64 block_no, ItemPointer tid)
  * Each part first reads only its range of ledger_entries' heap, from the
  * first entry of its first block to that of the next part's: a chain
  * written in order (its entries in the heap in the order of their blocks)
- * is then read once in all, not once per part.  A part that meets an
- * entry of another part's block there says so (no entry is then missed:
- * the ranges cover the heap), and the parts run again, each reading the
- * whole table for its blocks.
+ * is then read once in all, not once per part.  An entry out of place
+ * is found by its hash (foreign_entry_ok(), displaced_entry()); a part
+ * that meets anything else there says so (no entry is then missed: the
+ * ranges cover the heap), and the parts run again, each reading the whole
+ * table for its blocks.
  */
 static bool
 verify_origin_parallel(const char *origin, const uint8 *pinned_key, bool local,
@@ -1360,8 +1349,8 @@ tl_export(PG_FUNCTION_ARGS)
 									  ALLOCSET_DEFAULT_SIZES);
 	entry_cxt = AllocSetContextCreate(CurrentMemoryContext, "tracelink export entry",
 									  ALLOCSET_DEFAULT_SIZES);
-	cursor_open(&bc, blocks_query, origin, from_block);
-	cursor_open(&ec, entries_query, origin, from_block);
+	cursor_open_range(&bc, blocks_range_query, origin, from_block, PG_INT64_MAX);
+	cursor_open_range(&ec, entries_range_query, origin, from_block, PG_INT64_MAX);
 	etup = cursor_next(&ec, &edesc);
 	while ((btup = cursor_next(&bc, &bdesc)) != NULL)
 	{
@@ -1536,7 +1525,7 @@ for_each_leaf_hash(const char *origin, int64 n,
 	TupleDesc	desc;
 	uint8		leaf[TL_HASH_LEN];
 
-	cursor_open(&bc, blocks_query, origin, 0);
+	cursor_open_range(&bc, blocks_range_query, origin, 0, PG_INT64_MAX);
 	while (have < n && (tup = cursor_next(&bc, &desc)) != NULL)
 	{
 		bool		isnull;

@@ -364,21 +364,16 @@ check_own_head(const TlEntry *w, const TlSignedHead *hd, const char *me)
 
 	if (have && tl_same_block(&mine, hd))
 		return;
-	if (!have && tl_restore_hold_reason() != NULL)
-	{
-		/*
-		 * A node held after a restore (or rebuilt) lacks blocks it signed
-		 * and fetches them back from its peers (recover_own_chain()): the
-		 * head is checked when its chain gets there, as a peer's is.
-		 */
-		if (!tl_head_signature_ok(hd))
-			refuse_head(w, hd, "signature does not verify with its signer_key");
-		else
-			keep_pending(w, hd);
-		return;
-	}
 	if (!tl_head_signature_ok(hd))
 		refuse_head(w, hd, "signature does not verify with its signer_key");
+
+	/*
+	 * A node held after a restore (or rebuilt) lacks blocks it signed and
+	 * fetches them back from its peers (recover_own_chain()): the head is
+	 * checked when its chain gets there, as a peer's is.
+	 */
+	else if (!have && tl_restore_hold_reason() != NULL)
+		keep_pending(w, hd);
 	else if (!tl_one_of_my_keys(me, hd->h.signer_key))
 		refuse_head(w, hd, "it names this node but is signed by a key this node never had");
 	else
