@@ -364,22 +364,26 @@ tl_frontier_init(TlMerkleFrontier *f)
 }
 
 /*
- * Append one leaf hash: merge it with one trailing subtree for every
- * trailing one bit of size, then push the result.
+ * Append a perfect subtree of 2^height leaves whose head is `hash`; size
+ * must be a multiple of 2^height.  Adding 2^height to size is a binary
+ * increment from bit `height`: merge with one trailing subtree for every
+ * one bit from there, then push the result.
  */
-void
-tl_frontier_append(TlMerkleFrontier *f, const uint8 *leaf_hash)
+static void
+frontier_push(TlMerkleFrontier *f, const uint8 *hash, int height)
 {
 	uint8		carry[TL_HASH_LEN];
 	uint64		bits;
 
-	if (f->size == PG_UINT64_MAX)
+	Assert(height >= 0 && height < 64);
+	Assert((f->size & ((UINT64CONST(1) << height) - 1)) == 0);
+	if (PG_UINT64_MAX - f->size < (UINT64CONST(1) << height))
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
 				 errmsg("a Merkle tree cannot hold more than %llu leaves",
 						(unsigned long long) PG_UINT64_MAX)));
-	memcpy(carry, leaf_hash, TL_HASH_LEN);
-	for (bits = f->size; (bits & 1) != 0; bits >>= 1)
+	memcpy(carry, hash, TL_HASH_LEN);
+	for (bits = f->size >> height; (bits & 1) != 0; bits >>= 1)
 	{
 		Assert(f->count > 0);
 		f->count--;
@@ -387,7 +391,65 @@ tl_frontier_append(TlMerkleFrontier *f, const uint8 *leaf_hash)
 	}
 	memcpy(f->hashes[f->count], carry, TL_HASH_LEN);
 	f->count++;
-	f->size++;
+	f->size += UINT64CONST(1) << height;
+}
+
+/*
+ * Append one leaf hash.
+ */
+void
+tl_frontier_append(TlMerkleFrontier *f, const uint8 *leaf_hash)
+{
+	frontier_push(f, leaf_hash, 0);
+}
+
+/*
+ * Leaves [start, start + n) of a tree, hashed without the tree before them:
+ * as the perfect subtrees, aligned on their own size, that cover the run
+ * (each as large as its position and the run's end allow).  Appending those
+ * to a frontier of size `start` (tl_frontier_append_range) gives the
+ * frontier that appending the leaves one by one gives, in O(log n) hashes;
+ * so a block's share of its origin's tree can be hashed on another thread
+ * than the one that keeps the frontier in order.
+ */
+void
+tl_merkle_range_init(TlMerkleRange *r, uint64 start, const uint8 *leaf_hashes, uint64 n)
+{
+	uint64		at = start;
+
+	if (PG_UINT64_MAX - start < n)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("a Merkle tree cannot hold more than %llu leaves",
+						(unsigned long long) PG_UINT64_MAX)));
+	r->start = start;
+	r->end = start + n;
+	r->count = 0;
+	while (at < r->end)
+	{
+		int			height = at == 0 ? 63 : pg_rightmost_one_pos64(at);
+
+		while ((UINT64CONST(1) << height) > r->end - at)
+			height--;
+		Assert(r->count < lengthof(r->heights));
+		merkle_subtree_hash(HASH_AT(leaf_hashes, at - start), UINT64CONST(1) << height,
+							r->hashes[r->count]);
+		r->heights[r->count++] = (uint8) height;
+		at += UINT64CONST(1) << height;
+	}
+}
+
+/*
+ * Append the leaves a range holds; the frontier must end where it starts.
+ */
+void
+tl_frontier_append_range(TlMerkleFrontier *f, const TlMerkleRange *r)
+{
+	int			i;
+
+	Assert(f->size == r->start);
+	for (i = 0; i < r->count; i++)
+		frontier_push(f, r->hashes[i], r->heights[i]);
 }
 
 /*

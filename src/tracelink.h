@@ -113,6 +113,18 @@ typedef struct TlMerkleFrontier
 extern void tl_frontier_init(TlMerkleFrontier *f);
 extern void tl_frontier_append(TlMerkleFrontier *f, const uint8 *leaf_hash);
 extern void tl_frontier_root(const TlMerkleFrontier *f, uint8 *out);
+/* leaves [start, end) as perfect subtrees: 2^heights[i] leaves under hashes[i] */
+typedef struct TlMerkleRange
+{
+	uint64		start;
+	uint64		end;
+	int			count;
+	uint8		heights[2 * TL_MERKLE_MAX_PATH];
+	uint8		hashes[2 * TL_MERKLE_MAX_PATH][TL_HASH_LEN];
+} TlMerkleRange;
+extern void tl_merkle_range_init(TlMerkleRange *r, uint64 start, const uint8 *leaf_hashes,
+								 uint64 n);
+extern void tl_frontier_append_range(TlMerkleFrontier *f, const TlMerkleRange *r);
 /* (de)serialise as count*32 bytes; size is stored by the caller */
 extern bytea *tl_frontier_to_bytea(const TlMerkleFrontier *f);
 extern void tl_frontier_from_bytes(TlMerkleFrontier *f, uint64 size, const uint8 *data, int len);

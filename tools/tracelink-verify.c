@@ -223,6 +223,7 @@ line_result_free(LineResult *r)
 	free(r->problem);
 	free(r->block.entry_hashes);
 	free(r->block.leaves);
+	free(r->block.range);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -276,23 +277,27 @@ process_header(Export *x, char *bytes, size_t len)
 /* ----------------------------------------------------------------
  * Reading lines on several threads (--jobs)
  *
- * The main thread reads lines into batches; worker threads read each
- * batch's lines (parse_line: the JSON, the fields, the entry hashes, the
- * block signatures, the leaf hashes and Merkle roots of blocks); the main
- * thread takes the batches back in order and acts on their lines
- * (apply_line: everything that depends on the lines before, in the order
- * of one thread), so that the output is the same for any number of jobs.
- * At most 2 * jobs batches are in flight: memory stays bounded.
+ * The main thread reads lines into batches; jobs - 1 worker threads read
+ * each batch's lines (parse_line: the JSON, the fields, the entry hashes,
+ * the block signatures, the leaf hashes and Merkle roots of blocks), oldest
+ * batch first; the main thread takes the batches back in order and acts on
+ * their lines (apply_line: everything that depends on the lines before, in
+ * the order of one thread), so that the output is the same for any number
+ * of jobs.  While the oldest batch is not read yet, the main thread reads
+ * queued batches itself: --jobs N keeps N threads busy, never N + 1
+ * fighting over N cores.  At most 4 * jobs batches are in flight: memory
+ * stays bounded.
  * ----------------------------------------------------------------
  */
 
-#define BATCH_LINES		2048
-#define BATCH_BYTES		(1024 * 1024)
+#define BATCH_LINES		256
+#define BATCH_BYTES		(256 * 1024)
+#define BATCHES_PER_JOB	4
 
 typedef enum BatchState
 {
 	BATCH_FREE,
-	BATCH_QUEUED,				/* filled, waiting for a worker */
+	BATCH_QUEUED,				/* filled, waiting for a thread */
 	BATCH_PARSING,
 	BATCH_PARSED
 } BatchState;
@@ -300,6 +305,7 @@ typedef enum BatchState
 typedef struct Batch
 {
 	BatchState	state;
+	uint64		filled;			/* its place in the file: oldest first */
 	char	   *bytes;			/* the lines, one after another */
 	size_t		used;
 	size_t		capacity;
@@ -325,44 +331,58 @@ typedef struct Pool
 
 static int	jobs = 0;			/* --jobs; 0 until the command line sets it */
 
+/* the queued batch that comes first in the file, or NULL; lock held */
+static Batch *
+oldest_queued(Pool *pool)
+{
+	Batch	   *oldest = NULL;
+	int			i;
+
+	for (i = 0; i < pool->nbatches; i++)
+	{
+		Batch	   *b = &pool->batches[i];
+
+		if (b->state == BATCH_QUEUED && (oldest == NULL || b->filled < oldest->filled))
+			oldest = b;
+	}
+	return oldest;
+}
+
+/* read a batch taken from the queue; returns with the lock held */
+static void
+parse_batch(Pool *pool, Batch *b)
+{
+	int			i;
+
+	b->state = BATCH_PARSING;
+	pthread_mutex_unlock(&pool->lock);
+	for (i = 0; i < b->nlines; i++)
+		parse_line(pool->origin, b->bytes + b->starts[i],
+				   b->starts[i + 1] - b->starts[i], &b->results[i]);
+	pthread_mutex_lock(&pool->lock);
+	b->state = BATCH_PARSED;
+}
+
 static void *
 pool_worker(void *arg)
 {
 	Pool	   *pool = arg;
 
+	pthread_mutex_lock(&pool->lock);
 	for (;;)
 	{
 		Batch	   *b = NULL;
-		int			i;
 
-		pthread_mutex_lock(&pool->lock);
-		while (!pool->stop)
-		{
-			for (i = 0; i < pool->nbatches && b == NULL; i++)
-				if (pool->batches[i].state == BATCH_QUEUED)
-					b = &pool->batches[i];
-			if (b != NULL)
-				break;
+		while (!pool->stop && (b = oldest_queued(pool)) == NULL)
 			pthread_cond_wait(&pool->queued, &pool->lock);
-		}
 		if (b == NULL)
-		{
-			pthread_mutex_unlock(&pool->lock);
-			tvj_thread_done();
-			return NULL;
-		}
-		b->state = BATCH_PARSING;
-		pthread_mutex_unlock(&pool->lock);
-
-		for (i = 0; i < b->nlines; i++)
-			parse_line(pool->origin, b->bytes + b->starts[i],
-					   b->starts[i + 1] - b->starts[i], &b->results[i]);
-
-		pthread_mutex_lock(&pool->lock);
-		b->state = BATCH_PARSED;
-		pthread_cond_broadcast(&pool->parsed);
-		pthread_mutex_unlock(&pool->lock);
+			break;
+		parse_batch(pool, b);
+		pthread_cond_signal(&pool->parsed);
 	}
+	pthread_mutex_unlock(&pool->lock);
+	tvj_thread_done();
+	return NULL;
 }
 
 static void
@@ -375,12 +395,12 @@ pool_start(Pool *pool, const char *origin)
 	pthread_cond_init(&pool->queued, NULL);
 	pthread_cond_init(&pool->parsed, NULL);
 	pool->origin = origin;
-	pool->nbatches = 2 * jobs;
+	pool->nbatches = BATCHES_PER_JOB * jobs;
 	pool->batches = tv_malloc(sizeof(Batch) * pool->nbatches);
 	memset(pool->batches, 0, sizeof(Batch) * pool->nbatches);
-	pool->nthreads = jobs;
-	pool->threads = tv_malloc(sizeof(pthread_t) * jobs);
-	for (i = 0; i < jobs; i++)
+	pool->nthreads = jobs - 1;
+	pool->threads = tv_malloc(sizeof(pthread_t) * pool->nthreads);
+	for (i = 0; i < pool->nthreads; i++)
 		if (pthread_create(&pool->threads[i], NULL, pool_worker, pool) != 0)
 			tv_fatal("could not start a thread: %s", strerror(errno));
 }
@@ -485,6 +505,7 @@ process_lines(Export *x, LineReader *r)
 		int			fill = 0;	/* the batch being filled */
 		int			next = 0;	/* the next batch to act on */
 		int			inflight = 0;
+		uint64		filled = 0;
 		bool		more = true;
 
 		pool_start(&pool, x->origin);
@@ -512,6 +533,7 @@ process_lines(Export *x, LineReader *r)
 					break;
 				pthread_mutex_lock(&pool.lock);
 				b->state = BATCH_QUEUED;
+				b->filled = filled++;
 				pthread_cond_signal(&pool.queued);
 				pthread_mutex_unlock(&pool.lock);
 				fill = (fill + 1) % pool.nbatches;
@@ -519,14 +541,29 @@ process_lines(Export *x, LineReader *r)
 			}
 			if (inflight == 0)
 				break;
-			/* act on the oldest batch once parsed */
+			/*
+			 * Act on the oldest batch if parsed; otherwise read one queued
+			 * batch, or wait, and come back to fill the free ones.
+			 */
 			pthread_mutex_lock(&pool.lock);
-			while (pool.batches[next].state != BATCH_PARSED)
-				pthread_cond_wait(&pool.parsed, &pool.lock);
-			pthread_mutex_unlock(&pool.lock);
-			batch_apply(x, &pool.batches[next]);
-			next = (next + 1) % pool.nbatches;
-			inflight--;
+			if (pool.batches[next].state != BATCH_PARSED)
+			{
+				Batch	   *b = oldest_queued(&pool);
+
+				if (b != NULL)
+					parse_batch(&pool, b);
+				else
+					pthread_cond_wait(&pool.parsed, &pool.lock);
+			}
+			if (pool.batches[next].state == BATCH_PARSED)
+			{
+				pthread_mutex_unlock(&pool.lock);
+				batch_apply(x, &pool.batches[next]);
+				next = (next + 1) % pool.nbatches;
+				inflight--;
+			}
+			else
+				pthread_mutex_unlock(&pool.lock);
 		}
 		pool_finish(&pool);
 		return x->verdict == VERDICT_OK ? res : READ_EOF;

@@ -503,7 +503,10 @@ check_block_entries(Export *x, const BlockFields *b)
  * What a block line shows on its own, worked out ahead of the chain's
  * checks (on a thread of its own when there are several): its signature
  * check, the leaf hashes of its entries and their Merkle root.  Depends on
- * nothing but the block; entry_hashes must hold entry_count hashes.
+ * nothing but the block; entry_hashes must hold entry_count hashes.  The
+ * leaves are also hashed into the subtrees they add to the origin's tree
+ * where tree_size says they start, so that check_block() extends the
+ * chain's frontier by a few hashes per block, not one per entry.
  */
 void
 precompute_block(BlockFields *b)
@@ -517,6 +520,13 @@ precompute_block(BlockFields *b)
 		tl_merkle_leaf_hash(b->entry_hashes + (size_t) i * TL_HASH_LEN, TL_HASH_LEN,
 							b->leaves + (size_t) i * TL_HASH_LEN);
 	tl_merkle_root(b->leaves, b->entry_count, b->computed_root);
+	/* the block's share of the origin's tree, if tree_size is sound */
+	if (b->tree_size >= b->entry_count)
+	{
+		b->range = tv_malloc(sizeof(TlMerkleRange));
+		tl_merkle_range_init(b->range, (uint64) (b->tree_size - b->entry_count),
+							 b->leaves, (uint64) b->entry_count);
+	}
 	b->precomputed = true;
 }
 
@@ -588,8 +598,13 @@ check_block(Export *x, BlockFields *b)
 		return fail(x, VERDICT_FAILED, block_name(b->block_no), "%s", problem);
 
 	if (x->tree_known)
-		for (i = 0; i < b->entry_count; i++)
-			tl_frontier_append(&x->frontier, b->leaves + (size_t) i * TL_HASH_LEN);
+	{
+		if (b->range != NULL && b->range->start == x->frontier.size)
+			tl_frontier_append_range(&x->frontier, b->range);
+		else
+			for (i = 0; i < b->entry_count; i++)
+				tl_frontier_append(&x->frontier, b->leaves + (size_t) i * TL_HASH_LEN);
+	}
 	if (memcmp(b->computed_root, b->entries_root, TL_HASH_LEN) != 0)
 		return fail(x, VERDICT_FAILED, block_name(b->block_no),
 					"entries_root is not the Merkle root of the block's entry hashes");

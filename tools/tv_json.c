@@ -90,17 +90,31 @@ arena_strndup(const char *s, size_t len)
 }
 
 /*
- * Free every tree parsed since the last reset.
+ * Free every tree parsed since the last reset.  One block of the usual size
+ * is kept for the next line: on the parsing threads, a block allocated and
+ * freed for every line made glibc hand the memory back to the kernel and
+ * fault it in again each time.
  */
 void
 tvj_reset(void)
 {
+	ArenaBlock *keep = NULL;
+
 	while (arena != NULL)
 	{
 		ArenaBlock *b = arena;
 
 		arena = b->next;
-		free(b);
+		if (keep == NULL && b->size == ARENA_BLOCK_SIZE)
+			keep = b;
+		else
+			free(b);
+	}
+	if (keep != NULL)
+	{
+		keep->used = 0;
+		keep->next = NULL;
+		arena = keep;
 	}
 }
 
@@ -240,11 +254,15 @@ free_lexer(JsonLexContext *lex)
 }
 
 /*
- * Give back the calling thread's lexer (a thread calls it before it ends).
+ * Give back the calling thread's lexer and arena (a thread calls it before
+ * it ends).
  */
 void
 tvj_thread_done(void)
 {
+	tvj_reset();
+	free(arena);
+	arena = NULL;
 	if (thread_lex != NULL)
 	{
 		pfree(thread_lex->strval->data);

@@ -61,6 +61,8 @@ typedef struct BlockFields
 	const char *signature_problem;	/* check_block_signature() */
 	uint8	   *leaves;			/* tv_malloc'd leaf hashes of entry_hashes */
 	uint8		computed_root[TL_HASH_LEN]; /* their Merkle root */
+	TlMerkleRange *range;		/* tv_malloc'd: the leaves hashed where
+									 * tree_size puts them, or NULL */
 } BlockFields;
 
 /* a --key ORIGIN=HEX */
